@@ -1,0 +1,62 @@
+"""The ``jetzoo`` command.
+
+Each subcommand lives in the module that owns the feature; that module defines
+``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported only when their
+subcommand runs, so ``jetzoo --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (command words) -> (module, one-line help)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("generate", "jetnet"): ("jetzoo.data.jetnet_generator",
+                             "simulate JetNet-like jets with Pythia 8 + FastJet into HDF5 shards"),
+    ("generate", "rs3l"): ("jetzoo.data.rs3l_generator",
+                           "simulate RS3L re-simulated jet pairs (tracks + calorimeter cells)"),
+    ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
+    ("publish",): ("jetzoo.models.hub", "upload a saved backbone folder to the Hugging Face Hub"),
+    ("leaderboard", "submit"): ("jetzoo.leaderboard.submission",
+                                "score a backbone on every task that applies and write its result file"),
+    ("leaderboard", "render"): ("jetzoo.leaderboard.render",
+                                "rebuild leaderboard/README.md and ROC plots from result files"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: jetzoo COMMAND [ARGS...]", "", "commands:"]
+    for words, (_, text) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<22} {text}")
+    lines.append("")
+    lines.append("Run 'jetzoo COMMAND --help' for the arguments of one command.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        from jetzoo import __version__
+
+        print(f"jetzoo {__version__}")
+        return 0
+    for n in (2, 1):
+        words = tuple(argv[:n])
+        if words in COMMANDS:
+            module_name, text = COMMANDS[words]
+            module = importlib.import_module(module_name)
+            parser = argparse.ArgumentParser(prog="jetzoo " + " ".join(words), description=text)
+            module.add_arguments(parser)
+            args = parser.parse_args(argv[n:])
+            return int(module.main(args) or 0)
+    print(f"jetzoo: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
+    print(_usage(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

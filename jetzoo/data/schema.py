@@ -1,0 +1,45 @@
+"""The data contract every jetzoo module reads: class names, feature names, batch keys.
+
+JetNet layout (Kansal et al., zenodo 6975118), which jetzoo shards follow exactly:
+
+- ``particle_features``: float32 ``(N, 30, 4)`` = (eta_rel, phi_rel, pt_rel, mask), the 30
+  highest-pT constituents, pT-ordered, zero-padded at the end (mask = 0 there).
+- ``jet_features``: float32 ``(N, 4)`` = (pt [GeV], eta, mass [GeV], n_particles).
+- ``labels`` (jetzoo shards only): int64 ``(N,)``, index into :data:`JETNET_CLASSES`.
+
+Pair shards (re-hadronized views of one parton event) add ``particle_features_b`` and
+``jet_features_b`` with the same shapes.
+
+A batch (what ``JetDataset`` yields, collated) is a dict:
+
+- ``x``: float32 ``(B, N, 3)`` raw (eta_rel, phi_rel, pt_rel), zeros at padding;
+- ``mask``: bool ``(B, N)``, True for a real particle;
+- ``jet``: float32 ``(B, 4)`` as ``jet_features``;
+- ``label``: int64 ``(B,)``;
+- pairs also ``x_b``, ``mask_b``, ``jet_b``.
+"""
+from __future__ import annotations
+
+JETNET_CLASSES: tuple[str, ...] = ("q", "g", "t", "w", "z")
+PARTICLE_FEATURES: tuple[str, ...] = ("eta_rel", "phi_rel", "pt_rel", "mask")
+JET_FEATURES: tuple[str, ...] = ("pt", "eta", "mass", "n_particles")
+N_PARTICLES: int = 30
+N_INPUT_FEATURES: int = 3  # (eta_rel, phi_rel, pt_rel); the mask travels separately
+
+PARTICLE_KEY = "particle_features"
+JET_KEY = "jet_features"
+LABEL_KEY = "labels"
+PAIR_SUFFIX = "_b"
+SHARD_FORMAT = "jetzoo-jetnet-v1"
+
+
+class DataError(ValueError):
+    """A data file is missing, corrupt or malformed; the message names the file and the field."""
+
+
+def class_index(name: str) -> int:
+    """Index of a JetNet class name (case-insensitive); a clear error for unknown names."""
+    key = name.strip().lower()
+    if key not in JETNET_CLASSES:
+        raise DataError(f"unknown jet class {name!r}; known classes: {', '.join(JETNET_CLASSES)}")
+    return JETNET_CLASSES.index(key)

@@ -1,0 +1,215 @@
+"""ParticleTransformer: the ViT-style jet encoder of jBOT (seed paper 004), as a plain nn.Module.
+
+Each particle (eta_rel, phi_rel, pt_rel) is standardised (log pT, mean/std stored in the config),
+embedded by a linear layer, a learnable [CLS] token is prepended, and pre-norm transformer blocks
+(multi-head self-attention with a key padding mask, GELU MLP of width ``mlp_ratio * d``, dropout)
+follow, then a final LayerNorm. Padded particles are masked out as keys everywhere, so padding a
+jet to 30 or to 128 particles gives the same embedding.
+
+Head size: jBOT-B has d_model = 64 and 6 heads, and 6 does not divide 64. The reference code is
+Keras, whose ``MultiHeadAttention`` takes the per-head ``key_dim`` independently of d_model and
+projects the concatenated heads back to d_model. We do the same: ``head_dim`` is a free parameter
+(default ``embed_dim // num_heads``), the fused qkv projection maps d -> 3 * num_heads * head_dim
+and the output projection maps num_heads * head_dim -> d. ``jbot-b`` uses 6 heads of 16
+(inner width 96), i.e. each head has the width of a jBOT-B head with 4 heads of 16 = 64.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath, Mlp
+from torch import Tensor, nn
+
+from jetzoo.data.preprocessing import PT_FLOOR, Preprocessing
+from jetzoo.models.registry import register_architecture, register_model
+
+
+class BackboneOutput(NamedTuple):
+    """Outputs of a particle backbone: the [CLS] embedding and the per-particle tokens."""
+
+    cls: Tensor  # (B, D)
+    tokens: Tensor  # (B, N, D), zero at padded particles
+
+
+class MaskedSelfAttention(nn.Module):
+    """Multi-head self-attention with a key padding mask (fused qkv, SDPA)."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
+                 attn_dropout: float = 0.0, proj_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = head_dim or dim // num_heads
+        if head_dim is None and dim % num_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}; "
+                             "pass head_dim explicitly")
+        inner = num_heads * self.head_dim
+        self.qkv = nn.Linear(dim, 3 * inner)
+        self.proj = nn.Linear(inner, dim)
+        self.attn_dropout = attn_dropout
+        self.proj_drop = nn.Dropout(proj_dropout)
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
+        """``x`` (B, T, D); ``key_mask`` (B, T) bool, True where a token may be attended to."""
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=key_mask[:, None, None, :],
+            dropout_p=self.attn_dropout if self.training else 0.0)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, t, -1)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
+                 mlp_ratio: float = 4.0, dropout: float = 0.0, attn_dropout: float = 0.0,
+                 drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = MaskedSelfAttention(dim, num_heads, head_dim, attn_dropout, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=dropout)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), key_mask))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+@register_architecture("particle_transformer")
+class ParticleTransformer(nn.Module):
+    """ViT-style encoder over a padded set of particles with a learnable [CLS] token.
+
+    Args:
+        in_features: raw features per particle (eta_rel, phi_rel, pt_rel).
+        embed_dim: token width d.
+        depth: number of transformer blocks.
+        num_heads: attention heads.
+        head_dim: width of one head (default ``embed_dim // num_heads``; see module docstring).
+        mlp_ratio: MLP hidden width as a multiple of d.
+        dropout: dropout in the attention output and the MLP.
+        attn_dropout: dropout on attention weights.
+        drop_path: stochastic depth rate.
+        preprocessing: ``Preprocessing.to_dict()``: mean/std of (eta_rel, phi_rel, log pt_rel).
+    """
+
+    arch_name = "particle_transformer"
+
+    def __init__(self, in_features: int = 3, embed_dim: int = 64, depth: int = 4,
+                 num_heads: int = 4, head_dim: int | None = None, mlp_ratio: float = 4.0,
+                 dropout: float = 0.0, attn_dropout: float = 0.0, drop_path: float = 0.0,
+                 preprocessing: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if in_features != 3:
+            raise ValueError("ParticleTransformer takes (eta_rel, phi_rel, pt_rel): in_features=3")
+        prep = Preprocessing.from_dict(preprocessing) if preprocessing else Preprocessing()
+        self._config = dict(in_features=in_features, embed_dim=embed_dim, depth=depth,
+                            num_heads=num_heads, head_dim=head_dim, mlp_ratio=mlp_ratio,
+                            dropout=dropout, attn_dropout=attn_dropout, drop_path=drop_path,
+                            preprocessing=prep.to_dict())
+        self.num_features = embed_dim
+        self.register_buffer("feat_mean", torch.tensor(prep.mean, dtype=torch.float32))
+        self.register_buffer("feat_std", torch.tensor(prep.std, dtype=torch.float32))
+        self.particle_embed = nn.Linear(in_features, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, head_dim, mlp_ratio, dropout, attn_dropout,
+                  drop_path * i / max(depth - 1, 1))
+            for i in range(depth))
+        self.norm = nn.LayerNorm(embed_dim)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable config that rebuilds this backbone (``build_from_config``)."""
+        return {"arch": self.arch_name, **self._config}
+
+    def set_preprocessing(self, preprocessing: Preprocessing) -> None:
+        """Use a dataset's preprocessing numbers (before training)."""
+        self.feat_mean.copy_(torch.tensor(preprocessing.mean))
+        self.feat_std.copy_(torch.tensor(preprocessing.std))
+        self._config["preprocessing"] = preprocessing.to_dict()
+
+    def preprocess(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Raw (eta_rel, phi_rel, pt_rel) -> standardised (eta, phi, log pT); zero at padding."""
+        feats = torch.stack(
+            [x[..., 0], x[..., 1], torch.log(x[..., 2].clamp_min(PT_FLOOR))], dim=-1)
+        feats = (feats - self.feat_mean) / self.feat_std
+        return feats * mask.unsqueeze(-1)
+
+    def forward(self, x: Tensor, mask: Tensor, token_mask: Tensor | None = None) -> BackboneOutput:
+        """Encode a padded batch.
+
+        Args:
+            x: (B, N, 3) raw (eta_rel, phi_rel, pt_rel).
+            mask: (B, N) bool, True for real particles.
+            token_mask: optional (B, N) bool, True where the particle token is replaced by the
+                learnable [MASK] token (jBOT's masked-particle objective).
+        """
+        if x.dim() != 3 or x.shape[-1] != 3:
+            raise ValueError(f"x must have shape (B, N, 3), got {tuple(x.shape)}")
+        if mask.shape != x.shape[:2]:
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match x {tuple(x.shape)}")
+        mask = mask.bool()
+        tokens = self.particle_embed(self.preprocess(x, mask))
+        if token_mask is not None:
+            tokens = torch.where((token_mask & mask).unsqueeze(-1),
+                                 self.mask_token.to(tokens.dtype), tokens)
+        b = x.shape[0]
+        h = torch.cat([self.cls_token.expand(b, -1, -1).to(tokens.dtype), tokens], dim=1)
+        key_mask = torch.cat([mask.new_ones(b, 1), mask], dim=1)
+        for block in self.blocks:
+            h = block(h, key_mask)
+        h = self.norm(h)
+        return BackboneOutput(cls=h[:, 0], tokens=h[:, 1:] * mask.unsqueeze(-1))
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """[CLS] embedding of a batch dict (keys ``x``, ``mask``)."""
+        return self(batch["x"], batch["mask"]).cls
+
+    def get_layer_id(self, param_name: str) -> int:
+        """Depth of a parameter for layer-wise LR decay: 0 = embedding, i+1 = block i,
+        depth+1 = final norm (and anything after)."""
+        if param_name.startswith(("particle_embed.", "cls_token", "mask_token", "feat_")):
+            return 0
+        if param_name.startswith("blocks."):
+            return int(param_name.split(".")[1]) + 1
+        return len(self.blocks) + 1
+
+
+def _register() -> None:
+    common = dict(in_features=3, mlp_ratio=4.0, attn_dropout=0.0, drop_path=0.0)
+    register_model("jbot-s", "particle_transformer",
+                   dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
+                   description="jBOT-S (seed paper 004, Table 1): d=32, 2 blocks, 4 heads.",
+                   tags=("jbot", "jetnet"))
+    register_model("jbot-b", "particle_transformer",
+                   dict(common, embed_dim=64, depth=4, num_heads=6, head_dim=16, dropout=0.2),
+                   description="jBOT-B (seed paper 004, Table 1): d=64, 4 blocks, 6 heads of 16.",
+                   tags=("jbot", "jetnet"))
+    register_model("jetclr", "particle_transformer",
+                   dict(common, embed_dim=64, depth=4, num_heads=4, dropout=0.1),
+                   description="JetCLR transformer (Dillon et al.), scaled to CPU: d=64, 4 blocks.",
+                   tags=("jetclr", "jetnet"))
+    register_model("ae", "particle_transformer",
+                   dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.1),
+                   description="Encoder of the autoencoder baseline (seed paper 000): d=32, 2 blocks.",
+                   tags=("autoencoder", "jetnet"))
+
+
+_register()
