@@ -23,7 +23,8 @@ from torch import nn
 T = TypeVar("T", bound=type)
 
 # Modules whose import registers architectures and models.
-_MODEL_MODULES = ("jetzoo.models.transformer", "jetzoo.models.rs3l_backbone")
+_MODEL_MODULES = ("jetzoo.models.transformer", "jetzoo.models.autoencoder",
+                  "jetzoo.models.rs3l_backbone")
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {}
 _MODELS: dict[str, "ModelSpec"] = {}
@@ -132,4 +133,6 @@ def create_backbone(name: str, **overrides: Any) -> nn.Module:
     spec = get_model_spec(name)
     config = copy.deepcopy(spec.config)
     config.update(overrides)
-    return build_from_config({"arch": spec.arch, **config})
+    model = build_from_config({"arch": spec.arch, **config})
+    model.model_name = name  # the name save_pretrained records
+    return model

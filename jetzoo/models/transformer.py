@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from jetzoo.data.preprocessing import PT_FLOOR, Preprocessing
 from jetzoo.models.registry import register_architecture, register_model
+from jetzoo.models.zoo import PretrainedMixin
 
 
 class BackboneOutput(NamedTuple):
@@ -79,7 +80,7 @@ class Block(nn.Module):
 
 
 @register_architecture("particle_transformer")
-class ParticleTransformer(nn.Module):
+class ParticleTransformer(PretrainedMixin, nn.Module):
     """ViT-style encoder over a padded set of particles with a learnable [CLS] token.
 
     Args:
@@ -206,10 +207,7 @@ def _register() -> None:
                    dict(common, embed_dim=64, depth=4, num_heads=4, dropout=0.1),
                    description="JetCLR transformer (Dillon et al.), scaled to CPU: d=64, 4 blocks.",
                    tags=("jetclr", "jetnet"))
-    register_model("ae", "particle_transformer",
-                   dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.1),
-                   description="Encoder of the autoencoder baseline (seed paper 000): d=32, 2 blocks.",
-                   tags=("autoencoder", "jetnet"))
+    # "ae" (the autoencoder baseline) is registered in jetzoo/models/autoencoder.py
 
 
 _register()

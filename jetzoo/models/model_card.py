@@ -1,0 +1,221 @@
+"""Model cards: ``README.md`` of a saved backbone, with Hugging Face YAML metadata.
+
+The text lives in the package template ``jetzoo/templates/model_card.md`` (``string.Template``
+placeholders); this module fills it from a ``config.json`` dict (see :mod:`jetzoo.models.zoo`).
+The front matter (``library_name: jetzoo``, ``license``, ``tags``, ``datasets``, ``metrics``,
+``model-index``) is what ``huggingface_hub.ModelCard`` parses.
+
+Render the card of a saved folder into ``model_cards/``::
+
+    python -m jetzoo.models.model_card runs/jbot-b/backbone -o model_cards/jbot-b.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import yaml
+
+TEMPLATE = "model_card.md"
+BASE_TAGS = ("jet-physics", "jetzoo", "self-supervised")
+_TASK_KEYS = ("task", "metric", "value")
+
+
+def load_template() -> Template:
+    """The card template shipped as package data."""
+    return Template(resources.files("jetzoo").joinpath("templates", TEMPLATE).read_text())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "unknown"
+
+
+def normalize_results(results: Any, default_dataset: str = "jetnet") -> list[dict[str, Any]]:
+    """Leaderboard results as a list of ``{task, evaluation, metric, value, dataset, split,
+    task_type}`` (``value`` may be None: not defined, e.g. a rejection with no background).
+
+    Accepts ``None``; a list of dicts with ``task``, ``metric``, ``value`` (optional
+    ``evaluation``, ``label_fraction``, ``dataset``, ``split``, ``task_type``); a leaderboard
+    result file ``{"results": [...], ...}`` (:mod:`jetzoo.leaderboard.schema`); or a mapping
+    ``{task: {metric: value}}``. A ``ValueError`` names the offending entry.
+    """
+    if results is None:
+        return []
+    if isinstance(results, dict) and "results" in results:
+        return normalize_results(results["results"], default_dataset)
+    rows: list[dict[str, Any]] = []
+    if isinstance(results, dict):
+        for task, metrics in results.items():
+            if not isinstance(metrics, dict):
+                raise ValueError(f"results[{task!r}]: expected {{metric: value}}, got {metrics!r}")
+            rows.extend({"task": task, "metric": m, "value": v} for m, v in metrics.items())
+    elif isinstance(results, list):
+        rows = list(results)
+    else:
+        raise ValueError(f"results: expected a list or a dict, got {type(results).__name__}")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or any(k not in row for k in _TASK_KEYS):
+            raise ValueError(f"results[{i}]: needs fields {', '.join(_TASK_KEYS)}, got {row!r}")
+        value = row["value"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise ValueError(f"results[{i}] field 'value': expected a finite number or null, "
+                             f"got {value!r}")
+        evaluation = str(row.get("evaluation") or "")
+        if row.get("label_fraction") is not None:
+            evaluation += f", {float(row['label_fraction']):.0%} labels"
+        out.append({"task": str(row["task"]), "evaluation": evaluation.strip(", "),
+                    "metric": str(row["metric"]),
+                    "value": None if value is None else float(value),
+                    "dataset": str(row.get("dataset") or default_dataset),
+                    "split": str(row.get("split") or "test"),
+                    "task_type": str(row.get("task_type") or _slug(row["task"]))})
+    return out
+
+
+def _task_label(row: dict[str, Any]) -> str:
+    return f"{row['task']} ({row['evaluation']})" if row["evaluation"] else row["task"]
+
+
+def card_metadata(config: dict[str, Any], license: str = "mit") -> dict[str, Any]:
+    """The YAML front matter of the card of ``config`` (a config.json dict)."""
+    recipe = config.get("recipe") or {}
+    dataset = config.get("dataset") or {}
+    recipe_name = recipe.get("recipe") or recipe.get("name")
+    dataset_name = dataset.get("name") or "jetnet"
+    tags = list(BASE_TAGS)
+    if recipe_name:
+        tags.append(_slug(recipe_name))
+    results = [r for r in normalize_results(config.get("results"), dataset_name)
+               if r["value"] is not None]
+    meta: dict[str, Any] = {"library_name": "jetzoo", "license": license, "tags": tags}
+    if dataset.get("name"):
+        meta["datasets"] = [dataset_name]
+    if results:
+        meta["metrics"] = sorted({_slug(r["metric"]) for r in results})
+        meta["model-index"] = [{
+            "name": config.get("model_name", "model"),
+            "results": [{
+                "task": {"type": r["task_type"], "name": _task_label(r)},
+                "dataset": {"type": _slug(r["dataset"]), "name": r["dataset"], "split": r["split"]},
+                "metrics": [{"type": _slug(r["metric"]), "name": r["metric"], "value": r["value"]}],
+            } for r in results],
+        }]
+    return meta
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list, tuple)):
+        return "`" + json.dumps(value, separators=(", ", ": ")) + "`"
+    return str(value).replace("|", "\\|")
+
+
+def _table(items: dict[str, Any] | None, empty: str) -> str:
+    if not items:
+        return empty
+    rows = ["| field | value |", "|---|---|"]
+    rows += [f"| {k} | {_fmt(v)} |" for k, v in items.items()]
+    return "\n".join(rows)
+
+
+def _results_table(results: list[dict[str, Any]]) -> str:
+    if not results:
+        return "No leaderboard results yet (`jetzoo leaderboard submit`)."
+    rows = ["| task | dataset | split | metric | value |", "|---|---|---|---|---|"]
+    rows += [f"| {_task_label(r)} | {r['dataset']} | {r['split']} | {r['metric']} | "
+             + ("n/a" if r["value"] is None else f"{r['value']:.4f}") + " |" for r in results]
+    return "\n".join(rows)
+
+
+def render_model_card(config: dict[str, Any], *, license: str = "mit",
+                      n_params: int | None = None, load_id: str | None = None) -> str:
+    """Fill the template from a config.json dict.
+
+    Args:
+        config: as written by :func:`jetzoo.models.zoo.save_pretrained`.
+        license: license id for the metadata.
+        n_params: parameter count for the architecture table (default: built from the config).
+        load_id: what the snippet passes to ``from_pretrained`` (default: the model name).
+    """
+    backbone = dict(config["backbone"])
+    name = str(config.get("model_name") or backbone.get("arch"))
+    if n_params is None:
+        from jetzoo.models.registry import build_from_config
+
+        n_params = sum(p.numel() for p in build_from_config(backbone).parameters())
+    prep = backbone.pop("preprocessing", None)
+    arch = {**backbone, "parameters": f"{n_params:,}"}
+    if prep:
+        arch["preprocessing mean"] = prep.get("mean")
+        arch["preprocessing std"] = prep.get("std")
+    description = ""
+    try:
+        from jetzoo.models.registry import get_model_spec, is_registered
+
+        if is_registered(name):
+            description = get_model_spec(name).description
+    except ImportError:  # pragma: no cover
+        pass
+    num_features = backbone.get("embed_dim", "D")
+    if backbone.get("arch") == "particle_transformer":
+        overview = ("It takes the raw JetNet particle features (eta_rel, phi_rel, pt_rel) of a "
+                    "padded set of particles plus a padding mask and returns a "
+                    f"{num_features}-dimensional jet embedding (the [CLS] token) and one token "
+                    "per particle. Preprocessing (log pT, standardisation) is part of the model.")
+        example = ("x = torch.rand(8, 30, 3)  # (eta_rel, phi_rel, pt_rel), zeros at padding\n"
+                   "mask = torch.ones(8, 30, dtype=torch.bool)  # True = real particle\n"
+                   f"embedding = model.embed({{\"x\": x, \"mask\": mask}})  # (8, {num_features})")
+    else:
+        overview = "`model.embed(batch)` returns one embedding per jet; see config.json."
+        example = "embedding = model.embed(batch)  # a jetzoo batch dict -> (B, D)"
+    training = dict(config.get("training") or {})
+    pretraining = {**{f"recipe.{k}": v for k, v in (config.get("recipe") or {}).items()},
+                   **{f"training.{k}": v for k, v in training.items()}}
+    dataset = config.get("dataset") or {}
+    metadata = yaml.safe_dump(card_metadata(config, license), sort_keys=False)
+    return load_template().substitute(
+        metadata=metadata, model_name=name, description=description, overview=overview,
+        architecture_table=_table(arch, ""),
+        pretraining_table=_table(pretraining, "Not recorded (randomly initialised or unknown)."),
+        data_table=_table(dataset, "Not recorded."),
+        results_table=_results_table(normalize_results(config.get("results"),
+                                                       dataset.get("name") or "jetnet")),
+        load_id=load_id or name, example=example, jetzoo_version=config.get("jetzoo_version"))
+
+
+def render_folder(folder: str | Path, out: str | Path | None = None,
+                  load_id: str | None = None) -> str:
+    """Render the card of a saved model folder; write it atomically to ``out`` if given."""
+    from jetzoo.models.zoo import load_config
+    from jetzoo.utils.io import atomic_write_text
+
+    text = render_model_card(load_config(folder), load_id=load_id)
+    if out is not None:
+        atomic_write_text(out, text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jetzoo.models.model_card",
+                                     description="render the model card of a saved model folder")
+    parser.add_argument("folder")
+    parser.add_argument("-o", "--out", default=None, help="output file (default: stdout)")
+    parser.add_argument("--load-id", default=None, help="name or repo id shown in the snippet")
+    args = parser.parse_args(argv)
+    text = render_folder(args.folder, args.out, args.load_id)
+    if args.out is None:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The timm-style registry: names, configs, overrides, unknown names."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from jetzoo import create_backbone, list_models
+from jetzoo.models.registry import build_from_config, get_model_spec
+
+
+def test_registered_names_and_patterns():
+    names = list_models()
+    assert {"jbot-s", "jbot-b", "jetclr", "ae"} <= set(names)
+    assert names == sorted(names)
+    assert list_models("jbot*") == ["jbot-b", "jbot-s"]
+    if importlib.util.find_spec("jetzoo.models.rs3l_backbone") is not None:
+        assert "rs3l" in names
+
+
+@pytest.mark.parametrize("name,d,depth,heads,head_dim", [
+    ("jbot-s", 32, 2, 4, 8), ("jbot-b", 64, 4, 6, 16), ("jetclr", 64, 4, 4, 16)])
+def test_configs(name, d, depth, heads, head_dim):
+    model = create_backbone(name)
+    attn = model.blocks[0].attn
+    assert (model.num_features, len(model.blocks), attn.num_heads, attn.head_dim) == (
+        d, depth, heads, head_dim)
+    assert model.blocks[0].mlp.fc1.out_features == 4 * d
+    spec = get_model_spec(name)
+    assert spec.hub_repo == f"jetzoo/{name}" and spec.revision == "main"
+
+
+def test_overrides_and_rebuild_from_config():
+    model = create_backbone("jbot-s", dropout=0.0, depth=3)
+    assert len(model.blocks) == 3 and model.config["dropout"] == 0.0
+    rebuilt = build_from_config(model.config)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()}
+    assert rebuilt.config == model.config
+    assert get_model_spec("jbot-s").config["depth"] == 2  # the registered config is untouched
+
+
+def test_unknown_names_and_keys():
+    with pytest.raises(KeyError, match="Did you mean 'jbot-b'"):
+        create_backbone("jbot-bb")
+    with pytest.raises(ValueError, match="particle_transformer.*embed_dimm"):
+        create_backbone("jbot-s", embed_dimm=3)
+    with pytest.raises(ValueError, match="not divisible"):
+        create_backbone("jbot-b", head_dim=None)
+    with pytest.raises(ValueError, match="no 'arch'"):
+        build_from_config({"embed_dim": 3})
+
+
+def test_same_seed_same_weights():
+    torch.manual_seed(5)
+    a = create_backbone("jbot-s")
+    torch.manual_seed(5)
+    b = create_backbone("jbot-s")
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
