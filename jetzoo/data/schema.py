@@ -3,8 +3,11 @@
 JetNet layout (Kansal et al., zenodo 6975118), which jetzoo shards follow exactly:
 
 - ``particle_features``: float32 ``(N, 30, 4)`` = (eta_rel, phi_rel, pt_rel, mask), the 30
-  highest-pT constituents, pT-ordered, zero-padded at the end (mask = 0 there).
-- ``jet_features``: float32 ``(N, 4)`` = (pt [GeV], eta, mass [GeV], n_particles).
+  highest-pT constituents, pT-ordered, zero-padded at the end (mask = 0 there). In jetzoo
+  shards pt_rel = pT / (scalar pT sum of all the jet's constituents), so the 30 sum to <= 1 and
+  ``pt_rel * jet pt`` is the particle pT to within ~1% (jet pt is the vector sum).
+- ``jet_features``: float32 ``(N, 4)`` = (pt [GeV], eta, mass [GeV], n_particles); in jetzoo
+  shards n_particles counts all constituents (it may exceed 30).
 - ``labels`` (jetzoo shards only): int64 ``(N,)``, index into :data:`JETNET_CLASSES`.
 
 Pair shards (re-hadronized views of one parton event) add ``particle_features_b`` and
