@@ -1,0 +1,49 @@
+"""The jetzoo leaderboard: every backbone scored the same way.
+
+Public API (imported lazily, so ``import jetzoo.leaderboard`` stays cheap)::
+
+    from jetzoo.leaderboard import load_tasks, run_task, submit, render
+    path = submit("runs/jbot-s/backbone", quick=True)   # -> leaderboard/results/<model>.json
+    render("leaderboard/results", "leaderboard")        # -> leaderboard/README.md + roc/*.png
+
+Modules: ``tasks`` (task YAMLs), ``finetune`` (LLRD, LoRA, supervised baseline), ``submission``
+(``jetzoo leaderboard submit``), ``schema`` (result files), ``render``
+(``jetzoo leaderboard render``), ``metrics``, ``embeddings``, ``probes``, ``anomaly``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {
+    "Task": "jetzoo.leaderboard.tasks",
+    "TaskData": "jetzoo.leaderboard.tasks",
+    "TaskError": "jetzoo.leaderboard.tasks",
+    "TaskSkipped": "jetzoo.leaderboard.tasks",
+    "load_task": "jetzoo.leaderboard.tasks",
+    "load_tasks": "jetzoo.leaderboard.tasks",
+    "load_task_data": "jetzoo.leaderboard.tasks",
+    "applicable_tasks": "jetzoo.leaderboard.tasks",
+    "FineTuneSettings": "jetzoo.leaderboard.finetune",
+    "finetune": "jetzoo.leaderboard.finetune",
+    "llrd_param_groups": "jetzoo.leaderboard.finetune",
+    "apply_lora": "jetzoo.leaderboard.finetune",
+    "RunSettings": "jetzoo.leaderboard.submission",
+    "SubmissionError": "jetzoo.leaderboard.submission",
+    "run_task": "jetzoo.leaderboard.submission",
+    "submit": "jetzoo.leaderboard.submission",
+    "load_model": "jetzoo.leaderboard.submission",
+    "ResultFileError": "jetzoo.leaderboard.schema",
+    "load_result": "jetzoo.leaderboard.schema",
+    "write_result": "jetzoo.leaderboard.schema",
+    "render": "jetzoo.leaderboard.render",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jetzoo.leaderboard' has no attribute {name!r}")

@@ -1,0 +1,336 @@
+"""Fine-tuning a backbone for classification: LLRD, LoRA and the supervised-from-scratch baseline.
+
+- :class:`ClassifierHead`: MLP on the [CLS] embedding with two hidden layers of width 2d and d
+  (seed paper 004, Table 1), GELU activations.
+- :func:`llrd_param_groups`: layer-wise learning-rate decay (BEiT convention). The head gets the
+  base LR; a backbone parameter with ``backbone.get_layer_id(name) = i`` gets
+  ``base_lr * decay ** (L + 1 - i)`` where ``L + 1`` is the largest layer id (the final norm,
+  so ``L`` = depth for a ParticleTransformer): the final norm trains at the base LR, the last
+  block at ``base * decay``, ..., the particle embedding at ``base * decay ** (L + 1)``.
+- :func:`apply_lora`: low-rank adapters on the fused ``qkv`` projections through
+  ``peft.LoraConfig(target_modules=["qkv"], r=rank)``; if peft cannot wrap the backbone, our own
+  :class:`LoRALinear` does the same. Base weights are frozen; each wrapped ``Linear(in, out)``
+  adds ``rank * (in + out)`` trainable parameters.
+- mode ``scratch``: the same architecture with fresh random weights, all parameters at the base LR.
+- :func:`finetune`: a small grid scan (base LR x decay), each point trained through the Lightning
+  Trainer (``devices=N`` works), the point with the best validation accuracy (ties: lower
+  validation loss) is kept and scores the test split.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from jetzoo.leaderboard.tasks import Batch, make_loader, select, stratified_subset
+
+log = logging.getLogger(__name__)
+
+MODES = ("llrd", "lora", "scratch")
+
+
+class ClassifierHead(nn.Sequential):
+    """MLP ``d -> 2d -> d -> num_classes`` with GELU (seed 004 Table 1)."""
+
+    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(2 * dim, dim), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(dim, num_classes))
+
+
+class JetClassifier(nn.Module):
+    """A backbone and a :class:`ClassifierHead` on its [CLS] embedding (``backbone.embed``)."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = ClassifierHead(int(backbone.num_features), num_classes, dropout)
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Logits ``(B, num_classes)``."""
+        return self.head(self.backbone.embed(batch))
+
+
+def _no_weight_decay(name: str, param: nn.Parameter) -> bool:
+    return param.ndim <= 1 or name.endswith(".bias") or "token" in name
+
+
+def num_llrd_layers(backbone: nn.Module) -> int:
+    """``L`` of the LLRD formula: the largest ``get_layer_id`` over parameters, minus one."""
+    return max(backbone.get_layer_id(n) for n, _ in backbone.named_parameters()) - 1
+
+
+def llrd_param_groups(model: JetClassifier, base_lr: float, decay: float,
+                      weight_decay: float = 1e-4) -> list[dict[str, Any]]:
+    """AdamW parameter groups with layer-wise LR decay (see the module docstring).
+
+    Only parameters with ``requires_grad`` are included; biases, norms and tokens get no weight
+    decay. Each group has ``name`` (``head`` or ``layer_<i>``), ``lr``, ``weight_decay`` and
+    ``lr_scale`` = decay ** k.
+    """
+    n_layers = num_llrd_layers(model.backbone)
+    groups: dict[tuple[str, bool], dict[str, Any]] = {}
+
+    def add(key: str, exponent: int, name: str, param: nn.Parameter) -> None:
+        no_wd = _no_weight_decay(name, param)
+        g = groups.setdefault((key, no_wd), {
+            "name": key, "params": [], "param_names": [], "lr_scale": decay ** exponent,
+            "lr": base_lr * decay ** exponent, "weight_decay": 0.0 if no_wd else weight_decay})
+        g["params"].append(param)
+        g["param_names"].append(name)
+
+    for name, p in model.backbone.named_parameters():
+        if p.requires_grad:
+            layer = model.backbone.get_layer_id(name)
+            add(f"layer_{layer}", n_layers + 1 - layer, name, p)
+    for name, p in model.head.named_parameters():
+        if p.requires_grad:
+            add("head", 0, f"head.{name}", p)
+    return list(groups.values())
+
+
+def flat_param_groups(model: nn.Module, base_lr: float,
+                      weight_decay: float = 1e-4) -> list[dict[str, Any]]:
+    """All trainable parameters at ``base_lr`` (LoRA and from-scratch training)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if _no_weight_decay(name, p) else decay).append(p)
+    return [{"name": "all", "params": decay, "lr": base_lr, "weight_decay": weight_decay},
+            {"name": "all_no_wd", "params": no_decay, "lr": base_lr, "weight_decay": 0.0}]
+
+
+# --------------------------------------------------------------------------------------------
+# LoRA
+# --------------------------------------------------------------------------------------------
+
+class LoRALinear(nn.Module):
+    """``base(x) + (alpha / r) * x A^T B^T`` with ``base`` frozen, ``A (r, in)`` Kaiming,
+    ``B (out, r)`` zero: the output starts equal to the base layer's."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None) -> None:
+        super().__init__()
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scaling = (alpha if alpha is not None else rank) / rank
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+
+
+def _own_lora(backbone: nn.Module, targets: Sequence[str], rank: int,
+              alpha: float | None) -> int:
+    wrapped = 0
+    for name, module in list(backbone.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if child_name in targets and isinstance(child, nn.Linear):
+                setattr(module, child_name, LoRALinear(child, rank, alpha))
+                wrapped += 1
+    return wrapped
+
+
+def apply_lora(backbone: nn.Module, rank: int = 4, alpha: float | None = None,
+               target_modules: Sequence[str] = ("qkv",), use_peft: bool = True) -> str:
+    """Add rank-``rank`` adapters to the ``Linear`` layers named ``target_modules`` in place and
+    freeze every other backbone parameter. Returns ``"peft"`` or ``"own"`` (our
+    :class:`LoRALinear`, used when peft is unavailable or cannot wrap this backbone)."""
+    if rank < 1:
+        raise ValueError(f"LoRA rank must be >= 1, got {rank}")
+    how = "own"
+    if use_peft:
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+
+            config = LoraConfig(target_modules=list(target_modules), r=rank,
+                                lora_alpha=alpha if alpha is not None else rank,
+                                lora_dropout=0.0, bias="none")
+            inject_adapter_in_model(config, backbone)
+            how = "peft"
+        except (ImportError, ValueError, TypeError, AttributeError) as err:
+            log.warning("peft cannot wrap %s (%s); using jetzoo's LoRALinear",
+                        type(backbone).__name__, err)
+    if how == "own" and _own_lora(backbone, target_modules, rank, alpha) == 0:
+        raise ValueError(f"no nn.Linear named {list(target_modules)} in "
+                         f"{type(backbone).__name__}: nothing to adapt with LoRA")
+    for name, p in backbone.named_parameters():
+        p.requires_grad_("lora_" in name)
+    return how
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of parameters with ``requires_grad``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+class FineTuneModule(L.LightningModule):
+    """Cross-entropy training of a :class:`JetClassifier` with given AdamW parameter groups and
+    a cosine LR schedule (per step, to zero at the end of training)."""
+
+    def __init__(self, model: JetClassifier, param_groups: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.model = model
+        self._groups = param_groups
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.model(batch)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = F.cross_entropy(self.model(batch), batch["label"].long())
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        groups = [{k: v for k, v in g.items() if k != "param_names"} for g in self._groups]
+        groups = [g for g in groups if g["params"]]
+        opt = torch.optim.AdamW(groups)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, data: Batch, batch_size: int = 1024) -> Tensor:
+    """Softmax probabilities ``(N, C)`` of ``model`` on ``data``, in order (eval mode, CPU out)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for batch in make_loader(data, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out.append(torch.softmax(model(batch).float(), dim=-1).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+@dataclass
+class FineTuneSettings:
+    """How to fine-tune: ``mode`` in :data:`MODES`, the grid, the label fraction, the Trainer."""
+
+    mode: str = "llrd"
+    base_lrs: Sequence[float] = (8e-4,)
+    decays: Sequence[float] = (0.7,)
+    lora_rank: int = 4
+    label_fraction: float = 1.0
+    max_epochs: int = 20
+    batch_size: int = 256
+    weight_decay: float = 1e-4
+    head_dropout: float = 0.0
+    seed: int = 0
+    devices: int | str = 1
+    accelerator: str = "auto"
+    progress: bool = False
+
+    def grid(self) -> list[dict[str, float]]:
+        """The (base_lr, decay) points scanned; decay only matters for ``llrd``."""
+        if self.mode not in MODES:
+            raise ValueError(f"unknown fine-tuning mode {self.mode!r}; known: {', '.join(MODES)}")
+        decays: Iterable[float] = self.decays if self.mode == "llrd" else (1.0,)
+        return [{"base_lr": float(lr), "decay": float(d)}
+                for lr, d in itertools.product(self.base_lrs, decays)]
+
+
+@dataclass
+class FineTuneResult:
+    """Selected grid point, its test-set probabilities and the whole scan."""
+
+    test_proba: Tensor
+    best: dict[str, float]
+    scan: list[dict[str, float]] = field(default_factory=list)
+    trainable_params: int = 0
+    n_train: int = 0
+    lora_impl: str | None = None
+
+
+def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSettings
+                     ) -> tuple[JetClassifier, str | None]:
+    """A fresh :class:`JetClassifier` for ``settings.mode`` (copies the backbone; ``scratch``
+    rebuilds it from its config with random weights)."""
+    from jetzoo.models.registry import build_from_config
+
+    if settings.mode == "scratch":
+        torch.manual_seed(settings.seed)
+        net = build_from_config(backbone.config)
+    else:
+        net = copy.deepcopy(backbone)
+    net.train()  # a loaded backbone is in eval mode; fine-tuning uses its dropout
+    for p in net.parameters():
+        p.requires_grad_(True)
+    lora_impl = apply_lora(net, settings.lora_rank) if settings.mode == "lora" else None
+    torch.manual_seed(settings.seed)
+    return JetClassifier(net, num_classes, settings.head_dropout), lora_impl
+
+
+def param_groups_for(model: JetClassifier, settings: FineTuneSettings, base_lr: float,
+                     decay: float) -> list[dict[str, Any]]:
+    """LLRD groups for ``llrd``, one flat group otherwise."""
+    if settings.mode == "llrd":
+        return llrd_param_groups(model, base_lr, decay, settings.weight_decay)
+    return flat_param_groups(model, base_lr, settings.weight_decay)
+
+
+def make_trainer(settings: FineTuneSettings) -> L.Trainer:
+    """The Lightning Trainer of one fine-tuning run (no logger, no checkpoints)."""
+    if not settings.progress:  # one fit per grid point: keep Lightning's banner out of the log
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    devices = settings.devices
+    multi = (isinstance(devices, int) and devices > 1) or (isinstance(devices, str)
+                                                          and devices not in ("1", "auto"))
+    return L.Trainer(max_epochs=settings.max_epochs, accelerator=settings.accelerator,
+                     devices=devices, strategy="ddp" if multi else "auto", logger=False,
+                     enable_checkpointing=False, enable_model_summary=False,
+                     enable_progress_bar=settings.progress, num_sanity_val_steps=0)
+
+
+def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_classes: int,
+             settings: FineTuneSettings) -> FineTuneResult:
+    """Fine-tune ``backbone`` on ``train`` (``settings.label_fraction`` of it, class-stratified)
+    at every grid point, select on ``val`` accuracy and return the test probabilities."""
+    if settings.label_fraction < 1.0:
+        train = select(train, stratified_subset(train["label"], settings.label_fraction,
+                                                settings.seed))
+    n_train = len(train["label"])
+    best: tuple[float, float] | None = None
+    result: FineTuneResult | None = None
+    scan = []
+    for point in settings.grid():
+        L.seed_everything(settings.seed, workers=True, verbose=False)
+        model, lora_impl = build_classifier(backbone, num_classes, settings)
+        groups = param_groups_for(model, settings, point["base_lr"], point["decay"])
+        module = FineTuneModule(model, groups)
+        trainer = make_trainer(settings)
+        loader = make_loader(train, min(settings.batch_size, n_train), shuffle=True,
+                             seed=settings.seed)
+        trainer.fit(module, train_dataloaders=loader)
+        model = model.cpu()
+        val_p = predict_proba(model, val)
+        val_acc = float((val_p.argmax(1) == val["label"]).float().mean())
+        val_loss = float(F.nll_loss(torch.log(val_p.clamp_min(1e-12)), val["label"].long()))
+        scan.append({**point, "val_accuracy": val_acc, "val_loss": val_loss})
+        log.info("fine-tune %s %s: val acc %.4f loss %.4f", settings.mode, point, val_acc,
+                 val_loss)
+        key = (val_acc, -val_loss)
+        if best is None or key > best:
+            best = key
+            result = FineTuneResult(test_proba=predict_proba(model, test), best=scan[-1],
+                                    trainable_params=count_trainable(model), n_train=n_train,
+                                    lora_impl=lora_impl)
+    assert result is not None
+    result.scan = scan
+    return result
