@@ -1,0 +1,206 @@
+"""Training throughput of every recipe: jets/s and peak memory, printed as a table.
+
+Each (recipe, device) is measured in a fresh subprocess so that peak memory belongs to that recipe
+alone (CPU: peak resident set size of the process, and its growth over the state before training;
+GPU: ``torch.cuda.max_memory_allocated``). A worker builds the recipe from ``recipes/<name>.yaml``
+(full-size backbone and method settings), takes a few batches of the embedded sample into memory
+(so data loading is not measured), and runs ``--warmup + --steps`` optimiser steps through a
+Lightning Trainer; jets/s = jets / wall time of the timed steps (forward, backward, optimiser,
+EMA teacher update). jets/CPU-s divides by the process's CPU time instead, a number that stays
+meaningful on a machine shared with other jobs (jets/s <= threads x jets/CPU-s).
+
+    python benchmarks/train_step.py                       # all recipes, CPU (+ GPU if present)
+    python benchmarks/train_step.py --recipes jbot-s,jbot-b --device cuda --batch-size 1024
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ("jetclr", "jbot-s", "jbot-b", "ae", "rs3l")
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process in MiB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _rs3l_available() -> bool:
+    """True when the RS3L track/cell backbone and pair datamodule are installed."""
+    try:
+        from jetzoo.data.rs3l_dataset import RS3LDataModule  # noqa: F401
+        from jetzoo.models.registry import is_registered
+
+        return is_registered("rs3l")
+    except ImportError:
+        return False
+
+
+def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup: int,
+            threads: int | None, data: str = "sample") -> dict[str, Any]:
+    """Time ``steps`` training steps of ``recipes/<recipe>.yaml`` on ``device`` (in-process)."""
+    import lightning as L
+    import torch
+
+    from jetzoo.recipes.base import batch_size_of
+    from jetzoo.recipes.config import cfg_to_dict, get_recipe_class, load_config
+    from jetzoo.recipes.runner import build_datamodule
+
+    if threads:
+        torch.set_num_threads(threads)
+    path = ROOT / "recipes" / f"{recipe}.yaml"
+    overrides = ["optimizer.warmup_epochs=null", "optimizer.warmup_steps=1",
+                 "optimizer.scale_lr_by_batch=false", "data.num_workers=0", f"data.path={data}"]
+    note = ""
+    if recipe == "rs3l" and not _rs3l_available():  # RS3L files not installed: JetNet pairs
+        overrides += ["data.kind=jetnet", "data.pairs=true", "model.backbone=jbot-s"]
+        note = " (JetNet pairs, jbot-s)"
+    if batch_size:
+        overrides.append(f"data.batch_size={batch_size}")
+    cfg = load_config(path, overrides)
+    bs = int(cfg.data.batch_size)
+    n_batches = min(steps + warmup, 4)
+    dm = build_datamodule(cfg, str(path))
+    dm.setup("fit")
+    batches = []
+    for batch in dm.train_dataloader():
+        if batch_size_of(batch) == bs:
+            batches.append(batch)
+        if len(batches) == n_batches:
+            break
+    if not batches:
+        raise SystemExit(f"{recipe}: the dataset has fewer than {bs} training jets")
+    module = get_recipe_class(cfg.recipe)(optimizer=cfg_to_dict(cfg.optimizer),
+                                          **cfg_to_dict(cfg.model))
+    if getattr(dm, "preprocessing", None) is not None:
+        module.set_preprocessing(dm.preprocessing)
+    n_params = sum(p.numel() for p in module.export_backbone().parameters())
+    cuda = device == "cuda"
+    times: list[float] = []  # wall seconds per timed step
+    cpu_times: list[float] = []  # process CPU seconds per timed step (all threads)
+
+    class Timer(L.Callback):
+        def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, i: int) -> None:
+            if cuda:
+                torch.cuda.synchronize()
+            if trainer.global_step == warmup and cuda:
+                torch.cuda.reset_peak_memory_stats()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, out: Any, batch: Any,
+                               i: int) -> None:
+            if cuda:
+                torch.cuda.synchronize()
+            if trainer.global_step > warmup:
+                times.append(time.perf_counter() - self.t0)
+                cpu_times.append(time.process_time() - self.c0)
+
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    rss0 = _rss_mib()
+    precision = cfg.trainer.get("precision", "32-true") if cuda else "32-true"
+    trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=precision,
+                        max_steps=warmup + steps, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[Timer()])
+    trainer.fit(module, train_dataloaders=loader)
+    seconds = sum(times)
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"recipe": recipe + note, "method": cfg.recipe, "device": device,
+            "device_name": torch.cuda.get_device_name() if cuda else f"cpu x{torch.get_num_threads()}",
+            "precision": str(precision), "batch_size": bs, "params": n_params,
+            "steps": len(times), "jets_per_s": bs * len(times) / seconds,
+            "ms_per_step": 1000 * seconds / len(times),
+            "cpu_s_per_step": sum(cpu_times) / len(cpu_times), "peak_mem_mib": peak,
+            "mem_growth_mib": None if cuda else peak - rss0}
+
+
+def _run_worker(recipe: str, device: str, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", "--recipes", recipe, "--device", device,
+           "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.batch_size:
+        cmd += ["--batch-size", str(args.batch_size)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    cmd += ["--data", args.data]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"recipe": recipe, "device": device, "error": " | ".join(tail)}
+    return json.loads(lines[-1])
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of benchmark rows."""
+    head = ("| recipe | method | device | batch | params | ms/step | jets/s | jets/CPU-s "
+            "| peak mem (MiB) | growth (MiB) |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    out = [head]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['recipe']} | | {r['device']} | | | | error: {r['error']} | | | |")
+            continue
+        growth = "" if r["mem_growth_mib"] is None else f"{r['mem_growth_mib']:.0f}"
+        out.append(f"| {r['recipe']} | {r['method']} | {r['device_name']} ({r['precision']}) "
+                   f"| {r['batch_size']} | {r['params'] / 1e3:.1f}k | {r['ms_per_step']:.0f} "
+                   f"| {r['jets_per_s']:.0f} | {r['batch_size'] / r['cpu_s_per_step']:.0f} "
+                   f"| {r['peak_mem_mib']:.0f} | {growth} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", default=",".join(RECIPES),
+                        help="comma-separated recipe file stems (default: all)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "both"),
+                        help="auto = cpu, plus cuda when a GPU is present")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: 256 on CPU, the recipe's batch size on GPU")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--data", default="sample",
+                        help="data.path for every recipe (default: the embedded sample)")
+    parser.add_argument("--json", type=Path, default=None, help="also write rows to this file")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+
+    if args.worker:
+        bs = args.batch_size or (256 if args.device == "cpu" else None)
+        print(json.dumps(measure(recipes[0], args.device, bs, args.steps, args.warmup,
+                                 args.threads, args.data)))
+        return 0
+
+    import torch
+
+    has_gpu = torch.cuda.is_available()
+    devices = {"auto": ["cpu"] + (["cuda"] if has_gpu else []), "cpu": ["cpu"],
+               "cuda": ["cuda"], "both": ["cpu", "cuda"]}[args.device]
+    rows = []
+    for device in devices:
+        for recipe in recipes:
+            row = _run_worker(recipe, device, args)
+            rows.append(row)
+            print(f"  {recipe:8s} {device:5s} "
+                  + (f"{row['jets_per_s']:9.0f} jets/s" if "jets_per_s" in row else row["error"]),
+                  file=sys.stderr, flush=True)
+    print(format_table(rows))
+    if args.json:
+        from jetzoo.utils.io import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rows, indent=2) + "\n")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""Recipe YAML schema, loading and validation.
+
+A recipe file has the top-level keys ``recipe``, ``seed``, ``model``, ``optimizer``, ``data``,
+``trainer``, ``output`` and ``logging`` (see :class:`RecipeConfig`). Loading merges, in order,
+the schema defaults, the YAML file and dotted command-line overrides (``trainer.max_epochs=2``),
+then validates:
+
+- unknown keys and wrong types in the fixed sections (``optimizer``, ``data``, ``output``,
+  ``logging``) through the omegaconf structured schema;
+- ``model``: the recipe's constructor signature (``inspect.signature``), the backbone name against
+  the registry, ``model.backbone_overrides`` against the backbone architecture's signature;
+- ``trainer``: the keyword arguments of ``lightning.Trainer``.
+
+Every error is a :class:`ConfigError` whose message names the file (or the override) and the
+dotted key, e.g. ``recipes/jbot-s.yaml: model.teacher_tmp: unknown key for recipe 'jbot' ...``.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+RECIPE_NAMES: tuple[str, ...] = ("jetclr", "jbot", "autoencoder", "rs3l")
+DATA_KINDS: tuple[str, ...] = ("jetnet", "rs3l")
+WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled")
+
+
+class ConfigError(ValueError):
+    """A recipe file or override is invalid; the message names the file and the dotted key."""
+
+
+@dataclass
+class OptimizerConfig:
+    """AdamW settings handed to the recipe as ``optimizer=``."""
+
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    warmup_epochs: Optional[float] = None
+    warmup_steps: Optional[int] = None
+    scale_lr_by_batch: bool = False  # lr * (global batch size / 256), as in jBOT
+    min_lr_ratio: float = 0.0  # the cosine decays to lr * min_lr_ratio
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class DataConfig:
+    """Which dataset to train on and how to batch it."""
+
+    kind: str = "jetnet"  # jetnet (JetDataModule) | rs3l (RS3LDataModule)
+    path: Optional[str] = None  # None or "sample": the embedded sample of that kind
+    classes: Optional[List[str]] = None
+    batch_size: int = 256
+    num_workers: int = 0
+    pairs: bool = False
+    split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    seed: int = 0
+    max_jets: Optional[int] = None  # training jets per epoch (CPU runs), in whole batches
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases logging; ``mode`` None = online if WANDB_API_KEY is set, else offline."""
+
+    project: str = "jetzoo"
+    mode: Optional[str] = None
+    entity: Optional[str] = None
+    name: Optional[str] = None
+
+
+@dataclass
+class LoggingConfig:
+    csv: bool = True
+    tensorboard: bool = True
+    wandb: Optional[WandbConfig] = None
+
+
+@dataclass
+class OutputConfig:
+    dir: Optional[str] = None  # default: runs/<recipe file stem>
+
+
+@dataclass
+class RecipeConfig:
+    """The whole recipe file. ``model`` and ``trainer`` are open dicts validated separately."""
+
+    recipe: str = MISSING
+    seed: int = 0
+    model: Dict[str, Any] = field(default_factory=dict)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: Dict[str, Any] = field(default_factory=dict)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def _omegaconf_message(err: OmegaConfBaseException) -> tuple[str, str]:
+    """(dotted key, first line of the message) of an omegaconf error."""
+    key = getattr(err, "full_key", None) or "<root>"
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return str(key), msg
+
+
+def _merge(base: DictConfig, other: Any, source: str) -> DictConfig:
+    try:
+        return typing.cast(DictConfig, OmegaConf.merge(base, other))
+    except OmegaConfBaseException as err:
+        key, msg = _omegaconf_message(err)
+        raise ConfigError(f"{source}: {key}: {msg}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found (the recipes shipped with jetzoo are "
+                          "in recipes/*.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe file must be a mapping of top-level keys, "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``"a.b=1"`` -> ``{"a": {"b": 1}}`` (value parsed as YAML: numbers, bools, lists, null)."""
+    if "=" not in item or item.startswith("="):
+        raise ConfigError(f"command-line override {item!r}: expected KEY=VALUE, "
+                          "e.g. trainer.max_epochs=2")
+    key, raw = item.split("=", 1)
+    key = key.strip().lstrip("+")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"command-line override {item!r}: malformed key {key!r}")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """Load, merge and validate a recipe file plus dotted overrides; raise :class:`ConfigError`.
+
+    Returns a structured omegaconf ``DictConfig`` of :class:`RecipeConfig` (attribute access:
+    ``cfg.data.batch_size``); ``cfg_to_dict`` turns it into a plain dict.
+    """
+    path = Path(path)
+    cfg = typing.cast(DictConfig, OmegaConf.structured(RecipeConfig))
+    cfg = _merge(cfg, _read_yaml(path), str(path))
+    for item in overrides:
+        try:
+            override = parse_override(item)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        cfg = _merge(cfg, override, f"{path}: command-line override {item!r}")
+    source = f"{path} (with overrides {' '.join(overrides)})" if overrides else str(path)
+    validate_config(cfg, source)
+    return cfg
+
+
+def cfg_to_dict(cfg: DictConfig) -> dict[str, Any]:
+    """Plain, resolved, YAML/JSON-serialisable dict of a loaded config."""
+    return typing.cast(dict, OmegaConf.to_container(cfg, resolve=True))
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def constructor_params(cls: type) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """Named keyword parameters accepted by ``cls(...)``, their resolved type hints (empty where
+    hints cannot be resolved), and whether other keywords may be accepted too.
+
+    A ``**kwargs`` is followed up the MRO while the parent's ``__init__`` is jetzoo code; a
+    ``**kwargs`` forwarded elsewhere (e.g. to a wrapped module) leaves the set open.
+    """
+    params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
+    classes = [k for k in cls.__mro__ if "__init__" in k.__dict__]
+    for i, klass in enumerate(classes):
+        init = klass.__dict__["__init__"]
+        sig = inspect.signature(init)
+        try:
+            hints.update({k: v for k, v in typing.get_type_hints(init).items() if k not in hints})
+        except Exception:  # noqa: BLE001 - unresolvable annotations: skip type checks
+            pass
+        var_kw = False
+        for name, p in sig.parameters.items():
+            if name == "self" or p.kind == p.VAR_POSITIONAL:
+                continue
+            if p.kind == p.VAR_KEYWORD:
+                var_kw = True
+                continue
+            params.setdefault(name, p)
+        if not var_kw:
+            return params, hints, False
+        parent = classes[i + 1] if i + 1 < len(classes) else object
+        if not parent.__module__.startswith("jetzoo."):
+            return params, hints, True
+    return params, hints, True
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Loose isinstance for simple hints (int, float, bool, str, list, dict, Optional/Union)."""
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if origin in (list, tuple, typing.List, typing.Tuple, Sequence):
+        return isinstance(value, (list, tuple))
+    if origin in (dict, typing.Dict):
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint in (str, list, dict, tuple):
+        return isinstance(value, hint)
+    return True  # anything fancier is left to the constructor
+
+
+def check_kwargs(values: dict[str, Any], cls: type, source: str, prefix: str, what: str,
+                 skip: Sequence[str] = ()) -> None:
+    """Raise :class:`ConfigError` for a key of ``values`` that ``cls(...)`` does not accept or
+    whose value has the wrong type; the message names ``source`` and ``prefix.key``."""
+    params, hints, open_ended = constructor_params(cls)
+    known = [k for k in params if k not in skip]
+    for key, value in values.items():
+        if key in skip:
+            continue
+        if key not in params and not open_ended:
+            raise ConfigError(f"{source}: {prefix}{key}: unknown key for {what}"
+                              f"{_suggest(key, known)}; known keys: {', '.join(sorted(known))}")
+        hint = hints.get(key)
+        if hint is not None and value is not None and not _type_ok(value, hint):
+            raise ConfigError(f"{source}: {prefix}{key}: expected {_hint_name(hint)}, "
+                              f"got {type(value).__name__} {value!r}")
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def get_recipe_class(name: str) -> type:
+    """The LightningModule class registered as ``name`` in ``jetzoo.recipes.RECIPES``."""
+    from jetzoo.recipes import RECIPES  # the methods' registry
+
+    return RECIPES[name]
+
+
+def validate_config(cfg: DictConfig, source: str) -> None:
+    """Semantic checks that the structured schema cannot express (see module docstring)."""
+    if OmegaConf.is_missing(cfg, "recipe"):
+        raise ConfigError(f"{source}: recipe: missing; one of {', '.join(RECIPE_NAMES)}")
+    if cfg.recipe not in RECIPE_NAMES:
+        raise ConfigError(f"{source}: recipe: unknown recipe {cfg.recipe!r}"
+                          f"{_suggest(cfg.recipe, RECIPE_NAMES)}; known: {', '.join(RECIPE_NAMES)}")
+    if cfg.data.kind not in DATA_KINDS:
+        raise ConfigError(f"{source}: data.kind: {cfg.data.kind!r} is not one of "
+                          f"{', '.join(DATA_KINDS)}")
+    if cfg.data.batch_size < 1:
+        raise ConfigError(f"{source}: data.batch_size: must be >= 1, got {cfg.data.batch_size}")
+    if cfg.data.max_jets is not None and cfg.data.max_jets < 1:
+        raise ConfigError(f"{source}: data.max_jets: must be >= 1 or null")
+    if len(cfg.data.split) != 3 or abs(sum(cfg.data.split) - 1.0) > 1e-6:
+        raise ConfigError(f"{source}: data.split: need 3 fractions summing to 1, "
+                          f"got {list(cfg.data.split)}")
+    if cfg.optimizer.lr <= 0:
+        raise ConfigError(f"{source}: optimizer.lr: must be > 0, got {cfg.optimizer.lr}")
+    if cfg.optimizer.warmup_epochs is not None and cfg.optimizer.warmup_steps is not None:
+        raise ConfigError(f"{source}: optimizer: set warmup_epochs or warmup_steps, not both")
+    wandb = cfg.logging.wandb
+    if wandb is not None and wandb.mode is not None and wandb.mode not in WANDB_MODES:
+        raise ConfigError(f"{source}: logging.wandb.mode: {wandb.mode!r} is not one of "
+                          f"{', '.join(WANDB_MODES)}")
+
+    import lightning
+
+    trainer = cfg_to_dict(cfg.trainer) if isinstance(cfg.trainer, DictConfig) else dict(cfg.trainer)
+    check_kwargs(trainer, lightning.Trainer, source, "trainer.", "lightning.Trainer",
+                 skip=())
+    for key in ("callbacks", "logger", "default_root_dir", "enable_checkpointing"):
+        if key in trainer:
+            raise ConfigError(f"{source}: trainer.{key}: set by jetzoo run (use the output and "
+                              "logging sections instead)")
+
+    model = cfg_to_dict(cfg.model)
+    _validate_model(model, cfg.recipe, source)
+
+
+def _validate_model(model: dict[str, Any], recipe: str, source: str) -> None:
+    from jetzoo.models.registry import get_architecture, get_model_spec
+
+    for key in ("optimizer",):
+        if key in model:
+            raise ConfigError(f"{source}: model.{key}: goes in the top-level '{key}' section")
+    backbone = model.get("backbone")
+    if backbone is not None:
+        if not isinstance(backbone, str):
+            raise ConfigError(f"{source}: model.backbone: expected a registered backbone name, "
+                              f"got {backbone!r}")
+        try:
+            spec = get_model_spec(backbone)
+        except KeyError as err:
+            raise ConfigError(f"{source}: model.backbone: {err.args[0]}") from None
+        overrides = model.get("backbone_overrides") or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{source}: model.backbone_overrides: expected a mapping, "
+                              f"got {overrides!r}")
+        check_kwargs(overrides, get_architecture(spec.arch), source, "model.backbone_overrides.",
+                     f"backbone {backbone!r} (architecture {spec.arch!r})")
+    try:
+        cls = get_recipe_class(recipe)
+    except (ImportError, KeyError, AttributeError):  # methods not installed: skip this check
+        return
+    check_kwargs(model, cls, source, "model.", f"recipe {recipe!r} ({cls.__name__})",
+                 skip=("optimizer",))

@@ -1,0 +1,413 @@
+"""``jetzoo run recipes/X.yaml [key=value ...] [--resume]``: train a pre-training recipe.
+
+The run folder (``output.dir``, default ``runs/<recipe file stem>``) receives:
+
+- ``config.yaml``: the resolved config (file + overrides + defaults);
+- ``checkpoints/``: one checkpoint per epoch plus ``last.ckpt`` (``--resume`` restarts there);
+- ``logs/csv/version_*/metrics.csv`` and ``logs/tensorboard/version_*/`` (and ``wandb/`` when
+  configured: offline unless ``WANDB_API_KEY`` is set);
+- ``backbone/``: the trained backbone written by ``jetzoo.models.zoo.save_pretrained``, ready for
+  ``jetzoo publish``;
+- ``summary.json``: status, wall time, epochs, steps, jets/s, final logged metrics.
+
+A non-finite loss (the recipe raises ``FloatingPointError``) stops the run with the step number;
+checkpoints are only written from finite weights, so ``last.ckpt`` stays the last good state.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from omegaconf import OmegaConf
+
+from jetzoo.recipes.config import (ConfigError, DataConfig, cfg_to_dict, get_recipe_class,
+                                   load_config)
+
+if TYPE_CHECKING:  # heavy imports stay out of `jetzoo --help`
+    import lightning as L
+    from omegaconf import DictConfig
+
+# What a run folder may contain; --overwrite removes exactly these.
+RUN_ARTIFACTS: tuple[str, ...] = ("config.yaml", "checkpoints", "logs", "backbone",
+                                  "summary.json", "wandb")
+
+
+class RunError(RuntimeError):
+    """A run could not start or stopped early (non-finite loss, missing checkpoint, ...)."""
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` returns: the run folder, the trained module and its trainer."""
+
+    folder: Path
+    module: "L.LightningModule"
+    trainer: "L.Trainer"
+    summary: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def _sample_path(kind: str) -> Path:
+    from jetzoo.data import sample_path
+
+    base = Path(sample_path())
+    return base / "rs3l" if kind == "rs3l" else base
+
+
+def resolve_data_path(cfg: "DictConfig", source: str) -> Path:
+    """``data.path`` as a Path (null / "sample" = embedded sample); a missing path is a
+    :class:`ConfigError` that says how to generate the data."""
+    kind = cfg.data.kind
+    raw = cfg.data.path
+    path = _sample_path(kind) if raw in (None, "", "sample") else Path(raw).expanduser()
+    if not path.exists():
+        classes = ",".join(cfg.data.classes) if cfg.data.classes else "q,g,t,w,z"
+        hint = (f"jetzoo generate rs3l --out {path}" if kind == "rs3l" else
+                f"jetzoo generate jetnet --classes {classes} --jets-per-class 10000 --out {path}")
+        raise ConfigError(f"{source}: data.path: {path} does not exist; generate it with "
+                          f"`{hint}` (or set data.path=sample for the embedded sample)")
+    return path
+
+
+def _filter_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def build_datamodule(cfg: "DictConfig", source: str) -> "L.LightningDataModule":
+    """The LightningDataModule for ``cfg.data`` (JetDataModule, or RS3LDataModule for kind rs3l)."""
+    data = cfg_to_dict(cfg.data)
+    path = resolve_data_path(cfg, source)
+    if data["kind"] == "rs3l":
+        from jetzoo.data.rs3l_dataset import RS3LDataModule as cls
+    else:
+        from jetzoo.data import JetDataModule as cls
+    kwargs = dict(path=path, classes=data["classes"], batch_size=data["batch_size"],
+                  num_workers=data["num_workers"], split=tuple(data["split"]), seed=data["seed"],
+                  pairs=data["pairs"])  # max_jets: see _cap_train_batches
+    if data["classes"] is None:
+        kwargs.pop("classes")
+    accepted = _filter_kwargs(cls, kwargs)
+    defaults = cfg_to_dict(OmegaConf.structured(DataConfig))
+    for key in sorted(set(kwargs) - set(accepted)):
+        if data[key] != defaults[key]:  # a setting this datamodule cannot honour
+            raise ConfigError(f"{source}: data.{key}: not supported by {cls.__name__} "
+                              f"(data.kind={data['kind']})")
+    return cls(**accepted)
+
+
+# --------------------------------------------------------------------------------------------
+# callbacks
+
+
+def _finite_params(module: Any) -> bool:
+    import torch
+
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+
+
+def _make_callbacks(folder: Path) -> list[Any]:
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from jetzoo.recipes.base import batch_size_of
+
+    class FiniteCheckpoint(ModelCheckpoint):
+        """ModelCheckpoint that refuses to write non-finite weights (keeps the last good one)."""
+
+        def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+            if not _finite_params(trainer.lightning_module):
+                raise FloatingPointError(f"non-finite weights at step {trainer.global_step}; "
+                                         f"not writing {filepath}")
+            super()._save_checkpoint(trainer, filepath)
+
+    class Throughput(L.Callback):
+        """Counts training jets and the time spent in training batches (jets/s per process)."""
+
+        def __init__(self) -> None:
+            self.jets = 0
+            self.seconds = 0.0
+            self._t0 = 0.0
+
+        def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any,
+                                 batch_idx: int) -> None:
+            self._t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any,
+                               batch: Any, batch_idx: int) -> None:
+            self.seconds += time.perf_counter() - self._t0
+            self.jets += batch_size_of(batch)
+
+    ckpt = FiniteCheckpoint(dirpath=folder / "checkpoints", filename="epoch{epoch:03d}",
+                            auto_insert_metric_name=False, every_n_epochs=1, save_top_k=-1,
+                            save_last=True, enable_version_counter=False)
+    return [ckpt, Throughput()]
+
+
+def _make_loggers(cfg: "DictConfig", folder: Path) -> list[Any]:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    loggers: list[Any] = []
+    if cfg.logging.csv:
+        loggers.append(CSVLogger(save_dir=folder / "logs", name="csv"))
+    if cfg.logging.tensorboard:
+        loggers.append(TensorBoardLogger(save_dir=folder / "logs", name="tensorboard",
+                                         default_hp_metric=False))
+    wandb = cfg.logging.wandb
+    if wandb is not None:
+        mode = wandb.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+        if mode != "disabled":
+            from lightning.pytorch.loggers import WandbLogger
+
+            loggers.append(WandbLogger(project=wandb.project, entity=wandb.entity,
+                                       name=wandb.name, save_dir=str(folder),
+                                       offline=mode == "offline", mode=mode))
+    return loggers
+
+
+def _finish_wandb(trainer: "L.Trainer") -> None:
+    """Close the wandb run (Lightning leaves it open), so that a process can train again."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero and logger._experiment:
+            logger.experiment.finish()
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+def _strategy(name: Any) -> Any:
+    """``trainer.strategy``: plain ``"ddp"`` becomes DDP with unused-parameter detection.
+
+    Particle backbones carry a [MASK] token that only jBOT's masked objective uses, so the other
+    recipes leave it without a gradient, which plain DDP rejects; the detection costs one
+    autograd-graph traversal per step.
+    """
+    if name == "ddp":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=True)
+    return name
+
+
+def run_folder(cfg: "DictConfig", recipe_path: str | Path) -> Path:
+    """``output.dir`` or ``runs/<recipe file stem>``."""
+    return Path(cfg.output.dir) if cfg.output.dir else Path("runs") / Path(recipe_path).stem
+
+
+def _prepare_folder(folder: Path, resume: bool, overwrite: bool, source: str) -> Path | None:
+    """Check the run folder; return the checkpoint to resume from (or None)."""
+    last = folder / "checkpoints" / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise RunError(f"{source}: --resume: no checkpoint {last} (start without --resume)")
+        return last
+    existing = [name for name in RUN_ARTIFACTS if (folder / name).exists()]
+    if existing and not overwrite:
+        raise RunError(f"{source}: run folder {folder} already holds {', '.join(existing)}; "
+                       "pass --resume to continue it, --overwrite to start again, or set "
+                       "output.dir=OTHER")
+    for name in existing:
+        target = folder / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return None
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``"key: old -> new"`` for every dotted key whose value differs between two configs."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def _step_of(err: BaseException, fallback: int) -> int:
+    match = re.search(r"step (\d+)", str(err))
+    return int(match.group(1)) if match else fallback
+
+
+def _final_metrics(trainer: "L.Trainer") -> dict[str, float]:
+    out = {}
+    for key, value in trainer.callback_metrics.items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return dict(sorted(out.items()))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from jetzoo.utils.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool = False,
+          overwrite: bool = False) -> RunResult:
+    """Load a recipe file, train it and save the backbone; see the module docstring.
+
+    Raises:
+        ConfigError: invalid recipe file / override, missing dataset.
+        RunError: unusable run folder, or training stopped on a non-finite loss.
+    """
+    import lightning as L
+    import yaml
+
+    cfg = load_config(recipe_path, overrides)
+    source = str(recipe_path)
+    folder = run_folder(cfg, recipe_path)
+    resolved = cfg_to_dict(cfg)
+    resolve_data_path(cfg, source)  # fail early, before touching the run folder
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(cfg, source)
+    recipe_cls = get_recipe_class(cfg.recipe)
+    model_cfg = cfg_to_dict(cfg.model)
+    try:
+        module = recipe_cls(optimizer=resolved["optimizer"], **model_cfg)
+    except (TypeError, ValueError, KeyError) as err:  # what the signature check cannot see
+        raise ConfigError(f"{source}: model: cannot build recipe {cfg.recipe!r}: {err}") from err
+    prep = getattr(datamodule, "preprocessing", None)
+    if prep is not None:
+        module.set_preprocessing(prep)
+
+    # Under DDP (subprocess launcher) the other ranks re-run this function: only global rank 0
+    # touches the folder, before the process group exists (so ranks are read from the env).
+    rank_zero = all(int(os.environ.get(k, "0")) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    ckpt_path = (_prepare_folder(folder, resume, overwrite, source) if rank_zero else
+                 (folder / "checkpoints" / "last.ckpt" if resume else None))
+    if rank_zero:
+        from jetzoo.utils.io import atomic_write_text
+
+        if ckpt_path is not None and (folder / "config.yaml").is_file():
+            changed = _changed_keys(yaml.safe_load((folder / "config.yaml").read_text()) or {},
+                                    resolved)
+            if changed:
+                print("jetzoo run: resuming with changed settings: " + "; ".join(changed),
+                      file=sys.stderr)
+        atomic_write_text(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+
+    callbacks = _make_callbacks(folder)
+    throughput = callbacks[-1]
+    trainer_kwargs = cfg_to_dict(cfg.trainer)
+    trainer_kwargs["strategy"] = _strategy(trainer_kwargs.get("strategy", "auto"))
+    if cfg.data.max_jets is not None and "limit_train_batches" in trainer_kwargs:
+        raise ConfigError(f"{source}: data.max_jets: set it or trainer.limit_train_batches, "
+                          "not both")
+    trainer = L.Trainer(default_root_dir=str(folder), callbacks=callbacks,
+                        logger=_make_loggers(cfg, folder) or False, **trainer_kwargs)
+    if cfg.data.max_jets is not None:
+        # jets per epoch, over all ranks: each rank runs ceil(max_jets / (batch * world)) batches
+        trainer.limit_train_batches = math.ceil(
+            cfg.data.max_jets / (cfg.data.batch_size * trainer.world_size))
+    t0 = time.perf_counter()
+    status = "completed"
+    error: BaseException | None = None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except FloatingPointError as err:
+        status, error = "non-finite loss", err
+    finally:
+        _finish_wandb(trainer)
+    wall = time.perf_counter() - t0
+
+    world = trainer.world_size
+    summary: dict[str, Any] = {
+        "status": status,
+        "recipe": cfg.recipe,
+        "recipe_file": str(recipe_path),
+        "resumed_from": str(ckpt_path) if ckpt_path else None,
+        "wall_time_s": round(wall, 3),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "world_size": world,
+        "jets_seen": throughput.jets * world,
+        "jets_per_s": round(throughput.jets * world / throughput.seconds, 2)
+        if throughput.seconds > 0 else None,
+        "final_metrics": _final_metrics(trainer),
+    }
+    last = folder / "checkpoints" / "last.ckpt"
+    if error is not None:
+        step = _step_of(error, trainer.global_step)
+        summary["error"] = str(error)
+        summary["failed_step"] = step
+        if trainer.is_global_zero:
+            _write_json(folder / "summary.json", summary)
+        kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was written"
+        raise RunError(f"{source}: training stopped at step {step}: {error}; {kept}") from error
+
+    if trainer.is_global_zero:
+        from jetzoo.models.zoo import save_pretrained
+
+        dataset: dict[str, Any] = {"path": str(resolve_data_path(cfg, source)),
+                                   "kind": cfg.data.kind}
+        sha = getattr(datamodule, "dataset_sha256", None)
+        if sha is not None:
+            dataset["sha256"] = sha
+        if cfg.data.classes:
+            dataset["classes"] = list(cfg.data.classes)
+        training = {k: summary[k] for k in ("wall_time_s", "epochs", "global_step", "jets_per_s",
+                                             "world_size")}
+        training["device"] = str(trainer.strategy.root_device)
+        save_pretrained(module.export_backbone(), folder / "backbone", recipe=resolved,
+                        dataset=dataset, training=training)
+        _write_json(folder / "summary.json", summary)
+    return RunResult(folder=folder, module=module, trainer=trainer, summary=summary)
+
+
+def run_recipe(path: str | Path, overrides: Sequence[str] = (), resume: bool = False,
+               overwrite: bool = False) -> Path:
+    """Train the recipe file ``path`` with dotted ``overrides``; return the run folder."""
+    return train(path, overrides, resume=resume, overwrite=overwrite).folder
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/jbot-s.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="dotted overrides, e.g. trainer.max_epochs=2 data.batch_size=64")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from <run folder>/checkpoints/last.ckpt")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the previous run's files in the run folder and start again")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        folder = run_recipe(args.recipe, args.overrides, resume=args.resume,
+                            overwrite=args.overwrite)
+    except (ConfigError, RunError) as err:
+        print(f"jetzoo run: error: {err}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        summary = json.loads((folder / "summary.json").read_text())
+        jps = summary.get("jets_per_s")
+        print(f"jetzoo run: done in {summary['wall_time_s']:.1f} s, {summary['epochs']} epochs, "
+              f"{summary['global_step']} steps" + (f", {jps:.0f} jets/s" if jps else "")
+              + f"; backbone saved to {folder / 'backbone'} (publish with "
+              f"`jetzoo publish {folder / 'backbone'} --repo-id ORG/NAME`)")
+    return 0

@@ -1,0 +1,111 @@
+"""Recipes under DDP, unchanged: 2 CPU processes (gloo) through `jetzoo run ... trainer.devices=2
+trainer.strategy=ddp`.
+
+Lightning's subprocess launcher re-runs the driver script for rank 1, so the driver is a small
+script file. Each rank records what its collectives saw and a hash of its final weights; the test
+checks that both ranks end bit-identical, that NT-Xent drew its negatives from the global batch
+(2 * B * world - 2 per anchor), and that jBOT's centre update (``jetzoo.losses.update_center``)
+used the sums and counts of both ranks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORLD = 2
+BATCH = 32  # per rank
+STEPS = 3
+
+DRIVER = r'''
+import hashlib, json, os, sys
+import torch
+import jetzoo.losses as losses
+
+out_dir = sys.argv[1]
+log = {"gather": [], "reduce": []}
+_gather = losses.gather_with_grad
+def gather_with_grad(t):
+    full, offset = _gather(t)
+    log["gather"].append([int(t.shape[0]), int(full.shape[0]), int(offset)])
+    return full, offset
+losses.gather_with_grad = gather_with_grad   # nt_xent looks it up in jetzoo.losses
+
+_reduce = losses.all_reduce_sum
+def all_reduce_sum(t):
+    total = _reduce(t)
+    log["reduce"].append([t.double().flatten().tolist(), total.double().flatten().tolist()])
+    return total
+losses.all_reduce_sum = all_reduce_sum       # update_center's all-reduce of sums and counts
+
+from jetzoo.recipes.runner import train
+res = train(sys.argv[2], sys.argv[3:])
+rank = res.trainer.global_rank
+h = hashlib.sha256()
+for name, value in sorted(res.module.state_dict().items()):
+    h.update(name.encode()); h.update(value.detach().cpu().contiguous().numpy().tobytes())
+log.update(rank=rank, world=res.trainer.world_size, sha256=h.hexdigest(),
+           global_step=res.trainer.global_step)
+with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+    json.dump(log, f)
+'''
+
+
+def _run_ddp(tmp_path: Path, recipe: str) -> list[dict]:
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    overrides = [
+        "data.path=sample", f"data.max_jets={WORLD * BATCH * STEPS}", f"data.batch_size={BATCH}",
+        "data.num_workers=0", "model.backbone_overrides.embed_dim=16",
+        "model.backbone_overrides.depth=1", "model.backbone_overrides.num_heads=2",
+        "trainer.accelerator=cpu", f"trainer.devices={WORLD}", "trainer.strategy=ddp",
+        "trainer.max_epochs=1", "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false", "optimizer.warmup_epochs=null",
+        "optimizer.warmup_steps=1", "logging.tensorboard=false", f"output.dir={tmp_path / 'run'}"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, str(driver), str(tmp_path), str(ROOT / "recipes" /
+                           f"{recipe}.yaml"), *overrides], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
+    assert [log["rank"] for log in logs] == [0, 1]
+    assert all(log["world"] == WORLD for log in logs)
+    return logs
+
+
+@pytest.mark.slow
+def test_ddp_jetclr_identical_weights_and_global_negatives(tmp_path: Path) -> None:
+    logs = _run_ddp(tmp_path, "jetclr")
+    assert logs[0]["sha256"] == logs[1]["sha256"]
+    # each sharded rank ran STEPS steps of BATCH jets (max_jets split over the 2 ranks)
+    assert logs[0]["global_step"] == logs[1]["global_step"] == STEPS
+    for rank, log in enumerate(logs):
+        train_calls = log["gather"][: 2 * STEPS]  # nt_xent gathers view a and view b
+        assert len(train_calls) == 2 * STEPS
+        for local, full, offset in train_calls:
+            assert (local, full, offset) == (BATCH, WORLD * BATCH, rank * BATCH)
+            negatives = 2 * full - 2  # per anchor: all 2n embeddings but itself and its positive
+            assert negatives == 2 * BATCH * WORLD - 2
+    assert (tmp_path / "run" / "backbone" / "model.safetensors").is_file()  # rank 0 saved it
+
+
+@pytest.mark.slow
+def test_ddp_jbot_identical_weights_and_synchronised_centre(tmp_path: Path) -> None:
+    logs = _run_ddp(tmp_path, "jbot-s")
+    assert logs[0]["sha256"] == logs[1]["sha256"]
+    # the centre updates: all-reduces of (sum of teacher outputs over K dims, count)
+    reduce0 = [r for r in logs[0]["reduce"] if len(r[0]) > 1]
+    reduce1 = [r for r in logs[1]["reduce"] if len(r[0]) > 1]
+    assert len(reduce0) == len(reduce1) >= STEPS
+    n_checked = 0
+    for (local0, total0), (local1, total1) in zip(reduce0, reduce1):
+        assert total0 == pytest.approx(total1, rel=1e-6, abs=1e-9)
+        assert total0 == pytest.approx([a + b for a, b in zip(local0, local1)], rel=1e-5,
+                                       abs=1e-6)
+        n_checked += local0 != local1  # the ranks saw different jets
+    assert n_checked >= STEPS
