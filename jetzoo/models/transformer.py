@@ -52,11 +52,13 @@ class MaskedSelfAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_dropout)
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
-        """``x`` (B, T, D); ``key_mask`` (B, T) bool, True where a token may be attended to."""
+        """``x`` (B, T, D); ``key_mask`` (B, T) bool, True where a token may be attended to,
+        or (B, T, T) bool, True where query i may attend to key j (RS3L proximity masks)."""
         b, t, _ = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        attn_mask = key_mask[:, None] if key_mask.dim() == 3 else key_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=key_mask[:, None, None, :],
+            q, k, v, attn_mask=attn_mask,
             dropout_p=self.attn_dropout if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, t, -1)))
 
