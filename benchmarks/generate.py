@@ -62,7 +62,37 @@ def bench_jetnet(args: argparse.Namespace) -> None:
           f"time of all Pythia calls (generation + SlowJet clustering); goal < 25%")
 
 
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {"jetnet": bench_jetnet}
+def bench_rs3l(args: argparse.Namespace) -> None:
+    """Rows for ``jetzoo generate rs3l``: re-simulated pairs/s (q:g:tau = 3:3:1 events, two
+    shards per class, both views hadronized, detector, clustering, pairing, HDF5)."""
+    from jetzoo.data.rs3l_generator import GenerationConfig
+    from jetzoo.data.rs3l_generator import generate as generate_rs3l
+
+    n = args.rs3l_events
+    events = {"q": 3 * n // 7, "g": 3 * n // 7, "tau": n - 6 * (n // 7)}
+    print(f"jetzoo generate rs3l: {n} events (q:g:tau = 3:3:1), MPI on, no pile-up")
+    print(f"{'workers':>8} {'wall s':>8} {'pairs':>6} {'pairs/s':>8} {'speed-up':>9} "
+          f"{'pythia %':>9}")
+    base = None
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            m = generate_rs3l(Path(tmp) / "bench", events, GenerationConfig(seed=args.seed),
+                              events_per_shard=max(1, -(-max(events.values()) // 2)),
+                              workers=workers, progress=False)
+            wall = time.perf_counter() - t0
+        pairs = m["timing"]["new_pairs"]
+        rate = pairs / wall
+        base = base or rate
+        share = 100 * m["timing"]["pythia_seconds"] / max(m["timing"]["simulate_seconds"], 1e-9)
+        print(f"{workers:>8} {wall:>8.1f} {pairs:>6} {rate:>8.2f} {rate / base:>8.2f}x "
+              f"{share:>8.1f}%")
+    print("pythia % = share of the simulation time spent in Pythia (next, forceHadronLevel, "
+          "tau re-decays)")
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {"jetnet": bench_jetnet,
+                                                               "rs3l": bench_rs3l}
 
 
 def main() -> None:
@@ -71,6 +101,8 @@ def main() -> None:
     parser.add_argument("--classes", default="q,g,t,w,z")
     parser.add_argument("--pairs", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rs3l-events", type=int, default=140,
+                        help="events of the rs3l benchmark (split q:g:tau = 3:3:1)")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), default=None)
     args = parser.parse_args()
     for name, bench in BENCHMARKS.items():

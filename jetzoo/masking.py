@@ -48,6 +48,9 @@ def pt_aware_mask(pt: Tensor, mask: Tensor, ratio: Tensor | float,
     cum = torch.cumsum(torch.gather(frac, 1, order), dim=1)
     cum = torch.cat([torch.zeros_like(cum[:, :1]), cum], dim=1)  # prefix of length k = 0..N
     n_mask = torch.argmin((cum - ratio_t[:, None]).abs(), dim=1)  # first minimum -> no padding
+    # ratio >= 1 masks every real particle, even when float rounding (or zero-pT particles) makes
+    # a shorter prefix tie with the full one
+    n_mask = torch.where(ratio_t >= 1, mask.sum(1), n_mask)
     in_prefix = torch.arange(n, device=pt.device).expand(b, -1) < n_mask[:, None]
     token_mask = torch.zeros_like(mask).scatter(1, order, in_prefix)
     return token_mask & mask

@@ -13,9 +13,13 @@ Processes (``--events`` split in the ratio ``--ratio``, default 3:3:1 as in seed
   PDFs in ``qq2qq`` are labelled q too, seed 000 does not separate them);
 - ``g``: ``HardQCD:gg2gg, qqbar2gg``;
 - ``tau``: ``WeakSingleBoson:ffbar2ffbar(s:gmZ)`` with gamma*/Z -> tau tau; tau decays with
-  an electron or muon are switched off and a view is re-hadronized until every tau decays to 1
-  or 3 charged hadrons, and view b until each tau has the **same decay channel** (the same
-  daughter ids) as in view a; the attempts are counted (``tau_attempts`` in the manifest);
+  an electron or muon are switched off. Each view is hadronized once with the taus kept
+  stable; then only the tau decays are re-drawn (``moreDecays()``) until every tau decays to 1
+  or 3 charged hadrons, and in view b until each tau has the **same decay channel** (the same
+  daughter ids) as in view a. The draws of view b are counted (``tau_attempts`` in the
+  manifest; about the number of open channel combinations, ~100). Tau decays use
+  ``TauDecays:mode = 0`` (no hard-process spin correlations): with correlations one draw costs
+  ~15 ms instead of ~0.1 ms (``GenerationConfig.tau_spin_correlations`` switches them on);
 - ``dark_A`` ... ``dark_D``: Hidden Valley Z' -> dark quarks (:data:`DARK_MODEL_PARAMS`),
   resampled afterwards to the (pT, |eta|) distribution of the SM jets.
 
@@ -81,12 +85,14 @@ class DarkModel:
 
 
 # Four parameter sets in the spirit of the ATLAS search for resonant dark-quark production
-# (JHEP 02 (2024) 128), cited by seed 000: from heavy dark hadrons and few flavours (A: few,
-# massive, b-rich dark mesons; a low-multiplicity, high-mass jet) to light dark hadrons and many
-# flavours (D: many light mesons, a QCD-like but denser jet). The numbers are chosen here to
-# span that range; they are not copied from the ATLAS table (not available offline).
+# (JHEP 02 (2024) 128), cited by seed 000: from heavy dark hadrons and few flavours (A: a few
+# massive dark mesons decaying to c or b pairs, a sparse, wide, high-mass jet) to light dark
+# hadrons and many flavours (D: many light mesons, a QCD-like but denser jet). The numbers are
+# chosen here to span that range with jets an R = 0.4 anti-kT jet still contains (dark pions
+# of 20 GeV at pT ~ 150 GeV spread over dR ~ 1 and give no parton-matched jet); they are not
+# copied from the ATLAS table (not available offline).
 DARK_MODEL_PARAMS: dict[str, DarkModel] = {
-    "A": DarkModel(n_colours=3, n_flavours=2, lambda_d=15.0, m_quark=10.0, m_pion=20.0, m_rho=50.0),
+    "A": DarkModel(n_colours=3, n_flavours=2, lambda_d=8.0, m_quark=4.0, m_pion=8.0, m_rho=20.0),
     "B": DarkModel(n_colours=3, n_flavours=2, lambda_d=5.0, m_quark=5.0, m_pion=10.0, m_rho=12.0),
     "C": DarkModel(n_colours=3, n_flavours=4, lambda_d=2.0, m_quark=1.0, m_pion=2.0, m_rho=5.0),
     "D": DarkModel(n_colours=3, n_flavours=6, lambda_d=1.0, m_quark=0.5, m_pion=1.0, m_rho=2.5),
@@ -101,12 +107,20 @@ def _heaviest_quark_below(mass: float) -> int:
     return 1
 
 
-def dark_settings(model: DarkModel, zprime_mass: float) -> list[str]:
-    """Pythia strings for ``HiddenValley:ffbar2Zv`` with Z' -> dark quarks and ``model``."""
+def dark_settings(model: DarkModel, zprime_mass: float, zprime_width: float) -> list[str]:
+    """Pythia strings for ``HiddenValley:ffbar2Zv`` with Z' -> dark quarks and ``model``.
+
+    The Z' width is forced to ``zprime_width`` (mass range 200-1500 GeV): with the parton
+    luminosities this gives a falling dijet-mass spectrum, so the dark jets' pT spectrum
+    resembles the SM one and the resampling to the SM keeps ~30% of them (a narrow Z' keeps
+    ~15%).
+    """
     q_pi = _heaviest_quark_below(model.m_pion)
     s = [
         "HiddenValley:ffbar2Zv = on",
         f"4900023:m0 = {zprime_mass:g}", "4900023:onMode = off", "4900023:onIfAny = 4900101",
+        "4900023:doForceWidth = on", f"4900023:mWidth = {zprime_width:g}",
+        "4900023:mMin = 200", "4900023:mMax = 1500",
         f"HiddenValley:Ngauge = {model.n_colours}", f"HiddenValley:nFlav = {model.n_flavours}",
         "HiddenValley:spinFv = 0", "HiddenValley:FSR = on", "HiddenValley:fragment = on",
         "HiddenValley:alphaOrder = 1", "HiddenValley:setLambda = on",
@@ -139,7 +153,8 @@ class GenerationConfig:
     pileup_mu: float = 0.0
     pileup_z_width: float = 50.0  # mm
     pileup_pool: int = 400
-    zprime_mass: float = 500.0
+    zprime_mass: float = 400.0  # GeV
+    zprime_width: float = 200.0  # GeV, forced: a broad, falling spectrum like the SM dijets
     jet_r: float = 0.4
     det_jet_pt_min: float = 25.0
     had_jet_pt_min: float = 50.0
@@ -150,6 +165,7 @@ class GenerationConfig:
     view_match_dr: float = 0.2
     max_pt_asymmetry: float = 0.3
     max_tau_attempts: int = 2000
+    tau_spin_correlations: bool = False  # TauDecays:mode = 1: ~200x slower per tau re-draw
     detector: dict[str, Any] = field(default_factory=dict)  # DetectorConfig overrides
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,11 +180,13 @@ def pythia_settings(kind: str, cfg: GenerationConfig, pythia_seed: int) -> list[
         f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}",
         "ParticleDecays:limitTau0 = on", "ParticleDecays:tau0Max = 10",
         "15:offIfAny = 11 13",  # hadronic tau decays only
+        f"TauDecays:mode = {1 if cfg.tau_spin_correlations else 0}",
     ]
     if kind in SM_PROCESSES:
         return common + list(SM_PROCESSES[kind]) + [f"PhaseSpace:pTHatMin = {cfg.pt_hat_min:g}"]
     if kind.startswith("dark_") and kind[5:] in DARK_MODEL_PARAMS:
-        return common + dark_settings(DARK_MODEL_PARAMS[kind[5:]], cfg.zprime_mass)
+        return common + dark_settings(DARK_MODEL_PARAMS[kind[5:]], cfg.zprime_mass,
+                                       cfg.zprime_width)
     raise ValueError(f"unknown RS3L process {kind!r}; known: {', '.join(RS3L_CLASSES)}")
 
 
@@ -243,8 +261,9 @@ class EventViews:
 
     views: tuple[Particles, Particles]
     origins: np.ndarray  # (k, 4) = record index, pdg id, eta, phi of the hard-process partons
-    tau_attempts: int  # hadronizations of view b needed to repeat the tau decay channels
+    tau_attempts: int  # tau-decay draws of view b needed to repeat view a's channels
     n_parton: int  # size of the shared parton-level record
+    tau_channels: tuple = ()  # per view: per tau the sorted daughter ids (tau events only)
     records: tuple[np.ndarray, ...] = ()  # (parton record, view a record, view b record)
 
 
@@ -290,11 +309,39 @@ class Resimulator:
         return tuple(out)
 
     def _hadronize(self, saved: Any) -> bool:
+        """Refill the event with the parton-level copy and hadronize it. The copy already
+        holds its junctions, so they are not searched again (``findJunctions = False``:
+        re-finding them fails for colour-reconnected MPI events)."""
         self.pythia.event.assign(saved)
-        return bool(self.pythia.forceHadronLevel())
+        return bool(self.pythia.forceHadronLevel(False))
+
+    def _decay_taus(self, taus: list[int], want: tuple | None) -> tuple | None:
+        """Hadronize with the taus kept stable, then re-draw only the tau decays until every
+        tau has 1 or 3 charged prongs and, if ``want`` is given, these exact channels.
+        Returns the channels, or None after ``max_tau_attempts``. ``self.attempts`` counts."""
+        pd = self.pythia.particleData
+        pd.mayDecay(15, False)
+        try:
+            ok = self._hadronize(self._saved)
+        finally:
+            pd.mayDecay(15, True)
+        if not ok:
+            return None
+        hadrons = self._p8.Event(self.pythia.event)
+        for _ in range(self.cfg.max_tau_attempts):
+            self.attempts += 1
+            self.pythia.event.assign(hadrons)
+            if not self.pythia.moreDecays():
+                continue
+            channels = self._tau_channels(taus)
+            if channels is not None and (want is None or channels == want):
+                return channels
+        return None
 
     def next_event(self) -> EventViews | None:
-        """The next accepted event with its two views; None if its taus never matched."""
+        """The next accepted event with its two views; None (counted in ``n_failed``) if a
+        view could not be hadronized or the tau decay channels were not repeated within
+        ``max_tau_attempts`` draws."""
         py = self.pythia
         while True:
             if not py.next():
@@ -303,36 +350,30 @@ class Resimulator:
             if origins is not None:
                 break
             self.n_rejected += 1
-        saved = self._p8.Event(py.event)
+        self._saved = saved = self._p8.Event(py.event)
         n_parton = saved.size()
         taus = [i for i in range(n_parton) if saved[i].idAbs() == 15 and saved[i].isFinal()]
         views: list[Particles] = []
         records: list[np.ndarray] = [record_table(saved)] if self.keep_records else []
-        channels_a = None
-        attempts = 0
+        channels: list[tuple] = []
+        tau_attempts = 0
         for view in range(2):
-            while True:
-                attempts += view
-                if attempts > self.cfg.max_tau_attempts:
-                    self.n_failed += 1
-                    return None
-                if not self._hadronize(saved):
-                    continue
-                if not taus:
-                    break
-                channels = self._tau_channels(taus)
-                if channels is None:
-                    continue
-                if view == 0:
-                    channels_a = channels
-                    break
-                if channels == channels_a:
-                    break
+            self.attempts = 0
+            if taus:
+                found = self._decay_taus(taus, channels[0] if view else None)
+                ok = found is not None
+                channels.append(found)
+                tau_attempts = self.attempts if view else tau_attempts
+            else:
+                ok = any(self._hadronize(saved) for _ in range(3))
+            if not ok:
+                self.n_failed += 1
+                return None
             views.append(final_state(py.event))
             if self.keep_records:
                 records.append(record_table(py.event))
-        return EventViews(views=(views[0], views[1]), origins=origins, tau_attempts=attempts,
-                          n_parton=n_parton, records=tuple(records))
+        return EventViews(views=(views[0], views[1]), origins=origins, tau_attempts=tau_attempts,
+                          n_parton=n_parton, tau_channels=tuple(channels), records=tuple(records))
 
 
 # ------------------------------------------------------------------------------ jets
@@ -341,12 +382,14 @@ _JETDEFS: dict[float, Any] = {}
 
 def antikt(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, r: float,
            pt_min: float) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Anti-kT jets (fastjet, vectorised awkward interface), pT-ordered.
+    """Anti-kT jets with fastjet, pT-ordered.
 
-    Returns ``(jets (n, 4) = (pt, eta, phi, mass), [constituent indices per jet])``.
+    Returns ``(jets (n, 4) = (pt, eta, phi, mass), [constituent indices per jet])``. Calls the
+    numpy core behind fastjet's awkward interface (``fastjet._ext.interfacemulti``) directly:
+    building awkward arrays costs 3x the clustering itself for one event.
     """
-    import awkward as ak
     import fastjet
+    import fastjet._ext
     import fastjet._swig
 
     if r not in _JETDEFS:
@@ -354,19 +397,18 @@ def antikt(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, r: flo
         _JETDEFS[r] = fastjet.JetDefinition(fastjet.antikt_algorithm, r)
     if len(e) == 0:
         return np.zeros((0, 4)), []
-    arr = ak.zip({"px": ak.Array([np.ascontiguousarray(px, dtype=np.float64)]),
-                  "py": ak.Array([np.ascontiguousarray(py, dtype=np.float64)]),
-                  "pz": ak.Array([np.ascontiguousarray(pz, dtype=np.float64)]),
-                  "E": ak.Array([np.ascontiguousarray(e, dtype=np.float64)])})
-    cs = fastjet.ClusterSequence(arr, _JETDEFS[r])
-    jets = cs.inclusive_jets(min_pt=pt_min)[0]
-    idx = cs.constituent_index(min_pt=pt_min)[0]
-    jx, jy, jz, je = (ak.to_numpy(jets[k]).astype(np.float64) for k in ("px", "py", "pz", "E"))
+    cols = [np.ascontiguousarray(v, dtype=np.float64) for v in (px, py, pz, e)]
+    res = fastjet._ext.interfacemulti(*cols, np.array([0], dtype=np.int64),
+                                      np.array([len(e)], dtype=np.int64), _JETDEFS[r])
+    jx, jy, jz, je = (np.asarray(a, dtype=np.float64) for a in res.to_numpy(pt_min)[:4])
+    jet_offsets, flat = res.to_numpy_with_constituents(pt_min)[:2]
     pt = np.hypot(jx, jy)
     kin = np.stack([pt, np.arcsinh(jz / np.maximum(pt, 1e-12)), np.arctan2(jy, jx),
                     np.sqrt(np.maximum(je**2 - jx**2 - jy**2 - jz**2, 0.0))], axis=1)
     order = np.argsort(-pt, kind="stable")
-    consts = [np.asarray(idx[int(i)], dtype=np.int64) for i in order]
+    jet_offsets = np.asarray(jet_offsets, dtype=np.int64)
+    flat = np.asarray(flat, dtype=np.int64)
+    consts = [flat[jet_offsets[i]:jet_offsets[i + 1]] for i in order]
     return kin[order], consts
 
 
@@ -468,8 +510,28 @@ def shard_seeds(seed: int, kind: str, shard: int) -> tuple[int, np.random.SeedSe
     return pythia_seed, ss.spawn(1)[0]
 
 
+# Stored precision (mantissa bits of float32) per column: far below the detector resolution
+# (2^-11 = 0.05% for energies / pT, 2^-12 * pi = 0.8 mrad for cell positions, which are cell
+# centres on a grid of >= 25 mrad, 2^-15 * pi = 0.1 mrad for track angles), and it lets gzip
+# halve the files.
+TRACK_MANTISSA_BITS = (11, 15, 15, 12, 12)
+CELL_MANTISSA_BITS = (11, 12, 12, 23)
+
+
+def round_mantissa(x: np.ndarray, bits: tuple[int, ...]) -> np.ndarray:
+    """Round each column of a float32 array to ``bits`` mantissa bits (nearest, ties up)."""
+    x = np.ascontiguousarray(x, dtype=np.float32).copy()
+    ints = x.view(np.uint32)
+    for col, b in enumerate(bits):
+        if b < 23:
+            drop = np.uint32(23 - b)
+            ints[:, col] = ((ints[:, col] + (np.uint32(1) << (drop - np.uint32(1)))) >> drop) << drop
+    return x
+
+
 def write_shard(path: Path, pairs: list[JetPair], kind: str, attrs: dict[str, Any]) -> None:
-    """Write pairs to an RS3L HDF5 shard atomically (temp file + rename)."""
+    """Write pairs to an RS3L HDF5 shard atomically (temp file + rename); tracks and cells
+    are stored with :data:`TRACK_MANTISSA_BITS` / :data:`CELL_MANTISSA_BITS` precision."""
     import h5py
 
     from jetzoo import __version__
@@ -484,19 +546,23 @@ def write_shard(path: Path, pairs: list[JetPair], kind: str, attrs: dict[str, An
         f.attrs["jetzoo_version"] = __version__
         f.attrs["n_pairs"] = n
         for key, value in attrs.items():
-            f.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
+            scalar = isinstance(value, (int, float, str, np.integer, np.floating))
+            f.attrs[key] = value if scalar else json.dumps(value)
         f.create_dataset("labels", data=np.array([p.label for p in pairs], dtype=np.int64))
         f.create_dataset("pair_index", data=np.array([(p.event, p.origin) for p in pairs],
                                                      dtype=np.int64).reshape(n, 2))
         for v, suffix in enumerate(VIEW_SUFFIXES):
             tracks = [p.views[v][0] for p in pairs]
             cells = [p.views[v][1] for p in pairs]
-            for name, arrays, width in (("tracks", tracks, 5), ("cells", cells, 4)):
+            for name, arrays, bits in (("tracks", tracks, TRACK_MANTISSA_BITS),
+                                       ("cells", cells, CELL_MANTISSA_BITS)):
                 offsets = np.zeros(n + 1, dtype=np.int64)
                 offsets[1:] = np.cumsum([len(a) for a in arrays])
+                width = len(bits)
                 flat = np.concatenate(arrays, axis=0) if n else np.zeros((0, width))
-                f.create_dataset(name + suffix, data=flat.astype(np.float32).reshape(-1, width),
-                                 chunks=True if len(flat) else None, **(comp if len(flat) else {}))
+                flat = round_mantissa(flat.reshape(-1, width), bits)
+                f.create_dataset(name + suffix, data=flat, chunks=True if len(flat) else None,
+                                 **(comp if len(flat) else {}))
                 f.create_dataset(f"{name[:-1]}_offsets{suffix}", data=offsets)
             f.create_dataset("jet_features" + suffix, data=np.array(
                 [p.views[v][2] for p in pairs], dtype=np.float32).reshape(n, len(JET_FEATURES)))
@@ -575,9 +641,10 @@ def run_task(task: ShardTask, cfg: GenerationConfig) -> dict[str, Any]:
     """Simulate one shard and write it; returns its manifest entry."""
     pythia_seed, seq = shard_seeds(cfg.seed, task.kind, task.shard)
     pairs, stats = simulate_events(task.kind, task.n_events, cfg, pythia_seed, seq, _PROGRESS)
+    physics = {k: v for k, v in stats.items() if not k.endswith("seconds")}  # reproducible bytes
     write_shard(Path(task.path), pairs, task.kind,
                 {"seed": cfg.seed, "pythia_seed": pythia_seed, "shard": task.shard,
-                 "settings": cfg.to_dict(), "stats": stats})
+                 "settings": cfg.to_dict(), "stats": physics})
     return {"kind": task.kind, "shard": task.shard, "pythia_seed": pythia_seed, **stats}
 
 
@@ -599,7 +666,7 @@ def subset_shard(src: Path, dst: Path, keep: np.ndarray, attrs: dict[str, Any]) 
 
     with h5py.File(src, "r") as f:
         kind = str(f.attrs["class"])
-        base = {k: f.attrs[k] for k in ("seed", "pythia_seed", "shard", "settings")}
+        base = {k: f.attrs[k] for k in ("seed", "pythia_seed", "shard", "settings", "stats")}
         labels, index = f["labels"][:], f["pair_index"][:]
         views = []
         for suffix in VIEW_SUFFIXES:
@@ -666,14 +733,16 @@ def plan_tasks(out: Path, events: dict[str, int], events_per_shard: int) -> list
     return tasks
 
 
-def _run_all(tasks: list[ShardTask], cfg: GenerationConfig, workers: int) -> list[dict[str, Any]]:
+def _run_all(tasks: list[ShardTask], cfg: GenerationConfig, workers: int,
+             progress: bool = True) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     results: list[dict[str, Any]] = []
     if not tasks:
         return results
     total = sum(t.n_events for t in tasks)
-    with tqdm(total=total, desc="rs3l events", unit="ev", file=sys.stderr) as bar:
+    with tqdm(total=total, desc="rs3l events", unit="ev", file=sys.stderr,
+              disable=not progress) as bar:
         if workers <= 1:
             for task in tasks:
                 results.append(run_task(task, cfg))
@@ -734,12 +803,16 @@ def summarize(out: Path, shard_paths: list[Path]) -> dict[str, Any]:
 
 
 def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
-             events_per_shard: int = 500, workers: int = 1, command: str = "") -> dict[str, Any]:
+             events_per_shard: int = 500, workers: int = 1, command: str = "",
+             drop_raw: bool = False, dark_pairs: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
     """Generate (or resume) an RS3L dataset in ``out``; returns and writes the manifest.
 
     ``events`` maps a class (``q``, ``g``, ``tau``, ``dark_A`` ...) to its number of accepted
     events. Dark-model raw shards are resampled to the SM (pT, |eta|) spectrum of the SM shards
-    in ``out`` (which must exist, from this or an earlier run).
+    in ``out`` (which must exist, from this or an earlier run) and capped at ``dark_pairs``
+    pairs per model; ``drop_raw`` deletes the raw shards afterwards (they stay listed in the
+    manifest; a re-run regenerates them). ``progress`` shows a tqdm bar over events.
     """
     from jetzoo.utils.io import atomic_write_text
 
@@ -754,7 +827,7 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
     tasks = plan_tasks(out, events, events_per_shard)
     todo = [t for t in tasks if not shard_is_valid(Path(t.path))]
     t0 = time.perf_counter()
-    results = _run_all(todo, cfg, workers)
+    results = _run_all(todo, cfg, workers, progress)
     elapsed = time.perf_counter() - t0
     new_pairs = sum(r["pairs"] for r in results)
 
@@ -773,11 +846,18 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, RS3L_CLASSES.index(kind),
                                                             10**6]))
         accept = rng.random(len(w)) < w
+        if dark_pairs is not None:
+            accept &= np.cumsum(accept) <= dark_pairs
+        for stale in set((out / kind).glob("shard-*.h5")) - {out / kind / p.name for p in raw}:
+            stale.unlink()  # resampled shards of raw shards that no longer exist
         kept, start = 0, 0
         for p, ft in zip(raw, feats):
             keep = accept[start:start + len(ft)]
             start += len(ft)
-            kept += subset_shard(p, out / kind / p.name, keep, {"resampled_from": p.name})
+            if keep.any():  # no empty shards
+                kept += subset_shard(p, out / kind / p.name, keep, {"resampled_from": p.name})
+            elif (out / kind / p.name).exists():
+                (out / kind / p.name).unlink()
         dark_info[kind] = {"raw_pairs": int(len(w)), "resampled_pairs": int(kept)}
 
     shards = [_shard_entry(out, p) for p in sm_paths]
@@ -785,6 +865,12 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
         shards += [_shard_entry(out, p) for p in sorted((out / kind).glob("shard-*.h5"))]
     raw_shards = [_shard_entry(out, p) for kind in dark_kinds
                   for p in sorted((out / kind / "raw").glob("shard-*.h5"))]
+    if drop_raw:
+        for entry in raw_shards:
+            (out / entry["path"]).unlink()
+            entry["dropped"] = True
+        for kind in dark_kinds:
+            (out / kind / "raw").rmdir()
     import hashlib
 
     dataset_sha = hashlib.sha256("".join(sorted(s["sha256"] for s in shards)).encode()).hexdigest()
@@ -801,10 +887,13 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
         "settings": cfg.to_dict(), "detector": asdict(DetectorConfig(**cfg.detector)),
         "pythia_version": pythia_version, "classes": list(RS3L_CLASSES),
         "shards": shards, "raw_shards": raw_shards, "dark_resampling": dark_info,
+        "dark_pairs": dark_pairs,
         "summary": {**summarize(out, sm_paths),
                     "tau_attempts_mean": _mean_of(shards, "tau_attempts_mean", "tau")},
         "timing": {"new_shards": len(results), "new_pairs": new_pairs, "seconds": elapsed,
                    "workers": workers,
+                   "simulate_seconds": sum(r["seconds"] for r in results),
+                   "pythia_seconds": sum(r["pythia_seconds"] for r in results),
                    "pairs_per_second": new_pairs / elapsed if results and elapsed > 0 else None},
         "dataset_sha256": dataset_sha,
     }
@@ -850,6 +939,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated dark models to generate, e.g. A,B,C,D")
     parser.add_argument("--dark-events", type=int, default=200,
                         help="accepted events per dark model before resampling (default 200)")
+    parser.add_argument("--dark-pairs", type=int, default=None,
+                        help="keep at most this many resampled pairs per dark model")
+    parser.add_argument("--drop-raw", action="store_true",
+                        help="delete the dark-jet shards before resampling once it is done")
     parser.add_argument("--events-per-shard", type=int, default=500)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--seed", type=int, default=0)
@@ -857,7 +950,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mean number of pile-up interactions per view (default 0: off)")
     parser.add_argument("--no-mpi", action="store_true", help="switch off multiparton interactions")
     parser.add_argument("--pt-hat-min", type=float, default=100.0)
-    parser.add_argument("--zprime-mass", type=float, default=500.0)
+    parser.add_argument("--zprime-mass", type=float, default=400.0,
+                        help="Z' mass of the dark-jet models in GeV (default 400)")
     parser.add_argument("--max-pt-asymmetry", type=float, default=0.3,
                         help="pair cut |pT_a - pT_b| / (pT_a + pT_b) (default 0.3)")
 
@@ -875,7 +969,8 @@ def main(args: argparse.Namespace) -> int:
     command = "jetzoo generate rs3l " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["generate", "rs3l"] else ""
     try:
-        manifest = generate(args.out, events, cfg, args.events_per_shard, args.workers, command)
+        manifest = generate(args.out, events, cfg, args.events_per_shard, args.workers, command,
+                            drop_raw=args.drop_raw, dark_pairs=args.dark_pairs)
     except (PermissionError, ValueError) as err:
         print(f"jetzoo generate rs3l: {err}", file=sys.stderr)
         return 1
