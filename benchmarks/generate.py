@@ -15,6 +15,7 @@ generators add theirs there (``--only NAME`` runs one).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -65,14 +66,14 @@ def bench_jetnet(args: argparse.Namespace) -> None:
 def bench_rs3l(args: argparse.Namespace) -> None:
     """Rows for ``jetzoo generate rs3l``: re-simulated pairs/s (q:g:tau = 3:3:1 events, two
     shards per class, both views hadronized, detector, clustering, pairing, HDF5)."""
-    from jetzoo.data.rs3l_generator import GenerationConfig
+    from jetzoo.data.rs3l_generator import GenerationConfig, split_events
     from jetzoo.data.rs3l_generator import generate as generate_rs3l
 
     n = args.rs3l_events
-    events = {"q": 3 * n // 7, "g": 3 * n // 7, "tau": n - 6 * (n // 7)}
+    events = split_events(n, (3.0, 3.0, 1.0))
     print(f"jetzoo generate rs3l: {n} events (q:g:tau = 3:3:1), MPI on, no pile-up")
     print(f"{'workers':>8} {'wall s':>8} {'pairs':>6} {'pairs/s':>8} {'speed-up':>9} "
-          f"{'pythia %':>9}")
+          f"{'pairs/CPU-s':>12} {'pythia %':>9}")
     base = None
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
@@ -85,10 +86,13 @@ def bench_rs3l(args: argparse.Namespace) -> None:
         rate = pairs / wall
         base = base or rate
         share = 100 * m["timing"]["pythia_seconds"] / max(m["timing"]["simulate_seconds"], 1e-9)
+        per_cpu = pairs / max(m["timing"]["cpu_seconds"], 1e-9)
         print(f"{workers:>8} {wall:>8.1f} {pairs:>6} {rate:>8.2f} {rate / base:>8.2f}x "
-              f"{share:>8.1f}%")
-    print("pythia % = share of the simulation time spent in Pythia (next, forceHadronLevel, "
-          "tau re-decays)")
+              f"{per_cpu:>12.2f} {share:>8.1f}%")
+    print("pairs/CPU-s: per CPU second of the simulating processes (meaningful on a shared "
+          f"machine; load average now {os.getloadavg()[0]:.1f});\npythia % = share of the "
+          "simulation time spent in Pythia (next, forceHadronLevel, tau re-decays,\nreading the "
+          "event records); the rest is the detector, clustering, pairing and HDF5")
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {"jetnet": bench_jetnet,

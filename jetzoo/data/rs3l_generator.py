@@ -284,6 +284,7 @@ class Resimulator:
             raise RuntimeError(f"Pythia failed to initialise for {kind!r}")
         self.n_rejected = 0  # parton-level events outside the acceptance
         self.n_failed = 0  # tau decay channels not repeated within max_tau_attempts
+        self.attempts = 0  # tau-decay draws of the current view
 
     def _origins(self) -> np.ndarray | None:
         ev = self.pythia.event
@@ -525,7 +526,8 @@ def round_mantissa(x: np.ndarray, bits: tuple[int, ...]) -> np.ndarray:
     for col, b in enumerate(bits):
         if b < 23:
             drop = np.uint32(23 - b)
-            ints[:, col] = ((ints[:, col] + (np.uint32(1) << (drop - np.uint32(1)))) >> drop) << drop
+            half = np.uint32(1) << (drop - np.uint32(1))
+            ints[:, col] = ((ints[:, col] + half) >> drop) << drop
     return x
 
 
@@ -611,7 +613,7 @@ def simulate_events(kind: str, n_events: int, cfg: GenerationConfig, pythia_seed
     pairs: list[JetPair] = []
     attempts: list[int] = []
     t_pythia = 0.0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for event in range(n_events):
         t = time.perf_counter()
         ev = sim.next_event()
@@ -632,7 +634,7 @@ def simulate_events(kind: str, n_events: int, cfg: GenerationConfig, pythia_seed
         pairs.extend(make_pairs(matched[0], matched[1], ev.origins, kind, event, cfg))
     stats = {"events": n_events, "pairs": len(pairs), "rejected_events": sim.n_rejected,
              "failed_tau_events": sim.n_failed, "seconds": time.perf_counter() - t0,
-             "pythia_seconds": t_pythia,
+             "cpu_seconds": time.process_time() - c0, "pythia_seconds": t_pythia,
              "tau_attempts_mean": float(np.mean(attempts)) if attempts and kind == "tau" else None}
     return pairs, stats
 
@@ -715,7 +717,9 @@ def resampling_weights(sm: np.ndarray, dark: np.ndarray, n_pt_bins: int = 8,
 
 
 # ------------------------------------------------------------------------------ orchestration
-def _split_events(total: int, ratio: tuple[float, ...]) -> dict[str, int]:
+def split_events(total: int, ratio: tuple[float, ...]) -> dict[str, int]:
+    """Split ``total`` SM events over (q, g, tau) in ``ratio``; the rounding remainder goes to
+    the largest share."""
     r = np.asarray(ratio, dtype=np.float64)
     counts = np.floor(total * r / r.sum()).astype(int)
     counts[np.argmax(r)] += total - counts.sum()
@@ -825,6 +829,11 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
     for stale in out.rglob(".shard-*.tmp"):  # leftovers of a crashed run
         stale.unlink()
     tasks = plan_tasks(out, events, events_per_shard)
+    dark_kinds = sorted({t.kind for t in tasks if t.kind.startswith("dark_")})
+    if dark_kinds and not set(events) & set(SM_CLASSES) \
+            and not any(any((out / k).glob("shard-*.h5")) for k in SM_CLASSES):
+        raise ValueError(f"{out}: dark jets are resampled to the SM jet spectrum, but there are "
+                         "no SM shards; generate q/g/tau events too (--events)")
     todo = [t for t in tasks if not shard_is_valid(Path(t.path))]
     t0 = time.perf_counter()
     results = _run_all(todo, cfg, workers, progress)
@@ -833,11 +842,7 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
 
     sm_paths = sorted(p for k in SM_CLASSES for p in (out / k).glob("shard-*.h5"))
     dark_info: dict[str, Any] = {}
-    dark_kinds = sorted({t.kind for t in tasks if t.kind.startswith("dark_")})
     if dark_kinds:
-        if not sm_paths:
-            raise ValueError(f"{out}: dark jets are resampled to the SM jet spectrum, but there "
-                             "are no SM shards; generate q/g/tau events first (--events)")
         sm = np.concatenate([read_jet_features(p) for p in sm_paths])
     for kind in dark_kinds:
         raw = sorted((out / kind / "raw").glob("shard-*.h5"))
@@ -893,6 +898,7 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
         "timing": {"new_shards": len(results), "new_pairs": new_pairs, "seconds": elapsed,
                    "workers": workers,
                    "simulate_seconds": sum(r["seconds"] for r in results),
+                   "cpu_seconds": sum(r["cpu_seconds"] for r in results),
                    "pythia_seconds": sum(r["pythia_seconds"] for r in results),
                    "pairs_per_second": new_pairs / elapsed if results and elapsed > 0 else None},
         "dataset_sha256": dataset_sha,
@@ -942,14 +948,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dark-pairs", type=int, default=None,
                         help="keep at most this many resampled pairs per dark model")
     parser.add_argument("--drop-raw", action="store_true",
-                        help="delete the dark-jet shards before resampling once it is done")
-    parser.add_argument("--events-per-shard", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--seed", type=int, default=0)
+                        help="delete the raw dark-jet shards once they are resampled")
+    parser.add_argument("--events-per-shard", type=int, default=500,
+                        help="events per HDF5 shard, the unit of work and of resuming")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (the output does not depend on it)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed; each shard is seeded from (seed, class, shard)")
     parser.add_argument("--pileup-mu", type=float, default=0.0,
                         help="mean number of pile-up interactions per view (default 0: off)")
     parser.add_argument("--no-mpi", action="store_true", help="switch off multiparton interactions")
-    parser.add_argument("--pt-hat-min", type=float, default=100.0)
+    parser.add_argument("--pt-hat-min", type=float, default=100.0,
+                        help="minimum pT of the hard-process partons in GeV (default 100)")
     parser.add_argument("--zprime-mass", type=float, default=400.0,
                         help="Z' mass of the dark-jet models in GeV (default 400)")
     parser.add_argument("--max-pt-asymmetry", type=float, default=0.3,
@@ -961,7 +971,7 @@ def main(args: argparse.Namespace) -> int:
         print("jetzoo generate rs3l: --events, --dark-events must be >= 0 and "
               "--events-per-shard > 0", file=sys.stderr)
         return 2
-    events = {k: n for k, n in _split_events(args.events, args.ratio).items() if n > 0}
+    events = {k: n for k, n in split_events(args.events, args.ratio).items() if n > 0}
     events.update({f"dark_{m}": args.dark_events for m in args.dark_models if args.dark_events})
     cfg = GenerationConfig(seed=args.seed, pt_hat_min=args.pt_hat_min, mpi=not args.no_mpi,
                            pileup_mu=args.pileup_mu, zprime_mass=args.zprime_mass,

@@ -28,10 +28,12 @@ A batch (``RS3LPairDataset``, collated) is a dict with, for view a,
 - ``jet`` float32 ``(B, 6)`` = :data:`JET_FEATURES`;
 
 the same keys with ``_b`` for view b, and ``label`` int64 ``(B,)``, ``event`` int64 ``(B,)``
-(a dataset-wide collision id). ``dphi`` is the azimuth relative to the jet axis, wrapped to
-[-pi, pi): the detector is symmetric in phi, so absolute phi carries no information, while
-eta stays absolute because the detector is not symmetric in eta. Padding is zero, masks are
-True for real entries, and T, C are the largest counts in the batch up to the dataset caps.
+(a dataset-wide collision id). ``RS3LDataModule`` loaders pad to the caps, T = ``max_tracks``
+(32) and C = ``max_cells`` (256), so batches have fixed shapes and concatenate;
+``rs3l_collate`` without lengths pads to the largest counts in the batch. Padding is zero (at
+the end), masks are True for real entries. ``dphi`` is the azimuth relative to the jet axis,
+wrapped to [-pi, pi): the detector is symmetric in phi, so absolute phi carries no
+information, while eta stays absolute because the detector is not symmetric in eta.
 """
 from __future__ import annotations
 
