@@ -25,6 +25,9 @@ _LAZY = {
     "write_jetnet": ("jetzoo.data.jetnet_format", "write_jetnet"),
     "split_indices": ("jetzoo.data.shards", "split_indices"),
     "generate": ("jetzoo.data.jetnet_generator", "generate"),
+    "RS3LPairDataset": ("jetzoo.data.rs3l_dataset", "RS3LPairDataset"),
+    "RS3LDataModule": ("jetzoo.data.rs3l_dataset", "RS3LDataModule"),
+    "rs3l_sample_path": ("jetzoo.data.rs3l_dataset", "rs3l_sample_path"),
 }
 
 __all__ = ["JETNET_CLASSES", "DataError", "sample_path", "load_preprocessing", *_LAZY]
