@@ -18,6 +18,8 @@ device, so the code around ``extract`` runs in every process: write files only w
 """
 from __future__ import annotations
 
+import logging
+
 import warnings
 from typing import Any, Callable, Iterator, Mapping
 
@@ -242,10 +244,18 @@ def extract(model: nn.Module, data: Any, fn: OutputFn = "embed", devices: int | 
     was_training = model.training
     param = next(iter(model.parameters()), None)
     was_on = param.device if param is not None else None
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, strategy=strategy,
-                         precision=precision, logger=False, enable_checkpointing=False,
-                         enable_model_summary=False, enable_progress_bar=progress,
-                         use_distributed_sampler=False, inference_mode=True)
+    # The Trainer announces its hardware ("GPU available: ...") on every construction; one
+    # extraction per task and split would repeat it dozens of times in a submission.
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = rank_zero_log.level
+    rank_zero_log.setLevel(logging.WARNING)
+    try:
+        trainer = pl.Trainer(accelerator=accelerator, devices=devices, strategy=strategy,
+                             precision=precision, logger=False, enable_checkpointing=False,
+                             enable_model_summary=False, enable_progress_bar=progress,
+                             use_distributed_sampler=False, inference_mode=True)
+    finally:
+        rank_zero_log.setLevel(level)
     try:
         with warnings.catch_warnings():  # predict_step returns None on purpose (outputs kept)
             warnings.filterwarnings("ignore", message=".*predict returned None.*")
