@@ -134,3 +134,18 @@ def test_datamodule_batches_have_fixed_shapes() -> None:
     assert shapes == {((20, 5), (100, 4))}
     with pytest.raises(ValueError, match="cannot pad"):
         rs3l_collate([RS3LPairDataset(SAMPLE)[0]], n_tracks=0)
+
+
+def test_sample_manifest_hash_is_the_one_the_leaderboard_verifies() -> None:
+    """The RS3L manifest uses the same dataset-hash convention as JetNet shards, so
+    `jetzoo leaderboard submit` accepts the embedded RS3L sample (regression: it was refused)."""
+    import json
+
+    from jetzoo.data import rs3l_sample_path
+    from jetzoo.data.shards import dataset_sha256
+    from jetzoo.leaderboard.submission import verify_dataset
+
+    path = rs3l_sample_path()
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["dataset_sha256"] == dataset_sha256(s["sha256"] for s in manifest["shards"])
+    assert len(verify_dataset(path)) == 64

@@ -876,9 +876,9 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
             entry["dropped"] = True
         for kind in dark_kinds:
             (out / kind / "raw").rmdir()
-    import hashlib
+    from jetzoo.data.shards import dataset_sha256
 
-    dataset_sha = hashlib.sha256("".join(sorted(s["sha256"] for s in shards)).encode()).hexdigest()
+    dataset_sha = dataset_sha256(s["sha256"] for s in shards)  # the JetNet shards' convention
     from jetzoo import __version__
 
     try:
