@@ -89,7 +89,7 @@ BASE = "recipe: jbot\nmodel:\n  backbone: jbot-s\n"
     (BASE + "  backbone_overrides: {embed_dims: 8}\n", [], "model.backbone_overrides.embed_dims",
      "embed_dim"),
     (BASE + "trainer:\n  max_epoch: 3\n", [], "trainer.max_epoch", "max_epochs"),
-    (BASE + "trainer:\n  max_epochs: three\n", [], "trainer.max_epochs", "expected"),
+    (BASE + "trainer:\n  max_epochs: three\n", [], "trainer.max_epochs", "expected int or null"),
     (BASE, ["data.batch_size=x"], "data.batch_size", "command-line override 'data.batch_size=x'"),
     (BASE, ["optimizer.lrate=1"], "optimizer.lrate", "command-line override"),
     ("recipe: jbt\n", [], "recipe", "did you mean 'jbot'"),

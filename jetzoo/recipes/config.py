@@ -268,6 +268,10 @@ def check_kwargs(values: dict[str, Any], cls: type, source: str, prefix: str, wh
 
 
 def _hint_name(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if args and typing.get_origin(hint) in (typing.Union, types.UnionType):
+        names = [_hint_name(a) for a in args if a is not type(None)]
+        return " or ".join(names) + (" or null" if type(None) in args else "")
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
