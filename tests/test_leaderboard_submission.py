@@ -246,3 +246,32 @@ def test_autoencoder_reconstruction_score_row(tasks_dir: Path):
         M.binary_auc(score[keep], (y[keep] == 3).long()), abs=1e-6)
     assert rows[("anomaly-ae", "auc[union]")]["value"] == pytest.approx(
         M.binary_auc(score, (y >= 2).long()), abs=1e-6)
+
+
+def test_set_overrides_apply_and_are_recorded(tmp_path: Path, tasks_dir: Path, model_dir: Path,
+                                              synthetic):
+    """`submit --set`: the task runs with the overridden settings (one LLRD grid point = one
+    'best' entry; fewer bootstrap resamples) and the result file records them."""
+    out = tmp_path / "results"
+    rc = cli_main(["leaderboard", "submit", str(model_dir), "--tasks", "mini-top",
+                   "--tasks-dir", str(tasks_dir), "--out", str(out), "--accelerator", "cpu",
+                   "--set", "max_epochs=1", "--set", "base_lrs=[5e-4]",
+                   "--set", "decays=[0.65]", "--set", "label_fractions=[0.5]"])
+    assert rc == 0
+    result, _ = load_result(out / "tiny-model.json")
+    assert result["settings"] == {"max_epochs": 1, "base_lrs": [5e-4], "decays": [0.65],
+                                  "label_fractions": [0.5]}
+    evaluations = {r["evaluation"] for r in result["results"]}
+    assert {"finetune-llrd-50%", "supervised-50%"} <= evaluations
+    assert not any(e.endswith("-100%") for e in evaluations)
+
+
+@pytest.mark.parametrize("item, message", [
+    ("max_epoch=3", "unknown"), ("max_epochs", "KEY=VALUE"),
+    ("base_lrs=1e-3", "list of numbers"), ("knn_k=[3]", "a number"),
+    ("max_jets=many", "integer or null")])
+def test_bad_set_overrides_are_refused(item: str, message: str):
+    with pytest.raises(SubmissionError, match=message):
+        submission.parse_overrides([item])
+    assert submission.parse_overrides(["max_jets=null", "knn_k=7"]) == {"max_jets": None,
+                                                                         "knn_k": 7}

@@ -10,6 +10,7 @@ background rejection 1/eps_b against signal efficiency, one panel per signal / c
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections import defaultdict
@@ -156,13 +157,15 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
                   "hundred jets, one grid point, a few epochs; see `QUICK_SETTINGS` in "
                   "`jetzoo/leaderboard/tasks.py`), possibly of untrained backbones: they show the "
                   "format of the leaderboard, not the quality of the models.", ""]
-    lines += ["| model | revision | weights sha256 | jetzoo | date | quick |",
-              "|---|---|---|---|---|---|"]
+    lines += ["| model | revision | weights sha256 | jetzoo | date | quick | settings |",
+              "|---|---|---|---|---|---|---|"]
     for r in results:
         m = r["model"]
+        changed = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in
+                            sorted(r.get("settings", {}).items())) or "task files"
         lines.append(f"| {m['id']} | {m['revision']} | `{m['weights_sha256'][:12]}` | "
                      f"{r['jetzoo_version']} | {r['date'][:10]} | "
-                     f"{'yes' if r['quick'] else 'no'} |")
+                     f"{'yes' if r['quick'] else 'no'} | {changed} |")
     lines.append("")
     for task in tasks:
         lines += [f"## {task}", ""]

@@ -55,6 +55,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "date": {"type": "string", "format": "date-time"},
         "quick": {"type": "boolean"},
         "devices": {"type": ["integer", "string"]},
+        "settings": {"type": "object"},  # task settings replaced by `submit --set`
         "datasets": {
             "type": "object",
             "additionalProperties": {

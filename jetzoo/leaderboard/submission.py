@@ -27,7 +27,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from jetzoo.leaderboard import metrics as M
 from jetzoo.leaderboard.finetune import FineTuneSettings, finetune
 from jetzoo.leaderboard.schema import now_iso, roc_key, write_result
-from jetzoo.leaderboard.tasks import (QUICK_SETTINGS, Batch, Task, TaskData,
+from jetzoo.leaderboard.tasks import (DEFAULT_SETTINGS, QUICK_SETTINGS, Batch, Task, TaskData,
                                       TaskSkipped, applicable_tasks, backbone_family,
                                       load_task_data, load_tasks, select)
 from jetzoo.utils.io import sha256_file
@@ -311,6 +311,7 @@ class RunSettings:
     quick: bool = False
     progress: bool = False
     dataset_sha256: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # task settings, after --quick
 
 
 def _frozen_probe(evaluation: str, task: Task, emb_train: Tensor, y_train: Tensor,
@@ -367,6 +368,8 @@ def run_task(backbone: nn.Module, task: Task, settings: RunSettings | None = Non
     settings = settings or RunSettings()
     if settings.quick:
         task = task.with_settings(**QUICK_SETTINGS)
+    if settings.overrides:
+        task = task.with_settings(**settings.overrides)
     if data is None:
         data = load_task_data(task)
     result = TaskResult(dataset_path=str(data.dataset_path), n_test=len(data.test["label"]),
@@ -417,9 +420,12 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
            quick: bool = False, out: str | Path = DEFAULT_OUT, tasks_dir: str | Path | None = None,
            name: str | None = None, revision: str | None = None,
            weights_sha256: str | None = None, dataset_sha256: str | None = None,
-           accelerator: str = "auto", progress: bool = True) -> Path:
+           accelerator: str = "auto", progress: bool = True,
+           overrides: Mapping[str, Any] | None = None) -> Path:
     """Score MODEL on every task that applies and write ``<out>/<model id>.json`` (+ ROC
-    sidecar). Returns the path of the result file. Refuses hash mismatches
+    sidecar). Returns the path of the result file. ``overrides``: task settings replaced in
+    every task (keys of :data:`DEFAULT_SETTINGS`, applied after ``quick``), recorded in the
+    result file as ``settings``. Refuses hash mismatches
     (:class:`SubmissionError`); tasks whose dataset is missing are skipped and listed in the
     file's ``skipped`` field."""
     from tqdm.auto import tqdm
@@ -432,8 +438,9 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
     if not selected:
         raise SubmissionError(f"no task applies to {info.id} (family "
                               f"{backbone_family(backbone)}); check --tasks")
+    overrides = check_overrides(overrides or {})
     settings = RunSettings(devices=devices, accelerator=accelerator, quick=quick,
-                           progress=False, dataset_sha256=dataset_sha256)
+                           progress=False, dataset_sha256=dataset_sha256, overrides=overrides)
     rows: list[dict[str, Any]] = []
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     datasets: dict[str, dict[str, Any]] = {}
@@ -457,6 +464,7 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
             skipped.values()))
     result = {"model": info.as_dict(backbone), "jetzoo_version": __version__, "date": now_iso(),
               "quick": bool(quick), "devices": devices, "datasets": datasets,
+              "settings": dict(overrides),
               "skipped": skipped, "results": rows}
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", info.id)
     from jetzoo.leaderboard.embeddings import is_global_zero
@@ -464,6 +472,60 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
     if not is_global_zero():
         return Path(out) / f"{safe}.json"  # DDP: only rank 0 writes
     return write_result(Path(out) / f"{safe}.json", result, roc)
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate task-setting overrides: known keys (:data:`DEFAULT_SETTINGS`), values of the
+    default's type (lists for lists, numbers for numbers); :class:`SubmissionError` otherwise."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in DEFAULT_SETTINGS:
+            raise SubmissionError(f"setting {key!r}: unknown; known settings: "
+                                  + ", ".join(sorted(DEFAULT_SETTINGS)))
+        default = DEFAULT_SETTINGS[key]
+        if isinstance(default, list):
+            ok = isinstance(value, list) and all(isinstance(v, (int, float))
+                                                 and not isinstance(v, bool) for v in value)
+            want = "a list of numbers, e.g. [0.1, 1.0]"
+        elif default is None:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            want = "an integer or null"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            want = "a number"
+        if not ok:
+            raise SubmissionError(f"setting {key!r}: expected {want}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["max_epochs=5", "base_lrs=[1e-3]"]`` -> ``{"max_epochs": 5, "base_lrs": [0.001]}``
+    (values parsed as YAML), validated by :func:`check_overrides`."""
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SubmissionError(f"--set {item!r}: expected KEY=VALUE, e.g. max_epochs=5")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SubmissionError(f"--set {item!r}: value is not valid YAML ({err})") from None
+        parsed[key.strip()] = ([_number(v) for v in value] if isinstance(value, list)
+                               else _number(value))
+    return check_overrides(parsed)
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads ``5e-4`` (no dot) as a string: read it as the float it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +543,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     parser.add_argument("--quick", action="store_true",
                         help="small settings (few jets, 1 grid point, 2 epochs) for CI and tests")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="replace a task setting in every task, e.g. --set max_epochs=5 "
+                        "--set 'base_lrs=[1e-3]' (keys: DEFAULT_SETTINGS in "
+                        "jetzoo/leaderboard/tasks.py); recorded in the result file")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder for the result file")
     parser.add_argument("--name", default=None, help="model id in the result file")
     parser.add_argument("--revision", default=None, help="Hub revision of MODEL")
@@ -493,10 +560,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
     try:
+        overrides = parse_overrides(args.overrides)
         path = submit(args.model, args.tasks, devices=devices, quick=args.quick, out=args.out,
                       tasks_dir=args.tasks_dir, name=args.name, revision=args.revision,
                       weights_sha256=args.weights_sha256, dataset_sha256=args.dataset_sha256,
-                      accelerator=args.accelerator)
+                      accelerator=args.accelerator, overrides=overrides)
     except SubmissionError as err:
         print(f"jetzoo leaderboard submit: {err}", file=sys.stderr)
         return 1
