@@ -18,6 +18,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                            "simulate RS3L re-simulated jet pairs (tracks + calorimeter cells)"),
     ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
     ("publish",): ("jetzoo.models.hub", "upload a saved backbone folder to the Hugging Face Hub"),
+    ("ship",): ("jetzoo.models.release",
+                "ship a trained backbone with the package (jetzoo/weights/NAME + model card)"),
     ("leaderboard", "submit"): ("jetzoo.leaderboard.submission",
                                 "score a backbone on every task that applies and write its result file"),
     ("leaderboard", "render"): ("jetzoo.leaderboard.render",
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(module_name)
             parser = argparse.ArgumentParser(prog="jetzoo " + " ".join(words), description=text)
             module.add_arguments(parser)
-            args = parser.parse_args(argv[n:])
+            args = parser.parse_intermixed_args(argv[n:])  # options may follow KEY=VALUE
             return int(module.main(args) or 0)
     print(f"jetzoo: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
     print(_usage(), file=sys.stderr)

@@ -136,6 +136,24 @@ def _results_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _comparisons_table(rows: list[dict[str, Any]] | None) -> str:
+    """The card's "against baselines" table (rows from :func:`jetzoo.models.release.compare`)."""
+    if not rows:
+        return ""
+    out = ["### Against baselines", "",
+           "| task | metric | this model | value | baseline | value | difference |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = r["value"] - r["baseline_value"]
+        out.append(f"| {r['task']} | {r['metric']} | {r['evaluation']} | "
+                   f"{r['value']:.4f} ± {r.get('spread') or 0:.4f} | {r['baseline']} | "
+                   f"{r['baseline_value']:.4f} ± {r.get('baseline_spread') or 0:.4f} | "
+                   f"{diff:+.4f} |")
+    out += ["", "Values are `value ± bootstrap spread` on the task's test split.", "",
+            "### All leaderboard rows", ""]
+    return "\n".join(out)
+
+
 def render_model_card(config: dict[str, Any], *, license: str = "mit",
                       n_params: int | None = None, load_id: str | None = None) -> str:
     """Fill the template from a config.json dict.
@@ -187,8 +205,9 @@ def render_model_card(config: dict[str, Any], *, license: str = "mit",
         architecture_table=_table(arch, ""),
         pretraining_table=_table(pretraining, "Not recorded (randomly initialised or unknown)."),
         data_table=_table(dataset, "Not recorded."),
-        results_table=_results_table(normalize_results(config.get("results"),
-                                                       dataset.get("name") or "jetnet")),
+        results_table=_comparisons_table(config.get("comparisons"))
+        + _results_table(normalize_results(config.get("results"),
+                                           dataset.get("name") or "jetnet")),
         load_id=load_id or name, example=example, jetzoo_version=config.get("jetzoo_version"))
 
 

@@ -4,7 +4,8 @@ A saved backbone is a folder with three files::
 
     model.safetensors   the state dict (safetensors only: loading never unpickles anything)
     config.json         {"jetzoo_version", "format_version", "model_name", "backbone",
-                         "recipe", "dataset", "training", "results", "weights_sha256"}
+                         "recipe", "dataset", "training", "results", "comparisons",
+                         "weights_sha256"}
     README.md           the model card (Hugging Face YAML metadata, see ``model_card.py``)
 
 ``backbone`` is the model's ``config`` (architecture + preprocessing), enough to rebuild it with
@@ -84,7 +85,8 @@ def _model_name(model: nn.Module) -> str:
 def build_config(model: nn.Module, *, model_name: str | None = None,
                  recipe: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None,
                  training: dict[str, Any] | None = None,
-                 results: Any = None) -> dict[str, Any]:
+                 results: Any = None,
+                 comparisons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The ``config.json`` content for ``model`` (without ``weights_sha256``)."""
     backbone = getattr(model, "config", None)
     if not isinstance(backbone, dict) or "arch" not in backbone:
@@ -100,6 +102,8 @@ def build_config(model: nn.Module, *, model_name: str | None = None,
         "training": training,
         "results": results,
     }
+    if comparisons:
+        config["comparisons"] = comparisons
     for key, value in config.items():  # fail before writing anything if a field cannot be stored
         try:
             json.dumps(value, allow_nan=False)
@@ -121,7 +125,8 @@ def _check_target(target: Path) -> None:
 def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
                     model_name: str | None = None, recipe: dict[str, Any] | None = None,
                     dataset: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
-                    results: Any = None, license: str = "mit") -> Path:
+                    results: Any = None, comparisons: list[dict[str, Any]] | None = None,
+                    license: str = "mit") -> Path:
     """Write ``model.safetensors``, ``config.json`` and ``README.md`` into ``save_directory``.
 
     The folder is written atomically: everything goes to a temporary sibling folder which then
@@ -136,6 +141,8 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
         dataset: the pre-training data, e.g. ``{"name", "sha256", "n_jets", "classes"}``.
         training: e.g. ``{"wall_time_s", "epochs", "jets_per_s", "device"}``.
         results: leaderboard results (see :func:`jetzoo.models.model_card.normalize_results`).
+        comparisons: rows set against baselines (see :mod:`jetzoo.models.release`), shown in
+            the card's results section.
         license: the license id written into the model card metadata.
 
     Returns:
@@ -145,7 +152,7 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
 
     target = Path(save_directory).expanduser()
     config = build_config(model, model_name=model_name, recipe=recipe, dataset=dataset,
-                          training=training, results=results)
+                          training=training, results=results, comparisons=comparisons)
     _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

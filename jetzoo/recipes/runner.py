@@ -273,6 +273,7 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         RunError: unusable run folder, or training stopped on a non-finite loss.
     """
     import lightning as L
+    import torch
     import yaml
 
     cfg = load_config(recipe_path, overrides)
@@ -367,9 +368,13 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
             dataset["sha256"] = sha
         if cfg.data.classes:
             dataset["classes"] = list(cfg.data.classes)
-        training = {k: summary[k] for k in ("wall_time_s", "epochs", "global_step", "jets_per_s",
-                                             "world_size")}
+        training = {k: summary[k] for k in ("wall_time_s", "epochs", "global_step", "jets_seen",
+                                             "jets_per_s", "world_size")}
         training["device"] = str(trainer.strategy.root_device)
+        training["threads"] = torch.get_num_threads()
+        # how to repeat the run: the recipe file and the overrides given on the command line
+        training["command"] = " ".join(["jetzoo run", Path(recipe_path).as_posix(),
+                                        *map(str, overrides)])
         save_pretrained(module.export_backbone(), folder / "backbone", recipe=resolved,
                         dataset=dataset, training=training)
         _write_json(folder / "summary.json", summary)

@@ -1,0 +1,190 @@
+"""Ship a trained backbone with the package: ``jetzoo ship MODEL_DIR --name NAME``.
+
+A release backbone lives in ``jetzoo/weights/<name>/`` (package data: ``from_pretrained(name)``
+finds it offline on any install) and its card in ``model_cards/<name>.md``. Shipping
+
+1. loads the trained folder (a run folder's ``backbone/`` or any saved model folder) and checks
+   that its architecture is the registered ``name``'s, so ``create_backbone(name)`` and
+   ``from_pretrained(name)`` build the same network;
+2. reads its leaderboard result file and refuses one that scored other weights (its
+   ``weights_sha256`` must be the folder's) or that came from a ``--quick`` run;
+3. sets the model against baselines (:func:`compare`): frozen kNN / linear probes against a
+   reference result file (a random-init backbone of the same architecture), and fine-tuning
+   at each label fraction against the supervised-from-scratch baseline of the same file;
+4. re-saves the folder with ``model_name = name``, the results and the comparisons in
+   ``config.json`` (the weights' bytes, hence their sha256, do not change) and renders the card.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+
+#: The headline metric of each task kind (the comparisons use it).
+HEADLINE_METRIC = {"multiclass": "accuracy", "binary": "auc", "anomaly": "auc[union]"}
+
+
+class ReleaseError(ValueError):
+    """A folder or result file cannot be shipped; the message names the file and the field."""
+
+
+def _rows(result: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(r["task"], r["evaluation"], r["metric"]): r for r in result["results"]}
+
+
+def _task_kinds(tasks: Iterable[str]) -> dict[str, str]:
+    from jetzoo.leaderboard.tasks import TASKS_DIR, load_tasks
+
+    try:
+        return {t.name: t.kind for t in load_tasks(TASKS_DIR) if t.name in set(tasks)}
+    except Exception:  # noqa: BLE001 - tasks folder absent (wheel install): guess from metrics
+        return {}
+
+
+def _metric_for(task: str, rows: dict[tuple[str, str, str], dict[str, Any]],
+                kinds: dict[str, str]) -> str | None:
+    metrics = {m for (t, _, m) in rows if t == task}
+    preferred = [HEADLINE_METRIC[kinds[task]]] if task in kinds else []
+    for metric in preferred + ["accuracy", "auc", "auc[union]"]:
+        if metric in metrics:
+            return metric
+    return None
+
+
+def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
+            ) -> list[dict[str, Any]]:
+    """Rows setting ``result`` (a leaderboard result file) against baselines, on each task's
+    headline metric (:data:`HEADLINE_METRIC`):
+
+    - every frozen evaluation (``knn``, ``linear``, ``anomaly-*``) against the same evaluation of
+      ``reference`` (e.g. the random-init backbone of the same architecture);
+    - every ``finetune-*-<p>%`` against ``supervised-<p>%`` of the same file.
+    """
+    rows = _rows(result)
+    ref_rows = _rows(reference) if reference else {}
+    ref_id = reference["model"]["id"] if reference else None
+    kinds = _task_kinds({t for (t, _, _) in rows})
+    out: list[dict[str, Any]] = []
+
+    def add(task: str, metric: str, mine: dict[str, Any], base: dict[str, Any], label: str) -> None:
+        if mine["value"] is None or base["value"] is None:
+            return
+        out.append({"task": task, "metric": metric, "evaluation": mine["evaluation"],
+                    "value": mine["value"], "spread": mine["spread"], "baseline": label,
+                    "baseline_value": base["value"], "baseline_spread": base["spread"]})
+
+    for task in dict.fromkeys(t for (t, _, _) in rows):
+        metric = _metric_for(task, rows, kinds)
+        if metric is None:
+            continue
+        evaluations = [e for (t, e, m) in rows if t == task and m == metric]
+        for evaluation in evaluations:
+            mine = rows[(task, evaluation, metric)]
+            if evaluation.startswith("finetune-"):
+                fraction = evaluation.rsplit("-", 1)[1]
+                base = rows.get((task, f"supervised-{fraction}", metric))
+                if base is not None:
+                    add(task, metric, mine, base, f"supervised-{fraction} (same architecture)")
+            elif not evaluation.startswith("supervised") and (task, evaluation, metric) in ref_rows:
+                add(task, metric, mine, ref_rows[(task, evaluation, metric)],
+                    f"{ref_id} {evaluation}")
+    return out
+
+
+def _check_architecture(model: Any, name: str, folder: Path) -> None:
+    from jetzoo.models.registry import create_backbone
+
+    want = {k: v for k, v in create_backbone(name).config.items() if k != "preprocessing"}
+    have = {k: v for k, v in model.config.items() if k != "preprocessing"}
+    diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    if diff:
+        detail = ", ".join(f"{k}: {have.get(k)!r} (registered {want.get(k)!r})" for k in diff)
+        raise ReleaseError(f"{folder}: architecture differs from the registered {name!r} "
+                           f"in {detail}")
+
+
+def _load_result(path: str | Path | None, weights_sha256: str | None, what: str
+                 ) -> dict[str, Any] | None:
+    from jetzoo.leaderboard.schema import ResultFileError, load_result
+
+    if path is None:
+        return None
+    try:
+        result, _ = load_result(path, load_roc=False)
+    except ResultFileError as err:
+        raise ReleaseError(f"{what}: {err}") from err
+    if result["quick"]:
+        raise ReleaseError(f"{path}: field 'quick' is true: a --quick run does not describe a "
+                           "released model; submit without --quick")
+    if weights_sha256 is not None and result["model"]["weights_sha256"] != weights_sha256:
+        raise ReleaseError(f"{path}: field 'model.weights_sha256' "
+                           f"({result['model']['weights_sha256'][:12]}...) is not the sha256 of "
+                           f"the weights being shipped ({weights_sha256[:12]}...): these results "
+                           "scored another model")
+    return result
+
+
+def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
+         reference: str | Path | None = None, weights_root: str | Path = PACKAGE_WEIGHTS,
+         cards_dir: str | Path | None = CARDS_DIR) -> Path:
+    """Copy the trained backbone in ``model_dir`` to ``<weights_root>/<name>/`` with its
+    leaderboard ``results`` and comparisons against ``reference`` (see the module docstring);
+    write the card to ``<cards_dir>/<name>.md`` too. Returns the shipped folder."""
+    from jetzoo.models.zoo import load_config, load_folder, save_pretrained
+    from jetzoo.utils.io import sha256_file
+
+    folder = Path(model_dir)
+    if (folder / "backbone" / "config.json").is_file():  # a run folder
+        folder = folder / "backbone"
+    config = load_config(folder)
+    model = load_folder(folder)
+    _check_architecture(model, name, folder)
+    sha = sha256_file(folder / "model.safetensors")
+    result = _load_result(results, sha, "results")
+    ref = _load_result(reference, None, "reference")
+    comparisons = compare(result, ref) if result else None
+    target = Path(weights_root) / name
+    if target.exists() and not (target / "config.json").is_file():
+        raise ReleaseError(f"{target}: exists and is not a model folder")
+    out = save_pretrained(model, target, model_name=name, recipe=config.get("recipe"),
+                          dataset=config.get("dataset"), training=config.get("training"),
+                          results=result, comparisons=comparisons)
+    if sha256_file(out / "model.safetensors") != sha:  # pragma: no cover - safetensors is stable
+        shutil.rmtree(out)
+        raise ReleaseError(f"{out}: re-saved weights differ from {folder}; nothing shipped")
+    if cards_dir is not None:
+        Path(cards_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "README.md", Path(cards_dir) / f"{name}.md")
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="trained model folder or run folder (its backbone/)")
+    parser.add_argument("--name", required=True, help="registered model name, e.g. jbot-b")
+    parser.add_argument("--results", default=None,
+                        help="its leaderboard result file (leaderboard/results/<id>.json)")
+    parser.add_argument("--reference", default=None,
+                        help="result file of a baseline backbone (e.g. random init) for the "
+                        "frozen-probe comparison")
+    parser.add_argument("--weights-root", default=str(PACKAGE_WEIGHTS),
+                        help="where shipped folders live (default: the package's jetzoo/weights)")
+    parser.add_argument("--cards", default=str(CARDS_DIR),
+                        help="folder for <name>.md (default: model_cards/)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from jetzoo.models.zoo import ZooError
+
+    try:
+        out = ship(args.model, args.name, args.results, args.reference, args.weights_root,
+                   args.cards)
+    except (ReleaseError, ZooError, KeyError) as err:
+        print(f"jetzoo ship: {err}", file=sys.stderr)
+        return 1
+    print(f"shipped {out}")
+    return 0
