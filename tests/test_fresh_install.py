@@ -34,6 +34,10 @@ for name in sys.argv[2:]:
     cfg = model.pretrained_cfg
     out[name] = {"source": cfg["source"], "sha": cfg["weights_sha256"],
                  "training": cfg.get("training"), "training_mode": model.training}
+from jetzoo.leaderboard.tasks import load_tasks
+from jetzoo.recipes.config import load_config
+out["_tasks"] = sorted(t.name for t in load_tasks())
+out["_recipe"] = load_config("jbot-b").model["backbone"]
 print(json.dumps(out))
 """
 
@@ -74,3 +78,6 @@ def test_fresh_wheel_install_loads_jbot_b_offline(tmp_path: Path):
         assert out[name]["sha"] == sha256_file(SHIPPED / name / "model.safetensors")
         assert out[name]["training"]["epochs"] >= 1 and not out[name]["training_mode"]
     assert not home.exists() or not any(home.rglob("*.safetensors"))  # nothing was downloaded
+    # the task files and recipes travel with the package
+    assert out["_tasks"] == sorted(p.stem for p in (REPO / "leaderboard" / "tasks").glob("*.yaml"))
+    assert out["_recipe"] == "jbot-b"

@@ -350,3 +350,14 @@ def test_lightning_run_script_goes_to_fabric(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(out.read_text()) == {"argv": [str(out), "extra"], "acc": "cpu",
                                            "devices": "1"}
+
+
+def test_shipped_recipe_names_resolve_to_the_repository_files():
+    from jetzoo.recipes.config import RECIPES_DIR, load_config, shipped_recipes
+
+    repo = Path(__file__).resolve().parents[1] / "recipes"
+    assert shipped_recipes() == sorted(p.stem for p in repo.glob("*.yaml"))
+    assert (RECIPES_DIR / "rs3l.yaml").resolve() == (repo / "rs3l.yaml").resolve()
+    assert load_config("jetclr").model["backbone"] == "jetclr"
+    with pytest.raises(ConfigError, match="shipped recipes \\(pass the name\\): ae, jbot-b"):
+        load_config("jbot-x")

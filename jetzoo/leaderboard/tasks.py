@@ -37,7 +37,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 #: Folder of the task files shipped in the repository.
-TASKS_DIR = Path(__file__).resolve().parents[2] / "leaderboard" / "tasks"
+#: The task files: the repository's ``leaderboard/tasks/`` (shipped in the package as
+#: ``jetzoo/leaderboard/task_files``, a link to it, so installed copies find them too).
+TASKS_DIR = Path(__file__).resolve().parent / "task_files"
 
 KINDS = ("multiclass", "binary", "anomaly")
 FAMILIES = ("jetnet", "rs3l")

@@ -120,10 +120,30 @@ def _merge(base: DictConfig, other: Any, source: str) -> DictConfig:
         raise ConfigError(f"{source}: {key}: {msg}") from None
 
 
+#: The recipe files shipped with the package (``recipes/*.yaml`` of the repository).
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipe_files"
+
+
+def shipped_recipes() -> list[str]:
+    """Names of the recipe files shipped with jetzoo (``jetzoo run NAME`` runs one)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def resolve_recipe_path(path: str | Path) -> Path:
+    """A recipe file path, or the name of a shipped recipe (``jbot-b`` ->
+    ``<package>/recipe_files/jbot-b.yaml``, the repository's ``recipes/jbot-b.yaml``)."""
+    path = Path(path)
+    if not path.is_file() and path.suffix == "" and len(path.parts) == 1:
+        shipped = RECIPES_DIR / f"{path.name}.yaml"
+        if shipped.is_file():
+            return shipped
+    return path
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"{path}: recipe file not found (the recipes shipped with jetzoo are "
-                          "in recipes/*.yaml)")
+        raise ConfigError(f"{path}: recipe file not found; shipped recipes (pass the name): "
+                          + ", ".join(shipped_recipes()))
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -164,7 +184,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
     Returns a structured omegaconf ``DictConfig`` of :class:`RecipeConfig` (attribute access:
     ``cfg.data.batch_size``); ``cfg_to_dict`` turns it into a plain dict.
     """
-    path = Path(path)
+    path = resolve_recipe_path(path)
     cfg = typing.cast(DictConfig, OmegaConf.structured(RecipeConfig))
     cfg = _merge(cfg, _read_yaml(path), str(path))
     for item in overrides:
