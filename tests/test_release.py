@@ -74,6 +74,7 @@ def test_ship_writes_package_folder_card_and_loads_by_name(tmp_path: Path, train
     card = (cards / "jbot-s.md").read_text()
     assert card == (out / "README.md").read_text()
     assert "### Against baselines" in card and "| +0.2000 |" in card
+    assert "From `leaderboard/results/jbot-s.json`" in card
     # the registered name now resolves to the shipped folder
     monkeypatch.setattr("jetzoo.models.zoo._shipped_folder",
                         lambda name: out if name == "jbot-s" else None)

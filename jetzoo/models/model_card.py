@@ -136,6 +136,21 @@ def _results_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _results_provenance(results: Any) -> str:
+    """Where the results come from (a leaderboard result file, as kept by ``jetzoo ship``)."""
+    if not isinstance(results, dict) or "file" not in results:
+        return ""
+    settings = results.get("settings") or {}
+    changed = (", ".join(f"`{k}={json.dumps(v)}`" for k, v in sorted(settings.items()))
+               or "none")
+    datasets = ", ".join(f"{task} `{d['sha256'][:12]}`" for task, d in
+                         sorted((results.get("datasets") or {}).items()))
+    return (f"From `leaderboard/results/{results['file']}` (`jetzoo leaderboard submit`, jetzoo "
+            f"{results.get('jetzoo_version')}, {str(results.get('date'))[:10]}; checksum "
+            f"`{str(results.get('checksum'))[:12]}`). Task settings changed from the task files: "
+            f"{changed}. Evaluation data (sha256): {datasets or 'not recorded'}.\n\n")
+
+
 def _comparisons_table(rows: list[dict[str, Any]] | None) -> str:
     """The card's "against baselines" table (rows from :func:`jetzoo.models.release.compare`)."""
     if not rows:
@@ -205,7 +220,8 @@ def render_model_card(config: dict[str, Any], *, license: str = "mit",
         architecture_table=_table(arch, ""),
         pretraining_table=_table(pretraining, "Not recorded (randomly initialised or unknown)."),
         data_table=_table(dataset, "Not recorded."),
-        results_table=_comparisons_table(config.get("comparisons"))
+        results_table=_results_provenance(config.get("results"))
+        + _comparisons_table(config.get("comparisons"))
         + _results_table(normalize_results(config.get("results"),
                                            dataset.get("name") or "jetnet")),
         load_id=load_id or name, example=example, jetzoo_version=config.get("jetzoo_version"))

@@ -151,6 +151,11 @@ def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
     target = Path(weights_root) / name
     if target.exists() and not (target / "config.json").is_file():
         raise ReleaseError(f"{target}: exists and is not a model folder")
+    if result is not None:  # what the card needs; the full file stays in leaderboard/results
+        result = {"file": Path(results).name, "checksum": result["checksum"],
+                  "date": result["date"], "jetzoo_version": result["jetzoo_version"],
+                  "settings": result.get("settings", {}), "datasets": result["datasets"],
+                  "results": result["results"]}
     out = save_pretrained(model, target, model_name=name, recipe=config.get("recipe"),
                           dataset=config.get("dataset"), training=config.get("training"),
                           results=result, comparisons=comparisons)
