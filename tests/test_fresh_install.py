@@ -15,7 +15,7 @@ from jetzoo.utils.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "jetzoo" / "weights"
-RELEASE = ("jbot-s", "jbot-b", "jetclr", "ae", "rs3l")
+RELEASE = ("jbot-s", "jbot-b", "jetclr", "ae", "rs3l", "jbot-s-qcd")
 
 # Runs in the fresh interpreter: every socket connection fails, the HF cache is empty and
 # offline, and the repository is not on sys.path.

@@ -14,7 +14,7 @@ def test_registered_names_and_patterns():
     names = list_models()
     assert {"jbot-s", "jbot-b", "jetclr", "ae"} <= set(names)
     assert names == sorted(names)
-    assert list_models("jbot*") == ["jbot-b", "jbot-s"]
+    assert list_models("jbot*") == ["jbot-b", "jbot-s", "jbot-s-qcd"]
     if importlib.util.find_spec("jetzoo.models.rs3l_backbone") is not None:
         assert "rs3l" in names
 

@@ -201,6 +201,11 @@ def _register() -> None:
                    dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
                    description="jBOT-S (seed paper 004, Table 1): d=32, 2 blocks, 4 heads.",
                    tags=("jbot", "jetnet"))
+    register_model("jbot-s-qcd", "particle_transformer",
+                   dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
+                   description="jBOT-S pre-trained on QCD jets (q, g) only: the backbone for "
+                   "anomaly searches (W, Z, t are never seen in pre-training).",
+                   tags=("jbot", "jetnet", "anomaly"))
     register_model("jbot-b", "particle_transformer",
                    dict(common, embed_dim=64, depth=4, num_heads=6, head_dim=16, dropout=0.2),
                    description="jBOT-B (seed paper 004, Table 1): d=64, 4 blocks, 6 heads of 16.",
