@@ -101,32 +101,48 @@ def task_table(task: str, results: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    order = np.argsort(fpr, kind="stable")
+    f, t = fpr[order], tpr[order]
+    return float(np.sum(np.diff(f) * (t[1:] + t[:-1]) / 2))
+
+
 def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray]],
              path: Path) -> Path:
-    """One PNG with a panel per label: background rejection vs signal efficiency for every
-    (model, evaluation). ``curves``: (model, evaluation, label, fpr, tpr)."""
+    """One PNG with a panel per label: background rejection vs signal efficiency. Each panel
+    shows, for every model, its best evaluation on that label (highest AUC, named in the
+    legend with the AUC); random-init references and supervised baselines are dashed.
+    ``curves``: (model, evaluation, label, fpr, tpr)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = list(dict.fromkeys(c[2] for c in curves))
+    models = sorted(dict.fromkeys(c[0] for c in curves))
+    cmap = plt.get_cmap("tab20")
+    colors = {m: cmap(i % 20) for i, m in enumerate(models)}
     ncol = min(len(labels), 3)
     nrow = -(-len(labels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.5 * ncol, 4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.5 * ncol, 4.8 * nrow), squeeze=False)
     for ax, label in zip(axes.flat, labels):
+        best: dict[str, tuple[float, str, np.ndarray, np.ndarray]] = {}
         for model, evaluation, lab, fpr, tpr in curves:
-            if lab != label:
-                continue
+            if lab == label:
+                auc = _auc(fpr, tpr)
+                if model not in best or auc > best[model][0]:
+                    best[model] = (auc, evaluation, fpr, tpr)
+        for model, (auc, evaluation, fpr, tpr) in sorted(best.items(), key=lambda kv: -kv[1][0]):
             ok = fpr > 0
-            style = "--" if evaluation.startswith("supervised") else "-"
-            ax.plot(tpr[ok], 1.0 / fpr[ok], style, lw=1.2, label=f"{model}: {evaluation}")
+            dashed = model.endswith("random-init") or evaluation.startswith("supervised")
+            ax.plot(tpr[ok], 1.0 / fpr[ok], "--" if dashed else "-", lw=1.3, color=colors[model],
+                    label=f"{model}: {evaluation} (AUC {auc:.3f})")
         ax.set_yscale("log")
         ax.set_xlabel("signal efficiency")
         ax.set_ylabel("background rejection 1/eps_b")
-        ax.set_title(f"{task}: {label}")
+        ax.set_title(f"{task}: {label} (best evaluation per model)", fontsize=9)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper right")
     for ax in list(axes.flat)[len(labels):]:
         ax.axis("off")
     fig.tight_layout()

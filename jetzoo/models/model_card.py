@@ -165,7 +165,7 @@ def _comparisons_table(rows: list[dict[str, Any]] | None) -> str:
                    f"{r['baseline_value']:.4f} ± {r.get('baseline_spread') or 0:.4f} | "
                    f"{diff:+.4f} |")
     out += ["", "Values are `value ± bootstrap spread` on the task's test split.", "",
-            "### All leaderboard rows", ""]
+            "### All leaderboard rows", "", ""]
     return "\n".join(out)
 
 
