@@ -38,12 +38,11 @@ def _rows(result: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 def _task_kinds(tasks: Iterable[str]) -> dict[str, str]:
-    from jetzoo.leaderboard.tasks import TASKS_DIR, load_tasks
+    """Kind of each known task (tasks not in the task files fall back on the metric names)."""
+    from jetzoo.leaderboard.tasks import load_tasks
 
-    try:
-        return {t.name: t.kind for t in load_tasks(TASKS_DIR) if t.name in set(tasks)}
-    except Exception:  # noqa: BLE001 - tasks folder absent (wheel install): guess from metrics
-        return {}
+    wanted = set(tasks)
+    return {t.name: t.kind for t in load_tasks() if t.name in wanted}
 
 
 def _metric_for(task: str, rows: dict[tuple[str, str, str], dict[str, Any]],
