@@ -74,3 +74,14 @@ def test_wraps_particle_backbone_and_exports_it() -> None:
     assert r.export_backbone().config["embed_dim"] == 16
     with pytest.raises(ValueError, match="loss must be one of"):
         AutoencoderRecipe(backbone_overrides=TINY, loss="l1")
+
+
+def test_refuses_an_encoder_with_dropout() -> None:
+    """Dropout noise can meet the variance terms without any jet content (the first release
+    run did): the recipe refuses it and names the override, and the registered ``ae`` has none."""
+    assert not any(create_backbone("ae").encoder.config[k]
+                   for k in ("dropout", "attn_dropout", "drop_path"))
+    with pytest.raises(ValueError, match=r"model\.backbone_overrides\.dropout=0\.0"):
+        AutoencoderRecipe(backbone="jbot-s")  # jBOT-S has dropout 0.2
+    with pytest.raises(ValueError, match="drop_path"):
+        AutoencoderRecipe(backbone_overrides=dict(TINY, drop_path=0.1))

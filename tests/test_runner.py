@@ -238,6 +238,13 @@ def test_resume_continues_from_last_checkpoint(clr_run: dict, tmp_path: Path,
     assert steps == list(range(3 * STEPS_PER_EPOCH))
     opt_steps = {int(st["step"]) for st in res.trainer.optimizers[0].state.values()}
     assert opt_steps == {3 * STEPS_PER_EPOCH}
+    # the record counts the whole run, not only the resumed sitting
+    first = json.loads((clr_run["folder"] / "summary.json").read_text())
+    assert res.summary["sittings"] == 2 and first["sittings"] == 1
+    assert res.summary["jets_seen"] == 3 * 192
+    assert res.summary["wall_time_s"] > first["wall_time_s"]
+    training = json.loads((folder / "backbone" / "config.json").read_text())["training"]
+    assert training["jets_seen"] == 3 * 192 and training["sittings"] == 2
     # and the weights it started from were the checkpoint's: epoch002 differs from last epoch's
     # saved weights by at most 3 AdamW steps of lr 3e-3 per element
     name = "backbone.particle_embed.weight"

@@ -12,6 +12,11 @@ The backbone is a :class:`~jetzoo.models.autoencoder.JetAutoencoder` (encoder + 
   itself, Var(x) + Var(z), Cov(x) + Cov(z). On z alone, a short CPU run collapsed (x and z both
   constant: the cosine loss is 0 and the variance gradient vanishes at zero spread) and a
   rescaled z can satisfy Var(z) while x stays collapsed. Under DDP they use the local batch.
+- the encoder must run without dropout or stochastic depth: the variance terms ask for spread
+  over the jets of a batch, and dropout noise supplies spread that says nothing about the jet.
+  With dropout 0.1 the first release run met them that way (two dropout draws of one jet
+  differed more than two jets did) and its kNN stayed at the random-init level. The recipe
+  refuses such an encoder and names the override that fixes it.
 
 A particle-transformer backbone name (e.g. ``jbot-s``) is wrapped into a JetAutoencoder with
 the default widths; ``export_backbone()`` returns the whole JetAutoencoder (one zoo model that
@@ -31,6 +36,7 @@ from jetzoo.recipes.base import SSLRecipe
 __all__ = ["AutoencoderRecipe"]
 
 LOSSES = ("cosine", "mse")
+NOISE_KEYS = ("dropout", "attn_dropout", "drop_path")  # encoder settings the recipe refuses
 
 
 class AutoencoderRecipe(SSLRecipe):
@@ -57,6 +63,13 @@ class AutoencoderRecipe(SSLRecipe):
                 raise ValueError(f"autoencoder recipe needs a particle backbone, got "
                                  f"{backbone!r} ({type(self.backbone).__name__})")
             self.backbone = JetAutoencoder(**config)
+        noisy = {k: v for k, v in self.backbone.encoder.config.items()
+                 if k in NOISE_KEYS and v}
+        if noisy:
+            raise ValueError(
+                f"autoencoder recipe: backbone {backbone!r} has {noisy}; the variance terms can be "
+                "met with dropout noise instead of jet content, so train without it: "
+                + ", ".join(f"model.backbone_overrides.{k}=0.0" for k in noisy))
         self.augment = self.make_augmentations([] if augmentations is None else augmentations)
 
     def compute_loss(self, batch: dict[str, Tensor], stage: str

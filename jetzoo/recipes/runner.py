@@ -8,7 +8,8 @@ The run folder (``output.dir``, default ``runs/<recipe file stem>``) receives:
   configured: offline unless ``WANDB_API_KEY`` is set);
 - ``backbone/``: the trained backbone written by ``jetzoo.models.zoo.save_pretrained``, ready for
   ``jetzoo publish``;
-- ``summary.json``: status, wall time, epochs, steps, jets/s, final logged metrics.
+- ``summary.json``: status, wall time, epochs, steps, jets seen, jets/s, final logged metrics;
+  after ``--resume`` these count the whole run (the counters travel in the checkpoints).
 
 A non-finite loss (the recipe raises ``FloatingPointError``) stops the run with the step number;
 checkpoints are only written from finite weights, so ``last.ckpt`` stays the last good state.
@@ -138,12 +139,21 @@ def _make_callbacks(folder: Path) -> list[Any]:
             super()._save_checkpoint(trainer, filepath)
 
     class Throughput(L.Callback):
-        """Counts training jets and the time spent in training batches (jets/s per process)."""
+        """Counts training jets, the time spent in training batches (jets/s per process) and the
+        wall time of the run. The counts travel in the checkpoints, so a run resumed after a
+        crash reports its whole training (every sitting), not only the last one."""
 
         def __init__(self) -> None:
             self.jets = 0
             self.seconds = 0.0
+            self.earlier_wall_s = 0.0  # wall time of the sittings before this one
+            self.sittings = 1
+            self._start = time.perf_counter()
             self._t0 = 0.0
+
+        def wall_s(self) -> float:
+            """Wall time of every sitting so far, this one counted from its start."""
+            return self.earlier_wall_s + time.perf_counter() - self._start
 
         def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any,
                                  batch_idx: int) -> None:
@@ -153,6 +163,16 @@ def _make_callbacks(folder: Path) -> list[Any]:
                                batch: Any, batch_idx: int) -> None:
             self.seconds += time.perf_counter() - self._t0
             self.jets += batch_size_of(batch)
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"jets": self.jets, "seconds": self.seconds, "wall_s": self.wall_s(),
+                    "sittings": self.sittings}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            self.jets = int(state.get("jets", 0))
+            self.seconds = float(state.get("seconds", 0.0))
+            self.earlier_wall_s = float(state.get("wall_s", 0.0))
+            self.sittings = int(state.get("sittings", 1)) + 1
 
     ckpt = FiniteCheckpoint(dirpath=folder / "checkpoints", filename="epoch{epoch:03d}",
                             auto_insert_metric_name=False, every_n_epochs=1, save_top_k=-1,
@@ -331,7 +351,8 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         status, error = "non-finite loss", err
     finally:
         _finish_wandb(trainer)
-    wall = time.perf_counter() - t0
+    # the whole run's wall time: this sitting from t0 plus the sittings before a --resume
+    wall = time.perf_counter() - t0 + throughput.earlier_wall_s
 
     world = trainer.world_size
     summary: dict[str, Any] = {
@@ -340,6 +361,7 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         "recipe_file": str(recipe_path),
         "resumed_from": str(ckpt_path) if ckpt_path else None,
         "wall_time_s": round(wall, 3),
+        "sittings": throughput.sittings,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "world_size": world,
@@ -368,8 +390,8 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
             dataset["sha256"] = sha
         if cfg.data.classes:
             dataset["classes"] = list(cfg.data.classes)
-        training = {k: summary[k] for k in ("wall_time_s", "epochs", "global_step", "jets_seen",
-                                             "jets_per_s", "world_size")}
+        training = {k: summary[k] for k in ("wall_time_s", "sittings", "epochs", "global_step",
+                                             "jets_seen", "jets_per_s", "world_size")}
         training["device"] = str(trainer.strategy.root_device)
         training["threads"] = torch.get_num_threads()
         # how to repeat the run: the recipe file and the overrides given on the command line
