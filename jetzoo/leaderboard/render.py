@@ -10,7 +10,6 @@ background rejection 1/eps_b against signal efficiency, one panel per signal / c
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import defaultdict
@@ -18,8 +17,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+from sklearn.metrics import auc as roc_auc
 
-from jetzoo.leaderboard.schema import ResultFileError, load_result
+from jetzoo.leaderboard.schema import ResultFileError, format_settings, load_result
 from jetzoo.utils.io import atomic_path, atomic_write_text
 
 DEFAULT_RESULTS = Path("leaderboard/results")
@@ -101,12 +101,6 @@ def task_table(task: str, results: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    order = np.argsort(fpr, kind="stable")
-    f, t = fpr[order], tpr[order]
-    return float(np.sum(np.diff(f) * (t[1:] + t[:-1]) / 2))
-
-
 def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray]],
              path: Path) -> Path:
     """One PNG with a panel per label: background rejection vs signal efficiency. Each panel
@@ -129,7 +123,7 @@ def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray
         best: dict[str, tuple[float, str, np.ndarray, np.ndarray]] = {}
         for model, evaluation, lab, fpr, tpr in curves:
             if lab == label:
-                auc = _auc(fpr, tpr)
+                auc = float(roc_auc(fpr, tpr))
                 if model not in best or auc > best[model][0]:
                     best[model] = (auc, evaluation, fpr, tpr)
         for model, (auc, evaluation, fpr, tpr) in sorted(best.items(), key=lambda kv: -kv[1][0]):
@@ -177,8 +171,7 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
               "|---|---|---|---|---|---|---|"]
     for r in results:
         m = r["model"]
-        changed = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in
-                            sorted(r.get("settings", {}).items())) or "task files"
+        changed = format_settings(r.get("settings")) or "task files"
         lines.append(f"| {m['id']} | {m['revision']} | `{m['weights_sha256'][:12]}` | "
                      f"{r['jetzoo_version']} | {r['date'][:10]} | "
                      f"{'yes' if r['quick'] else 'no'} | {changed} |")

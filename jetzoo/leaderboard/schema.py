@@ -136,6 +136,12 @@ def validate_result(obj: Any, source: Any = "<result>") -> None:
         raise ResultFileError(f"{source}: field {where!r}: {err.message}")
 
 
+def format_settings(settings: Mapping[str, Any] | None) -> str:
+    """A result file's ``settings`` (task settings changed by ``submit --set``) as markdown,
+    e.g. ```max_epochs=10`, `base_lrs=[0.001]```; "" when none were changed."""
+    return ", ".join(f"`{k}={json.dumps(v)}`" for k, v in sorted((settings or {}).items()))
+
+
 def roc_key(task: str, evaluation: str, label: str) -> str:
     """The npz key prefix of one ROC curve."""
     return f"{task}|{evaluation}|{label}"

@@ -140,9 +140,9 @@ def _results_provenance(results: Any) -> str:
     """Where the results come from (a leaderboard result file, as kept by ``jetzoo ship``)."""
     if not isinstance(results, dict) or "file" not in results:
         return ""
-    settings = results.get("settings") or {}
-    changed = (", ".join(f"`{k}={json.dumps(v)}`" for k, v in sorted(settings.items()))
-               or "none")
+    from jetzoo.leaderboard.schema import format_settings
+
+    changed = format_settings(results.get("settings")) or "none"
     datasets = ", ".join(f"{task} `{d['sha256'][:12]}`" for task, d in
                          sorted((results.get("datasets") or {}).items()))
     return (f"From `leaderboard/results/{results['file']}` (`jetzoo leaderboard submit`, jetzoo "
