@@ -1,6 +1,10 @@
 """The ``lightning`` console script: ``lightning run recipes/X.yaml`` runs a jetzoo recipe.
 
-Lightning 2.x ships no ``lightning`` command of its own (only ``fabric``), so jetzoo provides one:
+Lightning 2.6 and later ship no ``lightning`` command of their own (only ``fabric``); 2.2-2.5
+installed one (``lightning.fabric.cli:_legacy_main``, which sent ``lightning run model`` to
+Fabric), and two packages writing one script shadow each other. jetzoo therefore requires
+``lightning>=2.6`` (pyproject.toml; ``tests/test_runner.py`` checks that no other installed
+distribution declares a ``lightning`` script) and provides the command:
 
 - ``lightning run RECIPE.yaml [KEY=VALUE ...] [--resume] [--overwrite]`` is exactly
   ``jetzoo run RECIPE.yaml ...`` (a ``.yaml``/``.yml`` file is a recipe);

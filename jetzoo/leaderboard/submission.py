@@ -501,31 +501,18 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["max_epochs=5", "base_lrs=[1e-3]"]`` -> ``{"max_epochs": 5, "base_lrs": [0.001]}``
-    (values parsed as YAML), validated by :func:`check_overrides`."""
-    import yaml
+    (values read by :func:`jetzoo.utils.yaml_values.parse_assignment`, the reader of every
+    jetzoo override), validated by :func:`check_overrides`."""
+    from jetzoo.utils.yaml_values import OverrideError, parse_assignment
 
     parsed: dict[str, Any] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise SubmissionError(f"--set {item!r}: expected KEY=VALUE, e.g. max_epochs=5")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise SubmissionError(f"--set {item!r}: value is not valid YAML ({err})") from None
-        parsed[key.strip()] = ([_number(v) for v in value] if isinstance(value, list)
-                               else _number(value))
+            parts, value = parse_assignment(item, example="max_epochs=5")
+        except OverrideError as err:
+            raise SubmissionError(f"--set {item!r}: {err}") from None
+        parsed[".".join(parts)] = value
     return check_overrides(parsed)
-
-
-def _number(value: Any) -> Any:
-    """YAML 1.1 reads ``5e-4`` (no dot) as a string: read it as the float it means."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 # --------------------------------------------------------------------------------------------

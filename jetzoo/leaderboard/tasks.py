@@ -36,6 +36,8 @@ import yaml
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from jetzoo.utils.yaml_values import load_yaml
+
 #: Folder of the task files shipped in the repository.
 #: The task files: the repository's ``leaderboard/tasks/`` (shipped in the package as
 #: ``jetzoo/leaderboard/task_files``, a link to it, so installed copies find them too).
@@ -228,7 +230,7 @@ def load_task(path: str | Path) -> Task:
     """Read and validate one task YAML file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except OSError as err:
         raise TaskError(f"{path}: cannot read task file ({err})") from err
     except yaml.YAMLError as err:

@@ -64,6 +64,10 @@ class SSLRecipe(L.LightningModule):
         optimizer: AdamW / schedule settings (see module docstring).
     """
 
+    #: True for methods that replace particle tokens by the backbone's [MASK] token (jBOT);
+    #: the others freeze it, so every trainable parameter gets a gradient in every step.
+    uses_mask_token: bool = False
+
     def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
                  optimizer: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -77,6 +81,12 @@ class SSLRecipe(L.LightningModule):
             raise ValueError("optimizer: set warmup_epochs or warmup_steps, not both")
         self.backbone_name = backbone
         self.backbone = create_backbone(backbone, **(backbone_overrides or {}))
+        if not self.uses_mask_token:
+            # a [MASK] token this method never feeds gets no gradient: frozen, so that plain
+            # DDP (Lightning's "ddp") needs no unused-parameter search
+            for name, p in self.backbone.named_parameters():
+                if name.split(".")[-1] == "mask_token":
+                    p.requires_grad_(False)
 
     # ------------------------------------------------------------------ method interface
     def compute_loss(self, batch: dict[str, Tensor], stage: str

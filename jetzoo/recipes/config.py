@@ -28,6 +28,8 @@ import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from jetzoo.utils.yaml_values import OverrideError, load_yaml, parse_assignment
+
 RECIPE_NAMES: tuple[str, ...] = ("jetclr", "jbot", "autoencoder", "rs3l")
 DATA_KINDS: tuple[str, ...] = ("jetnet", "rs3l")
 WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled")
@@ -145,7 +147,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: recipe file not found; shipped recipes (pass the name): "
                           + ", ".join(shipped_recipes()))
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if data is None:
@@ -157,21 +159,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def parse_override(item: str) -> dict[str, Any]:
-    """``"a.b=1"`` -> ``{"a": {"b": 1}}`` (value parsed as YAML: numbers, bools, lists, null)."""
-    if "=" not in item or item.startswith("="):
-        raise ConfigError(f"command-line override {item!r}: expected KEY=VALUE, "
-                          "e.g. trainer.max_epochs=2")
-    key, raw = item.split("=", 1)
-    key = key.strip().lstrip("+")
+    """``"a.b=1e-3"`` -> ``{"a": {"b": 0.001}}``: the value parsed as YAML by
+    :func:`jetzoo.utils.yaml_values.parse_assignment` (the reader of every jetzoo override)."""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+        parts, value = parse_assignment(item)
+    except OverrideError as err:
+        raise ConfigError(f"command-line {err}") from None
     out: dict[str, Any] = {}
     node = out
-    parts = key.split(".")
-    if any(not p for p in parts):
-        raise ConfigError(f"command-line override {item!r}: malformed key {key!r}")
     for p in parts[:-1]:
         node = node.setdefault(p, {})
     node[parts[-1]] = value

@@ -60,6 +60,8 @@ class JBOTRecipe(MomentumRecipe):
         augmentations: None = rotate, smear, collinear_split; [] = none; names or {name: kwargs}.
     """
 
+    uses_mask_token = True  # masked particles are replaced by the [MASK] token
+
     def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
                  optimizer: dict[str, Any] | None = None, proj_dim: int | None = None,
                  proj_hidden_mult: int = 8, teacher_temp: float = 0.04,

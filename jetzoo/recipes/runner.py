@@ -32,6 +32,7 @@ from omegaconf import OmegaConf
 
 from jetzoo.recipes.config import (ConfigError, DataConfig, cfg_to_dict, get_recipe_class,
                                    load_config)
+from jetzoo.utils.yaml_values import load_yaml
 
 if TYPE_CHECKING:  # heavy imports stay out of `jetzoo --help`
     import lightning as L
@@ -214,20 +215,6 @@ def _finish_wandb(trainer: "L.Trainer") -> None:
 # the run
 
 
-def _strategy(name: Any) -> Any:
-    """``trainer.strategy``: plain ``"ddp"`` becomes DDP with unused-parameter detection.
-
-    Particle backbones carry a [MASK] token that only jBOT's masked objective uses, so the other
-    recipes leave it without a gradient, which plain DDP rejects; the detection costs one
-    autograd-graph traversal per step.
-    """
-    if name == "ddp":
-        from lightning.pytorch.strategies import DDPStrategy
-
-        return DDPStrategy(find_unused_parameters=True)
-    return name
-
-
 def run_folder(cfg: "DictConfig", recipe_path: str | Path) -> Path:
     """``output.dir`` or ``runs/<recipe file stem>``."""
     return Path(cfg.output.dir) if cfg.output.dir else Path("runs") / Path(recipe_path).stem
@@ -239,6 +226,7 @@ def _prepare_folder(folder: Path, resume: bool, overwrite: bool, source: str) ->
     if resume:
         if not last.is_file():
             raise RunError(f"{source}: --resume: no checkpoint {last} (start without --resume)")
+        check_checkpoint(last)
         return last
     existing = [name for name in RUN_ARTIFACTS if (folder / name).exists()]
     if existing and not overwrite:
@@ -249,6 +237,26 @@ def _prepare_folder(folder: Path, resume: bool, overwrite: bool, source: str) ->
         target = folder / name
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     return None
+
+
+def check_checkpoint(path: Path) -> None:
+    """Raise :class:`RunError` naming ``path`` unless it is a loadable Lightning checkpoint.
+
+    Loaded with ``weights_only=True`` (tensors and plain containers only, never arbitrary
+    pickled objects) and memory-mapped, so the check reads little of a large file.
+    """
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunError(f"{path}: not a loadable checkpoint (truncated, or not written by "
+                       f"jetzoo run?): {first[:300]}") from None
+    missing = [k for k in ("state_dict", "global_step", "loops") if k not in ckpt]
+    if missing:
+        raise RunError(f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
+                       "written by jetzoo run")
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -313,31 +321,30 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     if prep is not None:
         module.set_preprocessing(prep)
 
-    # Under DDP (subprocess launcher) the other ranks re-run this function: only global rank 0
-    # touches the folder, before the process group exists (so ranks are read from the env).
-    rank_zero = all(int(os.environ.get(k, "0")) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
-    ckpt_path = (_prepare_folder(folder, resume, overwrite, source) if rank_zero else
-                 (folder / "checkpoints" / "last.ckpt" if resume else None))
-    if rank_zero:
+    callbacks = _make_callbacks(folder)
+    throughput = callbacks[-1]
+    trainer_kwargs = cfg_to_dict(cfg.trainer)
+    if cfg.data.max_jets is not None and "limit_train_batches" in trainer_kwargs:
+        raise ConfigError(f"{source}: data.max_jets: set it or trainer.limit_train_batches, "
+                          "not both")
+    # The Trainer decides the ranks through Lightning's cluster environments (SLURM, torchrun /
+    # torchelastic, LSF, MPI, Kubeflow, or its own subprocess launcher), before any process
+    # group exists; only global rank 0 touches the run folder.
+    trainer = L.Trainer(default_root_dir=str(folder), callbacks=callbacks,
+                        logger=_make_loggers(cfg, folder) or False, **trainer_kwargs)
+    if trainer.is_global_zero:
+        ckpt_path = _prepare_folder(folder, resume, overwrite, source)
         from jetzoo.utils.io import atomic_write_text
 
         if ckpt_path is not None and (folder / "config.yaml").is_file():
-            changed = _changed_keys(yaml.safe_load((folder / "config.yaml").read_text()) or {},
+            changed = _changed_keys(load_yaml((folder / "config.yaml").read_text()) or {},
                                     resolved)
             if changed:
                 print("jetzoo run: resuming with changed settings: " + "; ".join(changed),
                       file=sys.stderr)
         atomic_write_text(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-
-    callbacks = _make_callbacks(folder)
-    throughput = callbacks[-1]
-    trainer_kwargs = cfg_to_dict(cfg.trainer)
-    trainer_kwargs["strategy"] = _strategy(trainer_kwargs.get("strategy", "auto"))
-    if cfg.data.max_jets is not None and "limit_train_batches" in trainer_kwargs:
-        raise ConfigError(f"{source}: data.max_jets: set it or trainer.limit_train_batches, "
-                          "not both")
-    trainer = L.Trainer(default_root_dir=str(folder), callbacks=callbacks,
-                        logger=_make_loggers(cfg, folder) or False, **trainer_kwargs)
+    else:
+        ckpt_path = folder / "checkpoints" / "last.ckpt" if resume else None
     if cfg.data.max_jets is not None:
         # jets per epoch, over all ranks: each rank runs ceil(max_jets / (batch * world)) batches
         trainer.limit_train_batches = math.ceil(
@@ -346,7 +353,7 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     status = "completed"
     error: BaseException | None = None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except FloatingPointError as err:
         status, error = "non-finite loss", err
     finally:
@@ -425,13 +432,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        folder = run_recipe(args.recipe, args.overrides, resume=args.resume,
-                            overwrite=args.overwrite)
+        result = train(args.recipe, args.overrides, resume=args.resume,
+                       overwrite=args.overwrite)
     except (ConfigError, RunError) as err:
         print(f"jetzoo run: error: {err}", file=sys.stderr)
         return 1
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        summary = json.loads((folder / "summary.json").read_text())
+    if result.trainer.is_global_zero:
+        folder, summary = result.folder, result.summary
         jps = summary.get("jets_per_s")
         print(f"jetzoo run: done in {summary['wall_time_s']:.1f} s, {summary['epochs']} epochs, "
               f"{summary['global_step']} steps" + (f", {jps:.0f} jets/s" if jps else "")
