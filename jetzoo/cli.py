@@ -16,6 +16,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                              "simulate JetNet-like jets with Pythia 8 + FastJet into HDF5 shards"),
     ("generate", "rs3l"): ("jetzoo.data.rs3l_generator",
                            "simulate RS3L re-simulated jet pairs (tracks + calorimeter cells)"),
+    ("data", "merge"): ("jetzoo.data.parts",
+                        "join the parts of a generation split over array-job tasks "
+                        "(--shard-index/--num-shards), checking every sha256"),
     ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
     ("publish",): ("jetzoo.models.hub", "upload a saved backbone folder to the Hugging Face Hub"),
     ("ship",): ("jetzoo.models.release",

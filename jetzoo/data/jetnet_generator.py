@@ -126,6 +126,15 @@ class GeneratorConfig:
         d["common_settings"] = list(COMMON_SETTINGS)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
+        """Inverse of :meth:`to_dict` (the recorded process lists are this jetzoo's)."""
+        from dataclasses import fields
+
+        kwargs = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        kwargs["extra_settings"] = tuple(kwargs.get("extra_settings", ()))
+        return cls(**kwargs)
+
     def sha256(self) -> str:
         """Hash of :meth:`to_dict`; a shard from other settings is refused on resume."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -434,17 +443,32 @@ def _run_tasks(jobs: list[tuple[ShardTask, GeneratorConfig, str]], workers: int,
     return results
 
 
+def run_plan(classes: Sequence[str], jets_per_class: int, seed: int, shard_size: int,
+             config: GeneratorConfig, command: str | None = None) -> dict[str, Any]:
+    """Everything that decides a run's shards (what the parts of a split run share)."""
+    return {"classes": list(classes), "jets_per_class": jets_per_class, "seed": seed,
+            "shard_size": shard_size, "settings": config.to_dict(),
+            "settings_sha256": config.sha256(), "command": command}
+
+
 def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_class: int = 1000,
              seed: int = 0, workers: int | None = None, shard_size: int = 1000,
              config: GeneratorConfig | None = None, progress: bool = True,
-             command: str | None = None) -> dict[str, Any]:
+             command: str | None = None, shard_index: int | None = None,
+             num_shards: int | None = None) -> dict[str, Any]:
     """Generate (or resume) a JetNet-like dataset in ``out``; returns the manifest.
 
     Shards already present and valid are kept; the rest are simulated on ``workers``
     processes (default: all cores). Writes ``preprocessing.json`` and ``manifest.json``.
+    With ``shard_index`` / ``num_shards`` (an array job's task), only that task's share of the
+    planned shards is simulated and a part manifest written instead (:mod:`jetzoo.data.parts`;
+    ``jetzoo data merge`` ends the run); returns the part manifest.
     """
     from tqdm import tqdm
 
+    from jetzoo.data import parts
+
+    parts.check_shard_args(shard_index, num_shards)
     config = config or GeneratorConfig()
     out = Path(out)
     tasks = plan_shards(classes, jets_per_class, shard_size, seed)
@@ -455,8 +479,9 @@ def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_
     if strays:
         raise DataError(f"{out / strays[0]}: this run would not write this shard (different "
                         f"--classes / --jets-per-class?); write to a new --out folder")
-    entries = {t.index: e for t in tasks if (e := _existing_shard(t, config, out))}
-    todo = [t for t in tasks if t.index not in entries]
+    mine = tasks if num_shards is None else parts.select(tasks, int(shard_index), num_shards)
+    entries = {t.index: e for t in mine if (e := _existing_shard(t, config, out))}
+    todo = [t for t in mine if t.index not in entries]
     workers = workers or os.cpu_count() or 1
     t0 = time.perf_counter()
     with tqdm(total=sum(t.n_jets for t in todo), unit="jet", desc="jetzoo generate jetnet",
@@ -468,14 +493,43 @@ def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_
     for r in results:
         stats.setdefault(r["class"], SimulationStats()).add(SimulationStats(**r.pop("stats")))
         entries[index_of[r["file"]]] = r
-    shard_list = [entries[t.index] for t in tasks]
+    shard_list = [entries[t.index] for t in mine]
+    timing = {"wall_s": wall, "per_class": {c: asdict(s) for c, s in stats.items()}}
+    plan = run_plan(classes, jets_per_class, seed, shard_size, config, command)
+    if num_shards is not None:
+        hint = command or _command(classes, jets_per_class, seed, shard_size, config, out)
+        path = parts.write_part(out, SHARD_FORMAT, int(shard_index), num_shards, plan,
+                                shard_list, {"command": hint, "seconds": wall})
+        return {"part": str(path), "shards": shard_list, "n_jets": sum(t.n_jets for t in mine),
+                "timing": timing}
+    manifest = finalize(out, plan, shard_list)
+    manifest["timing"] = timing
+    return manifest
 
+
+def finalize(out: Path, plan: dict[str, Any], shard_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """The end of a run, once every planned shard is in ``out``: fit ``preprocessing.json`` on
+    the training split and write ``manifest.json``; returns the manifest."""
+    config = GeneratorConfig.from_dict(plan["settings"])
+    if config.sha256() != plan["settings_sha256"]:
+        raise DataError(f"{out}: the recorded generator settings are not those of this jetzoo "
+                        "(settings_sha256 differs); merge with the jetzoo that generated them")
+    classes, jets_per_class = plan["classes"], plan["jets_per_class"]
+    seed, shard_size = plan["seed"], plan["shard_size"]
+    tasks = plan_shards(classes, jets_per_class, shard_size, seed)
+    by_name = {e["file"]: e for e in shard_list}
+    missing = [t.name for t in tasks if t.name not in by_name]
+    if missing:
+        raise DataError(f"{out / missing[0]}: planned shard missing from the run")
+    shard_list = [{k: by_name[t.name][k] for k in ("file", "class", "n_jets", "seed", "sha256")}
+                  for t in tasks]
     infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
     train, _, _ = sh.split_indices(sum(i.n_jets for i in infos))
     sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
     manifest = {
         "format": SHARD_FORMAT,
-        "command": command or _command(classes, jets_per_class, seed, shard_size, config, out),
+        "command": plan["command"] or _command(classes, jets_per_class, seed, shard_size, config,
+                                               out),
         "seed": seed, "classes": sorted({t.jet_class for t in tasks}, key=class_index),
         "jets_per_class": jets_per_class, "shard_size": shard_size, "pairs": config.pairs,
         "n_jets": sum(e["n_jets"] for e in shard_list),
@@ -486,7 +540,6 @@ def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_
         "dataset_sha256": sh.dataset_sha256(e["sha256"] for e in shard_list),
     }
     sh.write_manifest(out, manifest)
-    manifest["timing"] = {"wall_s": wall, "per_class": {c: asdict(s) for c, s in stats.items()}}
     return manifest
 
 
@@ -523,7 +576,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jet-eta-max", type=float, default=d.jet_eta_max, help="jet |eta| cut")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="'KEY = VALUE'",
                         help="extra Pythia setting, repeatable (e.g. 'PartonLevel:MPI = on')")
+    add_shard_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--shard-index`` / ``--num-shards`` of the generators (one task of an array job)."""
+    parser.add_argument("--shard-index", type=int, default=None, metavar="I",
+                        help="this task's index (0..N-1) in an array job, e.g. "
+                        "$SLURM_ARRAY_TASK_ID; it simulates planned shards k with k %% N == I "
+                        "and writes a part manifest; finish with `jetzoo data merge`")
+    parser.add_argument("--num-shards", type=int, default=None, metavar="N",
+                        help="number of tasks the run is split into")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -538,11 +602,17 @@ def main(args: argparse.Namespace) -> int:
                                  jet_pt_max=args.jet_pt_max, jet_eta_max=args.jet_eta_max,
                                  pairs=args.pairs, extra_settings=tuple(args.settings))
         manifest = generate(args.out, classes, args.jets_per_class, args.seed, args.workers,
-                            args.shard_size, config, progress=not args.no_progress)
+                            args.shard_size, config, progress=not args.no_progress,
+                            shard_index=args.shard_index, num_shards=args.num_shards)
     except (DataError, ValueError) as err:
         print(f"jetzoo generate jetnet: error: {err}", file=sys.stderr)
         return 2
     timing = manifest["timing"]
+    if "part" in manifest:
+        print(f"wrote {manifest['n_jets']} jets in {len(manifest['shards'])} shards and "
+              f"{manifest['part']} in {timing['wall_s']:.1f} s; when every task is done: "
+              f"jetzoo data merge {args.out}")
+        return 0
     for c, s in timing["per_class"].items():
         print(f"  {c}: {s['n_jets']} jets from {s['n_events']} events, "
               f"{s['n_jets'] / max(s['t_total'], 1e-9):.1f} jets/s per worker")

@@ -60,6 +60,7 @@ import numpy as np
 
 from jetzoo.data.rs3l_schema import (DARK_MODELS, HADRON_JET_FEATURES, JET_FEATURES, RS3L_CLASSES,
                                      RS3L_FORMAT, SM_CLASSES, VIEW_SUFFIXES, rs3l_class_index)
+from jetzoo.data.schema import DataError
 from jetzoo.detector import Detector, DetectorConfig, Particles, is_invisible, wrap_phi
 
 # ------------------------------------------------------------------------------ physics setup
@@ -806,10 +807,20 @@ def summarize(out: Path, shard_paths: list[Path]) -> dict[str, Any]:
             "mean_detector_pt": float(a[:, 0].mean())}
 
 
+def run_plan(events: dict[str, int], cfg: GenerationConfig, events_per_shard: int,
+             command: str = "", drop_raw: bool = False,
+             dark_pairs: int | None = None) -> dict[str, Any]:
+    """Everything that decides an RS3L run's output (what the parts of a split run share)."""
+    return {"events": dict(events), "settings": cfg.to_dict(),
+            "events_per_shard": events_per_shard, "command": command, "drop_raw": drop_raw,
+            "dark_pairs": dark_pairs}
+
+
 def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
              events_per_shard: int = 500, workers: int = 1, command: str = "",
              drop_raw: bool = False, dark_pairs: int | None = None,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, shard_index: int | None = None,
+             num_shards: int | None = None) -> dict[str, Any]:
     """Generate (or resume) an RS3L dataset in ``out``; returns and writes the manifest.
 
     ``events`` maps a class (``q``, ``g``, ``tau``, ``dark_A`` ...) to its number of accepted
@@ -817,9 +828,13 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
     in ``out`` (which must exist, from this or an earlier run) and capped at ``dark_pairs``
     pairs per model; ``drop_raw`` deletes the raw shards afterwards (they stay listed in the
     manifest; a re-run regenerates them). ``progress`` shows a tqdm bar over events.
+    With ``shard_index`` / ``num_shards`` only that array task's share of the planned shards is
+    simulated and a part manifest written (:mod:`jetzoo.data.parts`); ``jetzoo data merge``
+    then resamples the dark jets and writes the manifest.
     """
-    from jetzoo.utils.io import atomic_write_text
+    from jetzoo.data import parts
 
+    parts.check_shard_args(shard_index, num_shards)
     out = Path(out)
     for kind in events:
         rs3l_class_index(kind)
@@ -829,16 +844,48 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
     for stale in out.rglob(".shard-*.tmp"):  # leftovers of a crashed run
         stale.unlink()
     tasks = plan_tasks(out, events, events_per_shard)
-    dark_kinds = sorted({t.kind for t in tasks if t.kind.startswith("dark_")})
-    if dark_kinds and not set(events) & set(SM_CLASSES) \
-            and not any(any((out / k).glob("shard-*.h5")) for k in SM_CLASSES):
-        raise ValueError(f"{out}: dark jets are resampled to the SM jet spectrum, but there are "
-                         "no SM shards; generate q/g/tau events too (--events)")
+    plan = run_plan(events, cfg, events_per_shard, command, drop_raw, dark_pairs)
+    if num_shards is None:
+        _check_dark_reference(out, events)
+    else:
+        tasks = parts.select(tasks, int(shard_index), num_shards)
     todo = [t for t in tasks if not shard_is_valid(Path(t.path))]
     t0 = time.perf_counter()
     results = _run_all(todo, cfg, workers, progress)
     elapsed = time.perf_counter() - t0
+    if num_shards is not None:
+        shards = [_shard_entry(out, Path(t.path)) for t in tasks]
+        path = parts.write_part(out, RS3L_FORMAT, int(shard_index), num_shards, plan, shards,
+                                {"command": command or "jetzoo generate rs3l ...",
+                                 "results": results, "seconds": elapsed, "workers": workers})
+        return {"part": str(path), "shards": shards, "timing": {"seconds": elapsed}}
+    return finalize(out, plan, results, elapsed, workers)
+
+
+def _check_dark_reference(out: Path, events: dict[str, int]) -> None:
+    dark = [k for k in events if k.startswith("dark_")]
+    if dark and not set(events) & set(SM_CLASSES) \
+            and not any(any((out / k).glob("shard-*.h5")) for k in SM_CLASSES):
+        raise ValueError(f"{out}: dark jets are resampled to the SM jet spectrum, but there are "
+                         "no SM shards; generate q/g/tau events too (--events)")
+
+
+def finalize(out: Path, plan: dict[str, Any], results: list[dict[str, Any]], elapsed: float,
+             workers: int) -> dict[str, Any]:
+    """The end of a run, once every planned shard is in ``out``: resample the dark jets to the
+    SM spectrum and write ``manifest.json``; ``results`` are the simulated shards' stats."""
+    from jetzoo.utils.io import atomic_write_text
+
+    cfg = GenerationConfig(**plan["settings"])
+    events, events_per_shard = plan["events"], plan["events_per_shard"]
+    drop_raw, dark_pairs = plan["drop_raw"], plan["dark_pairs"]
+    _check_dark_reference(out, events)
+    tasks = plan_tasks(out, events, events_per_shard)
+    missing = [t.path for t in tasks if not shard_is_valid(Path(t.path))]
+    if missing:
+        raise DataError(f"{missing[0]}: planned shard missing or invalid")
     new_pairs = sum(r["pairs"] for r in results)
+    dark_kinds = sorted({t.kind for t in tasks if t.kind.startswith("dark_")})
 
     sm_paths = sorted(p for k in SM_CLASSES for p in (out / k).glob("shard-*.h5"))
     dark_info: dict[str, Any] = {}
@@ -887,7 +934,7 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
     except ImportError:  # pragma: no cover
         pythia_version = ""
     manifest = {
-        "format": RS3L_FORMAT, "jetzoo_version": __version__, "command": command,
+        "format": RS3L_FORMAT, "jetzoo_version": __version__, "command": plan["command"],
         "seed": cfg.seed, "events": events, "events_per_shard": events_per_shard,
         "settings": cfg.to_dict(), "detector": asdict(DetectorConfig(**cfg.detector)),
         "pythia_version": pythia_version, "classes": list(RS3L_CLASSES),
@@ -964,6 +1011,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Z' mass of the dark-jet models in GeV (default 400)")
     parser.add_argument("--max-pt-asymmetry", type=float, default=0.3,
                         help="pair cut |pT_a - pT_b| / (pT_a + pT_b) (default 0.3)")
+    from jetzoo.data.jetnet_generator import add_shard_arguments
+
+    add_shard_arguments(parser)
+
+
+def _run_args(argv: list[str]) -> list[str]:
+    """The command-line arguments that define the run: without an array task's
+    ``--shard-index`` / ``--num-shards`` (every task of one run records the same command)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--shard-index", "--num-shards"):
+            skip = True
+        elif not a.startswith(("--shard-index=", "--num-shards=")):
+            out.append(a)
+    return out
 
 
 def main(args: argparse.Namespace) -> int:
@@ -976,14 +1040,19 @@ def main(args: argparse.Namespace) -> int:
     cfg = GenerationConfig(seed=args.seed, pt_hat_min=args.pt_hat_min, mpi=not args.no_mpi,
                            pileup_mu=args.pileup_mu, zprime_mass=args.zprime_mass,
                            max_pt_asymmetry=args.max_pt_asymmetry)
-    command = "jetzoo generate rs3l " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
+    command = "jetzoo generate rs3l " + " ".join(shlex.quote(a) for a in _run_args(sys.argv[3:])) \
         if sys.argv[1:3] == ["generate", "rs3l"] else ""
     try:
         manifest = generate(args.out, events, cfg, args.events_per_shard, args.workers, command,
-                            drop_raw=args.drop_raw, dark_pairs=args.dark_pairs)
+                            drop_raw=args.drop_raw, dark_pairs=args.dark_pairs,
+                            shard_index=args.shard_index, num_shards=args.num_shards)
     except (PermissionError, ValueError) as err:
         print(f"jetzoo generate rs3l: {err}", file=sys.stderr)
         return 1
+    if "part" in manifest:
+        print(f"wrote {len(manifest['shards'])} shards and {manifest['part']}; when every task "
+              f"is done: jetzoo data merge {args.out}")
+        return 0
     s, t = manifest["summary"], manifest["timing"]
     print(f"wrote {sum(x['pairs'] for x in manifest['shards'])} pairs in "
           f"{len(manifest['shards'])} shards to {args.out}")
