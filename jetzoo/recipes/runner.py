@@ -222,12 +222,8 @@ def run_folder(cfg: "DictConfig", recipe_path: str | Path) -> Path:
 
 def _prepare_folder(folder: Path, resume: bool, overwrite: bool, source: str) -> Path | None:
     """Check the run folder; return the checkpoint to resume from (or None)."""
-    last = folder / "checkpoints" / "last.ckpt"
     if resume:
-        if not last.is_file():
-            raise RunError(f"{source}: --resume: no checkpoint {last} (start without --resume)")
-        check_checkpoint(last)
-        return last
+        return resume_checkpoint(folder, source)
     existing = [name for name in RUN_ARTIFACTS if (folder / name).exists()]
     if existing and not overwrite:
         raise RunError(f"{source}: run folder {folder} already holds {', '.join(existing)}; "
@@ -239,8 +235,39 @@ def _prepare_folder(folder: Path, resume: bool, overwrite: bool, source: str) ->
     return None
 
 
-def check_checkpoint(path: Path) -> None:
-    """Raise :class:`RunError` naming ``path`` unless it is a loadable Lightning checkpoint.
+def resume_checkpoint(folder: Path, source: str) -> Path:
+    """The checkpoint ``--resume`` continues from: the loadable one of ``checkpoints/`` with the
+    most optimiser steps, ``last.ckpt`` first on a tie. A run killed between writing an epoch's
+    checkpoint and ``last.ckpt`` thus resumes from the epoch's; a bad file is skipped, said."""
+    ckpt_dir = folder / "checkpoints"
+    candidates = sorted(ckpt_dir.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", p.name))
+    if not candidates:
+        raise RunError(f"{source}: --resume: no checkpoint in {ckpt_dir} (start without "
+                       "--resume)")
+    best: tuple[int, Path] | None = None
+    problems = []
+    for path in candidates:
+        try:
+            step = check_checkpoint(path)
+        except RunError as err:
+            problems.append(str(err))
+            continue
+        if best is None or step > best[0]:
+            best = (step, path)
+    if best is None:
+        raise RunError(f"{source}: --resume: no loadable checkpoint in {ckpt_dir}: "
+                       + "; ".join(problems))
+    for problem in problems:
+        print(f"jetzoo run: --resume: skipping {problem}", file=sys.stderr)
+    if best[1].name != "last.ckpt":
+        print(f"jetzoo run: --resume: continuing from {best[1]} (step {best[0]}), the newest "
+              "checkpoint", file=sys.stderr)
+    return best[1]
+
+
+def check_checkpoint(path: Path) -> int:
+    """The optimiser step of the Lightning checkpoint ``path``; :class:`RunError` naming it
+    unless it is a loadable Lightning checkpoint.
 
     Loaded with ``weights_only=True`` (tensors and plain containers only, never arbitrary
     pickled objects) and memory-mapped, so the check reads little of a large file.
@@ -257,6 +284,7 @@ def check_checkpoint(path: Path) -> None:
     if missing:
         raise RunError(f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
                        "written by jetzoo run")
+    return int(ckpt["global_step"])
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -344,7 +372,7 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
                       file=sys.stderr)
         atomic_write_text(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     else:
-        ckpt_path = folder / "checkpoints" / "last.ckpt" if resume else None
+        ckpt_path = resume_checkpoint(folder, source) if resume else None  # rank 0's choice
     if cfg.data.max_jets is not None:
         # jets per epoch, over all ranks: each rank runs ceil(max_jets / (batch * world)) batches
         trainer.limit_train_batches = math.ceil(
