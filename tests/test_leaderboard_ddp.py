@@ -115,7 +115,7 @@ def test_two_process_ddp_embeddings_equal_single_process(tmp_path: Path) -> None
                           env=env, capture_output=True, text=True, timeout=240,
                           cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = torch.load(tmp_path / "ddp.pt")
+    out = torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert out["world_size"] == 2
     # each rank saw its own contiguous block (19 + 18 jets)
     assert sorted(out["local_sizes"]) == [18, 19]
@@ -135,7 +135,7 @@ def _ddp_worker(outdir: Path) -> None:
     import torch.distributed as dist
 
     model = _model()
-    model.load_state_dict(torch.load(outdir / "weights.pt"))
+    model.load_state_dict(torch.load(outdir / "weights.pt", weights_only=True))
     emb, labels = extract_embeddings(model, _data(), devices=2, batch_size=BATCH,
                                      accelerator="cpu", strategy="ddp", progress=False)
     world = dist.get_world_size()

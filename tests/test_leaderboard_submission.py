@@ -192,13 +192,13 @@ def test_dataset_hash_mismatch_is_refused(tmp_path: Path):
     (d / "manifest.json").write_text(json.dumps(manifest))
     assert verify_dataset(d) == combined
     (d / "manifest.json").write_text(json.dumps({**manifest, "dataset_sha256": "c" * 64}))
-    with pytest.raises(SubmissionError, match="'dataset_sha256' of .* is not the hash of its"):
+    with pytest.raises(SubmissionError, match="field 'dataset_sha256' .* is not the hash of its shards"):
         verify_dataset(d)
     (d / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SubmissionError, match="dataset sha256 mismatch.*--dataset-sha256"):
         verify_dataset(d, "d" * 64)
     (d / "shard-00000.h5").write_bytes(b"other jets")
-    with pytest.raises(SubmissionError, match=r"shard-00000\.h5 does not hash to the sha256"):
+    with pytest.raises(SubmissionError, match=r"shard-00000\.h5: sha256 .* differs from field 'shards\[0\]\.sha256'"):
         verify_dataset(d)
 
 
@@ -268,7 +268,8 @@ def test_set_overrides_apply_and_are_recorded(tmp_path: Path, tasks_dir: Path, m
 
 @pytest.mark.parametrize("item, message", [
     ("max_epoch=3", "unknown"), ("max_epochs", "KEY=VALUE"),
-    ("base_lrs=1e-3", "list of numbers"), ("knn_k=[3]", "a number"),
+    ("base_lrs=1e-3", "list of numbers"), ("knn_k=[3]", "an integer"), ("batch_size=0", "out of range"),
+    ("max_epochs=-3", "must be >= 1"), ("decays=[1.5]", "<= 1"),
     ("max_jets=many", "integer or null")])
 def test_bad_set_overrides_are_refused(item: str, message: str):
     with pytest.raises(SubmissionError, match=message):

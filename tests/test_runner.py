@@ -173,7 +173,7 @@ def test_run_folder_contents(clr_run: dict) -> None:
     assert cfg["model"]["backbone_overrides"]["embed_dim"] == 16
     ckpts = sorted(p.name for p in (folder / "checkpoints").iterdir())
     assert ckpts == ["epoch000.ckpt", "epoch001.ckpt", "last.ckpt"]
-    last = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 2 * STEPS_PER_EPOCH and last["epoch"] == 1
     assert list((folder / "logs" / "tensorboard").glob("version_0/events.out.tfevents.*"))
     summary = json.loads((folder / "summary.json").read_text())
@@ -224,7 +224,7 @@ def test_resume_continues_from_last_checkpoint(clr_run: dict, tmp_path: Path,
     with pytest.raises(RunError, match="--resume"):  # no silent restart over a finished run
         run_recipe(args[0], args[1:])
     saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu",
-                       weights_only=False)["state_dict"]
+                       weights_only=True)["state_dict"]
     res = train(args[0], args[1:] + ["trainer.max_epochs=3"], resume=True)
     assert res.summary["resumed_from"] == str(folder / "checkpoints" / "last.ckpt")
     err = capsys.readouterr().err
@@ -287,7 +287,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path,
         run_recipe(RECIPE_DIR / "jetclr.yaml", TINY + [f"output.dir={out}"])
     msg = str(err.value)
     assert f"step {STEPS_PER_EPOCH + 1}" in msg and "last good checkpoint" in msg, msg
-    last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == STEPS_PER_EPOCH and last["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values()
                if v.is_floating_point())

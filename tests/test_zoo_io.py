@@ -168,16 +168,28 @@ def test_corrupt_safetensors(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load must not run"))
     _, folder = _saved(tmp_path)
     weights = folder / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-100])
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))  # one tensor byte changed
     with pytest.raises(ZooError, match="sha256 differs from field 'weights_sha256'"):
         JetZoo.from_pretrained(folder)
+    weights.write_bytes(good[:-100])
+    with pytest.raises(ZooError, match="model.safetensors: truncated: its tensors need"):
+        JetZoo.from_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
-    del config["weights_sha256"]  # a hand-made folder: the safetensors parser catches it
+    del config["weights_sha256"]  # a hand-made folder: the header check catches it
     (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match="model.safetensors: truncated"):
+        JetZoo.from_pretrained(folder)
+    header = int.from_bytes(good[:8], "little")  # a header that parses but lies about a dtype
+    meta = json.loads(good[8:8 + header])
+    name = next(k for k in meta if k != "__metadata__")
+    meta[name]["dtype"] = "Q9"
+    text = json.dumps(meta).encode()
+    weights.write_bytes(len(text).to_bytes(8, "little") + text + good[8 + header:])
     with pytest.raises(ZooError, match="model.safetensors: corrupt safetensors file"):
         JetZoo.from_pretrained(folder)
     weights.write_bytes(b"\x80\x04garbage pickle")
-    with pytest.raises(ZooError, match="corrupt safetensors file"):
+    with pytest.raises(ZooError, match="a pickle file, not safetensors"):
         JetZoo.from_pretrained(folder)
 
 

@@ -219,11 +219,11 @@ class JetDataset(Dataset):
         return {k: v[0] for k, v in self.get_batch([i]).items()}
 
     def dataset_sha256(self) -> str:
-        """The manifest's dataset hash if the folder has one, else computed from the files."""
-        manifest = sh.read_manifest(self.path) if self.path.is_dir() else None
-        if manifest and "dataset_sha256" in manifest:
-            return str(manifest["dataset_sha256"])
-        return sh.dataset_sha256(sh.sha256_file(p) for p in self.files)
+        """The dataset hash, every shard checked against the manifest
+        (:func:`jetzoo.data.shards.verified_dataset_sha256`); DataError on a mismatch."""
+        if self.path.is_dir() and sh.read_manifest(self.path) is None:
+            return sh.dataset_sha256(sh.sha256_file(p) for p in self.files)
+        return sh.verified_dataset_sha256(self.path)
 
     def __repr__(self) -> str:
         return (f"JetDataset({str(self.path)!r}, jets={len(self)}, files={len(self.infos)}, "

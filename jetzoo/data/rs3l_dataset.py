@@ -286,9 +286,11 @@ class RS3LDataModule(LightningDataModule):
 
     @property
     def dataset_sha256(self) -> str | None:
-        """``dataset_sha256`` of the manifest (None without a manifest)."""
+        """The dataset hash, every shard checked against the manifest (None without one)."""
+        from jetzoo.data.shards import verified_dataset_sha256
+
         manifest = self.path / "manifest.json"
-        return json.loads(manifest.read_text()).get("dataset_sha256") if manifest.exists() else None
+        return verified_dataset_sha256(self.path) if manifest.exists() else None
 
     def split_indices(self, full: RS3LPairDataset) -> dict[str, np.ndarray]:
         """Indices of each split; whole collisions are assigned, in an order fixed by ``seed``."""

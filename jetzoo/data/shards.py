@@ -229,6 +229,60 @@ def dataset_sha256(shard_hashes: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(shard_hashes)).encode()).hexdigest()
 
 
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, per process
+
+
+def _cached_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = sha256_file(path)
+    return _VERIFIED[key]
+
+
+def verified_dataset_sha256(path: str | Path) -> str:
+    """The dataset sha256 of a folder (JetNet-like or RS3L) or file, checked byte for byte.
+
+    With a ``manifest.json``, every listed shard (``file`` or ``path``) is hashed and compared
+    with its entry, and the manifest's ``dataset_sha256`` with the hash of those: a shard changed
+    after generation raises DataError naming the shard, the manifest and the field. Without
+    one, the hash over the sorted ``*.h5`` / ``*.hdf5`` files. Hashes are remembered per process
+    for unchanged files (size and mtime), so asking twice costs nothing.
+    """
+    path = Path(path)
+    if path.is_file():
+        return dataset_sha256([_cached_sha256(path)])
+    manifest = read_manifest(path)
+    if manifest is None:
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".h5", ".hdf5")
+                       and not p.name.startswith("."))
+        if not files:
+            raise DataError(f"{path}: no HDF5 files to hash")
+        return dataset_sha256(_cached_sha256(p) for p in files)
+    where = path / MANIFEST_NAME
+    hashes = []
+    for k, entry in enumerate(manifest["shards"]):
+        name = entry.get("file", entry.get("path")) if isinstance(entry, dict) else None
+        if name is None or "sha256" not in entry:
+            raise DataError(f"{where}: field 'shards[{k}]' needs 'file' (or 'path') and 'sha256'")
+        shard = path / str(name)
+        if not shard.is_file():
+            raise DataError(f"{shard}: listed in {where} (field 'shards[{k}]') but missing")
+        digest = _cached_sha256(shard)
+        if digest != entry["sha256"]:
+            raise DataError(f"{shard}: sha256 {digest[:16]}... differs from field "
+                            f"'shards[{k}].sha256' of {where} ({str(entry['sha256'])[:16]}...): "
+                            "the shard was changed after generation; regenerate it (the "
+                            "manifest's 'command', run again into this folder)")
+        hashes.append(digest)
+    total = dataset_sha256(hashes)
+    stated = manifest.get("dataset_sha256")
+    if stated is not None and stated != total:
+        raise DataError(f"{where}: field 'dataset_sha256' ({str(stated)[:16]}...) is not the hash "
+                        f"of its shards ({total[:16]}...)")
+    return total
+
+
 def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``folder/manifest.json`` atomically (keys sorted, so it is reproducible)."""
     path = Path(folder) / MANIFEST_NAME

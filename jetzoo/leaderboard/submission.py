@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from jetzoo.data.schema import DataError
 from jetzoo.leaderboard import metrics as M
 from jetzoo.leaderboard.finetune import FineTuneSettings, finetune
 from jetzoo.leaderboard.schema import now_iso, roc_key, write_result
@@ -123,40 +124,15 @@ def load_model(model: str | Path, revision: str | None = None,
 
 
 def verify_dataset(path: Path, stated_sha256: str | None = None) -> str:
-    """Check the shards of a dataset folder against its ``manifest.json`` and return the dataset
-    sha256; :class:`SubmissionError` if a shard's or the dataset's hash differs from the stated one.
-
-    The manifest lists shards with their ``sha256`` (``shards: [{"file"|"name"|"path", "sha256"}]``)
-    and the ``dataset_sha256`` over them; without a manifest the sha256 over the sorted HDF5 file
-    hashes is used.
-    """
+    """The dataset sha256 of ``path``, every shard checked against its ``manifest.json``
+    (:func:`jetzoo.data.shards.verified_dataset_sha256`); :class:`SubmissionError` if a shard's
+    or the dataset's hash differs from the recorded or the stated (``--dataset-sha256``) one."""
     from jetzoo.data import shards as sh
-    from jetzoo.leaderboard.tasks import dataset_sha256
 
-    manifest = path / sh.MANIFEST_NAME
-    if manifest.is_file():
-        try:
-            meta = json.loads(manifest.read_text())
-        except json.JSONDecodeError as err:
-            raise SubmissionError(f"{manifest}: not valid JSON ({err})") from err
-        hashes = []
-        for shard in meta.get("shards", []):
-            fname = next((shard[k] for k in ("file", "name", "path") if k in shard), None)
-            if fname is None or "sha256" not in shard:
-                continue
-            f = path / fname
-            if not f.is_file():
-                raise SubmissionError(f"refused: {manifest} lists shard {fname} but {f} is missing")
-            if sha256_file(f) != shard["sha256"]:
-                raise SubmissionError(
-                    f"refused: dataset sha256 mismatch: {f} does not hash to the sha256 stated "
-                    f"in {manifest}; the data were changed after generation")
-            hashes.append(shard["sha256"])
-        stated = meta.get("dataset_sha256")
-        if hashes and stated and sh.dataset_sha256(hashes) != stated:
-            raise SubmissionError(f"refused: dataset sha256 mismatch: field 'dataset_sha256' of "
-                                  f"{manifest} is not the hash of its shards")
-    actual = dataset_sha256(path)
+    try:
+        actual = sh.verified_dataset_sha256(path)
+    except DataError as err:
+        raise SubmissionError(f"refused: dataset sha256 mismatch: {err}") from err
     if stated_sha256 is not None and stated_sha256.lower() != actual:
         raise SubmissionError(f"refused: dataset sha256 mismatch for {path}: stated "
                               f"{stated_sha256} (--dataset-sha256) but the dataset is {actual}")
@@ -475,28 +451,15 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate task-setting overrides: known keys (:data:`DEFAULT_SETTINGS`), values of the
-    default's type (lists for lists, numbers for numbers); :class:`SubmissionError` otherwise."""
-    out: dict[str, Any] = {}
+    """Validate task-setting overrides with the task files' rules
+    (:func:`jetzoo.leaderboard.tasks.setting_problem`); :class:`SubmissionError` otherwise."""
+    from jetzoo.leaderboard.tasks import setting_problem
+
     for key, value in overrides.items():
-        if key not in DEFAULT_SETTINGS:
-            raise SubmissionError(f"setting {key!r}: unknown; known settings: "
-                                  + ", ".join(sorted(DEFAULT_SETTINGS)))
-        default = DEFAULT_SETTINGS[key]
-        if isinstance(default, list):
-            ok = isinstance(value, list) and all(isinstance(v, (int, float))
-                                                 and not isinstance(v, bool) for v in value)
-            want = "a list of numbers, e.g. [0.1, 1.0]"
-        elif default is None:
-            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
-            want = "an integer or null"
-        else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            want = "a number"
-        if not ok:
-            raise SubmissionError(f"setting {key!r}: expected {want}, got {value!r}")
-        out[key] = value
-    return out
+        problem = setting_problem(key, value)
+        if problem:
+            raise SubmissionError(f"setting {key!r}: {problem}")
+    return dict(overrides)
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
@@ -553,7 +516,7 @@ def main(args: argparse.Namespace) -> int:
                       weights_sha256=args.weights_sha256, dataset_sha256=args.dataset_sha256,
                       accelerator=args.accelerator, overrides=overrides)
     except SubmissionError as err:
-        print(f"jetzoo leaderboard submit: {err}", file=sys.stderr)
+        print(f"jetzoo leaderboard submit: error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {path}")
     return 0

@@ -68,6 +68,51 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "roc_points": 200,
 }
 
+# (kind, lowest allowed, whether the lowest is excluded) of every setting: "int", "number",
+# "int?" (an integer or null), "numbers" (a list of numbers); an upper bound of 1 for fractions.
+_SETTING_RULES: dict[str, tuple[str, float, bool, float | None]] = {
+    "knn_k": ("int", 1, False, None), "cosine_tau": ("number", 0, True, None),
+    "gmm_components": ("int", 1, False, None), "label_fractions": ("numbers", 0, True, 1.0),
+    "decays": ("numbers", 0, True, 1.0), "base_lrs": ("numbers", 0, True, None),
+    "lora_rank": ("int", 1, False, None), "max_epochs": ("int", 1, False, None),
+    "batch_size": ("int", 1, False, None), "weight_decay": ("number", 0, False, None),
+    "bootstrap": ("int", 0, False, None), "max_jets": ("int?", 1, False, None),
+    "roc_points": ("int", 2, False, None),
+}
+
+
+def setting_problem(key: str, value: Any) -> str | None:
+    """What is wrong with the task setting ``key = value`` (unknown key, wrong type, out of
+    range), or None. One rule table for task files and ``submit --set``."""
+    if key not in _SETTING_RULES:
+        return f"unknown setting; known settings: {', '.join(sorted(DEFAULT_SETTINGS))}"
+    kind, low, open_low, high = _SETTING_RULES[key]
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if kind == "numbers":
+        if not isinstance(value, list) or not value or not all(map(is_number, value)):
+            return f"expected a list of numbers, e.g. [0.1, 1.0], got {value!r}"
+        values = value
+    elif kind == "int?":
+        if value is not None and not is_int(value):
+            return f"expected an integer or null, got {value!r}"
+        values = [] if value is None else [value]
+    elif not (is_int if kind == "int" else is_number)(value):
+        return f"expected {'an integer' if kind == 'int' else 'a number'}, got {value!r}"
+    else:
+        values = [value]
+    for v in values:
+        if v < low or (open_low and v == low) or (high is not None and v > high):
+            lo = f"{'>' if open_low else '>='} {low:g}"
+            return f"{v!r} is out of range: must be {lo}" + (f" and <= {high:g}" if high else "")
+    return None
+
+
 #: ``--quick``: small settings for CI and tests (override the task's settings).
 QUICK_SETTINGS: dict[str, Any] = {
     "decays": [0.7],
@@ -210,13 +255,10 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
     if eval_split not in ("val", "test"):
         raise _err(source, "eval_split", f"{eval_split!r} is not 'val' or 'test'")
     settings = dict(raw.get("settings", {}))
-    unknown_s = set(settings) - set(DEFAULT_SETTINGS)
-    if unknown_s:
-        raise _err(source, f"settings.{sorted(unknown_s)[0]}",
-                   f"unknown setting; known: {', '.join(DEFAULT_SETTINGS)}")
-    for frac in settings.get("label_fractions", []):
-        if not 0 < float(frac) <= 1:
-            raise _err(source, "settings.label_fractions", f"{frac} is not in (0, 1]")
+    for key in sorted(settings):
+        problem = setting_problem(key, settings[key])
+        if problem:
+            raise _err(source, f"settings.{key}", problem)
     return Task(name=raw["name"], family=family, dataset=raw["dataset"], seed=raw["seed"],
                 kind=kind, classes=classes, evaluations=tuple(raw["evaluations"]),
                 metrics=tuple(raw["metrics"]), description=raw.get("description", ""),
@@ -479,23 +521,11 @@ def load_task_data(task: Task) -> TaskData:
             raise TaskSkipped(f"task {task.name}: the {name} split of {path} has no jets of "
                               f"classes {list(task.classes)}")
     if sha is None:
-        sha = dataset_sha256(path)
+        from jetzoo.data.shards import verified_dataset_sha256
+
+        sha = verified_dataset_sha256(path)
     return TaskData(train=train, val=val, test=test, classes=task.classes,
                     dataset_sha256=sha, dataset_path=path)
-
-
-def dataset_sha256(path: str | Path) -> str:
-    """The dataset sha256 of a folder: the manifest's ``dataset_sha256`` when present,
-    otherwise computed from its HDF5 files (:func:`jetzoo.data.shards.dataset_sha256`)."""
-    from jetzoo.data import shards
-
-    path = Path(path)
-    manifest = shards.read_manifest(path) if path.is_dir() else None
-    if manifest and manifest.get("dataset_sha256"):
-        return str(manifest["dataset_sha256"])
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.suffix in (".h5", ".hdf5"))
-    return shards.dataset_sha256(shards.sha256_file(p) for p in files)
 
 
 def synthetic_task_data(task: Task, n_per_class: int = 100, n_particles: int = 30,

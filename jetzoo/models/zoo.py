@@ -227,6 +227,42 @@ def _check_state(path: Path, state: dict[str, torch.Tensor], model: nn.Module) -
                        f"({' | '.join(problems)})")
 
 
+def safetensors_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a safetensors file (a pickle, a ``torch.save`` zip, truncated), from
+    its first bytes and size; None if it looks like one. Nothing is unpickled."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(9)
+    never = ("; jetzoo reads safetensors only and never unpickles weights (convert a state "
+             "dict with safetensors.torch.save_file)")
+    if head.startswith(b"PK\x03\x04"):
+        what = "a zip archive (torch.save), not safetensors" + never
+    elif head[:1] == b"\x80":
+        what = "a pickle file, not safetensors" + never
+    elif len(head) < 9:
+        what = f"truncated ({size} bytes), not a safetensors file"
+    else:
+        header = int.from_bytes(head[:8], "little")
+        if head[8:9] != b"{":
+            what = "not a safetensors file (no JSON header)"
+        elif 8 + header > size:
+            what = f"truncated: its header needs {8 + header} bytes, the file has {size}"
+        else:
+            with open(path, "rb") as f:
+                f.seek(8)
+                try:
+                    meta = json.loads(f.read(header))
+                    end = max((int(v["data_offsets"][1]) for k, v in meta.items()
+                               if k != "__metadata__"), default=0)
+                except (ValueError, KeyError, TypeError, IndexError):
+                    return "not a safetensors file (unreadable JSON header)"
+            if 8 + header + end > size:
+                what = f"truncated: its tensors need {8 + header + end} bytes, the file has {size}"
+            else:
+                return None
+    return what
+
+
 def load_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Build the backbone saved in ``folder`` and load its safetensors weights (eval mode)."""
     folder = Path(folder)
@@ -239,6 +275,9 @@ def load_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -
         name = config.get("model_name") or "NAME"
         raise ZooError(f"{weights}: not found: the folder has a config but no weights{hint}. "
                        f"create_backbone({name!r}) gives the architecture with random weights")
+    problem = safetensors_problem(weights)
+    if problem:
+        raise ZooError(f"{weights}: {problem}")
     expected_sha = config.get("weights_sha256")
     if expected_sha is not None and sha256_file(weights) != expected_sha:
         raise ZooError(f"{weights}: sha256 differs from field 'weights_sha256' in {CONFIG_NAME}: "

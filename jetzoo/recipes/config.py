@@ -314,6 +314,13 @@ def validate_config(cfg: DictConfig, source: str) -> None:
     if len(cfg.data.split) != 3 or abs(sum(cfg.data.split) - 1.0) > 1e-6:
         raise ConfigError(f"{source}: data.split: need 3 fractions summing to 1, "
                           f"got {list(cfg.data.split)}")
+    if cfg.data.num_workers < 0:
+        raise ConfigError(f"{source}: data.num_workers: must be >= 0, got {cfg.data.num_workers}")
+    for key in ("warmup_epochs", "warmup_steps", "weight_decay"):
+        value = cfg.optimizer[key]
+        if value is not None and value < 0:
+            raise ConfigError(f"{source}: optimizer.{key}: must be >= 0, got {value}")
+    _check_schedule(cfg, source)
     if cfg.optimizer.lr <= 0:
         raise ConfigError(f"{source}: optimizer.lr: must be > 0, got {cfg.optimizer.lr}")
     if cfg.optimizer.warmup_epochs is not None and cfg.optimizer.warmup_steps is not None:
@@ -335,6 +342,21 @@ def validate_config(cfg: DictConfig, source: str) -> None:
 
     model = cfg_to_dict(cfg.model)
     _validate_model(model, cfg.recipe, source)
+
+
+def _check_schedule(cfg: DictConfig, source: str) -> None:
+    """``trainer.max_epochs`` / ``max_steps``: the LR schedule needs a finite, positive length
+    (Lightning reads -1 as "no limit")."""
+    trainer = cfg.trainer
+    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    for key, value in (("max_epochs", epochs), ("max_steps", steps)):
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int)):
+            continue  # the type check of the Trainer's arguments names it
+        if key == "max_steps" and value == -1:
+            continue  # Lightning's "unset"
+        if value is not None and value < 1:
+            raise ConfigError(f"{source}: trainer.{key}: must be >= 1, got {value} (the LR "
+                              "schedule needs a finite number of steps)")
 
 
 def _validate_model(model: dict[str, Any], recipe: str, source: str) -> None:

@@ -338,7 +338,12 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     resolved = cfg_to_dict(cfg)
     resolve_data_path(cfg, source)  # fail early, before touching the run folder
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(cfg, source)
+    from jetzoo.data.schema import DataError
+
+    try:
+        datamodule = build_datamodule(cfg, source)
+    except DataError as err:
+        raise ConfigError(f"{source}: data.path: {err}") from None
     recipe_cls = get_recipe_class(cfg.recipe)
     model_cfg = cfg_to_dict(cfg.model)
     try:
@@ -348,6 +353,10 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     prep = getattr(datamodule, "preprocessing", None)
     if prep is not None:
         module.set_preprocessing(prep)
+    try:  # every shard checked against the manifest, before any training
+        dataset_sha = getattr(datamodule, "dataset_sha256", None)
+    except DataError as err:
+        raise ConfigError(f"{source}: data.path: {err}") from None
 
     callbacks = _make_callbacks(folder)
     throughput = callbacks[-1]
@@ -420,9 +429,8 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
 
         dataset: dict[str, Any] = {"path": str(resolve_data_path(cfg, source)),
                                    "kind": cfg.data.kind}
-        sha = getattr(datamodule, "dataset_sha256", None)
-        if sha is not None:
-            dataset["sha256"] = sha
+        if dataset_sha is not None:
+            dataset["sha256"] = dataset_sha
         if cfg.data.classes:
             dataset["classes"] = list(cfg.data.classes)
         training = {k: summary[k] for k in ("wall_time_s", "sittings", "epochs", "global_step",
@@ -459,10 +467,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from jetzoo.data.schema import DataError
+
     try:
         result = train(args.recipe, args.overrides, resume=args.resume,
                        overwrite=args.overwrite)
-    except (ConfigError, RunError) as err:
+    except (ConfigError, RunError, DataError) as err:  # DataError: a bad batch mid-training
         print(f"jetzoo run: error: {err}", file=sys.stderr)
         return 1
     if result.trainer.is_global_zero:
