@@ -70,7 +70,8 @@ def rotate(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
 
 def smear(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
           generator: torch.Generator | None = None, lambda_qcd: float = LAMBDA_QCD,
-          pt_clip_min: float = 0.1, sigma_law: str = "sqrt") -> tuple[Tensor, Tensor]:
+          pt_clip_min: float = 0.1, sigma_law: str = "sqrt",
+          pt_rel_scale: float = 3e-4) -> tuple[Tensor, Tensor]:
     """Smear eta_rel and phi_rel of each particle by N(0, sigma^2), sigma^2 = Lambda_QCD / pT.
 
     ``jet_pt`` (B,) in GeV is required: the particle pT in GeV is ``pt_rel * jet_pt``. The pT
@@ -78,15 +79,22 @@ def smear(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     ``sigma_law="sqrt"`` (default) is seed paper 004's variance Lambda_QCD / pT;
     ``sigma_law="linear"`` is sigma = Lambda_QCD / pT as in the JetCLR reference code
     (``distort_jets``), ~10x narrower for 10-100 GeV particles.
+    ``sigma_law="pt_rel"`` is the jBOT reference code's (hftsoi/jbot ``gaussian_smear_eta_phi``):
+    sigma = ``pt_rel_scale`` / pt_rel with pt_rel clipped below at 1e-6, no jet pT needed; at
+    pT_jet = 1 TeV that is 0.3 GeV / pT, 3x the linear law.
     """
-    if sigma_law not in ("sqrt", "linear"):
-        raise ValueError(f"smear: sigma_law must be 'sqrt' or 'linear', got {sigma_law!r}")
+    if sigma_law not in ("sqrt", "linear", "pt_rel"):
+        raise ValueError(f"smear: sigma_law must be 'sqrt', 'linear' or 'pt_rel', "
+                         f"got {sigma_law!r}")
     mask = _check(x, mask)
-    if jet_pt is None:
+    if sigma_law == "pt_rel":
+        sigma = pt_rel_scale / x[..., 2].clamp_min(1e-6)
+    elif jet_pt is None:
         raise ValueError("smear needs the jet pT in GeV (batch key 'jet', column 0) to compute "
                          "sigma^2 = Lambda_QCD / pT")
-    pt = (x[..., 2] * jet_pt.to(x.dtype)[:, None]).clamp_min(pt_clip_min)
-    sigma = torch.sqrt(lambda_qcd / pt) if sigma_law == "sqrt" else lambda_qcd / pt
+    else:
+        pt = (x[..., 2] * jet_pt.to(x.dtype)[:, None]).clamp_min(pt_clip_min)
+        sigma = torch.sqrt(lambda_qcd / pt) if sigma_law == "sqrt" else lambda_qcd / pt
     noise = _randn((*x.shape[:2], 2), x, generator) * sigma.unsqueeze(-1)
     out = torch.cat([x[..., :2] + noise, x[..., 2:]], dim=-1)
     return out * mask.unsqueeze(-1), mask

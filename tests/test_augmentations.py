@@ -82,6 +82,24 @@ def test_smearing_sigma_scales_as_inverse_sqrt_pt() -> None:
         smear(x, mask, jet_pt, sigma_law="cubic")
 
 
+def test_smearing_jbot_reference_law_is_scale_over_pt_rel() -> None:
+    """hftsoi/jbot: sigma = 3e-4 / pt_rel (no jet pT needed)."""
+    pt_rel = torch.tensor([0.003, 0.01, 0.05, 0.3])
+    x = torch.zeros(20000, 4, 3)
+    x[..., 2] = pt_rel
+    mask = torch.ones(20000, 4, dtype=torch.bool)
+    y, _ = smear(x, mask, generator=torch.Generator().manual_seed(5), sigma_law="pt_rel")
+    for k, p in enumerate(pt_rel.tolist()):
+        for f in (0, 1):
+            assert y[:, k, f].std().item() == pytest.approx(3e-4 / p, rel=0.03)
+    torch.testing.assert_close(y[..., 2], x[..., 2])
+    y2, _ = smear(x, mask, generator=torch.Generator().manual_seed(5), sigma_law="pt_rel",
+                  pt_rel_scale=6e-4)
+    torch.testing.assert_close(y2[..., :2], 2 * y[..., :2])
+    with pytest.raises(ValueError, match="'sqrt', 'linear' or 'pt_rel'"):
+        smear(x, mask, sigma_law="cubic")
+
+
 def test_smear_leaves_padding() -> None:
     x, mask, jet_pt = _batch()
     y, m = smear(x, mask, jet_pt)

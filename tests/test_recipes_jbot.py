@@ -59,6 +59,28 @@ def test_loss_is_part_plus_cls_plus_koleo() -> None:
     assert 0.1 < metrics["mask_fraction"].item() < 0.5
 
 
+def test_reference_head_and_koleo_options() -> None:
+    """prototypes=False: the l2-normalised bottleneck is the logit vector (hftsoi/jbot);
+    koleo_input="head": KoLeo on the projected [CLS] of view u."""
+    r = JBOTRecipe(backbone_overrides=TINY, augmentations=[], prototypes=False,
+                   koleo_input="head").eval()
+    assert r.head.prototypes is None and r.teacher["head"].prototypes is None
+    z = r.head(torch.randn(5, 16))
+    torch.testing.assert_close(z.norm(dim=-1), torch.ones(5))
+    batch = synthetic_jets(12)
+    torch.manual_seed(7)
+    _, metrics = r.compute_loss(batch, "val")
+    torch.manual_seed(7)
+    x, mask = torch.cat([batch["x"]] * 2), torch.cat([batch["mask"]] * 2)
+    tm = pt_aware_mask(x[..., 2], mask, sample_mask_ratios(24, 0.0, 0.5))
+    with torch.no_grad():
+        s = r.backbone(x, mask, token_mask=tm)
+        want = koleo(r.head(s.cls)[:12])
+    torch.testing.assert_close(metrics["koleo"], want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="koleo_input"):
+        JBOTRecipe(backbone_overrides=TINY, koleo_input="tokens")
+
+
 def test_center_update_is_ema_of_batch_mean() -> None:
     r = JBOTRecipe(backbone_overrides=TINY)
     k = r.head.out_dim

@@ -54,20 +54,27 @@ class ProjectionHead(nn.Module):
     0.02-std init gives logits ~1e-4 and a uniform teacher).
     """
 
-    def __init__(self, in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8) -> None:
+    def __init__(self, in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8,
+                 prototypes: bool = True) -> None:
         super().__init__()
         proj_dim = proj_dim or max(in_dim // 2, 1)
         self.mlp = MLP(in_dim, [hidden_mult * proj_dim], proj_dim)
-        self.prototypes = nn.Linear(proj_dim, proj_dim, bias=False)
-        nn.init.trunc_normal_(self.prototypes.weight, std=0.02)
+        self.prototypes: nn.Linear | None = None
+        if prototypes:
+            self.prototypes = nn.Linear(proj_dim, proj_dim, bias=False)
+            nn.init.trunc_normal_(self.prototypes.weight, std=0.02)
         self.in_dim, self.out_dim = in_dim, proj_dim
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.normalize(self.mlp(x), dim=-1)
+        if self.prototypes is None:  # the jBOT reference: the normalised bottleneck is the logit
+            return h
         return h @ F.normalize(self.prototypes.weight, dim=-1).T
 
 
-def projection_head(in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8
-                    ) -> ProjectionHead:
-    """jBOT's shared [CLS]/particle projection head (see :class:`ProjectionHead`)."""
-    return ProjectionHead(in_dim, proj_dim, hidden_mult)
+def projection_head(in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8,
+                    prototypes: bool = True) -> ProjectionHead:
+    """jBOT's shared [CLS]/particle projection head (see :class:`ProjectionHead`);
+    ``prototypes=False`` drops the prototype layer, as the jBOT reference code
+    (hftsoi/jbot ``build_proj_head``: Dense 8 d_proj, GELU, Dense d_proj, l2-normalise)."""
+    return ProjectionHead(in_dim, proj_dim, hidden_mult, prototypes)

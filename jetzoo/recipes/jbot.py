@@ -58,6 +58,10 @@ class JBOTRecipe(MomentumRecipe):
         mask_ratio_min, mask_ratio_max: per-view pT masking ratio range ([0, 0.5]).
         ema_momentum, ema_momentum_end: teacher EMA schedule (0.996 -> 1).
         augmentations: None = rotate, smear, collinear_split; [] = none; names or {name: kwargs}.
+        prototypes: the head ends in a cosine against learnt prototypes (True) or, as the jBOT
+            reference code, the l2-normalised bottleneck is the logit vector (False).
+        koleo_input: KoLeo on the backbone's [CLS] ("backbone", the reference's "raw [CLS]")
+            or on the projected [CLS] ("head").
     """
 
     uses_mask_token = True  # masked particles are replaced by the [MASK] token
@@ -69,10 +73,14 @@ class JBOTRecipe(MomentumRecipe):
                  koleo_weight: float = 0.01, mask_ratio_min: float = 0.0,
                  mask_ratio_max: float = 0.5, ema_momentum: float = 0.996,
                  ema_momentum_end: float = 1.0,
-                 augmentations: list[str] | dict[str, Any] | None = None) -> None:
+                 augmentations: list[str] | dict[str, Any] | None = None,
+                 prototypes: bool = True, koleo_input: str = "backbone") -> None:
         super().__init__(backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end)
         self.save_hyperparameters()
-        self.head = projection_head(self.backbone.num_features, proj_dim, proj_hidden_mult)
+        if koleo_input not in ("backbone", "head"):
+            raise ValueError(f"koleo_input must be 'backbone' or 'head', got {koleo_input!r}")
+        self.head = projection_head(self.backbone.num_features, proj_dim, proj_hidden_mult,
+                                    prototypes)
         k = self.head.out_dim
         self.register_buffer("center_cls", torch.zeros(1, k))
         self.register_buffer("center_part", torch.zeros(1, k))
@@ -112,7 +120,8 @@ class JBOTRecipe(MomentumRecipe):
                                       hp.student_temp, hp.teacher_temp)
         loss_part = dino_cross_entropy(s_tok, t_tok, self.center_part, hp.student_temp,
                                        hp.teacher_temp, mask=token_mask)
-        loss_koleo = koleo(student.cls[:b])
+        # one view only (on both, KoLeo would push the positives apart), as the reference
+        loss_koleo = koleo((student.cls if hp.koleo_input == "backbone" else s_cls)[:b])
         loss = loss_part + loss_cls + hp.koleo_weight * loss_koleo
 
         metrics: dict[str, Tensor | float] = {
