@@ -7,7 +7,11 @@ GPU: ``torch.cuda.max_memory_allocated``). A worker builds the recipe from ``rec
 (so data loading is not measured), and runs ``--warmup + --steps`` optimiser steps through a
 Lightning Trainer; jets/s = jets / wall time of the timed steps (forward, backward, optimiser,
 EMA teacher update). jets/CPU-s divides by the process's CPU time instead, a number that stays
-meaningful on a machine shared with other jobs (jets/s <= threads x jets/CPU-s).
+meaningful on a machine shared with other jobs (jets/s <= threads x jets/CPU-s). "step / plain
+fwd+bwd" is the step time in units of one plain forward + backward of an equal-size encoder (a
+copy of the recipe's backbone) on the same batch in the same process: the overhead of the method
+(augmentations, masking, heads, losses, optimiser, EMA) beyond the encoder work; an ideal jBOT
+step is ~2.7 units (student fwd + bwd on two views = 2, teacher fwd on two views ~ 0.7).
 
     python benchmarks/train_step.py                       # all recipes, CPU (+ GPU if present)
     python benchmarks/train_step.py --recipes jbot-s,jbot-b --device cuda --batch-size 1024
@@ -104,6 +108,7 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
                 times.append(time.perf_counter() - self.t0)
                 cpu_times.append(time.process_time() - self.c0)
 
+    unit_ms = plain_step_ms(module.export_backbone(), batches, steps, warmup, cuda)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
     rss0 = _rss_mib()
     precision = cfg.trainer.get("precision", "32-true") if cuda else "32-true"
@@ -121,38 +126,82 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
             "steps": len(times), "jets_per_s": bs * len(times) / seconds,
             "ms_per_step": 1000 * seconds / len(times),
             "cpu_s_per_step": sum(cpu_times) / len(cpu_times), "peak_mem_mib": peak,
+            "unit_ms": unit_ms, "units": 1000 * seconds / len(times) / unit_ms,
             "mem_growth_mib": None if cuda else peak - rss0}
 
 
+def plain_step_ms(backbone: Any, batches: list[Any], steps: int, warmup: int,
+                  cuda: bool) -> float:
+    """The unit: ms of one plain forward + backward of an equal-size encoder (a copy of the
+    recipe's backbone, ``embed(batch).sum()``) on one batch, in this process. An ideal jBOT step
+    (student fwd + bwd on two views, teacher fwd on two views) is ~2.7 units."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(backbone).train()
+    model.requires_grad_(True)
+    times = []
+    for i in range(warmup + steps):
+        batch = batches[i % len(batches)]
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        model.embed(batch).float().sum().backward()
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+        model.zero_grad(set_to_none=True)
+    return 1000 * sum(times) / len(times)
+
+
 def _run_worker(recipe: str, device: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One fresh worker process per measurement; with ``--processes N`` (CPU), N workers of one
+    thread each run at once and the row holds their summed jets/s: the throughput of N data-
+    parallel CPU ranks (their gradient all-reduce, a few 10k parameters, is not counted)."""
     cmd = [sys.executable, __file__, "--worker", "--recipes", recipe, "--device", device,
            "--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
+    n = args.processes if device == "cpu" else 1
+    if args.threads or n > 1:
+        cmd += ["--threads", str(args.threads or 1)]
     cmd += ["--data", args.data]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"recipe": recipe, "device": device, "error": " | ".join(tail)}
-    return json.loads(lines[-1])
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT) for _ in range(n)]
+    rows = []
+    for proc in procs:
+        out, err = proc.communicate()
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if proc.returncode or not lines:
+            tail = (err or out).strip().splitlines()[-3:]
+            return {"recipe": recipe, "device": device, "error": " | ".join(tail)}
+        rows.append(json.loads(lines[-1]))
+    row = rows[0]
+    if n > 1:
+        row = {**row, "jets_per_s": sum(r["jets_per_s"] for r in rows),
+               "ms_per_step": sum(r["ms_per_step"] for r in rows) / n,
+               "units": sum(r["units"] for r in rows) / n,
+               "unit_ms": sum(r["unit_ms"] for r in rows) / n,
+               "device_name": f"{row['device_name']} x {n} processes"}
+    return row
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of benchmark rows."""
-    head = ("| recipe | method | device | batch | params | ms/step | jets/s | jets/CPU-s "
-            "| peak mem (MiB) | growth (MiB) |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    head = ("| recipe | method | device | batch | params | ms/step | step / plain fwd+bwd "
+            "| jets/s | jets/CPU-s | peak mem (MiB) | growth (MiB) |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     out = [head]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['recipe']} | | {r['device']} | | | | error: {r['error']} | | | |")
+            out.append(f"| {r['recipe']} | | {r['device']} | | | | | error: {r['error']} | | | |")
             continue
         growth = "" if r["mem_growth_mib"] is None else f"{r['mem_growth_mib']:.0f}"
         out.append(f"| {r['recipe']} | {r['method']} | {r['device_name']} ({r['precision']}) "
                    f"| {r['batch_size']} | {r['params'] / 1e3:.1f}k | {r['ms_per_step']:.0f} "
-                   f"| {r['jets_per_s']:.0f} | {r['batch_size'] / r['cpu_s_per_step']:.0f} "
+                   f"| {r['units']:.2f} ({r['unit_ms']:.1f} ms) | {r['jets_per_s']:.0f} | {r['batch_size'] / r['cpu_s_per_step']:.0f} "
                    f"| {r['peak_mem_mib']:.0f} | {growth} |")
     return "\n".join(out)
 
@@ -168,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="CPU: run this many one-thread workers at once and sum their jets/s")
     parser.add_argument("--data", default="sample",
                         help="data.path for every recipe (default: the embedded sample)")
     parser.add_argument("--json", type=Path, default=None, help="also write rows to this file")

@@ -23,6 +23,7 @@ from timm.layers import DropPath, Mlp
 from torch import Tensor, nn
 
 from jetzoo.data.preprocessing import PT_FLOOR, Preprocessing
+from jetzoo.models.dropout import FastDropout
 from jetzoo.models.registry import register_architecture, register_model
 from jetzoo.models.zoo import PretrainedMixin
 
@@ -64,21 +65,27 @@ class MaskedSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+    """Pre-norm transformer block: x + Drop(Attn(LN(x))), then x + Drop(MLP(LN(x))).
+
+    ``dropout`` acts on the two residual branches (width d), where the jBOT reference puts its
+    two 20% dropouts (hftsoi/jbot ``TransformerBlock``); none inside the MLP's 4d hidden layer.
+    """
 
     def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
                  mlp_ratio: float = 4.0, dropout: float = 0.0, attn_dropout: float = 0.0,
                  drop_path: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = MaskedSelfAttention(dim, num_heads, head_dim, attn_dropout, dropout)
+        self.attn = MaskedSelfAttention(dim, num_heads, head_dim, attn_dropout)
+        self.drop1 = FastDropout(dropout)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=dropout)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=0.0)
+        self.drop2 = FastDropout(dropout)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), key_mask))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = x + self.drop_path(self.drop1(self.attn(self.norm1(x), key_mask)))
+        return x + self.drop_path(self.drop2(self.mlp(self.norm2(x))))
 
 
 @register_architecture("particle_transformer")
