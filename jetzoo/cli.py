@@ -20,6 +20,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                         "join the parts of a generation split over array-job tasks "
                         "(--shard-index/--num-shards), checking every sha256"),
     ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
+    ("import", "jbot-keras"): ("jetzoo.models.keras_import",
+                               "build a jetzoo backbone from a published jBOT Keras .weights.h5"),
     ("publish",): ("jetzoo.models.hub", "upload a saved backbone folder to the Hugging Face Hub"),
     ("ship",): ("jetzoo.models.release",
                 "ship a trained backbone with the package (jetzoo/weights/NAME + model card)"),

@@ -65,7 +65,9 @@ class MaskedSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + Drop(Attn(LN(x))), then x + Drop(MLP(LN(x))).
+    """Transformer block. Pre-norm (default): x + Drop(Attn(LN(x))), then x + Drop(MLP(LN(x)));
+    post-norm (``norm_first=False``, the jBOT reference's Keras block): LN(x + Drop(Attn(x))),
+    then LN(x + Drop(MLP(x))).
 
     ``dropout`` acts on the two residual branches (width d), where the jBOT reference puts its
     two 20% dropouts (hftsoi/jbot ``TransformerBlock``); none inside the MLP's 4d hidden layer.
@@ -73,17 +75,21 @@ class Block(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
                  mlp_ratio: float = 4.0, dropout: float = 0.0, attn_dropout: float = 0.0,
-                 drop_path: float = 0.0) -> None:
+                 drop_path: float = 0.0, norm_first: bool = True, norm_eps: float = 1e-5) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm_first = norm_first
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = MaskedSelfAttention(dim, num_heads, head_dim, attn_dropout)
         self.drop1 = FastDropout(dropout)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=0.0)
         self.drop2 = FastDropout(dropout)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
+        if not self.norm_first:
+            x = self.norm1(x + self.drop_path(self.drop1(self.attn(x, key_mask))))
+            return self.norm2(x + self.drop_path(self.drop2(self.mlp(x))))
         x = x + self.drop_path(self.drop1(self.attn(self.norm1(x), key_mask)))
         return x + self.drop_path(self.drop2(self.mlp(self.norm2(x))))
 
@@ -103,6 +109,16 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         attn_dropout: dropout on attention weights.
         drop_path: stochastic depth rate.
         preprocessing: ``Preprocessing.to_dict()``: mean/std of (eta_rel, phi_rel, log pt_rel).
+        norm_first: pre-norm blocks and a final LayerNorm (default); False = post-norm blocks
+            and no final norm, as the jBOT reference (Keras).
+        norm_eps: LayerNorm epsilon (Keras: 1e-6).
+        raw_input: embed the four JetNet features (eta_rel, phi_rel, pt_rel, mask) as they are,
+            the jBOT reference's input, instead of the standardised (eta, phi, log pT).
+        mask_padding: padded particles are masked out as attention keys (default); False
+            attends to them, as the jBOT reference does (its embeddings depend on the padding).
+
+    The last three exist to import published models (``jetzoo import jbot-keras``); jetzoo's own
+    backbones keep the defaults.
     """
 
     arch_name = "particle_transformer"
@@ -110,7 +126,9 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
     def __init__(self, in_features: int = 3, embed_dim: int = 64, depth: int = 4,
                  num_heads: int = 4, head_dim: int | None = None, mlp_ratio: float = 4.0,
                  dropout: float = 0.0, attn_dropout: float = 0.0, drop_path: float = 0.0,
-                 preprocessing: dict[str, Any] | None = None) -> None:
+                 preprocessing: dict[str, Any] | None = None, norm_first: bool = True,
+                 norm_eps: float = 1e-5, raw_input: bool = False,
+                 mask_padding: bool = True) -> None:
         super().__init__()
         if in_features != 3:
             raise ValueError("ParticleTransformer takes (eta_rel, phi_rel, pt_rel): in_features=3")
@@ -119,17 +137,23 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
                             num_heads=num_heads, head_dim=head_dim, mlp_ratio=mlp_ratio,
                             dropout=dropout, attn_dropout=attn_dropout, drop_path=drop_path,
                             preprocessing=prep.to_dict())
+        reference = dict(norm_first=norm_first, norm_eps=norm_eps, raw_input=raw_input,
+                         mask_padding=mask_padding)
+        defaults = dict(norm_first=True, norm_eps=1e-5, raw_input=False, mask_padding=True)
+        # recorded only where they differ: configs of jetzoo's own backbones stay as they were
+        self._config.update({k: v for k, v in reference.items() if v != defaults[k]})
+        self.raw_input, self.mask_padding = raw_input, mask_padding
         self.num_features = embed_dim
         self.register_buffer("feat_mean", torch.tensor(prep.mean, dtype=torch.float32))
         self.register_buffer("feat_std", torch.tensor(prep.std, dtype=torch.float32))
-        self.particle_embed = nn.Linear(in_features, embed_dim)
+        self.particle_embed = nn.Linear(in_features + int(raw_input), embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, head_dim, mlp_ratio, dropout, attn_dropout,
-                  drop_path * i / max(depth - 1, 1))
+                  drop_path * i / max(depth - 1, 1), norm_first, norm_eps)
             for i in range(depth))
-        self.norm = nn.LayerNorm(embed_dim)
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if norm_first else nn.Identity()
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -176,13 +200,16 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         if mask.shape != x.shape[:2]:
             raise ValueError(f"mask shape {tuple(mask.shape)} does not match x {tuple(x.shape)}")
         mask = mask.bool()
-        tokens = self.particle_embed(self.preprocess(x, mask))
+        feats = (torch.cat([x, mask.unsqueeze(-1).to(x.dtype)], dim=-1) if self.raw_input
+                 else self.preprocess(x, mask))
+        tokens = self.particle_embed(feats)
         if token_mask is not None:
             tokens = torch.where((token_mask & mask).unsqueeze(-1),
                                  self.mask_token.to(tokens.dtype), tokens)
         b = x.shape[0]
         h = torch.cat([self.cls_token.expand(b, -1, -1).to(tokens.dtype), tokens], dim=1)
-        key_mask = torch.cat([mask.new_ones(b, 1), mask], dim=1)
+        key_mask = torch.cat([mask.new_ones(b, 1), mask if self.mask_padding
+                              else torch.ones_like(mask)], dim=1)
         for block in self.blocks:
             h = block(h, key_mask)
         h = self.norm(h)
