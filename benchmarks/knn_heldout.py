@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=30)
     parser.add_argument("--models", nargs="+", default=RELEASE)
     parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--against", default=None,
+                        help="compare every model with this one (name or folder) instead of "
+                        "with its random init, e.g. to rank recipe options at equal compute")
     args = parser.parse_args(argv)
     if not Path(args.data).exists():
         print(f"skipped: no release set at {args.data} (its command is in DATASETS.md)")
@@ -65,14 +68,19 @@ def main(argv: list[str] | None = None) -> int:
                              generator=g)
     print(f"{len(ref['label'])} reference jets (val), {len(query['label'])} query jets (test) "
           f"of {args.data}; k = {args.k}")
-    print("| model | kNN accuracy | random init (seed 0) | difference (paired bootstrap) |")
+    other = f"{args.against}" if args.against else "random init (seed 0)"
+    print(f"| model | kNN accuracy | {other} | difference (paired bootstrap) |")
     print("|---|---|---|---|")
+    b_against = (knn_correct(JetZoo.from_pretrained(args.against), ref, query, args.k)
+                 if args.against else None)
     for name in args.models:
         trained = JetZoo.from_pretrained(name)
-        torch.manual_seed(0)
-        random_init = build_from_config(trained.config)
         a = knn_correct(trained, ref, query, args.k)
-        b = knn_correct(random_init, ref, query, args.k)
+        if b_against is not None:
+            b = b_against
+        else:
+            torch.manual_seed(0)
+            b = knn_correct(build_from_config(trained.config), ref, query, args.k)
         diff = (a[resample] - b[resample]).mean(1)
         print(f"| {name} | {a.mean():.3f} | {b.mean():.3f} | "
               f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |", flush=True)
