@@ -1,6 +1,6 @@
 # jetzoo: two commands on a fresh machine.
-#   make demo   install, then pre-train a small jBOT-S on the embedded sample (CPU, a few minutes)
-#               and print kNN / linear probe scores against a random-init backbone
+#   make demo   install, then score the shipped jbot-b on held-out jets against its random init
+#               (frozen kNN / linear probe) and plot their 2-D projection (runs/demo/projection.png)
 #   make test   install, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
