@@ -101,6 +101,7 @@ class GeneratorConfig:
     """Everything besides the seed that decides which jets come out (recorded in shards)."""
 
     pthat_min: float = 1000.0
+    pthat_max: float | None = None  # PhaseSpace:pTHatMax (None: no upper edge)
     jet_pt_min: float = 800.0
     jet_pt_max: float = 1600.0
     jet_eta_max: float = 2.5
@@ -114,6 +115,7 @@ class GeneratorConfig:
         """The Pythia ``readString`` lines for one class and seed."""
         out = [*COMMON_SETTINGS, *PROCESS_SETTINGS[jet_class],
                f"PhaseSpace:pTHatMin = {self.pthat_min:g}",
+               *([f"PhaseSpace:pTHatMax = {self.pthat_max:g}"] if self.pthat_max else []),
                "Random:setSeed = on", f"Random:seed = {seed}"]
         if self.pairs:
             out.append("HadronLevel:all = off")
@@ -121,6 +123,8 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if d["pthat_max"] is None:  # absent, as before it existed: older settings hashes hold
+            del d["pthat_max"]
         d["extra_settings"] = list(self.extra_settings)
         d["processes"] = {c: list(s) for c, s in PROCESS_SETTINGS.items()}
         d["common_settings"] = list(COMMON_SETTINGS)
@@ -138,6 +142,16 @@ class GeneratorConfig:
     def sha256(self) -> str:
         """Hash of :meth:`to_dict`; a shard from other settings is refused on resume."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+#: ``--preset jetnet``: JetNet's recipe as its papers state it (Kansal et al. 2106.11535, Sec. 2
+#: and App.; the hls4ml jet set it derives from): partons and undecayed t/W/Z with pT in a window
+#: of relative width 0.01 around 1 TeV, Pythia 8 with the Monash 2013 tune (Pythia's default)
+#: and the underlying event (MPI on), anti-kT R = 0.8, jets 0.8 < pT / 1 TeV < 1.6. jetzoo's
+#: default differs in two ways: pTHat > 1 TeV with no upper edge (a falling spectrum reaching
+#: past 1.6 TeV before the jet cut) and MPI off (no underlying-event particles in the jets).
+JETNET_PRESET: dict[str, Any] = {"pthat_min": 995.0, "pthat_max": 1005.0,
+                                 "extra_settings": ("PartonLevel:MPI = on",)}
 
 
 @dataclass(frozen=True)
@@ -549,7 +563,7 @@ def _command(classes: Sequence[str], jets_per_class: int, seed: int, shard_size:
     d = GeneratorConfig()
     parts = ["jetzoo generate jetnet", f"--classes {','.join(classes)}",
              f"--jets-per-class {jets_per_class}", f"--seed {seed}", f"--shard-size {shard_size}"]
-    for name in ("pthat_min", "jet_pt_min", "jet_pt_max", "jet_eta_max"):
+    for name in ("pthat_min", "pthat_max", "jet_pt_min", "jet_pt_max", "jet_eta_max"):
         if getattr(config, name) != getattr(d, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(config, name):g}")
     parts += [f"--set '{s}'" for s in config.extra_settings]
@@ -570,7 +584,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=1000, help="jets per shard (default 1000)")
     parser.add_argument("--pairs", action="store_true",
                         help="two hadronizations of each parton event (writes *_b keys)")
-    parser.add_argument("--pthat-min", type=float, default=d.pthat_min, help="Pythia pTHatMin [GeV]")
+    parser.add_argument("--preset", choices=("jetnet",), default=None,
+                        help="jetnet: JetNet's recipe (pTHat 995-1005 GeV, underlying event on); "
+                        "explicit flags override it")
+    parser.add_argument("--pthat-min", type=float, default=None,
+                        help=f"Pythia pTHatMin [GeV] (default {d.pthat_min:g})")
+    parser.add_argument("--pthat-max", type=float, default=None,
+                        help="Pythia pTHatMax [GeV] (default: none)")
     parser.add_argument("--jet-pt-min", type=float, default=d.jet_pt_min, help="jet pT window [GeV]")
     parser.add_argument("--jet-pt-max", type=float, default=d.jet_pt_max, help="jet pT window [GeV]")
     parser.add_argument("--jet-eta-max", type=float, default=d.jet_eta_max, help="jet |eta| cut")
@@ -590,6 +610,23 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of tasks the run is split into")
 
 
+def make_config(args: argparse.Namespace) -> GeneratorConfig:
+    """The GeneratorConfig of the command line: defaults, then ``--preset``, then the flags."""
+    base: dict[str, Any] = asdict(GeneratorConfig())
+    if args.preset == "jetnet":
+        base.update(JETNET_PRESET)
+    for name in ("pthat_min", "pthat_max"):
+        if getattr(args, name) is not None:
+            base[name] = getattr(args, name)
+    if base["pthat_max"] is not None and base["pthat_max"] <= base["pthat_min"]:
+        raise ValueError(f"--pthat-max ({base['pthat_max']:g}) must be above --pthat-min "
+                         f"({base['pthat_min']:g})")
+    base.update(jet_pt_min=args.jet_pt_min, jet_pt_max=args.jet_pt_max,
+                jet_eta_max=args.jet_eta_max, pairs=args.pairs,
+                extra_settings=tuple(base["extra_settings"]) + tuple(args.settings))
+    return GeneratorConfig(**base)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``jetzoo generate jetnet``; prints the per-class rates. Returns the exit code."""
     try:
@@ -598,9 +635,7 @@ def main(args: argparse.Namespace) -> int:
             class_index(c)
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
-        config = GeneratorConfig(pthat_min=args.pthat_min, jet_pt_min=args.jet_pt_min,
-                                 jet_pt_max=args.jet_pt_max, jet_eta_max=args.jet_eta_max,
-                                 pairs=args.pairs, extra_settings=tuple(args.settings))
+        config = make_config(args)
         manifest = generate(args.out, classes, args.jets_per_class, args.seed, args.workers,
                             args.shard_size, config, progress=not args.no_progress,
                             shard_index=args.shard_index, num_shards=args.num_shards)
