@@ -134,3 +134,11 @@ def test_rs3l_split_run_merges_to_the_unsplit_dataset(tmp_path: Path) -> None:
     assert [s["sha256"] for s in merged["raw_shards"]] == \
         [s["sha256"] for s in whole["raw_shards"]]
     assert merged["dark_resampling"] == whole["dark_resampling"]
+
+
+def test_rs3l_recorded_command_drops_the_task_flags() -> None:
+    """Every task of a split RS3L run records the same command (the plan hash includes it)."""
+    from jetzoo.data.rs3l_generator import _run_args
+
+    argv = ["--out", "d", "--events", "70", "--shard-index", "3", "--num-shards=8", "--seed", "1"]
+    assert _run_args(argv) == ["--out", "d", "--events", "70", "--seed", "1"]
