@@ -596,18 +596,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jet-eta-max", type=float, default=d.jet_eta_max, help="jet |eta| cut")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="'KEY = VALUE'",
                         help="extra Pythia setting, repeatable (e.g. 'PartonLevel:MPI = on')")
+    from jetzoo.data.parts import add_shard_arguments
+
     add_shard_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--shard-index`` / ``--num-shards`` of the generators (one task of an array job)."""
-    parser.add_argument("--shard-index", type=int, default=None, metavar="I",
-                        help="this task's index (0..N-1) in an array job, e.g. "
-                        "$SLURM_ARRAY_TASK_ID; it simulates planned shards k with k %% N == I "
-                        "and writes a part manifest; finish with `jetzoo data merge`")
-    parser.add_argument("--num-shards", type=int, default=None, metavar="N",
-                        help="number of tasks the run is split into")
 
 
 def make_config(args: argparse.Namespace) -> GeneratorConfig:

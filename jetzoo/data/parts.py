@@ -192,7 +192,17 @@ def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True
 
 
 # --------------------------------------------------------------------------------------------
-# CLI: jetzoo data merge
+# CLI: the generators' task flags, and jetzoo data merge
+
+
+def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--shard-index`` / ``--num-shards`` of the generators (one task of an array job)."""
+    parser.add_argument("--shard-index", type=int, default=None, metavar="I",
+                        help="this task's index (0..N-1) in an array job, e.g. "
+                        "$SLURM_ARRAY_TASK_ID; it simulates planned shards k with k %% N == I "
+                        "and writes a part manifest; finish with `jetzoo data merge`")
+    parser.add_argument("--num-shards", type=int, default=None, metavar="N",
+                        help="number of tasks the run is split into")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1011,7 +1011,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Z' mass of the dark-jet models in GeV (default 400)")
     parser.add_argument("--max-pt-asymmetry", type=float, default=0.3,
                         help="pair cut |pT_a - pT_b| / (pT_a + pT_b) (default 0.3)")
-    from jetzoo.data.jetnet_generator import add_shard_arguments
+    from jetzoo.data.parts import add_shard_arguments
 
     add_shard_arguments(parser)
 

@@ -39,7 +39,7 @@ class MaskedSelfAttention(nn.Module):
     """Multi-head self-attention with a key padding mask (fused qkv, SDPA)."""
 
     def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
-                 attn_dropout: float = 0.0, proj_dropout: float = 0.0) -> None:
+                 attn_dropout: float = 0.0) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = head_dim or dim // num_heads
@@ -50,7 +50,6 @@ class MaskedSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * inner)
         self.proj = nn.Linear(inner, dim)
         self.attn_dropout = attn_dropout
-        self.proj_drop = nn.Dropout(proj_dropout)
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
         """``x`` (B, T, D); ``key_mask`` (B, T) bool, True where a token may be attended to,
@@ -61,7 +60,7 @@ class MaskedSelfAttention(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask,
             dropout_p=self.attn_dropout if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, t, -1)))
+        return self.proj(out.transpose(1, 2).reshape(b, t, -1))
 
 
 class Block(nn.Module):
