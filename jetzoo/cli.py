@@ -19,6 +19,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "merge"): ("jetzoo.data.parts",
                         "join the parts of a generation split over array-job tasks "
                         "(--shard-index/--num-shards), checking every sha256"),
+    ("data", "import"): ("jetzoo.data.importers",
+                         "convert a public dataset (jetnet, toptagging, jetclass, qg) in its "
+                         "published layout into jetzoo shards"),
+    ("data", "download"): ("jetzoo.data.importers:download",
+                           "download a public dataset's published files (needs a network)"),
     ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
     ("import", "jbot-keras"): ("jetzoo.models.keras_import",
                                "build a jetzoo backbone from a published jBOT Keras .weights.h5"),
@@ -55,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         words = tuple(argv[:n])
         if words in COMMANDS:
             module_name, text = COMMANDS[words]
+            module_name, _, prefix = module_name.partition(":")  # "module:name" -> name_main
             module = importlib.import_module(module_name)
+            add_arguments = getattr(module, f"{prefix}_arguments" if prefix else "add_arguments")
+            run = getattr(module, f"{prefix}_main" if prefix else "main")
             parser = argparse.ArgumentParser(prog="jetzoo " + " ".join(words), description=text)
-            module.add_arguments(parser)
+            add_arguments(parser)
             args = parser.parse_intermixed_args(argv[n:])  # options may follow KEY=VALUE
-            return int(module.main(args) or 0)
+            return int(run(args) or 0)
     print(f"jetzoo: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
     print(_usage(), file=sys.stderr)
     return 2

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from jetzoo.data import shards as sh
 from jetzoo.data.dataset import JetDataset, collate_jets
 from jetzoo.data.preprocessing import Preprocessing
-from jetzoo.data.schema import JETNET_CLASSES, DataError, class_index
+from jetzoo.data.schema import DataError
 
 
 def label_subset(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -63,14 +63,19 @@ class JetDataModule(L.LightningDataModule):
                 f"{self.path}: dataset not found; generate it with `jetzoo generate jetnet "
                 f"--classes q,g,t,w,z --jets-per-class 2000 --out {self.path}` or use the "
                 f"embedded sample jetzoo.data.sample_path()")
-        self.classes = None if classes is None else [JETNET_CLASSES[class_index(c)] for c in classes]
+        self.classes = None if classes is None else [str(c).strip().lower() for c in classes]
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
-        self.split, self.seed = tuple(float(s) for s in split), int(seed)
+        self.split: tuple[float, ...] | str = (
+            "published" if isinstance(split, str) and split == "published"
+            else tuple(float(s) for s in split))
+        self.seed = int(seed)
         self.pairs, self.label_fraction, self.jet_class = pairs, float(label_fraction), jet_class
         if not 0.0 < self.label_fraction <= 1.0:
             raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
         self.save_hyperparameters({"path": str(self.path), "classes": self.classes,
-                                   "batch_size": self.batch_size, "split": list(self.split),
+                                   "batch_size": self.batch_size,
+                                   "split": self.split if isinstance(self.split, str)
+                                   else list(self.split),
                                    "seed": self.seed, "pairs": pairs,
                                    "label_fraction": self.label_fraction})
         self._datasets: dict[str, JetDataset] = {}
@@ -83,7 +88,9 @@ class JetDataModule(L.LightningDataModule):
     @cached_property
     def split_indices(self) -> dict[str, np.ndarray]:
         """Global jet indices of ``train`` (before label_fraction), ``val`` and ``test``."""
-        train, val, test = sh.split_indices(self.full_dataset.n_total, self.split, self.seed)
+        n = self.full_dataset.n_total
+        train, val, test = (sh.published_split(self.path, n) if self.split == "published"
+                            else sh.split_indices(n, self.split, self.seed))
         return {"train": train, "val": val, "test": test}
 
     def setup(self, stage: str | None = None) -> None:
@@ -137,6 +144,6 @@ class JetDataModule(L.LightningDataModule):
 
     @property
     def class_names(self) -> list[str]:
-        """The classes this module yields (in JetNet order)."""
+        """The classes this module yields (in the dataset's class order)."""
         present = self.full_dataset.subset(None, self.classes).class_counts()
-        return [c for c in JETNET_CLASSES if c in present]
+        return [c for c in self.full_dataset.class_names if c in present]

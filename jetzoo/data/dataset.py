@@ -23,12 +23,10 @@ from torch.utils.data import Dataset
 from jetzoo.data import shards as sh
 from jetzoo.data.schema import (
     JET_KEY,
-    JETNET_CLASSES,
     N_INPUT_FEATURES,
     PAIR_SUFFIX,
     PARTICLE_KEY,
     DataError,
-    class_index,
 )
 
 Batch = dict[str, torch.Tensor]
@@ -99,6 +97,11 @@ class JetDataset(Dataset):
                 if not info.has_pairs:
                     raise DataError(f"{info.path}: missing field {sh.PAIR_KEYS[0]!r} (pairs=True "
                                     f"needs shards written by 'jetzoo generate jetnet --pairs')")
+        lists = {i.classes for i in self.infos}
+        if len(lists) > 1:
+            raise DataError(f"{self.path}: files disagree on attribute 'classes': "
+                            f"{sorted(map(list, lists))}")
+        self.class_names: tuple[str, ...] = self.infos[0].classes
         self.offsets = np.cumsum([0] + [i.n_jets for i in self.infos])
         self.all_labels = np.concatenate([i.labels for i in self.infos])
         self.indices = self._select(indices, classes)
@@ -111,9 +114,18 @@ class JetDataset(Dataset):
         if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= self.n_total)):
             raise IndexError(f"{self.path}: indices must lie in 0..{self.n_total - 1}")
         if classes is not None:
-            wanted = [class_index(c) for c in classes]
+            wanted = [self.class_code(c) for c in classes]
             idx = idx[np.isin(self.all_labels[idx], wanted)]
         return idx
+
+    def class_code(self, name: str) -> int:
+        """Label value of class ``name`` in this dataset (its own class list); DataError names
+        the dataset's classes for an unknown one."""
+        key = str(name).strip().lower()
+        if key not in self.class_names:
+            raise DataError(f"{self.path}: no class {name!r}; its classes (attribute "
+                            f"'classes'): {', '.join(self.class_names)}")
+        return self.class_names.index(key)
 
     def subset(self, indices: Sequence[int] | np.ndarray | None = None,
                classes: Sequence[str] | None = None) -> "JetDataset":
@@ -145,8 +157,8 @@ class JetDataset(Dataset):
 
     def class_counts(self) -> dict[str, int]:
         """Selected jets per class name."""
-        counts = np.bincount(self.labels, minlength=len(JETNET_CLASSES))
-        return {c: int(n) for c, n in zip(JETNET_CLASSES, counts) if n}
+        counts = np.bincount(self.labels, minlength=len(self.class_names))
+        return {c: int(n) for c, n in zip(self.class_names, counts) if n}
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -63,6 +63,7 @@ class FileInfo:
     has_pairs: bool
     layout: str  # "jetzoo" or "jetnet"
     attrs: dict[str, Any]
+    classes: tuple[str, ...] = JETNET_CLASSES  # label i is classes[i] (the shard's own list)
 
 
 def _attr(value: Any) -> Any:
@@ -86,6 +87,24 @@ def _check_field(f: h5py.File, path: Path, key: str, tail: tuple[int | None, ...
     if ds.dtype.kind not in "fiub":
         raise DataError(f"{path}: field {key!r} has dtype {ds.dtype}, expected numbers")
     return ds
+
+
+def shard_classes(attrs: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """The class list of a jetzoo shard (attribute ``classes``, a JSON list; JetNet's five when
+    absent): label ``i`` names ``classes[i]``. Imported public sets carry their own lists."""
+    raw = attrs.get("classes")
+    if raw is None:
+        return JETNET_CLASSES
+    try:
+        classes = json.loads(raw) if isinstance(raw, str) else list(raw)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{path}: attribute 'classes' is not a JSON list ({err})") from err
+    if (not isinstance(classes, list) or not classes
+            or not all(isinstance(c, str) and c for c in classes)
+            or len(set(classes)) != len(classes)):
+        raise DataError(f"{path}: attribute 'classes' must be a list of distinct names, "
+                        f"got {raw!r}")
+    return tuple(c.lower() for c in classes)
 
 
 def class_from_filename(path: str | Path) -> str | None:
@@ -119,11 +138,13 @@ def inspect_file(path: str | Path, jet_class: str | None = None) -> FileInfo:
         if n == 0:
             raise DataError(f"{path}: field {PARTICLE_KEY!r} holds no jets")
         _check_field(f, path, JET_KEY, (len(JET_FEATURES),), n)
+        classes = JETNET_CLASSES
         if layout == "jetzoo":
+            classes = shard_classes(attrs, path)
             labels = np.asarray(_check_field(f, path, LABEL_KEY, (), n)[()], dtype=np.int64)
-            if labels.min() < 0 or labels.max() >= len(JETNET_CLASSES):
+            if labels.min() < 0 or labels.max() >= len(classes):
                 raise DataError(f"{path}: field {LABEL_KEY!r} has values outside "
-                                f"0..{len(JETNET_CLASSES) - 1}")
+                                f"0..{len(classes) - 1}")
         else:
             name = jet_class or class_from_filename(path)
             if name is None:
@@ -134,7 +155,7 @@ def inspect_file(path: str | Path, jet_class: str | None = None) -> FileInfo:
         if has_pairs:
             _check_field(f, path, PAIR_KEYS[0], (n_part, len(PARTICLE_FEATURES)), n)
             _check_field(f, path, PAIR_KEYS[1], (len(JET_FEATURES),), n)
-    return FileInfo(path, n, n_part, labels, has_pairs, layout, attrs)
+    return FileInfo(path, n, n_part, labels, has_pairs, layout, attrs, classes)
 
 
 def discover_files(path: str | Path) -> list[Path]:
@@ -340,6 +361,24 @@ def split_indices(n: int, fractions: Sequence[float] = DEFAULT_SPLIT,
     n_val = int(round(fr[1] * n))
     parts = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
     return tuple(np.sort(p) for p in parts)  # type: ignore[return-value]
+
+
+def published_split(folder: str | Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / val / test indices of a dataset that records its published split (an imported
+    public set: manifest field ``splits``, ranges of global jet indices)."""
+    manifest = read_manifest(folder) if Path(folder).is_dir() else None
+    where = Path(folder) / MANIFEST_NAME
+    if manifest is None or not isinstance(manifest.get("splits"), dict):
+        raise DataError(f"{where}: field 'splits' is missing: only imported public datasets "
+                        "(`jetzoo data import`) have a published split; use split fractions")
+    parts = []
+    for name in ("train", "val", "test"):
+        lo, hi = (int(v) for v in manifest["splits"].get(name, (0, 0)))
+        if not 0 <= lo <= hi <= n:
+            raise DataError(f"{where}: field 'splits.{name}' = [{lo}, {hi}] lies outside the "
+                            f"dataset's {n} jets")
+        parts.append(np.arange(lo, hi, dtype=np.int64))
+    return tuple(parts)  # type: ignore[return-value]
 
 
 def fit_preprocessing(infos: Sequence[FileInfo], indices: np.ndarray, max_jets: int = 100_000,

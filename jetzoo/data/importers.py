@@ -1,0 +1,469 @@
+"""``jetzoo data import {jetnet,toptagging,jetclass,qg} SRC --out DIR``: public jet datasets as
+jetzoo shards.
+
+Each importer reads the files of one public dataset in its published layout and writes jetzoo
+shards (:mod:`jetzoo.data.shards`: JetNet layout, labels, the dataset's own class list in the
+``classes`` attribute), a ``manifest.json`` (source files and their sha256, the published
+train/val/test split as ranges of global jet indices, the dataset sha256) and a
+``preprocessing.json`` fitted on the training range. Jets are stored in split order (train, val,
+test), so the published split is ``split: published`` of a task or a data module.
+
+=============  ==============================================  ==========================  =====
+kind           files (published layout)                        classes (label order)       split
+=============  ==============================================  ==========================  =====
+``jetnet``     ``g.hdf5`` ... ``z.hdf5`` (or ``g150.hdf5``):   g, q, t, w, z (the          70/15/15, ``np.random.seed(42)``
+               ``particle_features (N,P,4)``, ``jet_features``  ``jetnet`` package)         permutation (``jetnet`` package)
+``toptagging`` ``train.h5``, ``val.h5``, ``test.h5``: pandas    qcd, top (``is_signal_new``) the three files
+               HDF5 key ``table`` (E/PX/PY/PZ_0..199)
+``jetclass``   ROOT files, tree ``tree``: ``part_px/py/pz/     QCD, Hbb, Hcc, Hgg, H4q,     folders ``train*``, ``val*``,
+               energy`` (jagged), one-hot ``label_*``          Hqql, Zqq, Wqq, Tbqq, Tbl    ``test*``
+``qg``         ``QG_jets*.npz`` (energyflow): ``X (N,M,4)`` =  g, q (``y``: 1 = quark)      70/15/15, seed 42
+               (pt, y, phi, pid), ``y``
+=============  ==============================================  ==========================  =====
+
+Every constituent list goes through :func:`jetnet_features`: the jet four-vector is the sum of
+all constituents, ``eta_rel = eta - eta_jet``, ``phi_rel`` wrapped to (-pi, pi], ``pt_rel = pT /
+scalar pT sum`` (the jetzoo convention), the ``max_particles`` hardest kept, zero padding.
+
+Download helpers (:func:`download`) fetch the published files for users with a network
+connection; nothing in jetzoo's tests calls them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from jetzoo.data import shards as sh
+from jetzoo.data.schema import (
+    JET_FEATURES,
+    JET_KEY,
+    PARTICLE_FEATURES,
+    PARTICLE_KEY,
+    SHARD_FORMAT,
+    DataError,
+)
+
+SPLITS = ("train", "val", "test")
+JETNET_PACKAGE_CLASSES = ("g", "q", "t", "w", "z")  # jetnet.datasets.JetNet.jet_types
+JETCLASS_CLASSES = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
+TOPTAGGING_CLASSES = ("qcd", "top")
+QG_CLASSES = ("g", "q")
+#: particle masses [GeV] by |PDG id| for the energyflow quark-gluon set (others: massless)
+PDG_MASS = {211: 0.13957, 321: 0.493677, 2212: 0.938272, 2112: 0.939565, 130: 0.497611,
+            11: 0.000511, 13: 0.105658, 22: 0.0}
+
+
+# --------------------------------------------------------------------------------------------
+# Physics: constituents -> JetNet features
+# --------------------------------------------------------------------------------------------
+
+def _wrap(phi: np.ndarray) -> np.ndarray:
+    return (phi + np.pi) % (2 * np.pi) - np.pi
+
+
+def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray,
+                    valid: np.ndarray, max_particles: int = 30
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """JetNet ``particle_features (N, P, 4)`` and ``jet_features (N, 4)`` from constituent
+    four-vectors ``(N, M)`` with ``valid (N, M)`` marking real constituents.
+
+    The jet is the four-vector sum of all valid constituents; particles are sorted by pT and the
+    ``max_particles`` hardest kept (``n_particles`` counts all of them).
+    """
+    valid = np.asarray(valid, bool)
+    e, px, py, pz = (np.where(valid, np.asarray(a, np.float64), 0.0)
+                     for a in (energy, px, py, pz))
+    pt = np.hypot(px, py)
+    jpx, jpy, jpz, je = px.sum(1), py.sum(1), pz.sum(1), e.sum(1)
+    jpt = np.hypot(jpx, jpy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jeta = np.arcsinh(np.divide(jpz, jpt, out=np.zeros_like(jpz), where=jpt > 0))
+        eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
+    jphi, phi = np.arctan2(jpy, jpx), np.arctan2(py, px)
+    jmass = np.sqrt(np.clip(je ** 2 - jpx ** 2 - jpy ** 2 - jpz ** 2, 0.0, None))
+    sum_pt = pt.sum(1)
+    keep = valid & (pt > 0)
+    order = np.argsort(np.where(keep, -pt, np.inf), axis=1, kind="stable")[:, :max_particles]
+    take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
+    mask = take(keep)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pt_rel = take(pt) / np.where(sum_pt > 0, sum_pt, 1.0)[:, None]
+    pf = np.stack([take(eta) - jeta[:, None], _wrap(take(phi) - jphi[:, None]), pt_rel,
+                   mask.astype(np.float64)], axis=-1) * mask[..., None]
+    if pf.shape[1] < max_particles:
+        pf = np.pad(pf, ((0, 0), (0, max_particles - pf.shape[1]), (0, 0)))
+    jf = np.stack([jpt, jeta, jmass, keep.sum(1).astype(np.float64)], axis=1)
+    return pf.astype(np.float32), jf.astype(np.float32)
+
+
+def four_vectors_from_pt_y_phi(pt: np.ndarray, y: np.ndarray, phi: np.ndarray,
+                               mass: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(E, px, py, pz) from transverse momentum, rapidity, azimuth and mass."""
+    mt = np.sqrt(pt ** 2 + mass ** 2)
+    return mt * np.cosh(y), pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(y)
+
+
+# --------------------------------------------------------------------------------------------
+# Readers: each yields (split, particle_features, jet_features, labels) blocks
+# --------------------------------------------------------------------------------------------
+
+Block = tuple[str, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PublicDataset:
+    """One public dataset: its class list, how its files are found and read, where it lives."""
+
+    kind: str
+    classes: tuple[str, ...]
+    description: str
+    files: Callable[[Path], list[Path]]
+    read: Callable[[list[Path], int], Iterator[Block]]
+    urls: dict[str, str] = field(default_factory=dict)  # file name -> download URL
+
+
+def _need(files: list[Path], src: Path, what: str) -> list[Path]:
+    if not files:
+        raise DataError(f"{src}: no {what} found")
+    return files
+
+
+def _paper_split(n: int, fractions: Sequence[float] = (0.7, 0.15, 0.15),
+                 seed: int = 42) -> np.ndarray:
+    """Split name per jet as the ``jetnet`` package cuts it: ``np.random.seed(seed)``, one
+    permutation, cuts at ``int(n * 0.7)`` and ``int(n * 0.85)``."""
+    np.random.seed(seed)
+    perm = np.random.permutation(n)
+    cuts = np.cumsum([0, *(int(round(f * 1e6)) for f in fractions)]) / 1e6
+    bounds = [int(n * c) for c in cuts[:-1]] + [n]
+    names = np.empty(n, dtype=object)
+    for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:]):
+        names[perm[lo:hi]] = name
+    return names
+
+
+def _jetnet_files(src: Path) -> list[Path]:
+    if src.is_file():
+        return [src]
+    found = []
+    for c in JETNET_PACKAGE_CLASSES:
+        for name in (f"{c}.hdf5", f"{c}150.hdf5"):
+            if (src / name).is_file():
+                found.append(src / name)
+                break
+    return _need(found, src, "JetNet files (g.hdf5, q.hdf5, t.hdf5, w.hdf5, z.hdf5)")
+
+
+def _read_jetnet(files: list[Path], max_particles: int) -> Iterator[Block]:
+    from jetzoo.data.jetnet_format import read_jetnet
+
+    parts, jets, labels = [], [], []
+    for f in files:
+        cls = f.name.split(".")[0].rstrip("0123456789").lower()
+        arr = read_jetnet(f, jet_class="q" if cls not in JETNET_PACKAGE_CLASSES else None)
+        pf = arr.particle_features[:, :max_particles].astype(np.float32)
+        jf = arr.jet_features.astype(np.float32)
+        parts.append(pf)
+        jets.append(jf)
+        labels.append(np.full(len(pf), JETNET_PACKAGE_CLASSES.index(cls), np.int64))
+    pf, jf, y = np.concatenate(parts), np.concatenate(jets), np.concatenate(labels)
+    if pf.shape[1] < max_particles:
+        pf = np.pad(pf, ((0, 0), (0, max_particles - pf.shape[1]), (0, 0)))
+    split = _paper_split(len(pf))
+    for name in SPLITS:
+        sel = np.flatnonzero(split == name)
+        yield name, pf[sel], jf[sel], y[sel]
+
+
+def _toptagging_files(src: Path) -> list[Path]:
+    if src.is_file():
+        return [src]
+    return _need([src / f"{s}.h5" for s in SPLITS if (src / f"{s}.h5").is_file()], src,
+                 "Top Quark Tagging files (train.h5, val.h5, test.h5)")
+
+
+def _pandas_columns(path: Path, key: str = "table") -> dict[str, np.ndarray]:
+    """Columns of a pandas ``to_hdf(format='fixed')`` frame read with h5py (no pandas needed):
+    group ``key`` with ``block<i>_items`` (names) and ``block<i>_values`` (rows x columns)."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"{path}: not a readable HDF5 file (truncated or foreign?): {err}") from err
+    with f:
+        if key not in f:
+            raise DataError(f"{path}: missing field {key!r} (a pandas HDF5 file of the Top "
+                            f"Quark Tagging set has one; fields present: {sorted(f.keys())})")
+        g = f[key]
+        cols: dict[str, np.ndarray] = {}
+        k = 0
+        while f"block{k}_items" in g:
+            names = [n.decode() if isinstance(n, bytes) else str(n)
+                     for n in g[f"block{k}_items"][()]]
+            values = g[f"block{k}_values"][()]
+            if values.shape[1] != len(names):
+                raise DataError(f"{path}: field '{key}/block{k}_values' has {values.shape[1]} "
+                                f"columns, 'block{k}_items' names {len(names)}")
+            cols.update({n: values[:, i] for i, n in enumerate(names)})
+            k += 1
+    if not cols:
+        raise DataError(f"{path}: field {key!r} holds no pandas blocks (block0_items)")
+    return cols
+
+
+def _read_toptagging(files: list[Path], max_particles: int) -> Iterator[Block]:
+    for f in files:
+        cols = _pandas_columns(f)
+        n_const = sum(1 for c in cols if c.startswith("E_") and c[2:].isdigit())
+        for need in ("E_0", "PX_0", "PY_0", "PZ_0", "is_signal_new"):
+            if need not in cols:
+                raise DataError(f"{f}: missing field 'table/{need}'")
+        stack = lambda p: np.stack([cols[f"{p}_{i}"] for i in range(n_const)], axis=1)  # noqa
+        e, px, py, pz = stack("E"), stack("PX"), stack("PY"), stack("PZ")
+        pf, jf = jetnet_features(e, px, py, pz, e > 0, max_particles)
+        labels = np.asarray(cols["is_signal_new"]).astype(np.int64)
+        split = f.stem if f.stem in SPLITS else "train"
+        yield split, pf, jf, labels
+
+
+def _jetclass_files(src: Path) -> list[Path]:
+    if src.is_file():
+        return [src]
+    return _need(sorted(src.rglob("*.root")), src, "JetClass ROOT files (*.root)")
+
+
+def _jetclass_split(path: Path) -> str:
+    for part in reversed(path.parts[:-1]):
+        for name in SPLITS:
+            if part.lower().startswith(name):
+                return name
+    return "train"
+
+
+def _read_jetclass(files: list[Path], max_particles: int) -> Iterator[Block]:
+    try:
+        import awkward as ak
+        import uproot
+    except ImportError as err:  # pragma: no cover - both are dependencies
+        raise DataError(f"reading JetClass ROOT files needs uproot and awkward ({err})") from err
+    branches = ["part_px", "part_py", "part_pz", "part_energy",
+                *(f"label_{c}" for c in JETCLASS_CLASSES)]
+    for f in files:
+        try:
+            tree = uproot.open(f)["tree"]
+        except Exception as err:  # uproot raises many types for foreign files
+            raise DataError(f"{f}: not a readable JetClass ROOT file (tree 'tree'): {err}") from err
+        missing = [b for b in branches if b not in tree.keys()]
+        if missing:
+            raise DataError(f"{f}: missing field 'tree/{missing[0]}'")
+        arrays = tree.arrays(branches)
+        m = int(ak.max(ak.num(arrays["part_px"]))) if len(arrays) else 0
+        pad = lambda b: ak.to_numpy(ak.fill_none(ak.pad_none(arrays[b], m, clip=True), 0.0))  # noqa
+        e, px, py, pz = pad("part_energy"), pad("part_px"), pad("part_py"), pad("part_pz")
+        valid = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(arrays["part_px"]), m,
+                                                     clip=True), 0)) > 0
+        onehot = np.stack([ak.to_numpy(arrays[f"label_{c}"]) for c in JETCLASS_CLASSES], 1)
+        if not np.all(onehot.sum(1) == 1):
+            raise DataError(f"{f}: fields 'tree/label_*' are not one-hot")
+        pf, jf = jetnet_features(e, px, py, pz, valid, max_particles)
+        yield _jetclass_split(f), pf, jf, onehot.argmax(1).astype(np.int64)
+
+
+def _qg_files(src: Path) -> list[Path]:
+    if src.is_file():
+        return [src]
+    return _need(sorted(src.glob("QG_jets*.npz")), src, "energyflow files (QG_jets*.npz)")
+
+
+def _read_qg(files: list[Path], max_particles: int) -> Iterator[Block]:
+    parts, jets, labels = [], [], []
+    for f in files:
+        try:
+            with np.load(f, allow_pickle=False) as npz:
+                if "X" not in npz or "y" not in npz:
+                    raise DataError(f"{f}: missing field {'X' if 'X' not in npz else 'y'!r}")
+                x, y = npz["X"].astype(np.float64), npz["y"]
+        except (OSError, ValueError) as err:
+            raise DataError(f"{f}: not a readable .npz file: {err}") from err
+        if x.ndim != 3 or x.shape[2] != 4 or len(y) != len(x):
+            raise DataError(f"{f}: field 'X' has shape {x.shape}, expected (N, M, 4) with N = "
+                            f"len(y) = {len(y)}")
+        pt, rap, phi, pid = (x[..., i] for i in range(4))
+        mass = np.vectorize(lambda p: PDG_MASS.get(abs(int(p)), 0.0), otypes=[float])(pid)
+        pf, jf = jetnet_features(*four_vectors_from_pt_y_phi(pt, rap, phi, mass), pt > 0,
+                                 max_particles)
+        parts.append(pf)
+        jets.append(jf)
+        labels.append(np.asarray(y).astype(np.int64))
+    pf, jf, y = np.concatenate(parts), np.concatenate(jets), np.concatenate(labels)
+    split = _paper_split(len(pf))
+    for name in SPLITS:
+        sel = np.flatnonzero(split == name)
+        yield name, pf[sel], jf[sel], y[sel]
+
+
+DATASETS: dict[str, PublicDataset] = {
+    "jetnet": PublicDataset(
+        "jetnet", JETNET_PACKAGE_CLASSES, "JetNet (Kansal et al., zenodo 6975118 / 6975117)",
+        _jetnet_files, _read_jetnet,
+        {f"{c}.hdf5": f"https://zenodo.org/record/6975118/files/{c}.hdf5"
+         for c in JETNET_PACKAGE_CLASSES}),
+    "toptagging": PublicDataset(
+        "toptagging", TOPTAGGING_CLASSES, "Top Quark Tagging reference (zenodo 2603256)",
+        _toptagging_files, _read_toptagging,
+        {f"{s}.h5": f"https://zenodo.org/record/2603256/files/{s}.h5" for s in SPLITS}),
+    "jetclass": PublicDataset(
+        "jetclass", JETCLASS_CLASSES, "JetClass (Qu et al., zenodo 6619768)",
+        _jetclass_files, _read_jetclass,
+        {"JetClass_Pythia_val_5M.tar": "https://zenodo.org/record/6619768/files/"
+                                       "JetClass_Pythia_val_5M.tar"}),
+    "qg": PublicDataset(
+        "qg", QG_CLASSES, "energyflow Pythia quark-gluon jets (zenodo 3164691)",
+        _qg_files, _read_qg,
+        {"QG_jets.npz": "https://zenodo.org/record/3164691/files/QG_jets.npz"}),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+def import_dataset(kind: str, src: str | Path, out: str | Path, max_particles: int = 30,
+                   shard_size: int = 10_000, progress: bool = False) -> dict[str, Any]:
+    """Read the public dataset ``kind`` from ``src`` (a folder or one file) and write jetzoo
+    shards, ``manifest.json`` and ``preprocessing.json`` to ``out``; returns the manifest.
+
+    Jets are written in split order (train, val, test); the manifest's ``splits`` holds each
+    split's range of global jet indices. DataError names the file and field of bad input.
+    """
+    from jetzoo import __version__
+
+    if kind not in DATASETS:
+        raise DataError(f"unknown public dataset {kind!r}; known: {', '.join(DATASETS)}")
+    if max_particles < 1 or shard_size < 1:
+        raise DataError("--max-particles and --shard-size must be >= 1")
+    spec, src, out = DATASETS[kind], Path(src), Path(out)
+    if not src.exists():
+        raise DataError(f"{src}: not found (download it with `jetzoo data download {kind} "
+                        f"--out {src}` where a network is available)")
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: folder is not empty; choose a new --out")
+    files = spec.files(src)
+    t0 = time.perf_counter()
+    by_split: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in SPLITS}
+    for split, pf, jf, y in spec.read(files, max_particles):
+        if len(y) and (y.min() < 0 or y.max() >= len(spec.classes)):
+            raise DataError(f"{src}: labels outside 0..{len(spec.classes) - 1}")
+        by_split[split].append((pf, jf, y))
+    out.mkdir(parents=True, exist_ok=True)
+    classes = [c.lower() for c in spec.classes]  # class names are lower case in jetzoo
+    attrs = {"format": SHARD_FORMAT, "classes": json.dumps(classes),
+             "source": kind, "particle_features": json.dumps(list(PARTICLE_FEATURES)),
+             "jet_features": json.dumps(list(JET_FEATURES)), "jetzoo_version": __version__}
+    shard_list: list[dict[str, Any]] = []
+    splits: dict[str, list[int]] = {}
+    start = 0
+    for split in SPLITS:
+        blocks = by_split[split]
+        if not blocks:
+            splits[split] = [start, start]
+            continue
+        pf = np.concatenate([b[0] for b in blocks])
+        jf = np.concatenate([b[1] for b in blocks])
+        y = np.concatenate([b[2] for b in blocks])
+        for lo in range(0, len(y), shard_size):
+            name = sh.shard_name(len(shard_list))
+            sl = slice(lo, lo + shard_size)
+            digest = sh.write_shard(out / name, sh.shard_arrays(pf[sl], jf[sl], y[sl]),
+                                    {**attrs, "split": split})
+            shard_list.append({"file": name, "split": split, "n_jets": int(len(y[sl])),
+                               "sha256": digest})
+        splits[split] = [start, start + len(y)]
+        start += len(y)
+    if not shard_list:
+        raise DataError(f"{src}: no jets read")
+    infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
+    train = np.arange(*splits["train"]) if splits["train"][1] > splits["train"][0] \
+        else np.arange(start)
+    sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
+    manifest = {
+        "format": SHARD_FORMAT, "source": {
+            "kind": kind, "description": spec.description,
+            "files": [{"file": str(f.relative_to(src) if src.is_dir() else f.name),
+                       "sha256": sh.sha256_file(f)} for f in files]},
+        "command": f"jetzoo data import {kind} {src.name} --out {out.name} "
+                   f"--max-particles {max_particles} --shard-size {shard_size}",
+        "classes": classes, "n_jets": start, "max_particles": max_particles,
+        "splits": splits, "split": {"published": True},
+        "preprocessing": sh.PREPROCESSING_NAME, "shards": shard_list,
+        "dataset_sha256": sh.dataset_sha256(e["sha256"] for e in shard_list),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    sh.write_manifest(out, manifest)
+    return manifest
+
+
+def download(kind: str, out: str | Path, files: Sequence[str] | None = None,
+             opener: Callable[[str], Any] = urllib.request.urlopen) -> list[Path]:
+    """Download the published files of ``kind`` into ``out`` (needs a network connection; never
+    called by the tests). Files already present are kept; each download goes to a temporary
+    name first. Returns the local paths."""
+    from jetzoo.utils.io import atomic_path
+
+    spec = DATASETS[kind]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in files or list(spec.urls):
+        target = out / name
+        if not target.is_file():
+            with opener(spec.urls[name]) as response, atomic_path(target) as tmp:
+                with open(tmp, "wb") as fh:
+                    while chunk := response.read(1 << 20):
+                        fh.write(chunk)
+        paths.append(target)
+    return paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=sorted(DATASETS), help="which public dataset")
+    parser.add_argument("src", type=Path, help="its files: a folder (or one file) in the "
+                        "published layout")
+    parser.add_argument("--out", type=Path, required=True, help="new folder for jetzoo shards")
+    parser.add_argument("--max-particles", type=int, default=30,
+                        help="hardest constituents kept per jet (default 30, as JetNet)")
+    parser.add_argument("--shard-size", type=int, default=10_000, help="jets per shard")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        manifest = import_dataset(args.kind, args.src, args.out, args.max_particles,
+                                  args.shard_size)
+    except DataError as err:
+        print(f"jetzoo data import: error: {err}", file=sys.stderr)
+        return 1
+    sizes = {k: v[1] - v[0] for k, v in manifest["splits"].items()}
+    print(f"wrote {args.out}: {manifest['n_jets']} jets ({sizes}), classes "
+          f"{', '.join(manifest['classes'])}, dataset sha256 {manifest['dataset_sha256']}")
+    return 0
+
+
+def download_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=sorted(DATASETS))
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def download_main(args: argparse.Namespace) -> int:
+    for path in download(args.kind, args.out):
+        print(path)
+    return 0
+
