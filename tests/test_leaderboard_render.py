@@ -1,4 +1,5 @@
-"""Render: tables per task with the baseline beside the SSL rows, ROC PNGs, refusal of tampering."""
+"""Render: main scores per tier, tables per task and tier with the baseline beside the SSL rows,
+seeds shown, ROC PNGs, refusal of tampering."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,39 +8,61 @@ import numpy as np
 import pytest
 
 from jetzoo.cli import main as cli_main
-from jetzoo.leaderboard.render import render, task_table
-from jetzoo.leaderboard.schema import ResultFileError, load_result, write_result
+from jetzoo.leaderboard.render import main_score_table, render, task_table
+from jetzoo.leaderboard.schema import ResultFileError, load_result, result_path, write_result
+
+KIND = {"top-tagging": "binary", "anomaly-qcd": "anomaly"}
+MAIN = {"top-tagging": "knn/auc", "anomaly-qcd": "anomaly-knn/auc[w]"}
 
 
-def _result(model: str, auc_ft: float, quick: bool = False) -> dict:
+def _rows(task: str, auc_knn: float, auc_ft: float) -> list[dict]:
+    if task == "anomaly-qcd":
+        return [{"evaluation": "anomaly-knn", "metric": "auc[w]", "value": 0.8072,
+                 "spread": 0.0028, "n": 900}]
     rows = []
-    for ev, auc, base in (("knn", 0.90, False), ("finetune-llrd-10%", auc_ft, False),
-                          ("supervised-10%", 0.91, True), ("finetune-llrd-100%", auc_ft + 0.01,
-                                                            False),
+    for ev, auc, base in (("knn", auc_knn, None), ("finetune-llrd-10%", auc_ft, False),
+                          ("supervised-10%", 0.91, True),
+                          ("finetune-llrd-100%", auc_ft + 0.01, False),
                           ("supervised-100%", 0.93, True)):
-        rows.append({"task": "top-tagging", "evaluation": ev, "metric": "auc", "value": auc,
-                     "spread": 0.0021, "n": 500, "baseline": base})
-        rows.append({"task": "top-tagging", "evaluation": ev, "metric": "rej_b@eff_s=0.5",
+        seeded = {} if base is None else {"baseline": base, "seeds": [0, 1, 2],
+                                          "per_seed": [auc - 0.01, auc, auc + 0.01],
+                                          "seed_std": 0.01}
+        rows.append({"evaluation": ev, "metric": "auc", "value": auc, "spread": 0.0021,
+                     "n": 500, **seeded})
+        rows.append({"evaluation": ev, "metric": "rej_b@eff_s=0.5",
                      "value": None if ev == "knn" else 41.25, "spread": 2.5, "n": 500})
-    rows.append({"task": "anomaly-qcd", "evaluation": "anomaly-knn", "metric": "auc[w]",
-                 "value": 0.8072, "spread": 0.0028, "n": 900})
-    return {"model": {"id": model, "revision": "local", "weights_sha256": "a" * 64,
-                      "arch": "particle_transformer", "family": "jetnet", "num_features": 16},
-            "jetzoo_version": "0.1.0", "date": "2026-11-23T12:00:00+00:00", "quick": quick,
-            "datasets": {"top-tagging": {"sha256": "b" * 64}}, "results": rows}
+    return rows
 
 
-def _roc(task: str, ev: str, label: str) -> dict:
-    tpr = np.linspace(0, 1, 20)
-    return {f"{task}|{ev}|{label}": (tpr ** 3, tpr)}
+def _write(root: Path, model: str, sha: str, tiers: dict[str, tuple[float, float]],
+           roc_labels: dict[str, list[str]]) -> None:
+    """One store file per task holding a run per tier; ROC curves of the standard tier."""
+    for task in ("top-tagging", "anomaly-qcd"):
+        runs = {tier: {"task_sha256": "c" * 64, "settings": {"max_epochs": 20},
+                       "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64,
+                                   "n_test": 500},
+                       "jetzoo_version": "0.1.0", "date": "2026-11-23T12:00:00+00:00",
+                       "results": _rows(task, *aucs)} for tier, aucs in tiers.items()}
+        obj = {"model": {"id": model, "revision": "local", "weights_sha256": sha,
+                         "arch": "particle_transformer", "family": "jetnet",
+                         "num_features": 16},
+               "task": {"name": task, "kind": KIND[task], "family": "jetnet",
+                        "main_score": MAIN[task]},
+               "runs": runs}
+        tpr = np.linspace(0, 1, 20)
+        roc = {f"standard|{ev}|{label}": (tpr ** 3, tpr)
+               for ev, labels in roc_labels.items() for label in labels
+               if (task == "anomaly-qcd") == ev.startswith("anomaly")}
+        write_result(result_path(root, model, sha, task), obj, roc)
 
 
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
     d = tmp_path / "results"
-    write_result(d / "jbot-s.json", _result("jbot-s", 0.95, quick=True),
-                 {**_roc("top-tagging", "knn", "t"), **_roc("anomaly-qcd", "anomaly-knn", "w")})
-    write_result(d / "ae.json", _result("ae", 0.94), _roc("top-tagging", "supervised-10%", "t"))
+    _write(d, "jbot-s", "a" * 64, {"standard": (0.90, 0.95)},
+           {"knn": ["t"], "anomaly-knn": ["w"]})
+    _write(d, "ae", "e" * 64, {"standard": (0.92, 0.94), "quick": (0.70, 0.60)},
+           {"supervised-10%": ["t"]})
     return d
 
 
@@ -47,39 +70,51 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
     out = tmp_path / "board"
     readme = render(results, out)
     text = readme.read_text()
-    assert "## top-tagging" in text and "## anomaly-qcd" in text
-    assert "| model | evaluation | auc | rej_b@eff_s=0.5 |" in text
-    assert "results of jbot-s come from `--quick` runs" in text
-    section = text.split("## top-tagging")[1].split("## anomaly-qcd")[0]
-    lines = [ln for ln in section.splitlines() if ln.startswith("| jbot-s |")]
-    evals = [ln.split("|")[2].strip() for ln in lines]
+    assert "## Tier `standard`: main scores" in text and "## Tier `quick`: main scores" in text
+    assert text.index("## Tier `standard`") < text.index("## Tier `quick`")
+    main = text.split("## Tier `standard`: main scores")[1].split("##")[0]
+    lines = [ln for ln in main.splitlines() if ln.startswith("| ")]
+    assert lines[0] == ("| model | top-tagging<br>`knn/auc` | anomaly-qcd<br>"
+                        "`anomaly-knn/auc[w]` |")
+    assert lines[1].startswith("| ae `eeeeeeeeeeee` | 0.9200 ± 0.0021 |")  # best first
+    assert lines[2].startswith("| jbot-s `aaaaaaaaaaaa` | 0.9000 ± 0.0021 |")
+    assert "## top-tagging (tier `standard`)" in text and "## anomaly-qcd (tier `quick`)" in text
+    section = text.split("## top-tagging (tier `standard`)")[1].split("## ")[0]
+    assert "Data: jetnet-bench-220k `bbbbbbbbbbbb` (500 test jets)" in section
+    rows = [ln for ln in section.splitlines() if ln.startswith("| jbot-s ")]
+    evals = [ln.split("|")[2].strip() for ln in rows]
     # frozen first, then per fraction: the baseline directly above its fine-tuned row
-    assert evals[:5] == ["kNN probe (frozen)",
-                         "supervised from scratch (baseline), 10% labels",
-                         "fine-tuned, LLRD, 10% labels",
-                         "supervised from scratch (baseline), 100% labels",
-                         "fine-tuned, LLRD, 100% labels"]
-    assert "| jbot-s | fine-tuned, LLRD, 10% labels | 0.9500 ± 0.0021 | 41.2 ± 2.5 |" in text
-    assert "| jbot-s | kNN probe (frozen) | 0.9000 ± 0.0021 | n/a |" in text
-    assert text.index("## top-tagging") < text.index("## anomaly-qcd")  # classification first
-    assert "| ae | anomaly-knn | 0.8072 ± 0.0028 |" in text
+    assert evals == ["kNN probe (frozen)",
+                     "supervised from scratch (baseline), 10% labels",
+                     "fine-tuned, LLRD, 10% labels",
+                     "supervised from scratch (baseline), 100% labels",
+                     "fine-tuned, LLRD, 100% labels"]
+    assert ("| jbot-s `aaaaaaaaaaaa` | fine-tuned, LLRD, 10% labels | 0.9500 ± 0.0021 "
+            "(± 0.0100 over 3 seeds) | 41.2 ± 2.5 |") in text
+    assert "| jbot-s `aaaaaaaaaaaa` | kNN probe (frozen) | 0.9000 ± 0.0021 | n/a |" in text
+    assert "| ae `eeeeeeeeeeee` | anomaly: kNN distance | 0.8072 ± 0.0028 |" in text
+    assert text.index("## top-tagging (tier `standard`)") < text.index(
+        "## anomaly-qcd (tier `standard`)")  # classification first
     for task in ("top-tagging", "anomaly-qcd"):
-        png = out / "roc" / f"{task}.png"
+        png = out / "roc" / f"{task}-standard.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-        assert f"(roc/{task}.png)" in text
+        assert f"(roc/{task}-standard.png)" in text
+    assert not (out / "roc" / "top-tagging-quick.png").exists()  # no curves at that tier
 
 
-def test_task_table_rows_are_model_plus_evaluation(results: Path):
-    res = [load_result(p)[0] for p in sorted(results.glob("*.json"))]
-    table = task_table("anomaly-qcd", res).splitlines()
+def test_tables_are_model_plus_evaluation(results: Path):
+    res = [load_result(p)[0] for p in sorted(results.rglob("*.json"))]
+    table = task_table("anomaly-qcd", res, "standard").splitlines()
     assert table[0] == "| model | evaluation | auc[w] |"
     assert len(table) == 2 + 2  # header, rule, one row per model
+    quick = main_score_table(res, "quick", ["top-tagging", "anomaly-qcd"]).splitlines()
+    assert len(quick) == 3 and quick[2].startswith("| ae `eeeeeeeeeeee` | 0.7000")
 
 
 def test_render_refuses_tampered_file(results: Path, tmp_path: Path, capsys):
-    path = results / "ae.json"
-    path.write_text(path.read_text().replace('"value": 0.94', '"value": 0.99'))
-    with pytest.raises(ResultFileError, match=r"ae\.json: field 'checksum'"):
+    path = result_path(results, "ae", "e" * 64, "top-tagging")
+    path.write_text(path.read_text().replace('"value": 0.92', '"value": 0.99'))
+    with pytest.raises(ResultFileError, match=r"top-tagging\.json: field 'checksum'"):
         render(results, tmp_path / "board")
     assert cli_main(["leaderboard", "render", "--results", str(results), "--out",
                      str(tmp_path / "board")]) == 1

@@ -96,14 +96,15 @@ def test_run_task_rows_match_direct_computation(tasks_dir: Path):
     assert rows[("linear", "auc")]["value"] == pytest.approx(M.binary_auc(probe.scores[:, 1], y))
     assert rows[("linear", "eff_s@eff_b=0.1")]["value"] == pytest.approx(
         M.signal_efficiency_at(probe.scores[:, 1], y, 0.1))
-    # spread = std over the quick run's 20 class-stratified bootstrap resamples (seed = task seed)
+    # spread = std over the task file's 10 class-stratified bootstrap resamples (the task's own
+    # settings win over the quick tier's 20; seed = task seed)
     boot = M.bootstrap(lambda p, t: M.accuracy(p, t, 2), probe.scores.double(), y,
-                       n_resamples=20, seed=0, stratify=y)
+                       n_resamples=10, seed=0, stratify=y)
     assert rows[("knn", "accuracy")]["spread"] > 0
     assert rows[("linear", "accuracy")]["spread"] == pytest.approx(boot.spread)
     assert rows[("supervised-100%", "accuracy")]["baseline"] is True
     assert rows[("finetune-llrd-100%", "accuracy")]["baseline"] is False
-    fpr, tpr = res.roc["mini-top|linear|t"]
+    fpr, tpr = res.roc["quick|linear|t"]
     assert fpr[0] == 0 and tpr[-1] == 1 and np.all(np.diff(tpr) >= 0)
 
 
@@ -124,26 +125,32 @@ def test_anomaly_task_scores_signals_and_skips_ae(tasks_dir: Path):
 def test_submit_writes_valid_result_file(tmp_path: Path, tasks_dir: Path, model_dir: Path,
                                          synthetic):
     out = tmp_path / "results"
-    path = submit(model_dir, ["mini-top"], quick=True, out=out, tasks_dir=tasks_dir,
-                  accelerator="cpu", progress=False)
-    assert path == out / "tiny-model.json"
-    result, roc = load_result(path)
-    assert result["model"]["weights_sha256"] == sha256_file(model_dir / "model.safetensors")
-    assert result["model"]["id"] == "tiny-model" and result["quick"] is True
-    assert result["datasets"]["mini-top"]["sha256"] == "0" * 64
-    assert {r["task"] for r in result["results"]} == {"mini-top"}
+    sha = sha256_file(model_dir / "model.safetensors")
+    paths = submit(model_dir, ["mini-top"], quick=True, out=out, tasks_dir=tasks_dir,
+                   accelerator="cpu", progress=False, cache_dir=False)
+    assert paths == [out / "tiny-model" / sha[:12] / "mini-top.json"]
+    result, roc = load_result(paths[0])
+    assert result["model"]["weights_sha256"] == sha
+    assert result["model"]["id"] == "tiny-model" and list(result["runs"]) == ["quick"]
+    run = result["runs"]["quick"]
+    assert run["dataset"]["sha256"] == "0" * 64
+    assert run["task_sha256"] == hashlib.sha256((tasks_dir / "mini-top.yaml").read_bytes()
+                                                ).hexdigest()
+    assert run["settings"]["max_jets"] == 600 and run["settings"]["label_fractions"] == [1.0]
+    assert result["task"]["main_score"] == "knn/auc"
     assert set(roc) == {c["key"] for c in result["roc"]["curves"]}
-    assert path.with_name("tiny-model.roc.npz").is_file()
+    assert paths[0].with_name("mini-top.roc.npz").is_file()
 
 
 def test_tampered_result_file_is_refused(tmp_path: Path):
-    row = {"task": "t", "evaluation": "knn", "metric": "auc", "value": 0.8, "spread": 0.01,
-           "n": 100}
+    row = {"evaluation": "knn", "metric": "auc", "value": 0.8, "spread": 0.01, "n": 100}
+    run = {"task_sha256": "c" * 64, "settings": {}, "dataset": {"sha256": "b" * 64},
+           "jetzoo_version": "0.1.0", "date": "2026-01-01T00:00:00+00:00", "results": [row]}
     obj = {"model": {"id": "m", "revision": "local", "weights_sha256": "a" * 64, "arch": "x",
                      "family": "jetnet", "num_features": 16},
-           "jetzoo_version": "0.1.0", "date": "2026-01-01T00:00:00+00:00", "quick": True,
-           "datasets": {"t": {"sha256": "b" * 64}}, "results": [row]}
-    roc = {"t|knn|s": (np.array([0, 0.5, 1.0]), np.array([0, 0.9, 1.0]))}
+           "task": {"name": "t", "kind": "binary", "family": "jetnet", "main_score": "knn/auc"},
+           "runs": {"quick": run}}
+    roc = {"quick|knn|s": (np.array([0, 0.5, 1.0]), np.array([0, 0.9, 1.0]))}
     path = write_result(tmp_path / "m.json", obj, roc)
     load_result(path)
     text = path.read_text()
@@ -152,9 +159,12 @@ def test_tampered_result_file_is_refused(tmp_path: Path):
         load_result(path)
     path.write_text(text)
     data = json.loads(text)
-    del data["results"][0]["spread"]
+    del data["runs"]["quick"]["results"][0]["spread"]
     path.write_text(json.dumps(data))
-    with pytest.raises(ResultFileError, match=r"m\.json: field 'results/0'.*'spread'"):
+    with pytest.raises(ResultFileError, match=r"m\.json: field 'runs/quick/results/0'.*'spread'"):
+        load_result(path)
+    path.write_text(json.dumps({**json.loads(text), "runs": {"huge": run}}))
+    with pytest.raises(ResultFileError, match="runs"):
         load_result(path)
     path.write_text(text)
     side = tmp_path / "m.roc.npz"
@@ -255,13 +265,17 @@ def test_set_overrides_apply_and_are_recorded(tmp_path: Path, tasks_dir: Path, m
     out = tmp_path / "results"
     rc = cli_main(["leaderboard", "submit", str(model_dir), "--tasks", "mini-top",
                    "--tasks-dir", str(tasks_dir), "--out", str(out), "--accelerator", "cpu",
-                   "--set", "max_epochs=1", "--set", "base_lrs=[5e-4]",
+                   "--no-cache", "--evaluations", "knn", "finetune-llrd", "supervised",
+                   "--set", "max_jets=90", "--set", "max_epochs=1", "--set", "base_lrs=[5e-4]",
                    "--set", "decays=[0.65]", "--set", "label_fractions=[0.5]"])
     assert rc == 0
-    result, _ = load_result(out / "tiny-model.json")
-    assert result["settings"] == {"max_epochs": 1, "base_lrs": [5e-4], "decays": [0.65],
-                                  "label_fractions": [0.5]}
-    evaluations = {r["evaluation"] for r in result["results"]}
+    [path] = (out / "tiny-model").glob("*/mini-top.json")
+    result, _ = load_result(path)
+    run = result["runs"]["standard"]  # the default tier
+    assert run["overrides"] == {"max_jets": 90, "max_epochs": 1, "base_lrs": [5e-4], "decays": [0.65],
+                                "label_fractions": [0.5]}
+    assert run["settings"]["max_epochs"] == 1 and run["settings"]["seeds"] == [0, 1, 2]
+    evaluations = {r["evaluation"] for r in run["results"]}
     assert {"finetune-llrd-50%", "supervised-50%"} <= evaluations
     assert not any(e.endswith("-100%") for e in evaluations)
 

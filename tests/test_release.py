@@ -9,9 +9,9 @@ import torch
 
 from jetzoo import JetZoo, create_backbone
 from jetzoo.cli import main as cli_main
-from jetzoo.leaderboard.schema import write_result
-from jetzoo.models import release
-from jetzoo.models.release import ReleaseError, compare, ship
+from jetzoo import release
+from jetzoo.leaderboard.schema import result_path, write_result
+from jetzoo.release import ReleaseError, compare, ship
 from jetzoo.models.zoo import load_config, save_pretrained
 from jetzoo.utils.io import sha256_file
 
@@ -21,11 +21,32 @@ def _row(task: str, evaluation: str, metric: str, value: float, **extra) -> dict
             "spread": 0.01, "n": 1000, **extra}
 
 
-def _result(model_id: str, sha: str, rows: list[dict], quick: bool = False) -> dict:
-    return {"model": {"id": model_id, "revision": "local", "weights_sha256": sha,
-                      "arch": "particle_transformer", "family": "jetnet", "num_features": 32},
-            "jetzoo_version": "0.1.0", "date": "2026-01-01T00:00:00+00:00", "quick": quick,
-            "datasets": {"jetnet-5class": {"sha256": "b" * 64}}, "results": rows}
+MAIN = {"jetnet-5class": "knn/accuracy", "anomaly-qcd": "anomaly-knn/auc[union]"}
+KIND = {"jetnet-5class": "multiclass", "anomaly-qcd": "anomaly"}
+
+
+def _result(model_id: str, sha: str, rows: list[dict]) -> dict:
+    """A store summary as load_store_folder returns it."""
+    return {"model": {"id": model_id}, "main": MAIN, "results": rows}
+
+
+def _store(root: Path, model_id: str, sha: str, rows: list[dict], tier: str = "standard"
+           ) -> Path:
+    """Write rows as store files (one per task) and return the model's store folder."""
+    for task in dict.fromkeys(r["task"] for r in rows):
+        run = {"task_sha256": "e" * 64, "settings": {}, "jetzoo_version": "0.1.0",
+               "date": "2026-01-01T00:00:00+00:00",
+               "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64},
+               "results": [{k: v for k, v in r.items() if k != "task"} for r in rows
+                           if r["task"] == task]}
+        obj = {"model": {"id": model_id, "revision": "local", "weights_sha256": sha,
+                         "arch": "particle_transformer", "family": "jetnet",
+                         "num_features": 32},
+               "task": {"name": task, "kind": KIND[task], "family": "jetnet",
+                        "main_score": MAIN[task]},
+               "runs": {tier: run}}
+        path = write_result(result_path(root, model_id, sha, task), obj)
+    return path.parent
 
 
 ROWS = [_row("jetnet-5class", "knn", "accuracy", 0.60),
@@ -59,8 +80,8 @@ def trained(tmp_path: Path) -> Path:
 def test_ship_writes_package_folder_card_and_loads_by_name(tmp_path: Path, trained: Path,
                                                            monkeypatch):
     sha = sha256_file(trained / "model.safetensors")
-    results = write_result(tmp_path / "jbot-s.json", _result("jbot-s", sha, ROWS))
-    reference = write_result(tmp_path / "random.json", _result("random", "c" * 64, REF_ROWS))
+    results = _store(tmp_path / "store", "jbot-s", sha, ROWS)
+    reference = _store(tmp_path / "store", "random", "c" * 64, REF_ROWS)
     weights, cards = tmp_path / "weights", tmp_path / "cards"
     rc = cli_main(["ship", str(trained.parent), "--name", "jbot-s", "--results", str(results),
                    "--reference", str(reference), "--weights-root", str(weights),
@@ -70,11 +91,14 @@ def test_ship_writes_package_folder_card_and_loads_by_name(tmp_path: Path, train
     assert sha256_file(out / "model.safetensors") == sha  # bytes unchanged
     config = load_config(out)
     assert config["model_name"] == "jbot-s" and config["training"]["epochs"] == 2
-    assert [c["baseline_value"] for c in config["comparisons"]] == [0.40, 0.50, 0.65]
+    assert sorted(c["baseline_value"] for c in config["comparisons"]) == [0.40, 0.50, 0.65]
+    assert config["results"]["datasets"]["jetnet-5class"] == {"name": "jetnet-bench-220k",
+                                                             "sha256": "b" * 64}
     card = (cards / "jbot-s.md").read_text()
     assert card == (out / "README.md").read_text()
     assert "### Against baselines" in card and "| +0.2000 |" in card
-    assert "From `leaderboard/results/jbot-s.json`" in card
+    assert f"From the leaderboard store `leaderboard/results/jbot-s/{sha[:12]}/`" in card
+    assert "revision: " + "b" * 64 in card  # the HF card pins the evaluation data (EvalResult)
     # the registered name now resolves to the shipped folder
     monkeypatch.setattr("jetzoo.models.zoo._shipped_folder",
                         lambda name: out if name == "jbot-s" else None)
@@ -87,11 +111,14 @@ def test_ship_writes_package_folder_card_and_loads_by_name(tmp_path: Path, train
 def test_ship_refuses_other_weights_quick_runs_and_wrong_architecture(tmp_path: Path,
                                                                        trained: Path):
     sha = sha256_file(trained / "model.safetensors")
-    other = write_result(tmp_path / "other.json", _result("x", "d" * 64, ROWS))
+    other = _store(tmp_path / "store", "x", "d" * 64, ROWS)
     with pytest.raises(ReleaseError, match="scored another model"):
         ship(trained, "jbot-s", other, weights_root=tmp_path / "w", cards_dir=None)
-    quick = write_result(tmp_path / "quick.json", _result("x", sha, ROWS, quick=True))
-    with pytest.raises(ReleaseError, match="'quick' is true"):
+    quick = _store(tmp_path / "quick", "x", sha, ROWS, tier="quick")
+    with pytest.raises(ReleaseError, match="tier 'quick'"):
+        ship(trained, "jbot-s", quick, weights_root=tmp_path / "w", cards_dir=None,
+             tier="quick")
+    with pytest.raises(ReleaseError, match="no 'standard' results"):
         ship(trained, "jbot-s", quick, weights_root=tmp_path / "w", cards_dir=None)
     with pytest.raises(ReleaseError, match=r"architecture differs .*embed_dim: 32 \(registered 64\)"):
         ship(trained, "jbot-b", weights_root=tmp_path / "w", cards_dir=None)

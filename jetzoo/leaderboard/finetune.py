@@ -7,8 +7,8 @@
   ``base_lr * decay ** (L + 1 - i)`` where ``L + 1`` is the largest layer id (the final norm,
   so ``L`` = depth for a ParticleTransformer): the final norm trains at the base LR, the last
   block at ``base * decay``, ..., the particle embedding at ``base * decay ** (L + 1)``.
-- :func:`apply_lora`: low-rank adapters on the fused ``qkv`` projections through
-  ``peft.LoraConfig(target_modules=["qkv"], r=rank)``; if peft cannot wrap the backbone, our own
+- :func:`apply_lora`: low-rank adapters on the backbone's ``lora_targets`` (the fused ``qkv``
+  projections of every registered model) through ``peft.LoraConfig(target_modules, r=rank)``; if peft cannot wrap the backbone, our own
   :class:`LoRALinear` does the same. Base weights are frozen; each wrapped ``Linear(in, out)``
   adds ``rank * (in + out)`` trainable parameters.
 - mode ``scratch``: the same architecture with fresh random weights, all parameters at the base LR.
@@ -142,12 +142,15 @@ def _own_lora(backbone: nn.Module, targets: Sequence[str], rank: int,
 
 
 def apply_lora(backbone: nn.Module, rank: int = 4, alpha: float | None = None,
-               target_modules: Sequence[str] = ("qkv",), use_peft: bool = True) -> str:
-    """Add rank-``rank`` adapters to the ``Linear`` layers named ``target_modules`` in place and
+               target_modules: Sequence[str] | None = None, use_peft: bool = True) -> str:
+    """Add rank-``rank`` adapters to the ``Linear`` layers named ``target_modules`` (default:
+    the backbone's ``lora_targets``, Backbone protocol) in place and
     freeze every other backbone parameter. Returns ``"peft"`` or ``"own"`` (our
     :class:`LoRALinear`, used when peft is unavailable or cannot wrap this backbone)."""
     if rank < 1:
         raise ValueError(f"LoRA rank must be >= 1, got {rank}")
+    if target_modules is None:
+        target_modules = tuple(getattr(backbone, "lora_targets", ("qkv",)))
     how = "own"
     if use_peft:
         try:

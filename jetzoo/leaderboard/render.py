@@ -1,11 +1,15 @@
-"""``jetzoo leaderboard render``: rebuild ``leaderboard/README.md`` and ROC plots from result files.
+"""``jetzoo leaderboard render``: rebuild ``leaderboard/README.md`` and ROC plots from the store.
 
-Every ``<results>/*.json`` is read through :func:`jetzoo.leaderboard.schema.load_result`, so a
-file that fails the schema, was edited after writing (checksum) or whose ROC sidecar changed is
-refused with a message naming it. One table per task: rows = model + evaluation, where each
-model's supervised-from-scratch baseline row sits directly above its fine-tuned rows of the same
-label fraction; columns = metrics as ``value ± spread``. One PNG per task under ``<out>/roc/``:
-background rejection 1/eps_b against signal efficiency, one panel per signal / class.
+Every ``<results>/<model>/<weights-sha12>/<task>.json`` is read through
+:func:`jetzoo.leaderboard.schema.load_result`, so a file that fails the schema, was edited after
+writing (checksum) or whose ROC sidecar changed is refused with a message naming it.
+
+Per tier (standard, paper, quick): one table of main scores (a row per model, a column per
+task, sorted by the first task), then per task one table with a row per model + evaluation
+(each model's supervised-from-scratch baseline beside its fine-tuned rows of the same label
+fraction) and a column per metric as ``value ± spread`` (seeded evaluations: mean over seeds,
+then ``(± std over N seeds)``). One PNG per task and tier under ``<out>/roc/``: background
+rejection 1/eps_b against signal efficiency, one panel per signal / class.
 """
 from __future__ import annotations
 
@@ -19,54 +23,55 @@ from typing import Any, Iterable
 import numpy as np
 from sklearn.metrics import auc as roc_auc
 
-from jetzoo.leaderboard.schema import ResultFileError, format_settings, load_result
+from jetzoo.leaderboard.evaluators import EVALUATORS, evaluator_of
+from jetzoo.leaderboard.schema import ResultFileError, format_settings, iter_store, load_result
 from jetzoo.utils.io import atomic_path, atomic_write_text
 
 DEFAULT_RESULTS = Path("leaderboard/results")
 DEFAULT_OUT = Path("leaderboard")
-_ORDER = ("knn", "linear", "supervised", "finetune-llrd", "finetune-lora", "anomaly-knn",
-          "anomaly-cosine", "anomaly-mahalanobis", "anomaly-gmm", "anomaly-ae")
+TIER_ORDER = ("standard", "paper", "quick")
 _FRACTION = re.compile(r"^(.*)-([0-9.]+)%$")
 
 
 def _eval_sort_key(evaluation: str) -> tuple[float, int, str]:
-    """Frozen probes first, then per label fraction: baseline, LLRD, LoRA."""
+    """Frozen probes first, then per label fraction: baseline, LLRD, LoRA (evaluator order)."""
     m = _FRACTION.match(evaluation)
-    base, frac = (m.group(1), float(m.group(2))) if m else (evaluation, -1.0)
-    rank = _ORDER.index(base) if base in _ORDER else len(_ORDER)
-    return (frac, rank, evaluation)
+    frac = float(m.group(2)) if m else -1.0
+    ev = evaluator_of(evaluation)
+    return (frac, ev.order if ev else len(EVALUATORS), evaluation)
 
 
-def _fmt(value: float | None, spread: float | None) -> str:
+def _fmt(value: float | None, spread: float | None, seed_std: float | None = None,
+         n_seeds: int = 1) -> str:
     if value is None:
         return "n/a"
     digits = 4 if abs(value) < 10 else 1
     cell = f"{value:.{digits}f}"
     if spread is not None:
         cell += f" ± {spread:.{digits}f}"
+    if n_seeds > 1 and seed_std is not None:
+        cell += f" (± {seed_std:.{digits}f} over {n_seeds} seeds)"
     return cell
 
 
 def _label(evaluation: str) -> str:
     m = _FRACTION.match(evaluation)
-    base, frac = (m.group(1), m.group(2) + "% labels") if m else (evaluation, "")
-    names = {"knn": "kNN probe (frozen)", "linear": "linear probe (frozen)",
-             "supervised": "supervised from scratch (baseline)",
-             "finetune-llrd": "fine-tuned, LLRD", "finetune-lora": "fine-tuned, LoRA"}
-    text = names.get(base, base)
+    frac = m.group(2) + "% labels" if m else ""
+    ev = evaluator_of(evaluation)
+    text = ev.label if ev else evaluation
     return f"{text}, {frac}" if frac else text
 
 
 def load_results(results_dir: str | Path) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
-    """All verified result files of a folder as ``(path, result, roc)``, sorted by model id;
-    :class:`ResultFileError` for the first invalid one."""
+    """All verified result files of a store as ``(path, result, roc)``, sorted by model id and
+    task; :class:`ResultFileError` for the first invalid one."""
     results_dir = Path(results_dir)
-    files = sorted(results_dir.glob("*.json"))
+    files = list(iter_store(results_dir))
     if not files:
-        raise ResultFileError(f"{results_dir}: no result files (*.json); run "
-                              "`jetzoo leaderboard submit MODEL` first")
+        raise ResultFileError(f"{results_dir}: no result files (<model>/<weights-sha12>/"
+                              "<task>.json); run `jetzoo leaderboard submit MODEL` first")
     loaded = [(f, *load_result(f)) for f in files]
-    return sorted(loaded, key=lambda t: t[1]["model"]["id"])
+    return sorted(loaded, key=lambda t: (t[1]["model"]["id"], t[1]["task"]["name"]))
 
 
 def _task_info() -> tuple[dict[str, str], dict[str, int]]:
@@ -80,18 +85,62 @@ def _task_info() -> tuple[dict[str, str], dict[str, int]]:
     return ({t.name: t.description for t in tasks}, {t.name: KINDS.index(t.kind) for t in tasks})
 
 
-def task_table(task: str, results: Iterable[dict[str, Any]]) -> str:
-    """The Markdown table of one task over all result files."""
+def _model_key(result: dict[str, Any]) -> str:
+    return f"{result['model']['id']} `{result['model']['weights_sha256'][:12]}`"
+
+
+def main_score(result: dict[str, Any], tier: str) -> dict[str, Any] | None:
+    """The row of a result file's main score at ``tier`` (None if not scored)."""
+    run = result["runs"].get(tier)
+    if run is None:
+        return None
+    evaluation, metric = result["task"]["main_score"].split("/", 1)
+    for row in run["results"]:
+        if row["evaluation"] == evaluation and row["metric"] == metric:
+            return row
+    return None
+
+
+def main_score_table(results: list[dict[str, Any]], tier: str, tasks: list[str]) -> str:
+    """Models x tasks of their main scores at ``tier``, best first on the first task."""
+    cells: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for res in results:
+        row = main_score(res, tier)
+        if row is not None:
+            cells[_model_key(res)][res["task"]["name"]] = row
+    tasks = [t for t in tasks if any(t in c for c in cells.values())]
+    heads = {res["task"]["name"]: res["task"]["main_score"] for res in results}
+    lines = ["| model | " + " | ".join(f"{t}<br>`{heads[t]}`" for t in tasks) + " |",
+             "|---|" + "---|" * len(tasks)]
+
+    def sort_key(model: str) -> tuple[float, str]:
+        for t in tasks:
+            v = cells[model].get(t, {}).get("value")
+            if v is not None:
+                return (-v, model)
+        return (1.0, model)
+
+    for model in sorted(cells, key=sort_key):
+        vals = [_fmt(r["value"], r["spread"], r.get("seed_std"), len(r.get("seeds", [])))
+                if (r := cells[model].get(t)) else "" for t in tasks]
+        lines.append(f"| {model} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+def task_table(task: str, results: Iterable[dict[str, Any]], tier: str) -> str:
+    """The Markdown table of one task at one tier over all result files."""
     metrics: list[str] = []
     cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for res in results:
-        model = res["model"]["id"]
-        for row in res["results"]:
-            if row["task"] != task:
-                continue
+        run = res["runs"].get(tier)
+        if res["task"]["name"] != task or run is None:
+            continue
+        model = _model_key(res)
+        for row in run["results"]:
             if row["metric"] not in metrics:
                 metrics.append(row["metric"])
-            cells[(model, row["evaluation"])][row["metric"]] = _fmt(row["value"], row["spread"])
+            cells[(model, row["evaluation"])][row["metric"]] = _fmt(
+                row["value"], row["spread"], row.get("seed_std"), len(row.get("seeds", [])))
     keys = sorted(cells, key=lambda k: (k[0], _eval_sort_key(k[1])))
     lines = ["| model | evaluation | " + " | ".join(metrics) + " |",
              "|---|---|" + "---|" * len(metrics)]
@@ -147,50 +196,62 @@ def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray
 
 
 def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_OUT) -> Path:
-    """Write ``<out>/README.md`` (one table per task) and ``<out>/roc/<task>.png`` from the
-    result files in ``results_dir``. Returns the README path."""
+    """Write ``<out>/README.md`` (main scores per tier, one table per task and tier) and
+    ``<out>/roc/<task>-<tier>.png`` from the store in ``results_dir``. Returns the README."""
     out = Path(out)
     loaded = load_results(results_dir)
     results = [r for _, r, _ in loaded]
     descriptions, kinds = _task_info()
-    tasks = sorted(dict.fromkeys(row["task"] for r in results for row in r["results"]),
+    tasks = sorted(dict.fromkeys(r["task"]["name"] for r in results),
                    key=lambda t: (kinds.get(t, 9), t))
-    quick = [r["model"]["id"] for r in results if r["quick"]]
+    tiers = [t for t in TIER_ORDER if any(t in r["runs"] for r in results)]
     lines = ["# jetzoo leaderboard", "",
-             "Generated by `jetzoo leaderboard render` from `leaderboard/results/*.json` "
-             "(schema: `jetzoo/leaderboard/schema.py`). Values are `value ± spread`: the metric "
-             "on the whole test split and the standard deviation over bootstrap resamples of it. "
-             "Each model's supervised-from-scratch baseline (same architecture) sits beside its "
-             "fine-tuned rows.", ""]
-    if quick:
-        lines += [f"> **Note:** results of {', '.join(quick)} come from `--quick` runs (a few "
-                  "hundred jets, one grid point, a few epochs; see `QUICK_SETTINGS` in "
-                  "`jetzoo/leaderboard/tasks.py`), possibly of untrained backbones: they show the "
-                  "format of the leaderboard, not the quality of the models.", ""]
-    lines += ["| model | revision | weights sha256 | jetzoo | date | quick | settings |",
+             "Generated by `jetzoo leaderboard render` from the result store "
+             "`leaderboard/results/<model>/<weights-sha12>/<task>.json` (schema: "
+             "`jetzoo/leaderboard/schema.py`). Cells are `value ± spread`: the metric on the "
+             "task's whole test split and the standard deviation over bootstrap resamples of it; "
+             "fine-tuning rows are the mean over seeds, with the standard deviation over seeds "
+             "beside. Tiers: **standard** (the pinned benchmark sets, `jetzoo/data/catalog.py`), "
+             "**paper** (the seed-004 fine-tuning protocol on the same sets), **quick** (the "
+             "embedded sample: a format check for CI, too small to rank models).", ""]
+    lines += ["| model | weights sha256 | recipe | tiers | jetzoo | last scored | overrides |",
               "|---|---|---|---|---|---|---|"]
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        m = r["model"]
-        changed = format_settings(r.get("settings")) or "task files"
-        lines.append(f"| {m['id']} | {m['revision']} | `{m['weights_sha256'][:12]}` | "
-                     f"{r['jetzoo_version']} | {r['date'][:10]} | "
-                     f"{'yes' if r['quick'] else 'no'} | {changed} |")
+        by_model[_model_key(r)].append(r)
+    for key, rs in by_model.items():
+        m = rs[0]["model"]
+        runs = [run for r in rs for run in r["runs"].values()]
+        scored = sorted({t for r in rs for t in r["runs"]}, key=TIER_ORDER.index)
+        overrides = sorted({format_settings(run.get("overrides")) for run in runs} - {""})
+        lines.append(f"| {m['id']} | `{m['weights_sha256'][:12]}` | {m.get('recipe') or ''} | "
+                     f"{', '.join(scored)} | {max(run['jetzoo_version'] for run in runs)} | "
+                     f"{max(run['date'] for run in runs)[:10]} | "
+                     f"{'; '.join(overrides) or 'none'} |")
     lines.append("")
-    for task in tasks:
-        lines += [f"## {task}", ""]
-        if descriptions.get(task):
-            lines += [descriptions[task].strip(), ""]
-        shas = sorted({r["datasets"][task]["sha256"][:12] for r in results
-                       if task in r.get("datasets", {})})
-        if shas:
-            lines += [f"Dataset sha256: {', '.join(f'`{s}`' for s in shas)}", ""]
-        lines += [task_table(task, results), ""]
-        curves = [(r["model"]["id"], c["evaluation"], c["label"], *roc[c["key"]])
-                  for _, r, roc in loaded for c in r.get("roc", {}).get("curves", [])
-                  if c["task"] == task]
-        if curves:
-            png = plot_roc(task, curves, out / "roc" / f"{task}.png")
-            lines += [f"![ROC curves of {task}](roc/{png.name})", ""]
+    for tier in tiers:
+        lines += [f"## Tier `{tier}`: main scores", "",
+                  main_score_table(results, tier, tasks), ""]
+    for tier in tiers:
+        for task in tasks:
+            runs = [(r, r["runs"][tier]) for r in results
+                    if r["task"]["name"] == task and tier in r["runs"]]
+            if not runs:
+                continue
+            lines += [f"## {task} (tier `{tier}`)", ""]
+            if descriptions.get(task):
+                lines += [descriptions[task].strip(), ""]
+            data = sorted({(run["dataset"].get("name", "?"), run["dataset"]["sha256"][:12],
+                            run["dataset"].get("n_test")) for _, run in runs})
+            lines += ["Data: " + ", ".join(f"{n} `{sha}` ({t} test jets)" for n, sha, t in data),
+                      ""]
+            lines += [task_table(task, results, tier), ""]
+            curves = [(r["model"]["id"], c["evaluation"], c["label"], *roc[c["key"]])
+                      for _, r, roc in loaded if r["task"]["name"] == task
+                      for c in r.get("roc", {}).get("curves", []) if c["tier"] == tier]
+            if curves:
+                png = plot_roc(f"{task} ({tier})", curves, out / "roc" / f"{task}-{tier}.png")
+                lines += [f"![ROC curves of {task}, tier {tier}](roc/{png.name})", ""]
     readme = out / "README.md"
     atomic_write_text(readme, "\n".join(lines))
     return readme

@@ -1,13 +1,21 @@
-"""The leaderboard result file: ``leaderboard/results/<model>.json`` + ``<model>.roc.npz``.
+"""The leaderboard result store: ``leaderboard/results/<model>/<weights-sha12>/<task>.json``.
 
-A result file records who was scored (model id, revision, weights sha256), on what (dataset
-sha256 per task), by which code (jetzoo version) and when, and one row per
-(task, evaluation, metric): ``value`` on the full evaluation split, ``spread`` (standard
-deviation over bootstrap resamples of that split) and ``n`` (jets scored). ROC curves live in a
-sidecar ``.roc.npz`` (arrays ``<key>.fpr`` / ``<key>.tpr``) whose sha256 the JSON records.
+One file per (model, weights, task), holding one *run* per tier (``quick``, ``standard``,
+``paper``). A run records what was scored and how, so that a number can be reproduced and two
+numbers compared only when they mean the same:
 
-``checksum`` is the sha256 of the canonical JSON (sorted keys, no whitespace) of everything
-else: :func:`load_result` refuses a file edited by hand, and a sidecar whose sha256 differs.
+- ``task_sha256`` (the task file's bytes), the resolved ``settings`` and the ``overrides``
+  given on the command line, the ``dataset`` (catalog name, sha256, split key, test jets), the
+  jetzoo version, date and devices;
+- ``results``: one row per (evaluation, metric): ``value`` (the mean over seeds for seeded
+  evaluations), ``spread`` (the bootstrap spread of the evaluation split, averaged over seeds),
+  ``n`` (jets scored) and, for seeded evaluations, ``seeds``, ``per_seed`` and ``seed_std``;
+- ``skipped``: evaluations that do not apply, with the reason.
+
+ROC curves live in a sidecar ``<task>.roc.npz`` (arrays ``<key>.fpr`` / ``<key>.tpr``, key
+``tier|evaluation|label``) whose sha256 the JSON records. ``checksum`` is the sha256 of the
+canonical JSON of everything else: :func:`load_result` refuses a file edited by hand and a
+sidecar whose bytes changed.
 """
 from __future__ import annotations
 
@@ -15,24 +23,65 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from jetzoo.utils.formatting import format_settings  # noqa: F401  (re-exported)
 from jetzoo.utils.io import atomic_path, atomic_write_text, sha256_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+TIER_NAMES = ["quick", "standard", "paper"]
 _SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _NUM = {"type": ["number", "null"]}  # null: not defined (e.g. rejection with no background)
 
-RESULT_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "jetzoo leaderboard result file",
+_ROW = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["schema_version", "model", "jetzoo_version", "date", "quick", "datasets",
-                 "results", "checksum"],
+    "required": ["evaluation", "metric", "value", "spread", "n"],
+    "properties": {
+        "evaluation": {"type": "string", "minLength": 1},
+        "metric": {"type": "string", "minLength": 1},
+        "value": _NUM,
+        "spread": _NUM,
+        "n": {"type": "integer", "minimum": 1},
+        "seeds": {"type": "array", "items": {"type": "integer"}},
+        "per_seed": {"type": "array", "items": _NUM},
+        "seed_std": _NUM,
+        "baseline": {"type": "boolean"},
+        "label_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "details": {"type": ["object", "array"]},
+    },
+}
+_RUN = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["task_sha256", "settings", "dataset", "jetzoo_version", "date", "results"],
+    "properties": {
+        "task_sha256": _SHA,
+        "settings": {"type": "object"},
+        "overrides": {"type": "object"},
+        "dataset": {
+            "type": "object", "additionalProperties": False, "required": ["sha256"],
+            "properties": {"name": {"type": "string"}, "sha256": _SHA,
+                           "path": {"type": "string"}, "n_test": {"type": "integer"},
+                           "split_key": {"type": "string"}}},
+        "jetzoo_version": {"type": "string"},
+        "date": {"type": "string", "format": "date-time"},
+        "devices": {"type": ["integer", "string"]},
+        "wall_seconds": {"type": "number", "minimum": 0},
+        "skipped": {"type": "object", "additionalProperties": {"type": "string"}},
+        "results": {"type": "array", "items": _ROW},
+    },
+}
+RESULT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "jetzoo leaderboard result file (one model, one weights file, one task)",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["schema_version", "model", "task", "runs", "checksum"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "model": {
@@ -51,39 +100,18 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "recipe": {"type": ["string", "null"]},
             },
         },
-        "jetzoo_version": {"type": "string"},
-        "date": {"type": "string", "format": "date-time"},
-        "quick": {"type": "boolean"},
-        "devices": {"type": ["integer", "string"]},
-        "settings": {"type": "object"},  # task settings replaced by `submit --set`
-        "datasets": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object", "required": ["sha256"], "additionalProperties": False,
-                "properties": {"sha256": _SHA, "path": {"type": "string"},
-                               "n_test": {"type": "integer"}},
-            },
-        },
-        "skipped": {"type": "object", "additionalProperties": {"type": "string"}},
-        "results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["task", "evaluation", "metric", "value", "spread", "n"],
-                "properties": {
-                    "task": {"type": "string", "minLength": 1},
-                    "evaluation": {"type": "string", "minLength": 1},
-                    "metric": {"type": "string", "minLength": 1},
-                    "value": _NUM,
-                    "spread": _NUM,
-                    "n": {"type": "integer", "minimum": 1},
-                    "baseline": {"type": "boolean"},
-                    "label_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                    "details": {"type": "object"},
-                },
-            },
-        },
+        "task": {
+            "type": "object", "additionalProperties": False,
+            "required": ["name", "kind", "family", "main_score"],
+            "properties": {"name": {"type": "string", "minLength": 1},
+                           "kind": {"enum": ["multiclass", "binary", "anomaly"]},
+                           "family": {"type": "string"},
+                           "main_score": {"type": "string", "pattern": "^[^/]+/.+$"},
+                           "description": {"type": "string"},
+                           "classes": {"type": "array", "items": {"type": "string"}}}},
+        "runs": {"type": "object", "minProperties": 1,
+                 "propertyNames": {"enum": TIER_NAMES},
+                 "additionalProperties": _RUN},
         "roc": {
             "type": "object",
             "additionalProperties": False,
@@ -93,8 +121,8 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "sha256": _SHA,
                 "curves": {"type": "array", "items": {
                     "type": "object", "additionalProperties": False,
-                    "required": ["key", "task", "evaluation", "label"],
-                    "properties": {"key": {"type": "string"}, "task": {"type": "string"},
+                    "required": ["key", "tier", "evaluation", "label"],
+                    "properties": {"key": {"type": "string"}, "tier": {"type": "string"},
                                    "evaluation": {"type": "string"},
                                    "label": {"type": "string"}}}},
             },
@@ -136,34 +164,39 @@ def validate_result(obj: Any, source: Any = "<result>") -> None:
         raise ResultFileError(f"{source}: field {where!r}: {err.message}")
 
 
-def format_settings(settings: Mapping[str, Any] | None) -> str:
-    """A result file's ``settings`` (task settings changed by ``submit --set``) as markdown,
-    e.g. ```max_epochs=10`, `base_lrs=[0.001]```; "" when none were changed."""
-    return ", ".join(f"`{k}={json.dumps(v)}`" for k, v in sorted((settings or {}).items()))
-
-
-def roc_key(task: str, evaluation: str, label: str) -> str:
+def roc_key(tier: str, evaluation: str, label: str) -> str:
     """The npz key prefix of one ROC curve."""
-    return f"{task}|{evaluation}|{label}"
+    return f"{tier}|{evaluation}|{label}"
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one path component (model ids may hold '/')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+def result_path(root: str | Path, model_id: str, weights_sha256: str, task: str) -> Path:
+    """``<root>/<model>/<weights-sha12>/<task>.json``."""
+    return Path(root) / safe_name(model_id) / weights_sha256[:12] / f"{safe_name(task)}.json"
 
 
 def write_result(path: str | Path, obj: dict[str, Any],
                  roc: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
-    """Write a result file atomically: ROC sidecar first (``<stem>.roc.npz``, arrays
-    ``<key>.fpr``/``<key>.tpr``), then the JSON with the sidecar's sha256 and the checksum.
-    ``roc`` maps :func:`roc_key` keys to (fpr, tpr). Returns the JSON path."""
+    """Write a result file atomically: ROC sidecar first (``<stem>.roc.npz``), then the JSON
+    with the sidecar's sha256 and the checksum. ``roc`` maps :func:`roc_key` keys to
+    (fpr, tpr). Returns the JSON path."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     obj = dict(obj)
     obj["schema_version"] = SCHEMA_VERSION
     if roc:
         side = path.with_name(path.name.removesuffix(".json") + ".roc.npz")
         arrays: dict[str, np.ndarray] = {}
         curves = []
-        for key, (fpr, tpr) in roc.items():
-            task, evaluation, label = key.split("|")
+        for key, (fpr, tpr) in sorted(roc.items()):
+            tier, evaluation, label = key.split("|")
             arrays[f"{key}.fpr"] = np.asarray(fpr, dtype=np.float64)
             arrays[f"{key}.tpr"] = np.asarray(tpr, dtype=np.float64)
-            curves.append({"key": key, "task": task, "evaluation": evaluation, "label": label})
+            curves.append({"key": key, "tier": tier, "evaluation": evaluation, "label": label})
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         with atomic_path(side) as tmp:
@@ -192,6 +225,9 @@ def load_result(path: str | Path, load_roc: bool = True
         raise ResultFileError(f"{path}: cannot read ({err})") from err
     except json.JSONDecodeError as err:
         raise ResultFileError(f"{path}: not valid JSON ({err})") from err
+    if isinstance(obj, dict) and obj.get("schema_version") == 1:
+        raise ResultFileError(f"{path}: field 'schema_version': 1 is the single-file format of "
+                              "jetzoo 0.1; re-run `jetzoo leaderboard submit` for the store")
     validate_result(obj, source=path)
     if result_checksum(obj) != obj["checksum"]:
         raise ResultFileError(f"{path}: field 'checksum' does not match the content: the file was "
@@ -212,3 +248,16 @@ def load_result(path: str | Path, load_roc: bool = True
                 except KeyError as err:
                     raise ResultFileError(f"{side}: no arrays for ROC curve {key!r}") from err
     return obj, roc
+
+
+def iter_store(root: str | Path) -> Iterator[Path]:
+    """Every result file of a store, sorted (``<root>/*/*/*.json``)."""
+    return iter(sorted(Path(root).glob("*/*/*.json")))
+
+
+def flat_rows(result: Mapping[str, Any], tier: str) -> list[dict[str, Any]]:
+    """The rows of one tier's run with the task name added (what cards and comparisons read)."""
+    run = result["runs"].get(tier)
+    if run is None:
+        return []
+    return [{"task": result["task"]["name"], **row} for row in run["results"]]

@@ -21,10 +21,12 @@ Per task (see :mod:`jetzoo.leaderboard.tasks`):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -35,11 +37,13 @@ from torch import Tensor, nn
 
 from jetzoo.data.schema import DataError
 from jetzoo.leaderboard import metrics as M
-from jetzoo.leaderboard.finetune import FineTuneSettings, finetune
-from jetzoo.leaderboard.schema import now_iso, roc_key, write_result
-from jetzoo.leaderboard.tasks import (DEFAULT_SETTINGS, QUICK_SETTINGS, Batch, Task, TaskData,
-                                      TaskSkipped, applicable_tasks, backbone_family,
-                                      load_task_data, load_tasks, select)
+from jetzoo.leaderboard.cache import EmbeddingCache, default_root
+from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext, evaluator_of
+from jetzoo.leaderboard.schema import (ResultFileError, load_result, now_iso, result_path,
+                                       roc_key, write_result)
+from jetzoo.leaderboard.tasks import (DEFAULT_TIER, TIERS, Batch, Task, TaskData, TaskSkipped,
+                                      applicable_tasks, backbone_family, load_task_data,
+                                      TaskError, load_tasks, select)
 from jetzoo.utils.io import sha256_file
 
 log = logging.getLogger(__name__)
@@ -196,70 +200,81 @@ def _downsample_roc(fpr: Tensor, tpr: Tensor, points: int) -> tuple[np.ndarray, 
 
 @dataclass
 class TaskResult:
-    """Rows, ROC curves and bookkeeping of one task."""
+    """Rows, ROC curves and bookkeeping of one task at one tier."""
 
+    tier: str = "standard"
     rows: list[dict[str, Any]] = field(default_factory=list)
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     dataset_sha256: str | None = None
     dataset_path: str | None = None
+    split_key: str | None = None
     n_test: int = 0
 
 
-def _row(task: Task, evaluation: str, metric: str, value: Any, spread: Any, n: int,
+Scored = tuple[list[dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def _row(evaluation: str, metric: str, value: Any, spread: Any, n: int,
          **extra: Any) -> dict[str, Any]:
-    return {"task": task.name, "evaluation": evaluation, "metric": metric,
-            "value": _finite(float(value)), "spread": _finite(float(spread)), "n": int(n), **extra}
+    return {"evaluation": evaluation, "metric": metric, "value": _finite(float(value)),
+            "spread": _finite(float(spread)), "n": int(n), **extra}
 
 
 def score_classification(task: Task, evaluation: str, proba: Tensor, target: Tensor,
-                         result: TaskResult, **extra: Any) -> None:
-    """Add the metric rows and ROC curves of class scores ``proba (N, C)`` to ``result``."""
+                         **extra: Any) -> Scored:
+    """Metric rows and ROC curves (keys ``tier|evaluation|label``) of class scores
+    ``proba (N, C)`` against classifier targets."""
     s = task.settings
     n, seed, n_boot = len(target), task.seed, int(s["bootstrap"])
     proba = proba.double()
+    rows: list[dict[str, Any]] = []
     for name in task.metrics:
         if name == "accuracy":
             v, e = _stat(lambda p, y: M.accuracy(p, y, proba.shape[1]), (proba, target), target,
                          n_boot, seed)
-            result.rows.append(_row(task, evaluation, name, v, e, n, **extra))
+            rows.append(_row(evaluation, name, v, e, n, **extra))
         elif task.kind == "multiclass" and name == "auc":
             v, e = _stat(M.multiclass_auc, (proba, target), target, n_boot, seed)
             for c, cls in enumerate(task.classes):
-                result.rows.append(_row(task, evaluation, f"auc[{cls}]", v[c], e[c], n, **extra))
+                rows.append(_row(evaluation, f"auc[{cls}]", v[c], e[c], n, **extra))
             v_mean, e_mean = _stat(lambda p, y: M.multiclass_auc(p, y).mean(), (proba, target),
                                    target, n_boot, seed)
-            result.rows.append(_row(task, evaluation, "auc[mean]", v_mean, e_mean, n, **extra))
+            rows.append(_row(evaluation, "auc[mean]", v_mean, e_mean, n, **extra))
         elif task.kind == "multiclass":
             raise ValueError(f"task {task.name}: metric {name!r} is defined for binary tasks only")
         else:
             v, e = _stat(metric_fn(name), (proba[:, 1], target), target, n_boot, seed)
-            result.rows.append(_row(task, evaluation, name, v, e, n, **extra))
+            rows.append(_row(evaluation, name, v, e, n, **extra))
     curves = ([(cls, proba[:, c], (target == c).long()) for c, cls in enumerate(task.classes)]
               if task.kind == "multiclass" else [("+".join(task.signal), proba[:, 1], target)])
+    roc = {}
     for label, score, y in curves:
         fpr, tpr, _ = M.roc_curve(score, y)
-        result.roc[roc_key(task.name, evaluation, label)] = _downsample_roc(
+        roc[roc_key(task.tier or "standard", evaluation, label)] = _downsample_roc(
             fpr, tpr, int(s["roc_points"]))
+    return rows, roc
 
 
-def score_anomaly(task: Task, evaluation: str, scores: Tensor, labels: Tensor,
-                  result: TaskResult) -> None:
+def score_anomaly(task: Task, evaluation: str, scores: Tensor, labels: Tensor) -> Scored:
     """Metric rows per signal (``auc[w]`` ...) for anomaly ``scores`` (higher = more anomalous)
-    of test jets with task-local ``labels``."""
+    of evaluation jets with task-local ``labels``."""
     s = task.settings
     bkg = torch.as_tensor([task.classes.index(c) for c in task.background])
     is_bkg = torch.isin(labels, bkg)
+    rows: list[dict[str, Any]] = []
+    roc = {}
     for sig_name, sig_classes in task.signals.items():
         sig = torch.isin(labels, torch.as_tensor([task.classes.index(c) for c in sig_classes]))
         keep = is_bkg | sig
         sc, y = scores[keep].double(), sig[keep].long()
         for name in task.metrics:
             v, e = _stat(metric_fn(name), (sc, y), y, int(s["bootstrap"]), task.seed)
-            result.rows.append(_row(task, evaluation, f"{name}[{sig_name}]", v, e, len(y)))
+            rows.append(_row(evaluation, f"{name}[{sig_name}]", v, e, len(y)))
         fpr, tpr, _ = M.roc_curve(sc, y)
-        result.roc[roc_key(task.name, evaluation, sig_name)] = _downsample_roc(
+        roc[roc_key(task.tier or "standard", evaluation, sig_name)] = _downsample_roc(
             fpr, tpr, int(s["roc_points"]))
+    return rows, roc
 
 
 def binary_target(task: Task, labels: Tensor) -> Tensor:
@@ -270,8 +285,24 @@ def binary_target(task: Task, labels: Tensor) -> Tensor:
     return torch.isin(labels, sig).long()
 
 
-def _with_target(task: Task, data: Batch) -> Batch:
-    return {**data, "label": binary_target(task, data["label"])}
+def combine_seeds(per_seed: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of several seeds -> one row per (evaluation, metric): ``value`` = mean over seeds,
+    ``spread`` = mean bootstrap spread, ``seed_std`` (sample std, 0 for one seed), ``seeds``
+    and ``per_seed``. Seeds whose value is undefined (None) are left out of the mean."""
+    seeds = sorted(per_seed)
+    first = per_seed[seeds[0]]
+    out = []
+    for k, row in enumerate(first):
+        values = [per_seed[s][k]["value"] for s in seeds]
+        spreads = [per_seed[s][k]["spread"] for s in seeds]
+        defined = [v for v in values if v is not None]
+        mean = float(np.mean(defined)) if defined else None
+        std = float(np.std(defined, ddof=1)) if len(defined) > 1 else 0.0
+        spread_ok = [e for e in spreads if e is not None]
+        out.append({**row, "value": mean,
+                    "spread": float(np.mean(spread_ok)) if spread_ok else None,
+                    "seeds": seeds, "per_seed": values, "seed_std": std if defined else None})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,174 +311,234 @@ def _with_target(task: Task, data: Batch) -> Batch:
 
 @dataclass
 class RunSettings:
-    """How to run tasks: devices for the Trainer, quick mode, progress bars."""
+    """How to run tasks: the tier, devices for the Trainer, progress bars, overrides, which
+    evaluations, the embedding cache."""
 
     devices: int | str = 1
     accelerator: str = "auto"
-    quick: bool = False
+    quick: bool = False  # = tier "quick"
     progress: bool = False
     dataset_sha256: str | None = None
-    overrides: Mapping[str, Any] = field(default_factory=dict)  # task settings, after --quick
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # task settings, after the tier
+    tier: str = "standard"
+    evaluations: Sequence[str] | None = None  # run only these (None: all of the task's)
+    cache: EmbeddingCache | None = None
+    weights_sha256: str | None = None  # cache key of the backbone (None: no caching)
+
+    @property
+    def effective_tier(self) -> str:
+        return "quick" if self.quick else self.tier
 
 
-def _frozen_probe(evaluation: str, task: Task, emb_train: Tensor, y_train: Tensor,
-                  emb_test: Tensor, num_classes: int) -> Tensor:
-    """Class scores ``(N_test, C)`` of the kNN or linear probe."""
-    from jetzoo.leaderboard import probes
-
-    if evaluation == "knn":
-        out = probes.knn_probe(emb_train, y_train, emb_test, k=int(task.settings["knn_k"]),
-                               num_classes=num_classes)
-    else:
-        out = probes.linear_probe(emb_train, y_train, emb_test, seed=task.seed)
-    scores = out.scores if hasattr(out, "scores") else out[1]
-    return torch.as_tensor(scores).double()
+def resolve_task(task: Task, settings: RunSettings) -> Task:
+    """``task`` at the run's tier with the run's overrides."""
+    if task.tier is None:
+        task = task.for_tier(settings.effective_tier)
+    if settings.overrides:
+        task = task.with_settings(**settings.overrides)
+    return task
 
 
-def anomaly_scores(task: Task, backbone: nn.Module, data: TaskData,
-                   settings: RunSettings) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Scores (higher = more anomalous) of the test jets per anomaly evaluation of ``task``:
-    reference = background jets of the training split; returns (scores, skipped)."""
-    from jetzoo.leaderboard import anomaly
+def _embedder(backbone: nn.Module, data: TaskData, settings: RunSettings
+              ) -> Callable[[str, Batch, str], Tensor]:
+    cache = settings.cache or EmbeddingCache()
 
-    s = task.settings
-    scores: dict[str, Tensor] = {}
-    skipped: dict[str, str] = {}
-    methods = tuple(e.removeprefix("anomaly-") for e in task.evaluations if e != "anomaly-ae")
-    if methods:
-        bkg = torch.as_tensor([task.classes.index(c) for c in task.background])
-        ref = select(data.train, torch.nonzero(torch.isin(data.train["label"], bkg))[:, 0])
-        emb_ref = extract(backbone, ref, devices=settings.devices)
-        emb_test = extract(backbone, data.test, devices=settings.devices)
-        out = anomaly.anomaly_scores(emb_ref, emb_test, ref_labels=ref["label"],
-                                     k=int(s["knn_k"]), tau=float(s["cosine_tau"]),
-                                     n_components=int(s["gmm_components"]), methods=methods,
-                                     seed=task.seed)
-        scores.update({f"anomaly-{m}": v for m, v in out.items()})
-    if "anomaly-ae" in task.evaluations:
-        if hasattr(backbone, "reconstruction_score"):
-            scores["anomaly-ae"] = extract(backbone, data.test, fn="reconstruction_score",
-                                           devices=settings.devices).double().reshape(-1)
-        else:
-            skipped[f"{task.name}/anomaly-ae"] = (
-                f"{type(backbone).__name__} has no reconstruction_score (only the autoencoder "
-                "recipe's model has)")
-    return scores, skipped
+    def embed(split: str, rows: Batch, fn: str) -> Tensor:
+        key = None
+        if settings.weights_sha256 and data.dataset_sha256 and "index" in rows:
+            key = (settings.weights_sha256, data.dataset_sha256, data.split_key, split, fn)
+        positions = rows["index"] if "index" in rows else torch.arange(len(rows["label"]))
+        return cache.get(key, positions, lambda pos: extract(
+            backbone, select(rows, pos), fn=fn, devices=settings.devices))
+
+    return embed
 
 
 def run_task(backbone: nn.Module, task: Task, settings: RunSettings | None = None,
-             data: TaskData | None = None) -> TaskResult:
-    """Run every evaluation of ``task`` on ``backbone``; :class:`TaskSkipped` if the task's
-    dataset is missing. An evaluation that does not apply (e.g. ``anomaly-ae`` on a backbone
-    without ``reconstruction_score``) is listed in ``result.skipped``. ``data``: the task's data
-    already in memory (default: :func:`load_task_data`, with the dataset's hashes verified)."""
+             data: TaskData | None = None, skip: Iterable[str] = ()) -> TaskResult:
+    """Run the evaluations of ``task`` (at the run's tier) on ``backbone`` through the
+    evaluator registry. :class:`TaskSkipped` if the task's dataset is missing; an evaluation
+    that does not apply is listed in ``result.skipped``; those named in ``skip`` (already
+    scored) are not run. ``data``: the task's data already in memory (default:
+    :func:`load_task_data`, the dataset's hashes verified)."""
     settings = settings or RunSettings()
-    if settings.quick:
-        task = task.with_settings(**QUICK_SETTINGS)
-    if settings.overrides:
-        task = task.with_settings(**settings.overrides)
+    task = resolve_task(task, settings)
     if data is None:
         data = load_task_data(task)
-    result = TaskResult(dataset_path=str(data.dataset_path), n_test=len(data.test["label"]),
-                        dataset_sha256=data.dataset_sha256)
+    result = TaskResult(tier=task.tier or settings.effective_tier,
+                        dataset_path=str(data.dataset_path), n_test=len(data.test["label"]),
+                        dataset_sha256=data.dataset_sha256, split_key=data.split_key)
     if data.dataset_path is not None:
         result.dataset_sha256 = verify_dataset(data.dataset_path, settings.dataset_sha256)
     backbone = backbone.eval()
-    s = task.settings
-    if task.kind == "anomaly":
-        scores, result.skipped = anomaly_scores(task, backbone, data, settings)
-        for evaluation in task.evaluations:
-            if evaluation in scores:
-                score_anomaly(task, evaluation, scores[evaluation], data.test["label"], result)
-        return result
-
-    train, val, test = (_with_target(task, d) for d in (data.train, data.val, data.test))
-    y_test = test["label"]
-    frozen = [e for e in task.evaluations if e in ("knn", "linear")]
-    if frozen:
-        emb_train = extract(backbone, train, devices=settings.devices)
-        emb_test = extract(backbone, test, devices=settings.devices)
-        for evaluation in frozen:
-            proba = _frozen_probe(evaluation, task, emb_train, train["label"], emb_test,
-                                  task.num_classes)
-            score_classification(task, evaluation, proba, y_test, result)
-    modes = {"finetune-llrd": "llrd", "finetune-lora": "lora", "supervised": "scratch"}
-    for evaluation in (e for e in task.evaluations if e in modes):
-        for frac in s["label_fractions"]:
-            ft = FineTuneSettings(
-                mode=modes[evaluation], base_lrs=s["base_lrs"], decays=s["decays"],
-                lora_rank=int(s["lora_rank"]), label_fraction=float(frac),
-                max_epochs=int(s["max_epochs"]), batch_size=int(s["batch_size"]),
-                weight_decay=float(s["weight_decay"]), seed=task.seed,
-                devices=settings.devices, accelerator=settings.accelerator,
-                progress=settings.progress)
-            out = finetune(backbone, train, val, test, task.num_classes, ft)
-            details = {"best": out.best, "n_train": out.n_train,
-                       "trainable_params": out.trainable_params}
-            if out.lora_impl:
-                details["lora_impl"] = out.lora_impl
-            score_classification(task, f"{evaluation}-{float(frac) * 100:g}%", out.test_proba,
-                                 y_test, result, label_fraction=float(frac),
-                                 baseline=evaluation == "supervised", details=details)
+    ctx = EvalContext(task=task, backbone=backbone, data=data,
+                      embed=_embedder(backbone, data, settings), devices=settings.devices,
+                      accelerator=settings.accelerator, progress=settings.progress)
+    wanted = settings.evaluations
+    for name in task.evaluations:
+        if (wanted is not None and name not in wanted) or name in skip:
+            continue
+        ev = EVALUATORS[name]
+        reason = ev.skip_reason(backbone)
+        if reason is not None:
+            result.skipped[f"{task.name}/{name}"] = reason
+            continue
+        seeds = [int(s) for s in task.settings["seeds"]] if ev.seeded else [task.seed]
+        per_seed: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        for seed in seeds:
+            for out in ev.run(ctx, seed):
+                extra = {**out.extra, **({"baseline": ev.baseline} if ev.needs == "training"
+                                         else {})}
+                if task.kind == "anomaly":
+                    rows, roc = score_anomaly(task, out.evaluation, out.scores,
+                                              data.split(task.eval_split)["label"])
+                else:
+                    target = ctx.targets(task.eval_split)["label"]
+                    rows, roc = score_classification(task, out.evaluation, out.scores, target,
+                                                     **extra)
+                per_seed.setdefault(out.evaluation, {})[seed] = rows
+                if seed == seeds[0]:
+                    result.roc.update(roc)
+        for evaluation, by_seed in per_seed.items():
+            result.rows += combine_seeds(by_seed) if ev.seeded else by_seed[seeds[0]]
     return result
 
 
 def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: int | str = 1,
-           quick: bool = False, out: str | Path = DEFAULT_OUT, tasks_dir: str | Path | None = None,
-           name: str | None = None, revision: str | None = None,
-           weights_sha256: str | None = None, dataset_sha256: str | None = None,
-           accelerator: str = "auto", progress: bool = True,
-           overrides: Mapping[str, Any] | None = None) -> Path:
-    """Score MODEL on every task that applies and write ``<out>/<model id>.json`` (+ ROC
-    sidecar). Returns the path of the result file. ``overrides``: task settings replaced in
-    every task (keys of :data:`DEFAULT_SETTINGS`, applied after ``quick``), recorded in the
-    result file as ``settings``. Refuses hash mismatches
-    (:class:`SubmissionError`); tasks whose dataset is missing are skipped and listed in the
-    file's ``skipped`` field."""
+           quick: bool = False, tier: str | None = None, out: str | Path = DEFAULT_OUT,
+           tasks_dir: str | Path | None = None, name: str | None = None,
+           revision: str | None = None, weights_sha256: str | None = None,
+           dataset_sha256: str | None = None, accelerator: str = "auto", progress: bool = True,
+           overrides: Mapping[str, Any] | None = None,
+           evaluations: Sequence[str] | None = None, force: bool = False,
+           cache_dir: str | Path | None | bool = None) -> list[Path]:
+    """Score MODEL on every task that applies, at ``tier`` (``quick`` with ``quick=True``),
+    and merge the results into the store ``<out>/<model>/<weights-sha12>/<task>.json``.
+
+    An evaluation already in the store for the same task file, tier, settings and dataset is
+    skipped (``force=True`` scores it again); one scored under other settings is replaced.
+    ``overrides``: task settings replaced in every task, applied after the tier, recorded as
+    ``overrides``. ``cache_dir``: embedding cache root (None: the default root, False: memory
+    only). Returns the files written. Refuses hash mismatches (:class:`SubmissionError`);
+    tasks whose dataset is missing are skipped with the command that makes it."""
     from tqdm.auto import tqdm
 
     from jetzoo import __version__
+    from jetzoo.leaderboard.embeddings import is_global_zero
 
+    tier = "quick" if quick else (tier or DEFAULT_TIER)
+    if tier not in TIERS:
+        raise SubmissionError(f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}")
     backbone, info = load_model(model, revision=revision, weights_sha256=weights_sha256,
                                 name=name)
     selected = applicable_tasks(backbone, load_tasks(tasks_dir, tasks))
     if not selected:
         raise SubmissionError(f"no task applies to {info.id} (family "
                               f"{backbone_family(backbone)}); check --tasks")
+    unknown = [e for e in (evaluations or ()) if e not in EVALUATORS]
+    if unknown:
+        raise SubmissionError(f"unknown evaluation {unknown[0]!r}; known: "
+                              f"{', '.join(EVALUATORS)}")
     overrides = check_overrides(overrides or {})
-    settings = RunSettings(devices=devices, accelerator=accelerator, quick=quick,
-                           progress=False, dataset_sha256=dataset_sha256, overrides=overrides)
-    rows: list[dict[str, Any]] = []
-    roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    datasets: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
-    for task in tqdm(selected, desc=f"scoring {info.id}", disable=not progress):
+    cache = EmbeddingCache(None if cache_dir is False else
+                           (cache_dir if cache_dir is not None else default_root()))
+    settings = RunSettings(devices=devices, accelerator=accelerator, tier=tier,
+                           progress=False, dataset_sha256=dataset_sha256, overrides=overrides,
+                           evaluations=evaluations, cache=cache,
+                           weights_sha256=info.weights_sha256)
+    written: list[Path] = []
+    scored_any = False
+    skipped_tasks: dict[str, str] = {}
+    for task in tqdm(selected, desc=f"scoring {info.id} ({tier})", disable=not progress):
+        resolved = resolve_task(task, settings)
+        path = result_path(out, info.id, info.weights_sha256, task.name)
+        existing, old_roc = _existing(path)
+        fingerprint = task_fingerprint(resolved)
+        run_id = {"task_sha256": fingerprint, "settings": _jsonable(resolved.settings)}
+        old_run = (existing or {}).get("runs", {}).get(tier)
+        same = old_run is not None and all(old_run[k] == v for k, v in run_id.items())
+        done: set[str] = set()
+        if same and not force:  # evaluations scored (or found not to apply) under this run id
+            done = ({_base(r["evaluation"]) for r in old_run["results"]}
+                    | {k.split("/", 1)[1] for k in old_run.get("skipped", {})})
+        todo = [e for e in resolved.evaluations if e not in done
+                and (evaluations is None or e in evaluations)]
+        if not todo:
+            print(f"{task.name} ({tier}): already scored in {path}; nothing to do "
+                  "(--force scores it again)", file=sys.stderr)
+            continue
+        t0 = time.perf_counter()
         try:
-            res = run_task(backbone, task, settings)
+            res = run_task(backbone, resolved, settings, skip=done)
         except TaskSkipped as err:
             log.warning("skipped: %s", err)
             print(f"skipped: {err}", file=sys.stderr)
-            skipped[task.name] = str(err)
+            skipped_tasks[task.name] = str(err)
             continue
-        rows += res.rows
-        roc.update(res.roc)
-        skipped.update(res.skipped)
-        if res.dataset_sha256:
-            datasets[task.name] = {"sha256": res.dataset_sha256, "n_test": res.n_test,
-                                   "path": str(res.dataset_path)}
-    if not rows:
+        scored_any = True
+        if same and old_run is not None and old_run["dataset"]["sha256"] != res.dataset_sha256:
+            same, old_run = False, None  # the dataset changed: the old rows mean other jets
+        kept = old_run if same and old_run is not None else None
+        keep_rows = [r for r in kept["results"] if _base(r["evaluation"]) not in
+                     {_base(n["evaluation"]) for n in res.rows}] if kept else []
+        keep_roc = ({k: v for k, v in old_roc.items() if not k.startswith(f"{tier}|")}
+                    if not same else dict(old_roc))
+        run = {**run_id, "overrides": _jsonable(overrides),
+               "dataset": {"name": resolved.dataset, "sha256": res.dataset_sha256 or "0" * 64,
+                           "path": str(res.dataset_path), "n_test": res.n_test,
+                           "split_key": str(res.split_key)},
+               "jetzoo_version": __version__, "date": now_iso(), "devices": devices,
+               "wall_seconds": round(time.perf_counter() - t0
+                                     + (kept.get("wall_seconds", 0.0) if kept else 0.0), 1),
+               "skipped": {**(kept.get("skipped", {}) if kept else {}), **res.skipped},
+               "results": _sorted_rows(keep_rows + res.rows)}
+        obj = {"model": info.as_dict(backbone),
+               "task": {"name": task.name, "kind": task.kind, "family": task.family,
+                        "main_score": task.main_score, "description": task.description.strip(),
+                        "classes": list(task.classes)},
+               "runs": {**((existing or {}).get("runs", {})), tier: run}}
+        if is_global_zero():  # DDP: only rank 0 writes
+            written.append(write_result(path, obj, {**keep_roc, **res.roc}))
+    if not scored_any and skipped_tasks:
         raise SubmissionError(f"no task could be scored for {info.id}: " + "; ".join(
-            skipped.values()))
-    result = {"model": info.as_dict(backbone), "jetzoo_version": __version__, "date": now_iso(),
-              "quick": bool(quick), "devices": devices, "datasets": datasets,
-              "settings": dict(overrides),
-              "skipped": skipped, "results": rows}
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", info.id)
-    from jetzoo.leaderboard.embeddings import is_global_zero
+            skipped_tasks.values()))
+    return written
 
-    if not is_global_zero():
-        return Path(out) / f"{safe}.json"  # DDP: only rank 0 writes
-    return write_result(Path(out) / f"{safe}.json", result, roc)
+
+def _base(evaluation: str) -> str:
+    ev = evaluator_of(evaluation)
+    return ev.name if ev is not None else evaluation
+
+
+def _sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(r: dict[str, Any]) -> tuple[float, int, str]:
+        ev = evaluator_of(r["evaluation"])
+        return (r.get("label_fraction", -1.0), ev.order if ev else 99, r["evaluation"])
+
+    return sorted(rows, key=key)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def task_fingerprint(task: Task) -> str:
+    """sha256 of the task file's bytes (or of its fields for a task built in code)."""
+    if task.file_sha256:
+        return task.file_sha256
+    fields = {k: v for k, v in task.__dict__.items()
+              if k not in ("source", "tier", "file_sha256", "settings")}
+    return hashlib.sha256(json.dumps(_jsonable(fields), sort_keys=True).encode()).hexdigest()
+
+
+def _existing(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The store file at ``path`` (None if absent); a damaged one is refused."""
+    if not path.is_file():
+        return None, {}
+    try:
+        return load_result(path)
+    except ResultFileError as err:
+        raise SubmissionError(f"refused: {err}; move the file away to score again") from err
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -488,18 +579,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task names or patterns (default: all tasks that apply)")
     parser.add_argument("--tasks-dir", default=None, help="folder of task YAMLs "
                         "(default: the repository's leaderboard/tasks)")
+    parser.add_argument("--tier", choices=TIERS, default=DEFAULT_TIER,
+                        help="quick: the embedded sample (CI); standard: the pinned benchmark "
+                        "sets (CPU hours); paper: the seed-004 fine-tuning protocol "
+                        f"(default {DEFAULT_TIER})")
+    parser.add_argument("--quick", action="store_true", help="the same as --tier quick")
+    parser.add_argument("--evaluations", nargs="+", default=None, metavar="NAME",
+                        help=f"run only these evaluations ({', '.join(EVALUATORS)})")
+    parser.add_argument("--force", action="store_true",
+                        help="score again what the store already holds for these settings")
+    parser.add_argument("--cache-dir", default=None,
+                        help="embedding cache (default: $JETZOO_CACHE or "
+                        "~/.cache/jetzoo/embeddings)")
+    parser.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
     parser.add_argument("--devices", default="1",
                         help="devices for the Lightning Trainer (an int or 'auto')")
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
-    parser.add_argument("--quick", action="store_true",
-                        help="small settings (few jets, 1 grid point, 2 epochs) for CI and tests")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="replace a task setting in every task, e.g. --set max_epochs=5 "
                         "--set 'base_lrs=[1e-3]' (keys: DEFAULT_SETTINGS in "
                         "jetzoo/leaderboard/tasks.py); recorded in the result file")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder for the result file")
-    parser.add_argument("--name", default=None, help="model id in the result file")
+    parser.add_argument("--out", default=str(DEFAULT_OUT),
+                        help="the result store (default leaderboard/results)")
+    parser.add_argument("--name", default=None, help="model id in the result files")
     parser.add_argument("--revision", default=None, help="Hub revision of MODEL")
     parser.add_argument("--weights-sha256", default=None,
                         help="refuse unless model.safetensors has this sha256")
@@ -511,12 +614,15 @@ def main(args: argparse.Namespace) -> int:
     devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
     try:
         overrides = parse_overrides(args.overrides)
-        path = submit(args.model, args.tasks, devices=devices, quick=args.quick, out=args.out,
-                      tasks_dir=args.tasks_dir, name=args.name, revision=args.revision,
-                      weights_sha256=args.weights_sha256, dataset_sha256=args.dataset_sha256,
-                      accelerator=args.accelerator, overrides=overrides)
-    except SubmissionError as err:
+        paths = submit(args.model, args.tasks, devices=devices, quick=args.quick,
+                       tier=args.tier, out=args.out, tasks_dir=args.tasks_dir, name=args.name,
+                       revision=args.revision, weights_sha256=args.weights_sha256,
+                       dataset_sha256=args.dataset_sha256, accelerator=args.accelerator,
+                       overrides=overrides, evaluations=args.evaluations, force=args.force,
+                       cache_dir=False if args.no_cache else args.cache_dir)
+    except (SubmissionError, TaskError) as err:
         print(f"jetzoo leaderboard submit: error: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {path}")
+    for path in paths:
+        print(f"wrote {path}")
     return 0

@@ -26,11 +26,13 @@ as pre-training) when the data module is available.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import torch
 import yaml
 from torch import Tensor
@@ -45,11 +47,6 @@ TASKS_DIR = Path(__file__).resolve().parent / "task_files"
 
 KINDS = ("multiclass", "binary", "anomaly")
 FAMILIES = ("jetnet", "rs3l")
-FROZEN_EVALUATIONS = ("knn", "linear")
-FINETUNE_EVALUATIONS = ("finetune-llrd", "finetune-lora", "supervised")
-ANOMALY_EVALUATIONS = ("anomaly-knn", "anomaly-cosine", "anomaly-mahalanobis", "anomaly-gmm",
-                       "anomaly-ae")
-EVALUATIONS = FROZEN_EVALUATIONS + FINETUNE_EVALUATIONS + ANOMALY_EVALUATIONS
 
 #: Defaults of ``settings``; a task file may override any of them.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -66,7 +63,31 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "bootstrap": 100,                 # resamples of the test set for the spread
     "max_jets": None,                 # cap per split (None = all)
     "roc_points": 200,
+    "seeds": [0],                     # fine-tuning repeated per seed: mean +- std over seeds
 }
+
+#: The benchmark tiers. A task file's top-level ``settings`` override its tier's settings (they
+#: are the task's own), its ``tiers.<tier>.settings`` override those, ``submit --set`` all.
+TIERS = ("quick", "standard", "paper")
+TIER_SETTINGS: dict[str, dict[str, Any]] = {
+    # CI: the embedded sample, a few hundred jets, one grid point, a few epochs, one seed
+    "quick": {"decays": [0.7], "base_lrs": [1e-3], "max_epochs": 3, "batch_size": 64,
+              "bootstrap": 20, "max_jets": 600, "roc_points": 50, "seeds": [0],
+              "label_fractions": [0.1, 1.0]},
+    # CPU hours: the pinned benchmark sets, 1% / 10% / 100% labels, three seeds, one grid point
+    "standard": {"decays": [0.7], "base_lrs": [1e-3], "max_epochs": 20, "batch_size": 256,
+                 "bootstrap": 100, "max_jets": None, "seeds": [0, 1, 2],
+                 "label_fractions": [0.01, 0.1, 1.0]},
+    # the seed-004 protocol: LLRD grid {0.6..0.8} x {4e-5..2e-3}, batch 1024, 100 epochs
+    "paper": {"decays": [0.6, 0.65, 0.7, 0.75, 0.8],
+              "base_lrs": [4e-5, 8e-5, 2e-4, 4e-4, 8e-4, 2e-3], "max_epochs": 100,
+              "batch_size": 1024, "bootstrap": 100, "max_jets": None, "seeds": [0, 1, 2],
+              "label_fractions": [0.01, 0.1, 1.0]},
+}
+DEFAULT_TIER = "standard"
+#: the main score of a task kind when its file names none: ``evaluation/metric``
+DEFAULT_MAIN_SCORE = {"multiclass": "knn/accuracy", "binary": "knn/auc",
+                      "anomaly": "anomaly-knn/auc[union]"}
 
 # (kind, lowest allowed, whether the lowest is excluded) of every setting: "int", "number",
 # "int?" (an integer or null), "numbers" (a list of numbers); an upper bound of 1 for fractions.
@@ -77,7 +98,7 @@ _SETTING_RULES: dict[str, tuple[str, float, bool, float | None]] = {
     "lora_rank": ("int", 1, False, None), "max_epochs": ("int", 1, False, None),
     "batch_size": ("int", 1, False, None), "weight_decay": ("number", 0, False, None),
     "bootstrap": ("int", 0, False, None), "max_jets": ("int?", 1, False, None),
-    "roc_points": ("int", 2, False, None),
+    "roc_points": ("int", 2, False, None), "seeds": ("ints", 0, False, None),
 }
 
 
@@ -94,9 +115,12 @@ def setting_problem(key: str, value: Any) -> str | None:
     def is_number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    if kind == "numbers":
-        if not isinstance(value, list) or not value or not all(map(is_number, value)):
-            return f"expected a list of numbers, e.g. [0.1, 1.0], got {value!r}"
+    if kind in ("numbers", "ints"):
+        ok = is_number if kind == "numbers" else is_int
+        if not isinstance(value, list) or not value or not all(map(ok, value)):
+            example = "[0.1, 1.0]" if kind == "numbers" else "[0, 1, 2]"
+            return (f"expected a list of {'numbers' if kind == 'numbers' else 'integers'}, e.g. "
+                    f"{example}, got {value!r}")
         values = value
     elif kind == "int?":
         if value is not None and not is_int(value):
@@ -113,21 +137,15 @@ def setting_problem(key: str, value: Any) -> str | None:
     return None
 
 
-#: ``--quick``: small settings for CI and tests (override the task's settings).
-QUICK_SETTINGS: dict[str, Any] = {
-    "decays": [0.7],
-    "base_lrs": [1e-3],
-    "max_epochs": 3,
-    "batch_size": 64,
-    "bootstrap": 20,
-    "max_jets": 600,
-    "roc_points": 50,
-}
+#: ``--quick`` (= ``--tier quick``): small settings for CI and tests.
+QUICK_SETTINGS: dict[str, Any] = TIER_SETTINGS["quick"]
 
 _REQUIRED = {"name": str, "family": str, "dataset": str, "seed": int, "kind": str,
              "classes": list, "evaluations": list, "metrics": list}
-_OPTIONAL = {"description": str, "split": list, "eval_split": str, "signal": list,
-             "background": list, "signals": dict, "settings": dict, "data": dict}
+_OPTIONAL = {"description": str, "split": (list, str), "eval_split": str, "signal": list,
+             "background": list, "signals": dict, "settings": dict, "data": dict,
+             "main_score": str, "tiers": dict}
+_TIER_KEYS = {"dataset": str, "split": (list, str), "settings": dict}
 
 
 class TaskError(ValueError):
@@ -151,7 +169,7 @@ class Task:
     evaluations: tuple[str, ...]
     metrics: tuple[str, ...]
     description: str = ""
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split: tuple[float, float, float] | str = (0.8, 0.1, 0.1)  # or "published"
     eval_split: str = "test"
     signal: tuple[str, ...] = ()
     background: tuple[str, ...] = ()
@@ -159,12 +177,37 @@ class Task:
     settings: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)  # extra loader arguments
     source: Path | None = None
+    main_score: str = ""  # "evaluation/metric", e.g. "knn/accuracy"
+    tiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tier: str | None = None  # set by for_tier
+    own_settings: Mapping[str, Any] = field(default_factory=dict)  # as the file states them
+    file_sha256: str | None = None  # sha256 of the task file's bytes
 
     def with_settings(self, **overrides: Any) -> "Task":
         """A copy with some ``settings`` replaced (e.g. :data:`QUICK_SETTINGS`)."""
         settings = {**self.settings, **overrides}
         return Task(**{**self.__dict__, "settings": settings})
 
+    def for_tier(self, tier: str) -> "Task":
+        """This task as run at ``tier``: the tier's dataset and split (from ``tiers.<tier>``,
+        else the top-level ones) and settings = defaults < the tier's :data:`TIER_SETTINGS` <
+        the file's top-level ``settings`` < its ``tiers.<tier>.settings``."""
+        if tier not in TIERS:
+            raise TaskError(f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}")
+        own = dict(self.tiers.get(tier, {}))
+        base = {**DEFAULT_SETTINGS, **TIER_SETTINGS[tier]}
+        settings = {**base, **self.own_settings, **own.get("settings", {})}
+        return Task(**{**self.__dict__, "settings": settings, "tier": tier,
+                       "dataset": own.get("dataset", self.dataset),
+                       "split": own.get("split", self.split)})
+
+    @property
+    def main_evaluation(self) -> str:
+        return self.main_score.split("/", 1)[0]
+
+    @property
+    def main_metric(self) -> str:
+        return self.main_score.split("/", 1)[1]
     @property
     def num_classes(self) -> int:
         """Outputs of a classifier for this task (2 for binary, len(classes) for multiclass)."""
@@ -191,8 +234,9 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
             raise _err(source, key, "missing")
     for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
         if key in raw and not isinstance(raw[key], typ):
-            raise _err(source, key, f"expected {typ.__name__}, got {type(raw[key]).__name__}")
-    from jetzoo.data.schema import JETNET_CLASSES
+            names = " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
+            raise _err(source, key, f"expected {names}, got {type(raw[key]).__name__}")
+    from jetzoo.leaderboard.evaluators import EVALUATORS
 
     kind, family = raw["kind"], raw["family"]
     if kind not in KINDS:
@@ -202,20 +246,14 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
     classes = tuple(str(c).lower() for c in raw["classes"])
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise _err(source, "classes", f"need at least two distinct classes, got {list(classes)}")
-    if family == "jetnet":
-        bad = [c for c in classes if c not in JETNET_CLASSES]
-        if bad:
-            raise _err(source, "classes", f"unknown JetNet class {bad[0]!r}; known: "
-                       f"{', '.join(JETNET_CLASSES)}")
     for ev in raw["evaluations"]:
-        if ev not in EVALUATIONS:
+        if ev not in EVALUATORS:
             raise _err(source, "evaluations", f"unknown evaluation {ev!r}; known: "
-                       f"{', '.join(EVALUATIONS)}")
-    anomaly_ev = [e for e in raw["evaluations"] if e in ANOMALY_EVALUATIONS]
-    if kind == "anomaly" and len(anomaly_ev) != len(raw["evaluations"]):
-        raise _err(source, "evaluations", "an anomaly task takes only anomaly-* evaluations")
-    if kind != "anomaly" and anomaly_ev:
-        raise _err(source, "evaluations", f"{anomaly_ev[0]!r} needs kind: anomaly")
+                       f"{', '.join(EVALUATORS)}")
+        if kind not in EVALUATORS[ev].kinds:
+            need = " or ".join(EVALUATORS[ev].kinds)
+            raise _err(source, "evaluations", f"{ev!r} needs kind: {need}" if kind != "anomaly"
+                       else "an anomaly task takes only anomaly-* evaluations")
 
     def _subset(key: str, values: Iterable[Any]) -> tuple[str, ...]:
         out = tuple(str(v).lower() for v in values)
@@ -247,25 +285,76 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         for k, v in signals.items():
             if set(v) & set(background):
                 raise _err(source, f"signals.{k}", "overlaps with background")
-    split = tuple(float(v) for v in raw.get("split", (0.8, 0.1, 0.1)))
-    if len(split) != 3 or any(v < 0 for v in split) or not math.isclose(sum(split), 1.0,
-                                                                         abs_tol=1e-6):
-        raise _err(source, "split", f"need three non-negative fractions summing to 1, got {split}")
+    split = _parse_split(raw.get("split", [0.8, 0.1, 0.1]), source, "split")
     eval_split = raw.get("eval_split", "test")
     if eval_split not in ("val", "test"):
         raise _err(source, "eval_split", f"{eval_split!r} is not 'val' or 'test'")
     settings = dict(raw.get("settings", {}))
-    for key in sorted(settings):
-        problem = setting_problem(key, settings[key])
-        if problem:
-            raise _err(source, f"settings.{key}", problem)
+    _check_settings(settings, source, "settings")
+    tiers: dict[str, dict[str, Any]] = {}
+    for tier, spec in dict(raw.get("tiers", {})).items():
+        where = f"tiers.{tier}"
+        if tier not in TIERS:
+            raise _err(source, "tiers", f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}")
+        if not isinstance(spec, Mapping):
+            raise _err(source, where, "expected a mapping (dataset, split, settings)")
+        for key, value in spec.items():
+            if key not in _TIER_KEYS:
+                raise _err(source, f"{where}.{key}", f"unknown key; known: "
+                           f"{', '.join(_TIER_KEYS)}")
+            if not isinstance(value, _TIER_KEYS[key]):
+                raise _err(source, f"{where}.{key}", f"wrong type {type(value).__name__}")
+        _check_settings(spec.get("settings", {}), source, f"{where}.settings")
+        tiers[tier] = {**spec}
+        if "split" in spec:
+            tiers[tier]["split"] = _parse_split(spec["split"], source, f"{where}.split")
+    main_score = raw.get("main_score") or _default_main_score(kind, raw["evaluations"])
+    evaluation, _, metric = main_score.partition("/")
+    if evaluation not in raw["evaluations"] and evaluation.rsplit("-", 1)[0] not in raw[
+            "evaluations"] or not metric:
+        raise _err(source, "main_score", f"{main_score!r} must be 'evaluation/metric' with an "
+                   f"evaluation of this task ({', '.join(raw['evaluations'])})")
     return Task(name=raw["name"], family=family, dataset=raw["dataset"], seed=raw["seed"],
                 kind=kind, classes=classes, evaluations=tuple(raw["evaluations"]),
                 metrics=tuple(raw["metrics"]), description=raw.get("description", ""),
                 split=split, eval_split=eval_split, signal=signal, background=background,
                 signals=signals, settings={**DEFAULT_SETTINGS, **settings},
                 data=dict(raw.get("data", {})),
-                source=Path(source) if isinstance(source, (str, Path)) else None)
+                source=Path(source) if isinstance(source, (str, Path)) else None,
+                main_score=main_score, tiers=tiers, own_settings=settings)
+
+
+def _default_main_score(kind: str, evaluations: list[str]) -> str:
+    """:data:`DEFAULT_MAIN_SCORE` of the kind, or its metric on the task's first evaluation
+    (a fine-tuning one at 100% labels) when the task does not run the default's."""
+    from jetzoo.leaderboard.evaluators import EVALUATORS
+
+    evaluation, metric = DEFAULT_MAIN_SCORE[kind].split("/", 1)
+    if evaluation in evaluations or not evaluations:
+        return DEFAULT_MAIN_SCORE[kind]
+    first = evaluations[0]
+    ev = EVALUATORS.get(first)
+    return f"{first}-100%/{metric}" if ev is not None and ev.needs == "training" else \
+        f"{first}/{metric}"
+
+
+def _parse_split(value: Any, source: Any, where: str) -> tuple[float, float, float] | str:
+    if value == "published":  # the dataset's own split (imported public sets)
+        return "published"
+    if isinstance(value, str):
+        raise _err(source, where, f"{value!r}: use three fractions or 'published'")
+    split = tuple(float(v) for v in value)
+    if len(split) != 3 or any(v < 0 for v in split) or not math.isclose(sum(split), 1.0,
+                                                                         abs_tol=1e-6):
+        raise _err(source, where, f"need three non-negative fractions summing to 1, got {split}")
+    return split  # type: ignore[return-value]
+
+
+def _check_settings(settings: Mapping[str, Any], source: Any, where: str) -> None:
+    for key in sorted(settings):
+        problem = setting_problem(key, settings[key])
+        if problem:
+            raise _err(source, f"{where}.{key}", problem)
 
 
 def load_task(path: str | Path) -> Task:
@@ -278,6 +367,9 @@ def load_task(path: str | Path) -> Task:
     except yaml.YAMLError as err:
         raise TaskError(f"{path}: invalid YAML ({err})") from err
     task = parse_task(raw, source=path)
+    import hashlib
+
+    task = Task(**{**task.__dict__, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     if task.name != path.stem:
         raise _err(path, "name", f"{task.name!r} differs from the file name {path.stem!r}")
     return task
@@ -306,10 +398,17 @@ def load_tasks(directory: str | Path | None = None,
     return selected
 
 
+#: task family of each Backbone ``input_kind`` (see :mod:`jetzoo.models.protocol`)
+FAMILY_OF_INPUT = {"particles": "jetnet", "tracks+cells": "rs3l"}
+
+
 def backbone_family(backbone: Any) -> str:
-    """``rs3l`` for the RS3L backbone, ``jetnet`` for particle backbones."""
-    arch = str(getattr(backbone, "config", {}).get("arch", ""))
-    return "rs3l" if arch.startswith("rs3l") else "jetnet"
+    """The task family a backbone takes: from its ``input_kind`` (Backbone protocol)."""
+    kind = getattr(backbone, "input_kind", "particles")
+    if kind not in FAMILY_OF_INPUT:
+        raise TaskError(f"{type(backbone).__name__}: input_kind {kind!r} has no task family; "
+                        f"known: {', '.join(FAMILY_OF_INPUT)}")
+    return FAMILY_OF_INPUT[kind]
 
 
 def applicable_tasks(backbone: Any, tasks: Iterable[Task]) -> list[Task]:
@@ -377,33 +476,33 @@ class TaskData:
     classes: tuple[str, ...]
     dataset_sha256: str | None
     dataset_path: Path | None
+    split_key: str = "synthetic"  # with dataset_sha256: which jets the splits hold
 
     def split(self, name: str) -> Batch:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
 def resolve_dataset(task: Task) -> Path:
-    """The folder of a task's dataset; :class:`TaskSkipped` if it is missing."""
+    """The folder of a task's dataset: a pinned catalog name (:mod:`jetzoo.data.catalog`, its
+    sha256 checked) or a folder (relative to the task file). :class:`TaskSkipped` with the
+    command that makes it when it is missing."""
+    from jetzoo.data import catalog
+
     name = task.dataset
-    path: Path | None = None
-    if name == "jetnet-sample":
+    if name in catalog.CATALOG:
         try:
-            from jetzoo.data import sample_path
-        except ImportError as err:
-            raise TaskSkipped(f"task {task.name}: the embedded JetNet sample is not available "
-                              f"(jetzoo.data.sample_path: {err})") from err
-        path = Path(sample_path())
-    elif name == "rs3l-sample":
-        path = Path(__file__).resolve().parents[1] / "data" / "sample" / "rs3l"
-    else:
-        path = Path(name).expanduser()
-        if not path.is_absolute() and task.source is not None:
-            path = task.source.parent / path
+            return catalog.locate(name)
+        except catalog.DatasetMissing as err:
+            raise TaskSkipped(f"task {task.name}: {err}") from err
+    path = Path(name).expanduser()
+    if not path.is_absolute() and task.source is not None:
+        path = task.source.parent / path
     if not path.exists():
         hint = ("jetzoo generate rs3l --out PATH" if task.family == "rs3l"
                 else "jetzoo generate jetnet --out PATH")
         raise TaskSkipped(f"task {task.name}: dataset {name!r} not found at {path}; "
-                          f"produce it with `{hint}` and point the task's 'dataset' field at it")
+                          f"produce it with `{hint}` and point the task's 'dataset' field at it "
+                          f"(or name a pinned dataset: {', '.join(catalog.CATALOG)})")
     return path
 
 
@@ -416,65 +515,56 @@ def _materialise(loader: Iterable[Batch]) -> Batch:
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def _jetnet_splits(task: Task, path: Path) -> tuple[list[Batch], str | None]:
-    """(train, val, test) of a JetNet-layout dataset through ``JetDataModule``."""
-    try:
-        from jetzoo.data import JetDataModule
-    except ImportError as err:
-        raise TaskSkipped(f"task {task.name}: jetzoo.data.JetDataModule is not available "
-                          f"({err})") from err
-    dm = JetDataModule(str(path), batch_size=1024, num_workers=0, split=task.split,
+_READ_CHUNK = 8192
+
+
+def _jetnet_splits(task: Task, path: Path) -> tuple[list[Batch], str | None, tuple[str, ...]]:
+    """(train, val, test) of a JetNet-layout dataset through ``JetDataModule``, each in
+    dataset order with ``index`` = position in its split; the dataset's class list."""
+    from jetzoo.data import JetDataModule
+
+    split = task.split if isinstance(task.split, str) else list(task.split)
+    dm = JetDataModule(str(path), batch_size=1024, num_workers=0, split=split,
                        seed=task.seed, **dict(task.data))
-    dm.setup("fit")
-    dm.setup("test")
-    loaders = [dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()]
-    splits = [_materialise(loader) for loader in loaders]
-    sha = getattr(dm, "dataset_sha256", None)
-    return splits, (str(sha) if sha else None)
+    dm.setup()
+    splits = []
+    for name in ("train", "val", "test"):
+        ds = dm.dataset(name)
+        parts = [ds.get_batch(np.arange(lo, min(lo + _READ_CHUNK, len(ds))))
+                 for lo in range(0, len(ds), _READ_CHUNK)]
+        batch = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+        batch["index"] = torch.arange(len(ds))
+        splits.append(batch)
+    return splits, str(dm.dataset_sha256), dm.full_dataset.class_names
 
 
-def _rs3l_splits(task: Task, path: Path) -> tuple[list[Batch], str | None]:
-    """(train, val, test) of an RS3L dataset through ``RS3LDataModule`` (view a)."""
-    try:
-        from jetzoo.data.rs3l_dataset import RS3LDataModule
-    except ImportError as err:
-        raise TaskSkipped(f"task {task.name}: jetzoo.data.rs3l_dataset.RS3LDataModule is not "
-                          f"available ({err})") from err
-    try:
-        dm = RS3LDataModule(str(path), split=task.split, seed=task.seed, **dict(task.data))
-        dm.setup("fit")
-        dm.setup("test")
-    except (TypeError, AttributeError) as err:  # the RS3L data module's API is still settling
-        raise TaskSkipped(f"task {task.name}: RS3LDataModule({path}, split=..., seed=...) "
-                          f"failed ({err}); adapt jetzoo/leaderboard/tasks.py::_rs3l_splits"
-                          ) from err
+def _rs3l_splits(task: Task, path: Path) -> tuple[list[Batch], str | None, tuple[str, ...]]:
+    """(train, val, test) of an RS3L dataset through ``RS3LDataModule`` (view a), in order."""
+    from jetzoo.data.rs3l_dataset import RS3L_CLASSES, RS3LDataModule
+
+    if isinstance(task.split, str):
+        raise TaskSkipped(f"task {task.name}: RS3L sets have no published split; use fractions")
+    dm = RS3LDataModule(str(path), split=task.split, seed=task.seed, **dict(task.data))
+    dm.setup()
     keys = ("tracks", "track_mask", "cells", "cell_mask", "label")
     splits = []
-    for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
-        full = _materialise(loader)
-        splits.append({k: v for k, v in full.items() if k in keys})
-    sha = getattr(dm, "dataset_sha256", None)
-    return splits, (str(sha) if sha else None)
+    for name in ("train", "val", "test"):
+        full = _materialise(dm._loader(name, shuffle=False))
+        batch = {k: v for k, v in full.items() if k in keys}
+        batch["index"] = torch.arange(len(batch["label"]))
+        splits.append(batch)
+    names = task.data.get("label_names") or RS3L_CLASSES
+    sha = dm.dataset_sha256
+    return splits, (str(sha) if sha else None), tuple(str(n).lower() for n in names)
 
 
-def _class_codes(task: Task) -> list[int]:
-    """Dataset label value of each task class."""
-    if task.family == "jetnet":
-        from jetzoo.data.schema import class_index
-
-        return [class_index(c) for c in task.classes]
-    names = task.data.get("label_names")
-    if names is None:
-        try:
-            from jetzoo.data.rs3l_schema import RS3L_CLASSES as names
-        except ImportError as err:
-            raise TaskSkipped(f"task {task.name}: RS3L class names unknown ({err})") from err
-    names = [str(n).lower() for n in names]
-    missing = [c for c in task.classes if c not in names]
+def _class_codes(task: Task, dataset_classes: tuple[str, ...]) -> list[int]:
+    """Dataset label value of each task class (the dataset's own class list)."""
+    missing = [c for c in task.classes if c not in dataset_classes]
     if missing:
-        raise TaskSkipped(f"task {task.name}: dataset has no class {missing[0]!r} "
-                          f"(classes: {', '.join(names)})")
-    return [names.index(c) for c in task.classes]
+        raise TaskSkipped(f"task {task.name}: dataset {task.dataset!r} has no class "
+                          f"{missing[0]!r} (its classes: {', '.join(dataset_classes)})")
+    return [dataset_classes.index(c) for c in task.classes]
 
 
 def restrict_to_classes(tensors: Batch, codes: list[int], max_jets: int | None = None,
@@ -511,8 +601,8 @@ def load_task_data(task: Task) -> TaskData:
     ``settings.max_jets`` per split. :class:`TaskSkipped` if the dataset is missing."""
     path = resolve_dataset(task)
     reader = _rs3l_splits if task.family == "rs3l" else _jetnet_splits
-    splits, sha = reader(task, path)
-    codes = _class_codes(task)
+    splits, sha, dataset_classes = reader(task, path)
+    codes = _class_codes(task, dataset_classes)
     cap = task.settings.get("max_jets")
     train, val, test = (restrict_to_classes(s, codes, cap, task.seed + i)
                         for i, s in enumerate(splits))
@@ -525,7 +615,17 @@ def load_task_data(task: Task) -> TaskData:
 
         sha = verified_dataset_sha256(path)
     return TaskData(train=train, val=val, test=test, classes=task.classes,
-                    dataset_sha256=sha, dataset_path=path)
+                    dataset_sha256=sha, dataset_path=path, split_key=split_key(task))
+
+
+def split_key(task: Task) -> str:
+    """What fixes the jets of a task's splits (with the dataset): split and seed. Embeddings
+    are cached per (weights, dataset, split key, split)."""
+    import hashlib
+
+    text = json.dumps({"split": task.split if isinstance(task.split, str) else list(task.split),
+                       "seed": task.seed, "data": dict(task.data)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def synthetic_task_data(task: Task, n_per_class: int = 100, n_particles: int = 30,
@@ -548,5 +648,6 @@ def synthetic_task_data(task: Task, n_per_class: int = 100, n_particles: int = 3
         x = x * mask[..., None]
         jet = torch.stack([torch.full_like(pt[:, 0], 1000.0), torch.zeros_like(pt[:, 0]),
                            80.0 * (1 + label.float()), count.float()], dim=1)
-        splits.append({"x": x, "mask": mask, "jet": jet, "label": label})
+        splits.append({"x": x, "mask": mask, "jet": jet, "label": label,
+                       "index": torch.arange(len(label))})
     return TaskData(*splits, classes=task.classes, dataset_sha256="0" * 64, dataset_path=None)

@@ -55,6 +55,8 @@ class JetAutoencoder(nn.Module):
     """
 
     arch_name = "jet_autoencoder"
+    input_kind = "particles"
+    lora_targets: tuple[str, ...] = ("qkv",)  # the encoder's attention projections
 
     def __init__(self, hidden_dims: list[int] | None = None, bottleneck_dim: int | None = None,
                  **encoder: Any) -> None:

@@ -1,5 +1,6 @@
-"""The Hugging Face Hub side of the zoo: name -> (repo id, revision), downloads through the HF
-cache, and ``jetzoo publish DIR --repo-id org/name``.
+"""The Hugging Face Hub transport of the zoo: name -> (repo id, revision), downloads through the
+HF cache, and uploads (:func:`upload`). It knows nothing of jetzoo model folders: validating a
+folder before it is published is :mod:`jetzoo.models.publish` (``jetzoo publish``).
 
 Environment: ``huggingface_hub`` reads ``HF_HUB_OFFLINE``, ``HF_HOME`` and ``HF_HUB_CACHE`` once,
 when it is imported. jetzoo reads them again at every call, so setting them later in the same
@@ -8,9 +9,7 @@ cache folder is passed explicitly.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,24 +90,20 @@ def download(repo_id: str, revision: str | None = None,
     return Path(folder)
 
 
-def publish(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None,
-            private: bool = False, commit_message: str | None = None, token: str | None = None,
-            api: Any = None) -> str:
-    """Validate a saved model folder (it must load) and upload it to the Hub.
+def default_message(config: dict[str, Any]) -> str:
+    """The commit message of an upload: ``Upload NAME (jetzoo V)``."""
+    return (f"Upload {config.get('model_name', 'model')} "
+            f"(jetzoo {config.get('jetzoo_version', '?')})")
 
-    Creates the repo if needed (``exist_ok=True``) and the branch ``revision`` if it is not
-    ``main``, then uploads exactly :data:`HUB_FILES` with ``HfApi.upload_folder``.
 
-    Returns:
-        The commit URL (or the repo URL when the Hub gives none).
-    """
-    from jetzoo.models.zoo import load_config, load_folder
-
+def upload(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None,
+           private: bool = False, commit_message: str = "Upload model",
+           token: str | None = None, api: Any = None) -> str:
+    """Upload exactly :data:`HUB_FILES` of ``folder`` to ``repo_id`` (creating the repo, and the
+    branch ``revision`` if it is not ``main``) through ``HfApi``. The folder is not validated
+    here (that is :func:`jetzoo.models.publish.publish`). Returns the commit URL (or the repo
+    URL when the Hub gives none); :class:`HubError` on failure."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise HubError(f"{folder}: not a folder")
-    load_folder(folder)  # raises ZooError naming the file and field if anything is wrong
-    config = load_config(folder)
     missing = [f for f in HUB_FILES if not (folder / f).is_file()]
     if missing:
         raise HubError(f"{folder}: missing {', '.join(missing)}; re-save it with save_pretrained")
@@ -116,39 +111,13 @@ def publish(folder: str | os.PathLike, repo_id: str, *, revision: str | None = N
         from huggingface_hub import HfApi
 
         api = HfApi(token=token, library_name="jetzoo")
-    message = commit_message or (f"Upload {config.get('model_name', 'model')} "
-                                 f"(jetzoo {config.get('jetzoo_version', '?')})")
     try:
         repo_url = api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
-                                 revision=revision, commit_message=message,
+                                 revision=revision, commit_message=commit_message,
                                  allow_patterns=list(HUB_FILES))
     except _hub_errors() as err:
         raise HubError(f"publishing {folder} to {repo_id} failed: {err}") from err
     return str(getattr(info, "commit_url", None) or repo_url)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", help="a folder written by save_pretrained (config.json, "
-                                       "model.safetensors, README.md)")
-    parser.add_argument("--repo-id", required=True, help="Hub repository, org/name")
-    parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
-    parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--commit-message", default=None, help="default: 'Upload NAME (jetzoo V)'")
-    parser.add_argument("--token", default=None, help="HF token (default: HF_TOKEN / login)")
-
-
-def main(args: argparse.Namespace) -> int:
-    """``jetzoo publish``: validate, create the repo, upload; print the commit URL."""
-    from jetzoo.models.zoo import ZooError
-
-    try:
-        url = publish(args.folder, args.repo_id, revision=args.revision, private=args.private,
-                      commit_message=args.commit_message, token=args.token)
-    except (HubError, ZooError) as err:
-        print(f"jetzoo publish: error: {err}", file=sys.stderr)
-        return 1
-    print(url)
-    return 0

@@ -75,6 +75,7 @@ def normalize_results(results: Any, default_dataset: str = "jetnet") -> list[dic
                     "metric": str(row["metric"]),
                     "value": None if value is None else float(value),
                     "dataset": str(row.get("dataset") or default_dataset),
+                    "dataset_revision": row.get("dataset_sha256"),
                     "split": str(row.get("split") or "test"),
                     "task_type": str(row.get("task_type") or _slug(row["task"]))})
     return out
@@ -85,7 +86,12 @@ def _task_label(row: dict[str, Any]) -> str:
 
 
 def card_metadata(config: dict[str, Any], license: str = "mit") -> dict[str, Any]:
-    """The YAML front matter of the card of ``config`` (a config.json dict)."""
+    """The YAML front matter of the card of ``config`` (a config.json dict), built with
+    ``huggingface_hub.ModelCardData`` and one ``EvalResult`` per result row: each row names
+    its own evaluation dataset (``dataset``; an RS3L row is not a JetNet row) and, where the
+    leaderboard recorded it, the dataset's sha256 as ``dataset_revision``."""
+    from huggingface_hub import EvalResult, ModelCardData
+
     recipe = config.get("recipe") or {}
     dataset = config.get("dataset") or {}
     recipe_name = recipe.get("recipe") or recipe.get("name")
@@ -95,19 +101,20 @@ def card_metadata(config: dict[str, Any], license: str = "mit") -> dict[str, Any
         tags.append(_slug(recipe_name))
     results = [r for r in normalize_results(config.get("results"), dataset_name)
                if r["value"] is not None]
-    meta: dict[str, Any] = {"library_name": "jetzoo", "license": license, "tags": tags}
-    if dataset.get("name"):
-        meta["datasets"] = [dataset_name]
-    if results:
-        meta["metrics"] = sorted({_slug(r["metric"]) for r in results})
-        meta["model-index"] = [{
-            "name": config.get("model_name", "model"),
-            "results": [{
-                "task": {"type": r["task_type"], "name": _task_label(r)},
-                "dataset": {"type": _slug(r["dataset"]), "name": r["dataset"], "split": r["split"]},
-                "metrics": [{"type": _slug(r["metric"]), "name": r["metric"], "value": r["value"]}],
-            } for r in results],
-        }]
+    evals = [EvalResult(task_type=r["task_type"], task_name=_task_label(r),
+                        dataset_type=_slug(r["dataset"]), dataset_name=r["dataset"],
+                        dataset_split=r["split"], dataset_revision=r.get("dataset_revision"),
+                        metric_type=_slug(r["metric"]), metric_name=r["metric"],
+                        metric_value=r["value"]) for r in results]
+    data = ModelCardData(
+        library_name="jetzoo", license=license, tags=tags,
+        datasets=[dataset_name] if dataset.get("name") else None,
+        metrics=sorted({_slug(r["metric"]) for r in results}) or None,
+        model_name=str(config.get("model_name", "model")) if evals else None,
+        eval_results=evals or None)
+    meta = data.to_dict()
+    if not evals:
+        meta.pop("model_name", None)
     return meta
 
 
@@ -137,22 +144,21 @@ def _results_table(results: list[dict[str, Any]]) -> str:
 
 
 def _results_provenance(results: Any) -> str:
-    """Where the results come from (a leaderboard result file, as kept by ``jetzoo ship``)."""
+    """Where the results come from (the leaderboard store folder kept by ``jetzoo ship``)."""
     if not isinstance(results, dict) or "file" not in results:
         return ""
-    from jetzoo.leaderboard.schema import format_settings
-
-    changed = format_settings(results.get("settings")) or "none"
-    datasets = ", ".join(f"{task} `{d['sha256'][:12]}`" for task, d in
+    datasets = ", ".join(f"{task}: {d.get('name', '?')} `{d['sha256'][:12]}`" for task, d in
                          sorted((results.get("datasets") or {}).items()))
-    return (f"From `leaderboard/results/{results['file']}` (`jetzoo leaderboard submit`, jetzoo "
-            f"{results.get('jetzoo_version')}, {str(results.get('date'))[:10]}; checksum "
-            f"`{str(results.get('checksum'))[:12]}`). Task settings changed from the task files: "
-            f"{changed}. Evaluation data (sha256): {datasets or 'not recorded'}.\n\n")
+    main = ", ".join(f"{t} `{m}`" for t, m in sorted((results.get("main") or {}).items()))
+    return (f"From the leaderboard store `leaderboard/results/{results['file']}/` (`jetzoo "
+            f"leaderboard submit --tier {results.get('tier', 'standard')}`, jetzoo "
+            f"{results.get('jetzoo_version')}, {str(results.get('date'))[:10]}). Main scores: "
+            f"{main or 'not recorded'}. Evaluation data (sha256): "
+            f"{datasets or 'not recorded'}.\n\n")
 
 
 def _comparisons_table(rows: list[dict[str, Any]] | None) -> str:
-    """The card's "against baselines" table (rows from :func:`jetzoo.models.release.compare`)."""
+    """The card's "against baselines" table (rows from :func:`jetzoo.release.compare`)."""
     if not rows:
         return ""
     out = ["### Against baselines", "",
@@ -230,10 +236,14 @@ def render_model_card(config: dict[str, Any], *, license: str = "mit",
 def render_folder(folder: str | Path, out: str | Path | None = None,
                   load_id: str | None = None) -> str:
     """Render the card of a saved model folder; write it atomically to ``out`` if given."""
-    from jetzoo.models.zoo import load_config
     from jetzoo.utils.io import atomic_write_text
 
-    text = render_model_card(load_config(folder), load_id=load_id)
+    config_file = Path(folder) / "config.json"  # read directly: cards sit below the zoo
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{config_file}: unreadable config ({err})") from err
+    text = render_model_card(config, load_id=load_id)
     if out is not None:
         atomic_write_text(out, text)
     return text

@@ -102,6 +102,8 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
     """
 
     arch_name = "rs3l_transformer"
+    input_kind = "tracks+cells"  # Backbone protocol: tracks, track_mask, cells, cell_mask
+    lora_targets: tuple[str, ...] = ("qkv",)
 
     def __init__(self, embed_dim: int = 128, depth: int = 2, num_heads: int = 8,
                  mlp_ratio: float = 1.0, n_layers: int = 6, layer_embed_dim: int = 4,

@@ -121,6 +121,8 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
     """
 
     arch_name = "particle_transformer"
+    input_kind = "particles"  # Backbone protocol: batches with x (B, N, 3) and mask (B, N)
+    lora_targets: tuple[str, ...] = ("qkv",)  # the fused attention projections
 
     def __init__(self, in_features: int = 3, embed_dim: int = 64, depth: int = 4,
                  num_heads: int = 4, head_dim: int | None = None, mlp_ratio: float = 4.0,

@@ -141,7 +141,7 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
         dataset: the pre-training data, e.g. ``{"name", "sha256", "n_jets", "classes"}``.
         training: e.g. ``{"wall_time_s", "epochs", "jets_per_s", "device"}``.
         results: leaderboard results (see :func:`jetzoo.models.model_card.normalize_results`).
-        comparisons: rows set against baselines (see :mod:`jetzoo.models.release`), shown in
+        comparisons: rows set against baselines (see :mod:`jetzoo.release`), shown in
             the card's results section.
         license: the license id written into the model card metadata.
 
@@ -397,10 +397,12 @@ class PretrainedMixin:
     def push_to_hub(self, repo_id: str, *, revision: str | None = None, private: bool = False,
                     commit_message: str | None = None, token: str | None = None,
                     **kwargs: Any) -> str:
-        """Save this backbone to a temporary folder and publish it (:func:`hub.publish`)."""
+        """Save this backbone to a temporary folder and upload it (:func:`hub.upload`)."""
         from jetzoo.models import hub
 
         with tempfile.TemporaryDirectory(prefix="jetzoo-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "model", **kwargs)
-            return hub.publish(folder, repo_id, revision=revision, private=private,
-                               commit_message=commit_message, token=token)
+            config = load_config(folder)
+            return hub.upload(folder, repo_id, revision=revision, private=private,
+                              commit_message=commit_message or hub.default_message(config),
+                              token=token)

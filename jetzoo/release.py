@@ -6,10 +6,12 @@ finds it offline on any install) and its card in ``model_cards/<name>.md``. Ship
 1. loads the trained folder (a run folder's ``backbone/`` or any saved model folder) and checks
    that its architecture is the registered ``name``'s, so ``create_backbone(name)`` and
    ``from_pretrained(name)`` build the same network;
-2. reads its leaderboard result file and refuses one that scored other weights (its
-   ``weights_sha256`` must be the folder's) or that came from a ``--quick`` run;
-3. sets the model against baselines (:func:`compare`): frozen kNN / linear probes against a
-   reference result file (a random-init backbone of the same architecture), and fine-tuning
+2. reads its results from the leaderboard store (``leaderboard/results/<model>/<sha12>/``,
+   one file per task) at one tier (default ``standard``) and refuses files that scored other
+   weights (their ``weights_sha256`` must be the folder's) or the ``quick`` tier;
+3. sets the model against baselines (:func:`compare`), on each task's main metric: frozen
+   kNN / linear probes and anomaly scores against a reference store folder (a random-init
+   backbone of the same architecture), and fine-tuning
    at each label fraction against the supervised-from-scratch baseline of the same file;
 4. re-saves the folder with ``model_name = name``, the results and the comparisons in
    ``config.json`` (the weights' bytes, hence their sha256, do not change) and renders the card.
@@ -20,12 +22,12 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+CARDS_DIR = Path(__file__).resolve().parents[1] / "model_cards"
 
-#: The headline metric of each task kind (the comparisons use it).
+#: The headline metric of each task kind when a result names no main score.
 HEADLINE_METRIC = {"multiclass": "accuracy", "binary": "auc", "anomaly": "auc[union]"}
 
 
@@ -37,18 +39,10 @@ def _rows(result: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
     return {(r["task"], r["evaluation"], r["metric"]): r for r in result["results"]}
 
 
-def _task_kinds(tasks: Iterable[str]) -> dict[str, str]:
-    """Kind of each known task (tasks not in the task files fall back on the metric names)."""
-    from jetzoo.leaderboard.tasks import load_tasks
-
-    wanted = set(tasks)
-    return {t.name: t.kind for t in load_tasks() if t.name in wanted}
-
-
 def _metric_for(task: str, rows: dict[tuple[str, str, str], dict[str, Any]],
-                kinds: dict[str, str]) -> str | None:
+                main: dict[str, str]) -> str | None:
     metrics = {m for (t, _, m) in rows if t == task}
-    preferred = [HEADLINE_METRIC[kinds[task]]] if task in kinds else []
+    preferred = [main[task].split("/", 1)[1]] if task in main else []
     for metric in preferred + ["accuracy", "auc", "auc[union]"]:
         if metric in metrics:
             return metric
@@ -57,8 +51,8 @@ def _metric_for(task: str, rows: dict[tuple[str, str, str], dict[str, Any]],
 
 def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
             ) -> list[dict[str, Any]]:
-    """Rows setting ``result`` (a leaderboard result file) against baselines, on each task's
-    headline metric (:data:`HEADLINE_METRIC`):
+    """Rows setting ``result`` (a store summary, :func:`load_store_folder`) against baselines,
+    on each task's main metric (``result["main"]``, else :data:`HEADLINE_METRIC`):
 
     - every frozen evaluation (``knn``, ``linear``, ``anomaly-*``) against the same evaluation of
       ``reference`` (e.g. the random-init backbone of the same architecture);
@@ -67,7 +61,7 @@ def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
     rows = _rows(result)
     ref_rows = _rows(reference) if reference else {}
     ref_id = reference["model"]["id"] if reference else None
-    kinds = _task_kinds({t for (t, _, _) in rows})
+    main = dict(result.get("main", {}))
     out: list[dict[str, Any]] = []
 
     def add(task: str, metric: str, mine: dict[str, Any], base: dict[str, Any], label: str) -> None:
@@ -78,7 +72,7 @@ def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
                     "baseline_value": base["value"], "baseline_spread": base["spread"]})
 
     for task in dict.fromkeys(t for (t, _, _) in rows):
-        metric = _metric_for(task, rows, kinds)
+        metric = _metric_for(task, rows, main)
         if metric is None:
             continue
         evaluations = [e for (t, e, m) in rows if t == task and m == metric]
@@ -107,33 +101,62 @@ def _check_architecture(model: Any, name: str, folder: Path) -> None:
                            f"in {detail}")
 
 
-def _load_result(path: str | Path | None, weights_sha256: str | None, what: str
-                 ) -> dict[str, Any] | None:
-    from jetzoo.leaderboard.schema import ResultFileError, load_result
+def load_store_folder(folder: str | Path | None, weights_sha256: str | None, what: str,
+                      tier: str = "standard") -> dict[str, Any] | None:
+    """The results of one model's store folder (``<store>/<model>/<weights-sha12>/``, one file
+    per task) at ``tier``: ``{"model", "tier", "results"`` (rows with ``task``, ``dataset`` and
+    ``dataset_sha256``), ``"main"`` (task -> main score), ``"files"`` (task -> checksum),
+    ``"date"``, ``"jetzoo_version"``}. Refuses the ``quick`` tier and other weights."""
+    from jetzoo.leaderboard.schema import ResultFileError, flat_rows, iter_store, load_result
 
-    if path is None:
+    if folder is None:
         return None
-    try:
-        result, _ = load_result(path, load_roc=False)
-    except ResultFileError as err:
-        raise ReleaseError(f"{what}: {err}") from err
-    if result["quick"]:
-        raise ReleaseError(f"{path}: field 'quick' is true: a --quick run does not describe a "
-                           "released model; submit without --quick")
-    if weights_sha256 is not None and result["model"]["weights_sha256"] != weights_sha256:
-        raise ReleaseError(f"{path}: field 'model.weights_sha256' "
-                           f"({result['model']['weights_sha256'][:12]}...) is not the sha256 of "
-                           f"the weights being shipped ({weights_sha256[:12]}...): these results "
-                           "scored another model")
-    return result
+    folder = Path(folder)
+    if tier == "quick":
+        raise ReleaseError(f"{folder}: tier 'quick' (the embedded sample) does not describe a "
+                           "released model; ship standard or paper results")
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files and folder.is_dir():
+        files = list(iter_store(folder))
+    if not files:
+        raise ReleaseError(f"{what}: {folder} holds no result files (<task>.json of the store "
+                           "leaderboard/results/<model>/<weights-sha12>/)")
+    out: dict[str, Any] = {"tier": tier, "results": [], "main": {}, "files": {}, "date": "",
+                           "jetzoo_version": ""}
+    for path in files:
+        try:
+            result, _ = load_result(path, load_roc=False)
+        except ResultFileError as err:
+            raise ReleaseError(f"{what}: {err}") from err
+        sha = result["model"]["weights_sha256"]
+        if weights_sha256 is not None and sha != weights_sha256:
+            raise ReleaseError(f"{path}: field 'model.weights_sha256' ({sha[:12]}...) is not the "
+                               f"sha256 of the weights being shipped ({weights_sha256[:12]}...): "
+                               "these results scored another model")
+        run = result["runs"].get(tier)
+        if run is None:
+            continue
+        task = result["task"]["name"]
+        out["model"] = result["model"]
+        out["main"][task] = result["task"]["main_score"]
+        out["files"][task] = result["checksum"]
+        out["date"] = max(out["date"], run["date"])
+        out["jetzoo_version"] = max(out["jetzoo_version"], run["jetzoo_version"])
+        out["results"] += [{**row, "dataset": run["dataset"].get("name", "?"),
+                            "dataset_sha256": run["dataset"]["sha256"]}
+                           for row in flat_rows(result, tier)]
+    if not out["results"]:
+        raise ReleaseError(f"{what}: {folder} has no '{tier}' results; submit with --tier {tier}")
+    return out
 
 
 def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
          reference: str | Path | None = None, weights_root: str | Path = PACKAGE_WEIGHTS,
-         cards_dir: str | Path | None = CARDS_DIR) -> Path:
+         cards_dir: str | Path | None = CARDS_DIR, tier: str = "standard") -> Path:
     """Copy the trained backbone in ``model_dir`` to ``<weights_root>/<name>/`` with its
-    leaderboard ``results`` and comparisons against ``reference`` (see the module docstring);
-    write the card to ``<cards_dir>/<name>.md`` too. Returns the shipped folder."""
+    leaderboard ``results`` (a store folder) at ``tier`` and comparisons against ``reference``
+    (see the module docstring); write the card to ``<cards_dir>/<name>.md`` too. Returns the
+    shipped folder."""
     from jetzoo.models.zoo import load_config, load_folder, save_pretrained
     from jetzoo.utils.io import sha256_file
 
@@ -144,17 +167,21 @@ def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
     model = load_folder(folder)
     _check_architecture(model, name, folder)
     sha = sha256_file(folder / "model.safetensors")
-    result = _load_result(results, sha, "results")
-    ref = _load_result(reference, None, "reference")
+    result = load_store_folder(results, sha, "results", tier)
+    ref = load_store_folder(reference, None, "reference", tier)
     comparisons = compare(result, ref) if result else None
     target = Path(weights_root) / name
     if target.exists() and not (target / "config.json").is_file():
         raise ReleaseError(f"{target}: exists and is not a model folder")
-    if result is not None:  # what the card needs; the full file stays in leaderboard/results
-        result = {"file": Path(results).name, "checksum": result["checksum"],
+    if result is not None:  # what the card needs; the full files stay in leaderboard/results
+        folder_name = "/".join(Path(results).resolve().parts[-2:])  # type: ignore[arg-type]
+        result = {"file": folder_name, "tier": tier, "checksums": result["files"],
                   "date": result["date"], "jetzoo_version": result["jetzoo_version"],
-                  "settings": result.get("settings", {}), "datasets": result["datasets"],
-                  "results": result["results"]}
+                  "main": result["main"], "datasets": {
+                      r["task"]: {"name": r["dataset"], "sha256": r["dataset_sha256"]}
+                      for r in result["results"]},
+                  "results": [{k: v for k, v in r.items() if k not in ("details", "per_seed")}
+                              for r in result["results"]]}
     out = save_pretrained(model, target, model_name=name, recipe=config.get("recipe"),
                           dataset=config.get("dataset"), training=config.get("training"),
                           results=result, comparisons=comparisons)
@@ -171,10 +198,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="trained model folder or run folder (its backbone/)")
     parser.add_argument("--name", required=True, help="registered model name, e.g. jbot-b")
     parser.add_argument("--results", default=None,
-                        help="its leaderboard result file (leaderboard/results/<id>.json)")
+                        help="its store folder (leaderboard/results/<model>/<weights-sha12>)")
     parser.add_argument("--reference", default=None,
-                        help="result file of a baseline backbone (e.g. random init) for the "
+                        help="store folder of a baseline backbone (e.g. random init) for the "
                         "frozen-probe comparison")
+    parser.add_argument("--tier", default="standard", choices=("standard", "paper"),
+                        help="which tier's results the card shows (default standard)")
     parser.add_argument("--weights-root", default=str(PACKAGE_WEIGHTS),
                         help="where shipped folders live (default: the package's jetzoo/weights)")
     parser.add_argument("--cards", default=str(CARDS_DIR),
@@ -186,7 +215,7 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         out = ship(args.model, args.name, args.results, args.reference, args.weights_root,
-                   args.cards)
+                   args.cards, tier=args.tier)
     except (ReleaseError, ZooError, KeyError) as err:
         print(f"jetzoo ship: {err}", file=sys.stderr)
         return 1

@@ -1,0 +1,107 @@
+"""The pinned datasets of the benchmark: name -> the command that makes it and its sha256.
+
+A leaderboard task names its dataset by catalog name (``jetnet-sample``, ``jetnet-bench-220k``,
+...). :func:`locate` finds the folder (embedded in the package, or ``$JETZOO_DATA/<name>``,
+default ``./data/<name>``) and checks every shard against the pinned dataset sha256, so a
+result always says exactly which jets it scored. A missing set raises :class:`DatasetMissing`
+with the command that makes it; a set with other bytes is refused.
+
+The generators are deterministic (same seed -> byte-identical shards, any worker count, any
+machine with the same jetzoo version), so the commands below reproduce the pinned hashes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from jetzoo.data.schema import DataError
+
+EMBEDDED = Path(__file__).resolve().parent / "sample"
+
+
+@dataclass(frozen=True)
+class PinnedDataset:
+    """A dataset of the benchmark: how it is made and the hash it must have."""
+
+    name: str
+    family: str  # jetnet (particle jets) | rs3l (re-simulated pairs)
+    command: str
+    sha256: str
+    description: str
+    n_jets: int
+    embedded: Path | None = None  # shipped inside the package
+
+
+CATALOG: dict[str, PinnedDataset] = {d.name: d for d in (
+    PinnedDataset(
+        "jetnet-sample", "jetnet",
+        "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 2000 --seed 1 "
+        "--shard-size 1000 --pairs --out jetzoo/data/sample",
+        "6f7421f4bdd5a359fd7420f3714774739914e170d1b03d50bcae2e8453f12587",
+        "the embedded JetNet-like sample (2000 jets per class, pairs): CI and --tier quick",
+        10_000, EMBEDDED),
+    PinnedDataset(
+        "rs3l-sample", "rs3l",
+        "jetzoo generate rs3l --out jetzoo/data/sample/rs3l --events 560 --dark-models A,B,C,D "
+        "--dark-events 1100 --dark-pairs 130 --events-per-shard 600 --workers 2 --drop-raw "
+        "--seed 0",
+        "98532f23c0f7dfa441fa85f7fe69c52ff5bd34a8127168f8d33d6df23505b2e3",
+        "the embedded RS3L sample (826 q/g/tau pairs, 130 pairs per dark model)",
+        1_346, EMBEDDED / "rs3l"),
+    PinnedDataset(
+        "jetnet-bench-220k", "jetnet",
+        "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 44000 --seed 101 "
+        "--workers 2 --shard-size 5000 --out data/jetnet-bench-220k",
+        "0713f6f597d3a94a4d62fabb96d8829bdd29ac844178bad793fb2a06c2efbfd7",
+        "benchmark set of the standard and paper tiers: 44,000 jets per class, seed 101 (never "
+        "used for pre-training); split 0.55/0.10/0.35 gives 121k labelled/reference jets and a "
+        "77k-jet test split (about 15k per class)",
+        220_000),
+    PinnedDataset(
+        "rs3l-bench-78k", "rs3l",
+        "jetzoo generate rs3l --events 46000 --dark-models A,B,C,D --dark-events 4000 "
+        "--workers 2 --seed 107 --drop-raw --out data/rs3l-bench-78k",
+        "PENDING",
+        "RS3L benchmark set of the standard and paper tiers (seed 107, never used for "
+        "pre-training): q, g, tau pairs and Hidden Valley dark jets A-D",
+        78_000),
+)}
+
+
+class DatasetMissing(DataError):
+    """A pinned dataset is not on this machine; the message says the command that makes it."""
+
+
+def data_root() -> Path:
+    """Where non-embedded datasets live: ``$JETZOO_DATA``, else ``./data``."""
+    return Path(os.environ.get("JETZOO_DATA", "data")).expanduser()
+
+
+def get(name: str) -> PinnedDataset:
+    """The catalog entry ``name``; DataError listing the known names otherwise."""
+    if name not in CATALOG:
+        raise DataError(f"unknown dataset {name!r}; pinned datasets: {', '.join(CATALOG)}")
+    return CATALOG[name]
+
+
+def locate(name: str, verify: bool = True) -> Path:
+    """The folder of pinned dataset ``name``, its shards checked against the pinned sha256.
+
+    Raises :class:`DatasetMissing` (with the command) when it is absent and DataError when its
+    bytes differ from the pinned hash.
+    """
+    from jetzoo.data.shards import verified_dataset_sha256
+
+    spec = get(name)
+    folder = spec.embedded or data_root() / name
+    if not (folder / "manifest.json").is_file():
+        raise DatasetMissing(f"dataset {name!r} not found at {folder}: make it with `"
+                             f"{spec.command}` (set JETZOO_DATA to the folder that holds it)")
+    if verify and spec.sha256 != "PENDING":
+        actual = verified_dataset_sha256(folder)
+        if actual != spec.sha256:
+            raise DataError(f"{folder}: dataset sha256 {actual[:16]}... differs from the pinned "
+                            f"{spec.sha256[:16]}... of {name!r} (jetzoo/data/catalog.py): not "
+                            f"the set `{spec.command}` makes")
+    return folder

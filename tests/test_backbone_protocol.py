@@ -1,0 +1,110 @@
+"""Every registered model follows the Backbone protocol, and the package keeps its layers."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+from jetzoo import create_backbone, list_models
+from jetzoo.leaderboard.finetune import apply_lora, llrd_param_groups, JetClassifier
+from jetzoo.leaderboard.tasks import backbone_family
+from jetzoo.models.protocol import Backbone, backbone_problems, example_batch
+
+PACKAGE = Path(__file__).resolve().parents[1] / "jetzoo"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_follows_the_protocol(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_backbone(name)
+    assert isinstance(model, Backbone)
+    assert backbone_problems(model) == []
+    assert backbone_family(model) in ("jetnet", "rs3l")
+    # LLRD groups cover every parameter once; LoRA wraps the protocol's targets
+    clf = JetClassifier(model, 3)
+    groups = llrd_param_groups(clf, 1e-3, 0.7)
+    assert sum(len(g["params"]) for g in groups) == len(list(clf.parameters()))
+    apply_lora(model, rank=2)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    with torch.no_grad():
+        assert model.embed(example_batch(model.input_kind)).shape == (4, model.num_features)
+
+
+def test_protocol_names_what_is_missing() -> None:
+    class Half(torch.nn.Module):
+        input_kind = "particles"
+        num_features = 4
+
+    assert backbone_problems(Half()) == ["missing lora_targets, config, embed, get_layer_id"]
+    model = create_backbone("jbot-s")
+    model.lora_targets = ("nope",)
+    assert "lora_targets ['nope'] name no nn.Linear module ('nope' missing)" in \
+        backbone_problems(model)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every jetzoo module a file imports, at the top or inside functions."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jetzoo"):
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("jetzoo"))
+    return out
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_layers_point_one_way() -> None:
+    """data -> models -> recipes / leaderboard -> release: no module imports a higher layer."""
+    layer = {"jetzoo.utils": 0, "jetzoo.data": 1, "jetzoo.detector": 1, "jetzoo.models": 2,
+             "jetzoo.losses": 2, "jetzoo.augmentations": 2, "jetzoo.masking": 2,
+             "jetzoo.recipes": 3, "jetzoo.leaderboard": 3, "jetzoo.release": 4}
+
+    def level(mod: str) -> int | None:
+        hits = [v for k, v in layer.items() if mod == k or mod.startswith(k + ".")]
+        return hits[0] if hits else None
+
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        me = _module(path)
+        mine = level(me)
+        if mine is None:
+            continue
+        for imp in _imports(path):
+            other = level(imp)
+            if other is not None and other > mine and not (mine == 3 and other == 3):
+                bad.append(f"{me} imports {imp}")
+    assert bad == []
+    models = [_imports(p) for p in (PACKAGE / "models").rglob("*.py")]
+    assert not any(i.startswith("jetzoo.leaderboard") for imps in models for i in imps)
+
+
+def test_no_import_cycles_within_the_models_layer() -> None:
+    """zoo, hub and card no longer import each other at call time in a loop."""
+    mods = {_module(p): p for p in (PACKAGE / "models").rglob("*.py")}
+    graph = {m: {i if i in mods else i.rsplit(".", 1)[0] for i in _imports(p)} & set(mods) - {m}
+             for m, p in mods.items()}
+    graph = {m: {d for d in deps if d != "jetzoo.models"} for m, deps in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for d in graph.get(m, ()):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack + [m, d]))
+            if d not in state:
+                visit(d, stack + [m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
