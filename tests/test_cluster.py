@@ -77,8 +77,9 @@ def test_task_files_take_exponent_floats(tmp_path: Path) -> None:
     from jetzoo.leaderboard.tasks import load_task
 
     src = (ROOT / "leaderboard" / "tasks" / "top-tagging.yaml").read_text()
-    path = _write(tmp_path, src + "  base_lrs: [1e-3, 5E-4]\n  weight_decay: 1e-4\n",
-                  "top-tagging.yaml")
+    assert "\nsettings:\n" in src
+    path = _write(tmp_path, src.replace("\nsettings:\n", "\nsettings:\n  base_lrs: [1e-3, 5E-4]\n"
+                                        "  weight_decay: 1e-4\n"), "top-tagging.yaml")
     task = load_task(path)
     assert task.settings["base_lrs"] == [1e-3, 5e-4] and task.settings["weight_decay"] == 1e-4
 

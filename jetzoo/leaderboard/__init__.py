@@ -3,11 +3,13 @@
 Public API (imported lazily, so ``import jetzoo.leaderboard`` stays cheap)::
 
     from jetzoo.leaderboard import load_tasks, run_task, submit, render
-    path = submit("runs/jbot-s/backbone", quick=True)   # -> leaderboard/results/<model>.json
-    render("leaderboard/results", "leaderboard")        # -> leaderboard/README.md + roc/*.png
+    submit("runs/jbot-s/backbone", tier="quick")  # -> leaderboard/results/<model>/<sha12>/<task>.json
+    render("leaderboard/results", "leaderboard")  # -> leaderboard/README.md + roc/*.png
 
-Modules: ``tasks`` (task YAMLs), ``finetune`` (LLRD, LoRA, supervised baseline), ``submission``
-(``jetzoo leaderboard submit``), ``schema`` (result files), ``render``
+Modules: ``tasks`` (task YAMLs, tiers, main scores), ``evaluators`` (the evaluator registry: one
+class per evaluation), ``finetune`` (LLRD, LoRA, supervised baseline), ``submission``
+(``jetzoo leaderboard submit``: runs evaluators, merges into the store), ``schema`` (the result
+store), ``cache`` (embeddings per weights / dataset / split), ``render``
 (``jetzoo leaderboard render``), ``metrics``, ``embeddings``, ``probes``, ``anomaly``.
 """
 from __future__ import annotations
@@ -23,6 +25,11 @@ _LAZY = {
     "load_tasks": "jetzoo.leaderboard.tasks",
     "load_task_data": "jetzoo.leaderboard.tasks",
     "applicable_tasks": "jetzoo.leaderboard.tasks",
+    "TIERS": "jetzoo.leaderboard.tasks",
+    "EVALUATORS": "jetzoo.leaderboard.evaluators",
+    "Evaluator": "jetzoo.leaderboard.evaluators",
+    "register_evaluator": "jetzoo.leaderboard.evaluators",
+    "EmbeddingCache": "jetzoo.leaderboard.cache",
     "FineTuneSettings": "jetzoo.leaderboard.finetune",
     "finetune": "jetzoo.leaderboard.finetune",
     "llrd_param_groups": "jetzoo.leaderboard.finetune",
