@@ -140,5 +140,6 @@ def test_rs3l_recorded_command_drops_the_task_flags() -> None:
     """Every task of a split RS3L run records the same command (the plan hash includes it)."""
     from jetzoo.data.rs3l_generator import _run_args
 
-    argv = ["--out", "d", "--events", "70", "--shard-index", "3", "--num-shards=8", "--seed", "1"]
+    argv = ["--out", "d", "--events", "70", "--shard-index", "3", "--num-shards=8", "--seed", "1",
+            "--no-progress"]
     assert _run_args(argv) == ["--out", "d", "--events", "70", "--seed", "1"]

@@ -1011,6 +1011,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Z' mass of the dark-jet models in GeV (default 400)")
     parser.add_argument("--max-pt-asymmetry", type=float, default=0.3,
                         help="pair cut |pT_a - pT_b| / (pT_a + pT_b) (default 0.3)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     from jetzoo.data.parts import add_shard_arguments
 
     add_shard_arguments(parser)
@@ -1018,11 +1019,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_args(argv: list[str]) -> list[str]:
     """The command-line arguments that define the run: without an array task's
-    ``--shard-index`` / ``--num-shards`` (every task of one run records the same command)."""
+    ``--shard-index`` / ``--num-shards`` (every task of one run records the same command) and
+    without ``--no-progress``."""
     out, skip = [], False
     for a in argv:
         if skip:
             skip = False
+        elif a == "--no-progress":
+            continue
         elif a in ("--shard-index", "--num-shards"):
             skip = True
         elif not a.startswith(("--shard-index=", "--num-shards=")):
@@ -1045,7 +1049,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         manifest = generate(args.out, events, cfg, args.events_per_shard, args.workers, command,
                             drop_raw=args.drop_raw, dark_pairs=args.dark_pairs,
-                            shard_index=args.shard_index, num_shards=args.num_shards)
+                            shard_index=args.shard_index, num_shards=args.num_shards,
+                            progress=not args.no_progress)
     except (PermissionError, ValueError) as err:
         print(f"jetzoo generate rs3l: {err}", file=sys.stderr)
         return 1

@@ -114,37 +114,47 @@ def evaluator_of(row_evaluation: str) -> Evaluator | None:
 # Frozen-embedding probes
 # --------------------------------------------------------------------------------------------
 
+class _FrozenProbe(Evaluator):
+    """A classifier on the frozen embeddings of the training jets, scoring the evaluation jets."""
+
+    kinds = CLASSIFICATION
+
+    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
+              ) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+        train, test = ctx.targets("train"), ctx.targets(ctx.task.eval_split)
+        out = self.probe(ctx, ctx.embed("train", train, "embed"), train["label"],
+                         ctx.embed(ctx.task.eval_split, test, "embed"))
+        return [EvalOutput(self.name, torch.as_tensor(out.scores).double())]
+
+
 @register_evaluator
-class KNNProbe(Evaluator):
+class KNNProbe(_FrozenProbe):
     """Cosine kNN vote (k = ``knn_k``) of the training jets' frozen embeddings."""
 
-    name, label, order, kinds = "knn", "kNN probe (frozen)", 0, CLASSIFICATION
+    name, label, order = "knn", "kNN probe (frozen)", 0
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
+              ) -> Any:
         from jetzoo.leaderboard import probes
 
-        train, test = ctx.targets("train"), ctx.targets(ctx.task.eval_split)
-        out = probes.knn_probe(ctx.embed("train", train, "embed"), train["label"],
-                               ctx.embed(ctx.task.eval_split, test, "embed"),
-                               k=int(ctx.task.settings["knn_k"]),
-                               num_classes=ctx.task.num_classes)
-        return [EvalOutput(self.name, torch.as_tensor(out.scores).double())]
+        return probes.knn_probe(emb_train, y_train, emb_eval, k=int(ctx.task.settings["knn_k"]),
+                                num_classes=ctx.task.num_classes)
 
 
 @register_evaluator
-class LinearProbe(Evaluator):
+class LinearProbe(_FrozenProbe):
     """Logistic regression on standardised frozen embeddings."""
 
-    name, label, order, kinds = "linear", "linear probe (frozen)", 1, CLASSIFICATION
+    name, label, order = "linear", "linear probe (frozen)", 1
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
+              ) -> Any:
         from jetzoo.leaderboard import probes
 
-        train, test = ctx.targets("train"), ctx.targets(ctx.task.eval_split)
-        out = probes.linear_probe(ctx.embed("train", train, "embed"), train["label"],
-                                  ctx.embed(ctx.task.eval_split, test, "embed"),
-                                  seed=ctx.task.seed)
-        return [EvalOutput(self.name, torch.as_tensor(out.scores).double())]
+        return probes.linear_probe(emb_train, y_train, emb_eval, seed=ctx.task.seed)
 
 
 # --------------------------------------------------------------------------------------------

@@ -461,11 +461,13 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
         if same and not force:  # evaluations scored (or found not to apply) under this run id
             done = ({_base(r["evaluation"]) for r in old_run["results"]}
                     | {k.split("/", 1)[1] for k in old_run.get("skipped", {})})
-        todo = [e for e in resolved.evaluations if e not in done
-                and (evaluations is None or e in evaluations)]
+        selected_here = [e for e in resolved.evaluations
+                         if evaluations is None or e in evaluations]
+        todo = [e for e in selected_here if e not in done]
         if not todo:
-            print(f"{task.name} ({tier}): already scored in {path}; nothing to do "
-                  "(--force scores it again)", file=sys.stderr)
+            why = (f"already scored in {path} (--force scores it again)" if selected_here
+                   else f"none of its evaluations ({', '.join(resolved.evaluations)}) selected")
+            print(f"{task.name} ({tier}): nothing to do: {why}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
         try:
