@@ -62,10 +62,11 @@ CATALOG: dict[str, PinnedDataset] = {d.name: d for d in (
         "rs3l-bench-78k", "rs3l",
         "jetzoo generate rs3l --events 46000 --dark-models A,B,C,D --dark-events 4000 "
         "--workers 2 --seed 107 --drop-raw --out data/rs3l-bench-78k",
-        "PENDING",
+        "34366d7c469e8b8922b1a7b388a0fd0f63439691bae55e99b5c264da829427c1",
         "RS3L benchmark set of the standard and paper tiers (seed 107, never used for "
-        "pre-training): q, g, tau pairs and Hidden Valley dark jets A-D",
-        78_000),
+        "pre-training): 82,131 pairs of q, g, tau and Hidden Valley dark jets A-D; split "
+        "0.6/0.1/0.3 by collision, the 30% test part is what the tasks score",
+        82_131),
 )}
 
 

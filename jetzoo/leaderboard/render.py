@@ -113,12 +113,10 @@ def main_score_table(results: list[dict[str, Any]], tier: str, tasks: list[str])
     lines = ["| model | " + " | ".join(f"{t}<br>`{heads[t]}`" for t in tasks) + " |",
              "|---|" + "---|" * len(tasks)]
 
-    def sort_key(model: str) -> tuple[float, str]:
-        for t in tasks:
-            v = cells[model].get(t, {}).get("value")
-            if v is not None:
-                return (-v, model)
-        return (1.0, model)
+    def sort_key(model: str) -> tuple[int, float, str]:
+        """Best first on the first task; models without it after those, by name."""
+        v = cells[model].get(tasks[0], {}).get("value") if tasks else None
+        return (0, -v, model) if v is not None else (1, 0.0, model)
 
     for model in sorted(cells, key=sort_key):
         vals = [_fmt(r["value"], r["spread"], r.get("seed_std"), len(r.get("seeds", [])))
@@ -229,9 +227,14 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
                      f"{max(run['date'] for run in runs)[:10]} | "
                      f"{'; '.join(overrides) or 'none'} |")
     lines.append("")
+    families = list(dict.fromkeys(r["task"]["family"] for r in results))
     for tier in tiers:
-        lines += [f"## Tier `{tier}`: main scores", "",
-                  main_score_table(results, tier, tasks), ""]
+        lines += [f"## Tier `{tier}`: main scores", ""]
+        for family in families:  # one table per task family: models of one input kind
+            mine = [r for r in results if r["task"]["family"] == family]
+            if any(tier in r["runs"] for r in mine):
+                lines += [main_score_table(mine, tier, [t for t in tasks if any(
+                    r["task"]["name"] == t for r in mine)]), ""]
     for tier in tiers:
         for task in tasks:
             runs = [(r, r["runs"][tier]) for r in results
