@@ -233,6 +233,11 @@ def test_import_qg_npz(tmp_path: Path) -> None:
 
 
 def test_import_refuses_bad_input(tmp_path: Path) -> None:
+    arrays = _write_jetnet_fixture(tmp_path / "jn", n=4)
+    (tmp_path / "jn" / "g.hdf5").rename(tmp_path / "jn" / "gluons.hdf5")
+    with pytest.raises(DataError, match="gluons.hdf5: the file name does not name a JetNet class"):
+        imp.import_dataset("jetnet", tmp_path / "jn" / "gluons.hdf5", tmp_path / "out")
+    assert len(arrays) == 5 and not (tmp_path / "out").exists()
     with pytest.raises(DataError, match="not found"):
         imp.import_dataset("qg", tmp_path / "missing", tmp_path / "out")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")

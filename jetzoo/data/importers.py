@@ -168,7 +168,10 @@ def _read_jetnet(files: list[Path], max_particles: int) -> Iterator[Block]:
     parts, jets, labels = [], [], []
     for f in files:
         cls = f.name.split(".")[0].rstrip("0123456789").lower()
-        arr = read_jetnet(f, jet_class="q" if cls not in JETNET_PACKAGE_CLASSES else None)
+        if cls not in JETNET_PACKAGE_CLASSES:
+            raise DataError(f"{f}: the file name does not name a JetNet class "
+                            f"({', '.join(JETNET_PACKAGE_CLASSES)}): g.hdf5, q150.hdf5, ...")
+        arr = read_jetnet(f)
         pf = arr.particle_features[:, :max_particles].astype(np.float32)
         jf = arr.jet_features.astype(np.float32)
         parts.append(pf)

@@ -137,8 +137,6 @@ def setting_problem(key: str, value: Any) -> str | None:
     return None
 
 
-#: ``--quick`` (= ``--tier quick``): small settings for CI and tests.
-QUICK_SETTINGS: dict[str, Any] = TIER_SETTINGS["quick"]
 
 _REQUIRED = {"name": str, "family": str, "dataset": str, "seed": int, "kind": str,
              "classes": list, "evaluations": list, "metrics": list}
@@ -184,7 +182,7 @@ class Task:
     file_sha256: str | None = None  # sha256 of the task file's bytes
 
     def with_settings(self, **overrides: Any) -> "Task":
-        """A copy with some ``settings`` replaced (e.g. :data:`QUICK_SETTINGS`)."""
+        """A copy with some ``settings`` replaced (e.g. ``submit --set`` overrides)."""
         settings = {**self.settings, **overrides}
         return Task(**{**self.__dict__, "settings": settings})
 
@@ -360,16 +358,17 @@ def _check_settings(settings: Mapping[str, Any], source: Any, where: str) -> Non
 def load_task(path: str | Path) -> Task:
     """Read and validate one task YAML file."""
     path = Path(path)
+    import hashlib
+
     try:
-        raw = load_yaml(path.read_text())
-    except OSError as err:
+        data = path.read_bytes()  # read once: parsed and hashed (the run identity)
+        raw = load_yaml(data.decode())
+    except (OSError, UnicodeDecodeError) as err:
         raise TaskError(f"{path}: cannot read task file ({err})") from err
     except yaml.YAMLError as err:
         raise TaskError(f"{path}: invalid YAML ({err})") from err
     task = parse_task(raw, source=path)
-    import hashlib
-
-    task = Task(**{**task.__dict__, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    task = Task(**{**task.__dict__, "file_sha256": hashlib.sha256(data).hexdigest()})
     if task.name != path.stem:
         raise _err(path, "name", f"{task.name!r} differs from the file name {path.stem!r}")
     return task
