@@ -145,3 +145,32 @@ def test_bad_shapes_are_clear_errors(jbot_s):
         jbot_s(torch.zeros(2, 30, 4), torch.ones(2, 30, dtype=torch.bool))
     with pytest.raises(ValueError, match="mask shape"):
         jbot_s(torch.zeros(2, 30, 3), torch.ones(2, 29, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("mask_dims", [2, 3])
+def test_cpu_attention_kernel_equals_sdpa_values_and_gradients(mask_dims):
+    """The CPU path (baddbmm + softmax) is the CUDA path (SDPA) to 1e-5, forward and backward,
+    for key padding masks and for per-query (RS3L proximity) masks."""
+    torch.manual_seed(1)
+    attn = MaskedSelfAttention(dim=32, num_heads=4)
+    b, t, h, hd = 5, 11, 4, 8
+    x = torch.randn(b, t, 32, requires_grad=True)
+    key_mask = torch.rand(b, t) > 0.3
+    key_mask[:, 0] = True
+    if mask_dims == 3:
+        key_mask = (torch.rand(b, t, t) > 0.4) | torch.eye(t, dtype=torch.bool)
+    out = attn(x, key_mask)
+    out.square().sum().backward()
+    grads = [x.grad.clone()] + [p.grad.clone() for p in attn.parameters()]
+    x.grad = None
+    attn.zero_grad()
+
+    qkv = attn.qkv(x).view(b, t, 3, h, hd).permute(2, 0, 3, 1, 4)
+    m = key_mask[:, None] if mask_dims == 3 else key_mask[:, None, None, :]
+    ref = torch.nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=m)
+    ref = attn.proj(ref.transpose(1, 2).reshape(b, t, 32))
+    ref.square().sum().backward()
+    ref_grads = [x.grad] + [p.grad for p in attn.parameters()]
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)

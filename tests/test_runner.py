@@ -252,6 +252,28 @@ def test_resume_continues_from_last_checkpoint(clr_run: dict, tmp_path: Path,
     assert 0 < moved <= 3 * 3e-3 * 1.5
 
 
+def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path: Path) -> None:
+    """--sitting: a budget smaller than one epoch ends the sitting after the first epoch (its
+    checkpoint written, status paused, backbone exported); --resume runs the other epochs with
+    the same schedule length, and the record counts both sittings."""
+    folder = tmp_path / "run"
+    args = [str(RECIPE_DIR / "jetclr.yaml"), *TINY, "trainer.max_epochs=3", f"output.dir={folder}"]
+    first = train(args[0], args[1:], sitting_minutes=1e-6)
+    assert first.summary["status"] == "paused" and first.trainer.global_step == STEPS_PER_EPOCH
+    names = sorted(p.name for p in (folder / "checkpoints").iterdir())
+    assert names == ["epoch000.ckpt", "last.ckpt"]
+    training = json.loads((folder / "backbone" / "config.json").read_text())["training"]
+    assert training["status"] == "paused" and training["epochs"] == 1
+    with pytest.raises(ConfigError, match="--sitting"):
+        train(args[0], args[1:], resume=True, sitting_minutes=0)
+    second = train(args[0], args[1:], resume=True, sitting_minutes=1e6)
+    assert second.summary["status"] == "completed"
+    assert second.trainer.global_step == 3 * STEPS_PER_EPOCH
+    assert second.summary["sittings"] == 2 and second.summary["jets_seen"] == 3 * 192
+    training = json.loads((folder / "backbone" / "config.json").read_text())["training"]
+    assert training["status"] == "completed" and training["sittings"] == 2
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A NaN batch in epoch 2 (global step 4) stops the run at step 4; last.ckpt stays epoch 1."""

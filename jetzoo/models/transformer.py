@@ -36,7 +36,15 @@ class BackboneOutput(NamedTuple):
 
 
 class MaskedSelfAttention(nn.Module):
-    """Multi-head self-attention with a key padding mask (fused qkv, SDPA)."""
+    """Multi-head self-attention with a key padding mask (fused qkv).
+
+    On CUDA this is ``F.scaled_dot_product_attention`` with a boolean mask (its fused kernels).
+    On CPU the scores are one batched ``baddbmm`` (scale and mask bias fused) and a softmax, which
+    is 1.3x faster, forward and backward, than SDPA's CPU kernel at jet sizes (31 tokens, heads
+    of 8-16) and equal to it to 1e-6 (``tests/test_models_transformer.py``). There masked keys get
+    the dtype's lowest value rather than -inf, so a query with no allowed key (a padded query
+    under an RS3L proximity mask) averages the values instead of making NaN.
+    """
 
     def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
                  attn_dropout: float = 0.0) -> None:
@@ -55,12 +63,24 @@ class MaskedSelfAttention(nn.Module):
         """``x`` (B, T, D); ``key_mask`` (B, T) bool, True where a token may be attended to,
         or (B, T, T) bool, True where query i may attend to key j (RS3L proximity masks)."""
         b, t, _ = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        attn_mask = key_mask[:, None] if key_mask.dim() == 3 else key_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask,
-            dropout_p=self.attn_dropout if self.training else 0.0)
-        return self.proj(out.transpose(1, 2).reshape(b, t, -1))
+        h, hd = self.num_heads, self.head_dim
+        qkv = self.qkv(x).view(b, t, 3, h, hd).permute(2, 0, 3, 1, 4)
+        if x.is_cuda:
+            mask = key_mask[:, None] if key_mask.dim() == 3 else key_mask[:, None, None, :]
+            out = F.scaled_dot_product_attention(
+                qkv[0], qkv[1], qkv[2], attn_mask=mask,
+                dropout_p=self.attn_dropout if self.training else 0.0)
+            return self.proj(out.transpose(1, 2).reshape(b, t, h * hd))
+        q, k, v = qkv.reshape(3, b * h, t, hd)
+        rows = t if key_mask.dim() == 3 else 1
+        bias = torch.zeros(b, 1, rows, t, dtype=q.dtype, device=q.device).masked_fill_(
+            ~key_mask.view(b, 1, rows, t), torch.finfo(q.dtype).min)
+        bias = bias.expand(b, h, rows, t).reshape(b * h, rows, t)
+        attn = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=hd ** -0.5).softmax(-1)
+        if self.training and self.attn_dropout > 0:
+            attn = F.dropout(attn, self.attn_dropout)
+        out = torch.bmm(attn, v).view(b, h, t, hd).transpose(1, 2).reshape(b, t, h * hd)
+        return self.proj(out)
 
 
 class Block(nn.Module):

@@ -11,6 +11,12 @@ The run folder (``output.dir``, default ``runs/<recipe file stem>``) receives:
 - ``summary.json``: status, wall time, epochs, steps, jets seen, jets/s, final logged metrics;
   after ``--resume`` these count the whole run (the counters travel in the checkpoints).
 
+A long run spans several sittings: ``--sitting MINUTES`` ends this sitting at the last epoch
+boundary that fits in MINUTES (the mean epoch time of this sitting decides), with the epoch's
+checkpoint written and ``summary.json`` status ``paused``; ``--resume`` (here or on another
+machine, from the committed ``last.ckpt``) continues with the same schedules. The backbone of a
+paused run is exported too, so a sitting can be scored.
+
 A non-finite loss (the recipe raises ``FloatingPointError``) stops the run with the step number;
 checkpoints are only written from finite weights, so ``last.ckpt`` stays the last good state.
 """
@@ -124,7 +130,7 @@ def _finite_params(module: Any) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
-def _make_callbacks(folder: Path) -> list[Any]:
+def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -175,10 +181,30 @@ def _make_callbacks(folder: Path) -> list[Any]:
             self.earlier_wall_s = float(state.get("wall_s", 0.0))
             self.sittings = int(state.get("sittings", 1)) + 1
 
+    class SittingBudget(L.Callback):
+        """Stops at the end of the last epoch that fits in ``budget_s`` seconds of this sitting
+        (judged by this sitting's mean epoch time; every rank agrees)."""
+
+        def __init__(self, budget_s: float) -> None:
+            self.budget_s = budget_s
+            self.paused = False
+            self._start = time.perf_counter()
+            self._epochs = 0
+
+        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+            self._epochs += 1
+            elapsed = time.perf_counter() - self._start
+            last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0
+            stop = elapsed + elapsed / self._epochs > self.budget_s and not last_epoch
+            if trainer.strategy.reduce_boolean_decision(stop, all=False):
+                trainer.should_stop = True
+                self.paused = True
+
     ckpt = FiniteCheckpoint(dirpath=folder / "checkpoints", filename="epoch{epoch:03d}",
                             auto_insert_metric_name=False, every_n_epochs=1, save_top_k=-1,
                             save_last=True, enable_version_counter=False)
-    return [ckpt, Throughput()]
+    budget = [SittingBudget(sitting_s)] if sitting_s is not None else []
+    return [ckpt, *budget, Throughput()]
 
 
 def _make_loggers(cfg: "DictConfig", folder: Path) -> list[Any]:
@@ -321,8 +347,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool = False,
-          overwrite: bool = False) -> RunResult:
+          overwrite: bool = False, sitting_minutes: float | None = None) -> RunResult:
     """Load a recipe file, train it and save the backbone; see the module docstring.
+
+    ``sitting_minutes`` ends this sitting at the last epoch boundary that fits (status
+    ``paused``); ``resume=True`` continues a paused or interrupted run.
 
     Raises:
         ConfigError: invalid recipe file / override, missing dataset.
@@ -358,7 +387,10 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     except DataError as err:
         raise ConfigError(f"{source}: data.path: {err}") from None
 
-    callbacks = _make_callbacks(folder)
+    if sitting_minutes is not None and not sitting_minutes > 0:
+        raise ConfigError(f"{source}: --sitting must be a positive number of minutes, "
+                          f"got {sitting_minutes}")
+    callbacks = _make_callbacks(folder, None if sitting_minutes is None else 60 * sitting_minutes)
     throughput = callbacks[-1]
     trainer_kwargs = cfg_to_dict(cfg.trainer)
     if cfg.data.max_jets is not None and "limit_train_batches" in trainer_kwargs:
@@ -395,6 +427,8 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         status, error = "non-finite loss", err
     finally:
         _finish_wandb(trainer)
+    if error is None and any(getattr(c, "paused", False) for c in callbacks):
+        status = "paused"
     # the whole run's wall time: this sitting from t0 plus the sittings before a --resume
     wall = time.perf_counter() - t0 + throughput.earlier_wall_s
 
@@ -433,8 +467,9 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
             dataset["sha256"] = dataset_sha
         if cfg.data.classes:
             dataset["classes"] = list(cfg.data.classes)
-        training = {k: summary[k] for k in ("wall_time_s", "sittings", "epochs", "global_step",
-                                             "jets_seen", "jets_per_s", "world_size")}
+        training = {k: summary[k] for k in ("status", "wall_time_s", "sittings", "epochs",
+                                             "global_step", "jets_seen", "jets_per_s",
+                                             "world_size")}
         training["device"] = str(trainer.strategy.root_device)
         training["threads"] = torch.get_num_threads()
         # how to repeat the run: the recipe file and the overrides given on the command line
@@ -447,9 +482,10 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
 
 
 def run_recipe(path: str | Path, overrides: Sequence[str] = (), resume: bool = False,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, sitting_minutes: float | None = None) -> Path:
     """Train the recipe file ``path`` with dotted ``overrides``; return the run folder."""
-    return train(path, overrides, resume=resume, overwrite=overwrite).folder
+    return train(path, overrides, resume=resume, overwrite=overwrite,
+                 sitting_minutes=sitting_minutes).folder
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,6 +498,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dotted overrides, e.g. trainer.max_epochs=2 data.batch_size=64")
     parser.add_argument("--resume", action="store_true",
                         help="continue from <run folder>/checkpoints/last.ckpt")
+    parser.add_argument("--sitting", type=float, metavar="MINUTES", default=None,
+                        help="end this sitting at the last epoch boundary that fits in MINUTES "
+                        "(status 'paused'; continue later with --resume)")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the previous run's files in the run folder and start again")
 
@@ -471,14 +510,17 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         result = train(args.recipe, args.overrides, resume=args.resume,
-                       overwrite=args.overwrite)
+                       overwrite=args.overwrite, sitting_minutes=args.sitting)
     except (ConfigError, RunError, DataError) as err:  # DataError: a bad batch mid-training
         print(f"jetzoo run: error: {err}", file=sys.stderr)
         return 1
     if result.trainer.is_global_zero:
         folder, summary = result.folder, result.summary
         jps = summary.get("jets_per_s")
-        print(f"jetzoo run: done in {summary['wall_time_s']:.1f} s, {summary['epochs']} epochs, "
+        verb = ("paused (continue with --resume)" if summary["status"] == "paused"
+                else "done")
+        print(f"jetzoo run: {verb} after {summary['wall_time_s']:.1f} s, "
+              f"{summary['epochs']} epochs, "
               f"{summary['global_step']} steps" + (f", {jps:.0f} jets/s" if jps else "")
               + f"; backbone saved to {folder / 'backbone'} (publish with "
               f"`jetzoo publish {folder / 'backbone'} --repo-id ORG/NAME`)")
