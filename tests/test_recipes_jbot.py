@@ -59,6 +59,35 @@ def test_loss_is_part_plus_cls_plus_koleo() -> None:
     assert 0.1 < metrics["mask_fraction"].item() < 0.5
 
 
+def test_part_loss_gradients_equal_the_head_on_every_token() -> None:
+    """The student head runs on masked particles only; the loss and every student gradient equal
+    those of the head applied to all tokens (the masked-out rows carry zero weight)."""
+    r = JBOTRecipe(backbone_overrides=TINY, augmentations=[]).eval()
+    batch = synthetic_jets(10)
+    torch.manual_seed(3)
+    loss, _ = r.compute_loss(batch, "val")
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in r.named_parameters() if p.grad is not None}
+    r.zero_grad()
+    torch.manual_seed(3)
+    x, mask = torch.cat([batch["x"]] * 2), torch.cat([batch["mask"]] * 2)
+    tm = pt_aware_mask(x[..., 2], mask, sample_mask_ratios(20, 0.0, 0.5))
+    s = r.backbone(x, mask, token_mask=tm)
+    with torch.no_grad():
+        t = r.teacher["backbone"](x, mask)
+        ht_c, ht_t = r.teacher["head"](t.cls), r.teacher["head"](t.tokens)
+    hs_c, hs_t = r.head(s.cls), r.head(s.tokens)
+    want = (dino_cross_entropy(hs_t, ht_t, r.center_part, mask=tm)
+            + dino_cross_entropy(hs_c, torch.cat([ht_c[10:], ht_c[:10]]), r.center_cls)
+            + 0.01 * koleo(s.cls[:10]))
+    want.backward()
+    torch.testing.assert_close(loss, want, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == {n for n, p in r.named_parameters() if p.grad is not None}
+    for n, p in r.named_parameters():
+        if p.grad is not None:
+            torch.testing.assert_close(grads[n], p.grad, rtol=1e-4, atol=1e-7, msg=n)
+
+
 def test_reference_head_and_koleo_options() -> None:
     """prototypes=False: the l2-normalised bottleneck is the logit vector (hftsoi/jbot);
     koleo_input="head": KoLeo on the projected [CLS] of view u."""

@@ -109,7 +109,12 @@ class JBOTRecipe(MomentumRecipe):
         token_mask = pt_aware_mask(x[..., 2], mask, ratio)
 
         student = self.backbone(x, mask, token_mask=token_mask)
-        s_cls, s_tok = self.head(student.cls), self.head(student.tokens)
+        s_cls = self.head(student.cls)
+        # L_Part reads the student at masked particles only (~1/4 of the tokens): the head runs
+        # there, the other rows stay zero and carry zero weight in the loss
+        s_masked = self.head(student.tokens[token_mask])
+        s_tok = s_masked.new_zeros(*token_mask.shape, s_masked.shape[-1])
+        s_tok[token_mask] = s_masked
         with torch.no_grad():
             teacher = self.teacher["backbone"](x, mask)
             t_cls, t_tok = self.teacher["head"](teacher.cls), self.teacher["head"](teacher.tokens)

@@ -1,0 +1,142 @@
+"""Frozen 5-class kNN of every epoch checkpoint of a run, against jet-passes: is training longer
+still paying?
+
+For each ``<run>/checkpoints/epochNNN.ckpt`` the student backbone (the one ``jetzoo run``
+exports) is rebuilt from the run's ``config.yaml`` and scored by the k = 30 cosine kNN of
+``knn_heldout.py`` on held-out jets (references from the ``val`` split, queries from the
+``test`` split of a set the run never saw; default the pinned ``jetnet-bench-220k``), with a
+paired bootstrap spread against the random init of the same architecture (seed 0). Optional
+``--reference NAME_OR_FOLDER`` backbones (e.g. an imported published jBOT) are scored on the same
+jets and drawn as horizontal lines. Prints a table and writes a PNG (kNN vs jet-passes, log x).
+
+    python benchmarks/learning_curve.py runs/jbot-s-700k [--data data/jetnet-bench-220k]
+        [--n 10000] [--reference /tmp/jbotref/jbot-s-published] [--png curve.png]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from knn_heldout import knn_correct, take  # noqa: E402
+
+from jetzoo import JetZoo  # noqa: E402
+from jetzoo.data.datamodule import JetDataModule  # noqa: E402
+from jetzoo.models.registry import create_backbone  # noqa: E402
+from jetzoo.utils.yaml_values import load_yaml  # noqa: E402
+
+_EPOCH = re.compile(r"^epoch(\d+)\.ckpt$")
+
+
+def backbone_of(run: Path, ckpt: Path) -> tuple[torch.nn.Module, int]:
+    """The student backbone saved in ``ckpt`` and the jets the whole run had seen by then."""
+    cfg = load_yaml((run / "config.yaml").read_text())
+    model = cfg["model"]
+    net = create_backbone(model["backbone"], **(model.get("backbone_overrides") or {}))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    prefix = "backbone."
+    net.load_state_dict({k[len(prefix):]: v for k, v in state["state_dict"].items()
+                         if k.startswith(prefix)})
+    trainer = cfg.get("trainer", {})
+    world = int(trainer.get("devices", 1) or 1) * int(trainer.get("num_nodes", 1) or 1)
+    jets = next((int(v["jets"]) for k, v in state.get("callbacks", {}).items()
+                 if k.endswith("Throughput")), 0) * world
+    return net.eval(), jets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a jetzoo run folder")
+    parser.add_argument("--data", default="data/jetnet-bench-220k")
+    parser.add_argument("--n", type=int, default=10000, help="references and queries each")
+    parser.add_argument("--k", type=int, default=30)
+    parser.add_argument("--every", type=int, default=1, help="score every N-th epoch (and the last)")
+    parser.add_argument("--reference", nargs="*", default=[],
+                        help="backbones (names or folders) scored on the same jets")
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--png", type=Path, default=None,
+                        help="plot file (default <run>/learning_curve.png)")
+    args = parser.parse_args(argv)
+    ckpts = sorted((p for p in (args.run / "checkpoints").glob("epoch*.ckpt")
+                    if _EPOCH.match(p.name)), key=lambda p: int(_EPOCH.match(p.name)[1]))
+    if not ckpts:
+        print(f"{args.run}: no epoch checkpoints")
+        return 1
+    ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
+    if not Path(args.data).exists():
+        print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
+        return 0
+    dm = JetDataModule(args.data)
+    ref, query = take(dm, "val", args.n, 1), take(dm, "test", args.n, 2)
+    g = torch.Generator().manual_seed(0)
+    resample = torch.randint(0, len(query["label"]), (args.bootstrap, len(query["label"])),
+                             generator=g)
+    first, _ = backbone_of(args.run, ckpts[0])
+    torch.manual_seed(0)
+    rand = knn_correct(create_random_like(first), ref, query, args.k)
+    print(f"{args.run}: {len(ref['label'])} reference jets (val), {len(query['label'])} query "
+          f"jets (test) of {args.data}; k = {args.k}; random init {rand.mean():.3f}")
+    refs = []
+    for name in args.reference:
+        acc = knn_correct(JetZoo.from_pretrained(name), ref, query, args.k)
+        refs.append((Path(name).name, float(acc.mean())))
+        print(f"reference {name}: {acc.mean():.3f}")
+    print("| epoch | jet-passes | kNN accuracy | vs random init (paired bootstrap) |")
+    print("|---|---|---|---|")
+    rows = []
+    for ckpt in ckpts:
+        net, jets = backbone_of(args.run, ckpt)
+        acc = knn_correct(net, ref, query, args.k)
+        diff = (acc[resample] - rand[resample]).mean(1)
+        epoch = int(_EPOCH.match(ckpt.name)[1]) + 1
+        rows.append((jets, float(acc.mean()), float(diff.std())))
+        print(f"| {epoch} | {jets:,} | {acc.mean():.3f} | {acc.mean() - rand.mean():+.3f} ± "
+              f"{diff.std():.3f} |", flush=True)
+    _plot(args.png or args.run / "learning_curve.png", args.run.name, rows,
+          float(rand.mean()), refs)
+    return 0
+
+
+def create_random_like(net: torch.nn.Module) -> torch.nn.Module:
+    """A seed-0 random init of ``net``'s architecture with its preprocessing numbers."""
+    from jetzoo.models.registry import build_from_config
+
+    torch.manual_seed(0)
+    return build_from_config(net.config).eval()
+
+
+def _plot(path: Path, title: str, rows: list[tuple[int, float, float]], rand: float,
+          refs: list[tuple[str, float]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jetzoo.utils.io import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = [max(r[0], 1) for r in rows]
+    ax.errorbar(x, [r[1] for r in rows], yerr=[r[2] for r in rows], marker="o", label=title)
+    ax.axhline(rand, color="grey", ls=":", label=f"random init {rand:.3f}")
+    for (name, acc), ls in zip(refs, ["--", "-.", (0, (5, 1))]):
+        ax.axhline(acc, color="k", ls=ls, label=f"{name} {acc:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("jet-passes in pre-training")
+    ax.set_ylabel("frozen 5-class kNN accuracy (k=30)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
