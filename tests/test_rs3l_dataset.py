@@ -84,6 +84,19 @@ def shard_copy(tmp_path: Path) -> Path:
     return dst
 
 
+def test_shuffled_training_order_is_seeded() -> None:
+    """The training loader's order comes from the split seed: the same for two data modules of
+    one seed, another for another seed; evaluation loaders keep the split's order."""
+    def first_labels(seed: int, split: str = "train", shuffle: bool = True) -> list[int]:
+        dm = RS3LDataModule(SAMPLE, classes=["q", "g", "tau"], batch_size=64, seed=seed)
+        loader = dm.train_dataloader() if shuffle else dm.loader(split)
+        return next(iter(loader))["label"].tolist()
+
+    assert first_labels(1) == first_labels(1)
+    assert first_labels(1) != first_labels(2)
+    assert first_labels(1, "test", False) == first_labels(1, "test", False)
+
+
 def test_bad_inputs_name_the_file_and_the_field(tmp_path: Path, shard_copy: Path) -> None:
     with pytest.raises(DataError, match="jetzoo generate rs3l"):
         RS3LPairDataset(tmp_path / "missing")

@@ -110,23 +110,25 @@ class JetDataModule(L.LightningDataModule):
             raise KeyError(f"unknown split {split!r}; use train, val or test")
         return self._datasets[split]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        """A DataLoader over ``split``; a shuffled one draws its order from a generator seeded
+        with ``seed`` (reproducible)."""
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(self.dataset(split), batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, collate_fn=collate_jets,
                           generator=generator, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self.loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.loader("test", shuffle=False)
 
     @cached_property
     def preprocessing(self) -> Preprocessing:

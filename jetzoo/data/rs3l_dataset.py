@@ -317,22 +317,25 @@ class RS3LDataModule(LightningDataModule):
                                                   self.max_cells, indices=idx,
                                                   in_memory=full.in_memory)
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def loader(self, name: str, shuffle: bool = False) -> DataLoader:
+        """A DataLoader over split ``name`` ("train", "val", "test"); a shuffled one draws its
+        order from a generator seeded with ``seed`` (reproducible)."""
         self.setup()
         collate = functools.partial(rs3l_collate, n_tracks=self.max_tracks,
                                     n_cells=self.max_cells)  # fixed shapes: batches concatenate
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=collate,
+                          num_workers=self.num_workers, collate_fn=collate, generator=generator,
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
+        return self.loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
+        return self.loader("test")
 
 
 __all__ = ["RS3LPairDataset", "RS3LDataModule", "rs3l_collate", "rs3l_sample_path",

@@ -548,7 +548,7 @@ def _rs3l_splits(task: Task, path: Path) -> tuple[list[Batch], str | None, tuple
     keys = ("tracks", "track_mask", "cells", "cell_mask", "label")
     splits = []
     for name in ("train", "val", "test"):
-        full = _materialise(dm._loader(name, shuffle=False))
+        full = _materialise(dm.loader(name))
         batch = {k: v for k, v in full.items() if k in keys}
         batch["index"] = torch.arange(len(batch["label"]))
         splits.append(batch)
