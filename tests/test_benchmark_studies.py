@@ -1,0 +1,58 @@
+"""benchmarks/learning_curve.py and benchmarks/domain_shift.py on the embedded sample."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from jetzoo.data import sample_path
+from jetzoo.recipes.runner import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(f"jetzoo_bench_{name}",
+                                                  ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from test_runner import RECIPE_DIR, TINY
+
+    run = tmp_path / "run"
+    train(RECIPE_DIR / "jetclr.yaml", [*TINY, f"output.dir={run}"])
+    bench = _load("learning_curve")
+    png = tmp_path / "curve.png"
+    assert bench.main([str(run), "--data", str(sample_path()), "--n", "500",
+                       "--bootstrap", "50", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and
+            line.split("|")[1].strip().isdigit()]
+    # epoch, jet-passes (192 per epoch, counted from the checkpoints), accuracy above chance
+    assert [(int(r[1]), r[2].strip()) for r in rows] == [(1, "192"), (2, "384")]
+    assert all(0.2 < float(r[3]) <= 1.0 for r in rows)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_domain_shift_prints_the_commands_then_scores_four_sets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("domain_shift")
+    root = tmp_path / "shift"
+    assert bench.main(["--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "--preset jetnet --seed 301" in out and f"--out {root / 'default'}" in out
+    root.mkdir()
+    for name in bench.SETS:  # four copies of one set: one classifier, four equal scores
+        (root / name).symlink_to(sample_path(), target_is_directory=True)
+    assert bench.main(["--root", str(root), "--epochs", "1"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip() in bench.SETS]
+    assert [r[1].strip() for r in rows] == list(bench.SETS)
+    accuracies = {float(r[4]) for r in rows}
+    assert len(accuracies) == 1 and 0.2 < accuracies.pop() <= 1.0
+    assert all(r[6].strip() == "+0.000" for r in rows)
