@@ -266,6 +266,14 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
     assert training["status"] == "paused" and training["epochs"] == 1
     with pytest.raises(ConfigError, match="--sitting"):
         train(args[0], args[1:], resume=True, sitting_minutes=0)
+    # a sitting on other bytes than the earlier ones is refused, naming the file and the field
+    summary_file = folder / "summary.json"
+    recorded = summary_file.read_text()
+    assert len(json.loads(recorded)["dataset_sha256"]) == 64
+    summary_file.write_text(json.dumps({**json.loads(recorded), "dataset_sha256": "0" * 64}))
+    with pytest.raises(RunError, match=r"summary.json field dataset_sha256 is 000000000000"):
+        train(args[0], args[1:], resume=True)
+    summary_file.write_text(recorded)
     second = train(args[0], args[1:], resume=True, sitting_minutes=1e6)
     assert second.summary["status"] == "completed"
     assert second.trainer.global_step == 3 * STEPS_PER_EPOCH

@@ -313,6 +313,18 @@ def check_checkpoint(path: Path) -> int:
     return int(ckpt["global_step"])
 
 
+def _check_same_dataset(folder: Path, dataset_sha: str | None, source: str) -> None:
+    """A resumed run must train on the bytes its earlier sittings saw (``summary.json``)."""
+    try:
+        before = json.loads((folder / "summary.json").read_text()).get("dataset_sha256")
+    except (OSError, ValueError):
+        return  # no finished sitting recorded (e.g. a crash): nothing to compare
+    if before and dataset_sha and before != dataset_sha:
+        raise RunError(f"{source}: --resume: the data set changed: {folder / 'summary.json'} "
+                       f"field dataset_sha256 is {before[:12]}..., data.path now holds "
+                       f"{dataset_sha[:12]}... (make the run's set with its DATASETS.md command)")
+
+
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """``"key: old -> new"`` for every dotted key whose value differs between two configs."""
     out = []
@@ -405,6 +417,8 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         ckpt_path = _prepare_folder(folder, resume, overwrite, source)
         from jetzoo.utils.io import atomic_write_text
 
+        if ckpt_path is not None:
+            _check_same_dataset(folder, dataset_sha, source)
         if ckpt_path is not None and (folder / "config.yaml").is_file():
             changed = _changed_keys(load_yaml((folder / "config.yaml").read_text()) or {},
                                     resolved)
@@ -447,6 +461,7 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         "jets_per_s": round(throughput.jets * world / throughput.seconds, 2)
         if throughput.seconds > 0 else None,
         "final_metrics": _final_metrics(trainer),
+        "dataset_sha256": dataset_sha,
     }
     last = folder / "checkpoints" / "last.ckpt"
     if error is not None:
