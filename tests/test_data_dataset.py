@@ -77,6 +77,35 @@ def test_one_hdf5_read_per_shard_and_field(full: JetDataset, monkeypatch) -> Non
     assert sum(calls) == 4 * 256
 
 
+def test_in_memory_reads_equal_the_file_reads_and_load_each_file_once(monkeypatch) -> None:
+    """in_memory: the same batches (pairs included) as HDF5 reads; each file is read whole once
+    per process and shared by subset views; a broken file still names itself."""
+    disk = JetDataset(SAMPLE, pairs=True)
+    mem = JetDataset(SAMPLE, pairs=True, in_memory=True)
+    loads: list[int] = []
+    real = JetDataset._load
+    monkeypatch.setattr(JetDataset, "_load", lambda self, k: loads.append(k) or real(self, k))
+    pos = np.random.default_rng(1).choice(len(disk), 300, replace=False)
+    for key, value in disk.get_batch(pos).items():
+        torch.testing.assert_close(mem.get_batch(pos)[key], value, rtol=0, atol=0)
+    view = mem.subset(np.arange(2000, 3000))
+    torch.testing.assert_close(view.get_batch([5])["x"], disk.get_batch([2005])["x"])
+    assert sorted(loads) == list(range(10))  # every shard once, the subset reused them
+    assert mem._handles == {}  # no HDF5 handle is kept open
+
+
+def test_in_memory_names_a_truncated_file(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "set"
+    shutil.copytree(SAMPLE, folder)
+    ds = JetDataset(folder, in_memory=True)
+    shard = folder / "shard-00003.h5"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with pytest.raises(DataError, match="shard-00003.h5"):
+        ds.get_batch(np.arange(3000, 3010))
+
+
 def test_lazy_open_and_pickling(full: JetDataset) -> None:
     ds = JetDataset(SAMPLE)
     assert ds._handles == {}  # nothing opened (let alone loaded) at construction

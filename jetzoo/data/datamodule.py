@@ -49,14 +49,16 @@ class JetDataModule(L.LightningDataModule):
         pairs: yield the second view (``x_b``, ``mask_b``, ``jet_b``) too.
         label_fraction: fraction of the training split kept.
         jet_class: class of a JetNet file whose name does not tell it.
+        in_memory: hold the set in memory (:class:`JetDataset`'s ``in_memory``).
     """
 
     def __init__(self, path: str | Path, classes: Sequence[str] | None = None,
                  batch_size: int = 256, num_workers: int = 0,
                  split: Sequence[float] = sh.DEFAULT_SPLIT, seed: int = sh.DEFAULT_SPLIT_SEED,
                  pairs: bool = False, label_fraction: float = 1.0,
-                 jet_class: str | None = None) -> None:
+                 jet_class: str | None = None, in_memory: bool = False) -> None:
         super().__init__()
+        self.in_memory = bool(in_memory)
         self.path = Path(path)
         if not self.path.exists():
             raise DataError(
@@ -83,7 +85,8 @@ class JetDataModule(L.LightningDataModule):
     @cached_property
     def full_dataset(self) -> JetDataset:
         """All jets of the dataset, unsplit and unfiltered."""
-        return JetDataset(self.path, pairs=self.pairs, jet_class=self.jet_class)
+        return JetDataset(self.path, pairs=self.pairs, jet_class=self.jet_class,
+                          in_memory=self.in_memory)
 
     @cached_property
     def split_indices(self) -> dict[str, np.ndarray]:

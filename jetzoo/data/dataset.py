@@ -75,6 +75,9 @@ class JetDataset(Dataset):
         pairs: also yield the second view (``x_b``, ``mask_b``, ``jet_b``); every file must
             be a pair shard (``jetzoo generate jetnet --pairs``).
         jet_class: class of a JetNet file whose name does not say it (``q``, ``g``, ...).
+        in_memory: read each file's fields whole on first use and serve batches from memory
+            (one copy per process, shared by :meth:`subset` views): no HDF5 read per batch, for
+            long trainings whose set fits in memory (700k jets: about 0.4 GB).
 
     Raises DataError (naming the file and the field) for a missing, truncated or foreign file,
     a missing field, a wrong shape, NaN/inf values (when read) or an unknown class name.
@@ -82,8 +85,10 @@ class JetDataset(Dataset):
 
     def __init__(self, path: str | Path, classes: Sequence[str] | None = None,
                  indices: Sequence[int] | np.ndarray | None = None, pairs: bool = False,
-                 jet_class: str | None = None) -> None:
+                 jet_class: str | None = None, in_memory: bool = False) -> None:
         self.path = Path(path)
+        self.in_memory = bool(in_memory)
+        self._memory: dict[int, dict[str, np.ndarray]] = {}  # shared by subsets (in_memory)
         self.infos = [sh.inspect_file(f, jet_class) for f in sh.discover_files(self.path)]
         if self.path.is_dir():
             sh.check_manifest(self.path, {i.path.name: i.n_jets for i in self.infos})
@@ -176,6 +181,10 @@ class JetDataset(Dataset):
         objects keeps their chunk caches, so re-read chunks are not decompressed again)."""
         if self._pid != os.getpid():  # forked into a DataLoader worker: reopen there
             self._handles, self._pid = {}, os.getpid()
+        if self.in_memory:
+            if k not in self._memory:
+                self._memory[k] = self._load(k)
+            return self._memory[k]  # type: ignore[return-value]
         if k not in self._handles:
             path = self.infos[k].path
             try:
@@ -185,6 +194,22 @@ class JetDataset(Dataset):
             keys = [PARTICLE_KEY, JET_KEY, *(sh.PAIR_KEYS if self.pairs else ())]
             self._handles[k] = {key: f[key] for key in keys}
         return self._handles[k]
+
+    def _load(self, k: int) -> dict[str, np.ndarray]:
+        """Every field of file ``k``, read whole (``in_memory``)."""
+        path = self.infos[k].path
+        keys = [PARTICLE_KEY, JET_KEY, *(sh.PAIR_KEYS if self.pairs else ())]
+        try:
+            with h5py.File(path, "r") as f:
+                out = {}
+                for key in keys:
+                    try:
+                        out[key] = f[key][...]
+                    except (OSError, KeyError) as err:
+                        raise DataError(f"{path}: cannot read field {key!r}: {err}") from err
+                return out
+        except OSError as err:
+            raise DataError(f"{path}: cannot open HDF5 file: {err}") from err
 
     def close(self) -> None:
         """Close the open HDF5 files (they reopen on the next read)."""

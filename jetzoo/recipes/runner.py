@@ -108,7 +108,7 @@ def build_datamodule(cfg: "DictConfig", source: str) -> "L.LightningDataModule":
         from jetzoo.data import JetDataModule as cls
     kwargs = dict(path=path, classes=data["classes"], batch_size=data["batch_size"],
                   num_workers=data["num_workers"], split=tuple(data["split"]), seed=data["seed"],
-                  pairs=data["pairs"])  # max_jets: see _cap_train_batches
+                  pairs=data["pairs"], in_memory=data["in_memory"])  # max_jets: see below
     if data["classes"] is None:
         kwargs.pop("classes")
     accepted = _filter_kwargs(cls, kwargs)
