@@ -26,8 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SETS = {
     "jetnet": "--preset jetnet --seed 301",
@@ -41,13 +42,6 @@ def command(name: str, root: Path, jets_per_class: int) -> str:
     """The generator command of one set."""
     return (f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class {jets_per_class} "
             f"--workers 2 --shard-size 2000 {SETS[name]} --out {root / name}")
-
-
-def tensors(dm, split: str) -> dict[str, torch.Tensor]:
-    """One split of a JetDataModule as in-memory tensors (x, mask, label)."""
-    ds = dm.dataset(split)
-    batch = ds.get_batch(np.arange(len(ds)))
-    return {k: torch.as_tensor(np.asarray(batch[k])) for k in ("x", "mask", "label")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + command(n, args.root, args.jets_per_class))
         return 0
 
+    from knn_heldout import take
+
     from jetzoo.data.datamodule import JetDataModule
     from jetzoo.leaderboard.finetune import FineTuneSettings, finetune
     from jetzoo.models.registry import create_backbone
@@ -73,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     dms = {n: JetDataModule(args.root / n) for n in SETS}
     for dm in dms.values():
         dm.setup()
-    train, val = tensors(dms["jetnet"], "train"), tensors(dms["jetnet"], "val")
-    tests = {n: tensors(dm, "test") for n, dm in dms.items()}
+    def whole(dm: JetDataModule, split: str) -> dict[str, torch.Tensor]:
+        return take(dm, split, len(dm.dataset(split)), seed=0)  # all of it, in order
+
+    train, val = whole(dms["jetnet"], "train"), whole(dms["jetnet"], "val")
+    tests = {n: whole(dm, "test") for n, dm in dms.items()}
     torch.manual_seed(args.seed)
     backbone = create_backbone("jbot-s")
     backbone.set_preprocessing(dms["jetnet"].preprocessing)

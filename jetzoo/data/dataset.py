@@ -191,18 +191,20 @@ class JetDataset(Dataset):
                 f = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
             except OSError as err:
                 raise DataError(f"{path}: cannot open HDF5 file: {err}") from err
-            keys = [PARTICLE_KEY, JET_KEY, *(sh.PAIR_KEYS if self.pairs else ())]
-            self._handles[k] = {key: f[key] for key in keys}
+            self._handles[k] = {key: f[key] for key in self._keys()}
         return self._handles[k]
+
+    def _keys(self) -> list[str]:
+        """The HDF5 fields a batch reads."""
+        return [PARTICLE_KEY, JET_KEY, *(sh.PAIR_KEYS if self.pairs else ())]
 
     def _load(self, k: int) -> dict[str, np.ndarray]:
         """Every field of file ``k``, read whole (``in_memory``)."""
         path = self.infos[k].path
-        keys = [PARTICLE_KEY, JET_KEY, *(sh.PAIR_KEYS if self.pairs else ())]
         try:
             with h5py.File(path, "r") as f:
                 out = {}
-                for key in keys:
+                for key in self._keys():
                     try:
                         out[key] = f[key][...]
                     except (OSError, KeyError) as err:
