@@ -24,7 +24,7 @@ from jetzoo import JetZoo
 from jetzoo.data.datamodule import JetDataModule
 from jetzoo.leaderboard.embeddings import extract
 from jetzoo.leaderboard.probes import knn_probe
-from jetzoo.models.registry import build_from_config
+from jetzoo.models.registry import random_init_like
 
 RELEASE = ["jetclr", "jbot-s", "jbot-b", "jbot-s-qcd", "ae"]
 
@@ -79,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if b_against is not None:
             b = b_against
         else:
-            torch.manual_seed(0)
-            b = knn_correct(build_from_config(trained.config), ref, query, args.k)
+            b = knn_correct(random_init_like(trained).eval(), ref, query, args.k)
         diff = (a[resample] - b[resample]).mean(1)
         print(f"| {name} | {a.mean():.3f} | {b.mean():.3f} | "
               f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |", flush=True)

@@ -27,25 +27,29 @@ from knn_heldout import knn_correct, take  # noqa: E402
 
 from jetzoo import JetZoo  # noqa: E402
 from jetzoo.data.datamodule import JetDataModule  # noqa: E402
-from jetzoo.models.registry import create_backbone  # noqa: E402
+from jetzoo.models.registry import create_backbone, random_init_like  # noqa: E402
+from jetzoo.recipes.runner import checkpoint_counters  # noqa: E402
 from jetzoo.utils.yaml_values import load_yaml  # noqa: E402
 
 _EPOCH = re.compile(r"^epoch(\d+)\.ckpt$")
 
 
-def backbone_of(run: Path, ckpt: Path) -> tuple[torch.nn.Module, int]:
-    """The student backbone saved in ``ckpt`` and the jets the whole run had seen by then."""
+def backbone_of(run: Path, ckpt: Path, weights: str = "student"
+                ) -> tuple[torch.nn.Module, int]:
+    """The student (or EMA ``weights="teacher"``) backbone saved in ``ckpt`` and the jets the
+    whole run had seen by then."""
     cfg = load_yaml((run / "config.yaml").read_text())
     model = cfg["model"]
     net = create_backbone(model["backbone"], **(model.get("backbone_overrides") or {}))
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    prefix = "backbone."
+    prefix = "backbone." if weights == "student" else "teacher.backbone."
+    if not any(k.startswith(prefix) for k in state["state_dict"]):
+        raise ValueError(f"{ckpt}: no {weights} backbone (state_dict keys {prefix}*)")
     net.load_state_dict({k[len(prefix):]: v for k, v in state["state_dict"].items()
                          if k.startswith(prefix)})
     trainer = cfg.get("trainer", {})
     world = int(trainer.get("devices", 1) or 1) * int(trainer.get("num_nodes", 1) or 1)
-    jets = next((int(v["jets"]) for k, v in state.get("callbacks", {}).items()
-                 if k.endswith("Throughput")), 0) * world
+    jets = checkpoint_counters(state)["jets"] * world
     return net.eval(), jets
 
 
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, help="score every N-th epoch (and the last)")
     parser.add_argument("--reference", nargs="*", default=[],
                         help="backbones (names or folders) scored on the same jets")
+    parser.add_argument("--weights", choices=("student", "teacher"), default="student",
+                        help="score the student backbone or the EMA teacher's (momentum recipes)")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--png", type=Path, default=None,
                         help="plot file (default <run>/learning_curve.png)")
@@ -77,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     resample = torch.randint(0, len(query["label"]), (args.bootstrap, len(query["label"])),
                              generator=g)
     first, _ = backbone_of(args.run, ckpts[0])
-    torch.manual_seed(0)
-    rand = knn_correct(create_random_like(first), ref, query, args.k)
+    rand = knn_correct(random_init_like(first).eval(), ref, query, args.k)
     print(f"{args.run}: {len(ref['label'])} reference jets (val), {len(query['label'])} query "
           f"jets (test) of {args.data}; k = {args.k}; random init {rand.mean():.3f}")
     refs = []
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     rows = []
     for ckpt in ckpts:
-        net, jets = backbone_of(args.run, ckpt)
+        net, jets = backbone_of(args.run, ckpt, args.weights)
         acc = knn_correct(net, ref, query, args.k)
         diff = (acc[resample] - rand[resample]).mean(1)
         epoch = int(_EPOCH.match(ckpt.name)[1]) + 1
@@ -100,14 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     _plot(args.png or args.run / "learning_curve.png", args.run.name, rows,
           float(rand.mean()), refs)
     return 0
-
-
-def create_random_like(net: torch.nn.Module) -> torch.nn.Module:
-    """A seed-0 random init of ``net``'s architecture with its preprocessing numbers."""
-    from jetzoo.models.registry import build_from_config
-
-    torch.manual_seed(0)
-    return build_from_config(net.config).eval()
 
 
 def _plot(path: Path, title: str, rows: list[tuple[int, float, float]], rand: float,

@@ -15,14 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from jetzoo import JetZoo
 from jetzoo.leaderboard.render import main_score, render
 from jetzoo.leaderboard.schema import load_result, result_path
 from jetzoo.leaderboard.submission import submit
 from jetzoo.leaderboard.tasks import TIERS
-from jetzoo.models.registry import build_from_config
+from jetzoo.models.registry import random_init_like
 from jetzoo.models.zoo import save_pretrained
 from jetzoo.utils.io import sha256_file
 
@@ -33,8 +31,7 @@ def random_init(name: str, root: Path) -> Path:
     """``root/NAME-random-init``: NAME's architecture and preprocessing, seed-0 weights."""
     folder = root / f"{name}-random-init"
     if not (folder / "config.json").is_file():
-        torch.manual_seed(0)
-        model = build_from_config(JetZoo.from_pretrained(name).config)
+        model = random_init_like(JetZoo.from_pretrained(name))
         save_pretrained(model, folder, model_name=f"{name}-random-init")
     return folder
 

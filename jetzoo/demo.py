@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from jetzoo import JetZoo
     from jetzoo.data import JetDataModule, sample_path
     from jetzoo.leaderboard.embeddings import extract_embeddings
-    from jetzoo.models.registry import build_from_config
+    from jetzoo.models.registry import random_init_like
 
     torch.manual_seed(0)
     sample = sample_path()
@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         model_ref = args.model
     trained = JetZoo.from_pretrained(model_ref)
     name = getattr(trained, "model_name", model_ref)
-    torch.manual_seed(0)
-    random_init = build_from_config(trained.config).eval()  # same architecture + preprocessing
+    random_init = random_init_like(trained).eval()  # same architecture + preprocessing
     print(f"[demo] {name}: {sum(p.numel() for p in trained.parameters()) / 1e3:.0f}k "
           f"parameters, loaded from {trained.pretrained_cfg.get('source')}")
     print(f"[demo] held-out jets: the embedded sample {sample} (Pythia 8 + FastJet, seed 1; the "

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jetzoo import create_backbone, list_models
-from jetzoo.models.registry import build_from_config, get_model_spec
+from jetzoo.models.registry import build_from_config, get_model_spec, random_init_like
 
 
 def test_registered_names_and_patterns():
@@ -58,3 +58,22 @@ def test_same_seed_same_weights():
     torch.manual_seed(5)
     b = create_backbone("jbot-s")
     assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+
+
+def test_random_init_like_keeps_config_and_preprocessing_and_redraws_weights():
+    """The baseline of every comparison: same architecture and preprocessing numbers, fresh
+    weights, the same for the same seed."""
+    from jetzoo.data.preprocessing import Preprocessing
+
+    trained = create_backbone("jbot-s")
+    trained.set_preprocessing(Preprocessing(mean=(0.1, -0.2, -4.0), std=(0.3, 0.4, 1.5)))
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)
+    a, b, c = random_init_like(trained), random_init_like(trained), random_init_like(trained, 1)
+    assert a.config == trained.config
+    assert torch.equal(a.feat_mean, trained.feat_mean) and torch.equal(a.feat_std, trained.feat_std)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    w = "particle_embed.weight"
+    assert torch.equal(sa[w], sb[w]) and not torch.equal(sa[w], sc[w])
+    assert not torch.equal(sa[w], trained.state_dict()[w])

@@ -280,6 +280,16 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
     assert second.summary["sittings"] == 2 and second.summary["jets_seen"] == 3 * 192
     training = json.loads((folder / "backbone" / "config.json").read_text())["training"]
     assert training["status"] == "completed" and training["sittings"] == 2
+    # the counters any checkpoint carries, read without the runner's callback classes
+    import torch
+
+    from jetzoo.recipes.runner import checkpoint_counters
+    for name, jets, sittings in (("epoch000.ckpt", 192, 1), ("last.ckpt", 3 * 192, 2)):
+        state = torch.load(folder / "checkpoints" / name, map_location="cpu", weights_only=True)
+        counters = checkpoint_counters(state)
+        assert counters["jets"] == jets and counters["sittings"] == sittings
+        assert counters["seconds"] > 0 and counters["wall_s"] >= counters["seconds"]
+    assert checkpoint_counters({"state_dict": {}})["jets"] == 0
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path,

@@ -265,11 +265,10 @@ def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSe
                      ) -> tuple[JetClassifier, str | None]:
     """A fresh :class:`JetClassifier` for ``settings.mode`` (copies the backbone; ``scratch``
     rebuilds it from its config with random weights)."""
-    from jetzoo.models.registry import build_from_config
+    from jetzoo.models.registry import random_init_like
 
     if settings.mode == "scratch":
-        torch.manual_seed(settings.seed)
-        net = build_from_config(backbone.config)
+        net = random_init_like(backbone, settings.seed)
     else:
         net = copy.deepcopy(backbone)
     net.train()  # a loaded backbone is in eval mode; fine-tuning uses its dropout

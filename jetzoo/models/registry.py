@@ -18,6 +18,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+import torch
 from torch import nn
 
 T = TypeVar("T", bound=type)
@@ -125,6 +126,14 @@ def build_from_config(config: dict[str, Any]) -> nn.Module:
         return cls(**config)
     except TypeError as err:
         raise ValueError(f"backbone config does not fit architecture {arch!r}: {err}") from err
+
+
+def random_init_like(model: nn.Module, seed: int = 0) -> nn.Module:
+    """``model``'s architecture and input preprocessing (its ``config``) with fresh random
+    weights drawn after ``torch.manual_seed(seed)``: the baseline a pre-training is measured
+    against."""
+    torch.manual_seed(seed)
+    return build_from_config(model.config)
 
 
 def create_backbone(name: str, **overrides: Any) -> nn.Module:

@@ -183,19 +183,26 @@ def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
 
     class SittingBudget(L.Callback):
         """Stops at the end of the last epoch that fits in ``budget_s`` seconds of this sitting
-        (judged by this sitting's mean epoch time; every rank agrees)."""
+        (start-up included; the next epoch is judged by this sitting's mean epoch time, counted
+        from the start of training so that loading and spawning do not inflate it; every rank
+        agrees)."""
 
         def __init__(self, budget_s: float) -> None:
             self.budget_s = budget_s
             self.paused = False
             self._start = time.perf_counter()
+            self._train_start: float | None = None
             self._epochs = 0
+
+        def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+            self._train_start = time.perf_counter()
 
         def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
             self._epochs += 1
-            elapsed = time.perf_counter() - self._start
+            now = time.perf_counter()
+            epoch_s = (now - (self._train_start or self._start)) / self._epochs
             last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0
-            stop = elapsed + elapsed / self._epochs > self.budget_s and not last_epoch
+            stop = now - self._start + epoch_s > self.budget_s and not last_epoch
             if trainer.strategy.reduce_boolean_decision(stop, all=False):
                 trainer.should_stop = True
                 self.paused = True
@@ -311,6 +318,16 @@ def check_checkpoint(path: Path) -> int:
         raise RunError(f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
                        "written by jetzoo run")
     return int(ckpt["global_step"])
+
+
+def checkpoint_counters(state: dict[str, Any]) -> dict[str, float]:
+    """The run counters a checkpoint of ``jetzoo run`` carries (``torch.load`` of it):
+    ``jets`` and ``seconds`` (training jets and seconds per process, every sitting so far),
+    ``wall_s`` and ``sittings``. Zeros for a checkpoint without them."""
+    found = next((v for k, v in state.get("callbacks", {}).items()
+                  if k.split("[")[0].endswith(".Throughput")), {})
+    return {"jets": int(found.get("jets", 0)), "seconds": float(found.get("seconds", 0.0)),
+            "wall_s": float(found.get("wall_s", 0.0)), "sittings": int(found.get("sittings", 0))}
 
 
 def _check_same_dataset(folder: Path, dataset_sha: str | None, source: str) -> None:
