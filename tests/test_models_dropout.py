@@ -54,3 +54,24 @@ def test_transformer_drops_on_the_residual_branches_only() -> None:
     torch.testing.assert_close(model(x, mask).cls, model(x, mask).cls)  # eval: deterministic
     model.train()
     assert not torch.equal(model(x, mask).cls, model(x, mask).cls)
+
+
+def test_set_dropout_changes_the_training_rate_not_the_config() -> None:
+    """Pre-training without dropout (jBOT reference): every dropout layer's rate changes, the
+    config (what is exported and fine-tuned) keeps the registered 0.2."""
+    from jetzoo.models.dropout import set_dropout
+
+    net = create_backbone("jbot-s").train()
+    assert set_dropout(net, 0.0) == 4  # two residual-branch dropouts per block, 2 blocks
+    assert set_dropout(net, 0.1) == 0  # all off now (the MLPs' inner dropouts were never on)
+    assert net.config["dropout"] == 0.2
+    x, mask = torch.rand(8, 30, 3), torch.rand(8, 30) > 0.3
+    mask[:, 0] = True
+    train_out = net(x, mask).cls
+    assert torch.equal(train_out, net.eval()(x, mask).cls)  # no noise left in train mode
+    drop = FastDropout(0.0)
+    drop.p = 0.5  # the setter re-derives the lane threshold and the scale
+    rate = (drop.train()(torch.ones(200_000)) == 0).float().mean().item()
+    assert rate == pytest.approx(0.5, abs=0.005)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        drop.p = 1.0

@@ -110,6 +110,22 @@ def test_reference_head_and_koleo_options() -> None:
         JBOTRecipe(backbone_overrides=TINY, koleo_input="tokens")
 
 
+def test_train_dropout_off_in_student_and_kept_in_the_export(tmp_path) -> None:
+    """train_dropout=0 (the recipes' setting): the student trains without dropout noise, the
+    exported backbone keeps the registered rate, so it is the architecture `jetzoo ship` wants."""
+    from jetzoo import JetZoo, create_backbone
+    from jetzoo.models.zoo import save_pretrained
+
+    r = JBOTRecipe(train_dropout=0.0, augmentations=[]).train()
+    x, mask = synthetic_jets(6)["x"], synthetic_jets(6)["mask"].bool()
+    torch.testing.assert_close(r.backbone(x, mask).cls, r.backbone.eval()(x, mask).cls)
+    assert r.export_backbone().config == create_backbone("jbot-s").config
+    loaded = JetZoo.from_pretrained(save_pretrained(r.export_backbone(), tmp_path / "b"))
+    assert loaded.config["dropout"] == 0.2
+    default = JBOTRecipe(augmentations=[]).train()  # None: the backbone's own rate
+    assert {m.p for m in default.backbone.modules() if hasattr(m, "_p")} == {0.2}
+
+
 def test_center_update_is_ema_of_batch_mean() -> None:
     r = JBOTRecipe(backbone_overrides=TINY)
     k = r.head.out_dim

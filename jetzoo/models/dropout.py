@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FastDropout"]
+__all__ = ["FastDropout", "set_dropout"]
 
 _LANES = 1 << 16
 
@@ -24,9 +24,18 @@ class FastDropout(nn.Module):
 
     def __init__(self, p: float = 0.0) -> None:
         super().__init__()
+        self.p = p
+
+    @property
+    def p(self) -> float:
+        """The drop probability (settable)."""
+        return self._p
+
+    @p.setter
+    def p(self, p: float) -> None:
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = p
+        self._p = p
         keep = round((1.0 - p) * _LANES)
         self._threshold = _LANES // 2 - keep  # keep iff lane (int16) >= threshold
         self._scale = _LANES / keep
@@ -43,3 +52,15 @@ class FastDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def set_dropout(module: nn.Module, p: float) -> int:
+    """Set the rate of every dropout layer that is on (:class:`FastDropout`, ``nn.Dropout``
+    with rate > 0) in ``module`` to ``p`` and return how many there are; layers at rate 0 stay
+    off. The module's ``config`` is not touched: this changes how it trains, not what it is
+    (e.g. pre-training without the dropout a backbone keeps for fine-tuning)."""
+    layers = [m for m in module.modules()
+              if isinstance(m, (FastDropout, nn.Dropout)) and m.p > 0]
+    for m in layers:
+        m.p = p
+    return len(layers)

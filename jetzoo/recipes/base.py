@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from jetzoo.augmentations import DEFAULT_AUGMENTATIONS, Compose, build_augmentations
 from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.losses import all_reduce_sum
+from jetzoo.models.dropout import set_dropout
 from jetzoo.models.registry import create_backbone
 
 __all__ = ["SSLRecipe", "DEFAULT_OPTIMIZER", "warmup_cosine", "batch_size_of"]
@@ -62,6 +63,8 @@ class SSLRecipe(L.LightningModule):
         backbone: registered backbone name (``jetzoo.list_models()``).
         backbone_overrides: keyword overrides of the backbone's config (e.g. ``embed_dim``).
         optimizer: AdamW / schedule settings (see module docstring).
+        train_dropout: rate of the backbone's dropout layers while pre-training (None: its own).
+            The backbone's config, hence the exported folder and fine-tuning, keeps its own.
     """
 
     #: True for methods that replace particle tokens by the backbone's [MASK] token (jBOT);
@@ -69,7 +72,8 @@ class SSLRecipe(L.LightningModule):
     uses_mask_token: bool = False
 
     def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
-                 optimizer: dict[str, Any] | None = None) -> None:
+                 optimizer: dict[str, Any] | None = None,
+                 train_dropout: float | None = None) -> None:
         super().__init__()
         unknown = set(optimizer or {}) - set(DEFAULT_OPTIMIZER)
         if unknown:
@@ -81,6 +85,8 @@ class SSLRecipe(L.LightningModule):
             raise ValueError("optimizer: set warmup_epochs or warmup_steps, not both")
         self.backbone_name = backbone
         self.backbone = create_backbone(backbone, **(backbone_overrides or {}))
+        if train_dropout is not None:
+            set_dropout(self.backbone, train_dropout)
         if not self.uses_mask_token:
             # a [MASK] token this method never feeds gets no gradient: frozen, so that plain
             # DDP (Lightning's "ddp") needs no unused-parameter search

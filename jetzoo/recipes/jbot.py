@@ -62,6 +62,9 @@ class JBOTRecipe(MomentumRecipe):
             reference code, the l2-normalised bottleneck is the logit vector (False).
         koleo_input: KoLeo on the backbone's [CLS] ("backbone", the reference's "raw [CLS]")
             or on the projected [CLS] ("head").
+        train_dropout: the student's dropout rate while pre-training (None: the backbone's own;
+            the jBOT reference pre-trains with its blocks' dropout off, ``recipes/jbot-s.yaml``
+            has the measurement); the exported backbone keeps its own rate for fine-tuning.
     """
 
     uses_mask_token = True  # masked particles are replaced by the [MASK] token
@@ -74,8 +77,10 @@ class JBOTRecipe(MomentumRecipe):
                  mask_ratio_max: float = 0.5, ema_momentum: float = 0.996,
                  ema_momentum_end: float = 1.0,
                  augmentations: list[str] | dict[str, Any] | None = None,
-                 prototypes: bool = True, koleo_input: str = "backbone") -> None:
-        super().__init__(backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end)
+                 prototypes: bool = True, koleo_input: str = "backbone",
+                 train_dropout: float | None = None) -> None:
+        super().__init__(backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end,
+                         train_dropout)
         self.save_hyperparameters()
         if koleo_input not in ("backbone", "head"):
             raise ValueError(f"koleo_input must be 'backbone' or 'head', got {koleo_input!r}")

@@ -29,13 +29,15 @@ class JetCLRRecipe(SSLRecipe):
         proj_hidden: hidden widths of the head (default ``[d]``).
         temperature: NT-Xent tau (0.1).
         augmentations: None = rotate, smear, collinear_split; names or {name: kwargs}.
+        train_dropout: see :class:`SSLRecipe`.
     """
 
     def __init__(self, backbone: str = "jetclr", backbone_overrides: dict[str, Any] | None = None,
                  optimizer: dict[str, Any] | None = None, proj_dim: int | None = None,
                  proj_hidden: list[int] | None = None, temperature: float = 0.1,
-                 augmentations: list[str] | dict[str, Any] | None = None) -> None:
-        super().__init__(backbone, backbone_overrides, optimizer)
+                 augmentations: list[str] | dict[str, Any] | None = None,
+                 train_dropout: float | None = None) -> None:
+        super().__init__(backbone, backbone_overrides, optimizer, train_dropout)
         self.save_hyperparameters()
         d = self.backbone.num_features
         self.head = MLP(d, [d] if proj_hidden is None else proj_hidden, proj_dim or d)

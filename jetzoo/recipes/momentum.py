@@ -40,8 +40,8 @@ class MomentumRecipe(SSLRecipe):
 
     def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
                  optimizer: dict[str, Any] | None = None, ema_momentum: float = 0.996,
-                 ema_momentum_end: float = 1.0) -> None:
-        super().__init__(backbone, backbone_overrides, optimizer)
+                 ema_momentum_end: float = 1.0, train_dropout: float | None = None) -> None:
+        super().__init__(backbone, backbone_overrides, optimizer, train_dropout)
         if not 0.0 <= ema_momentum <= ema_momentum_end <= 1.0:
             raise ValueError(f"need 0 <= ema_momentum ({ema_momentum}) <= ema_momentum_end "
                              f"({ema_momentum_end}) <= 1")
