@@ -15,7 +15,8 @@ from jetzoo.leaderboard import evaluators as E
 from jetzoo.leaderboard import submission
 from jetzoo.leaderboard.cache import EmbeddingCache
 from jetzoo.leaderboard.schema import load_result
-from jetzoo.leaderboard.submission import RunSettings, combine_seeds, run_task, submit
+from jetzoo.leaderboard.submission import (RunSettings, SubmissionError, combine_seeds, run_task,
+                                          submit)
 from jetzoo.leaderboard.tasks import (TASKS_DIR, TIER_SETTINGS, TaskError, TaskSkipped,
                                       load_task, load_tasks, parse_task, resolve_dataset,
                                       synthetic_task_data)
@@ -196,9 +197,13 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch) -> None:
     run = result["runs"]["quick"]
     assert {r["evaluation"] for r in run["results"]} == {"knn", "linear"}
     assert {k.split("|")[1] for k in roc} == {"knn", "linear"}
-    # other settings replace the tier's run; --force rescoring keeps one row per metric
+    # other --set settings do not silently replace the tier's run (its linear rows would go);
+    # --force replaces it, and rescoring with --force keeps one row per metric
+    with pytest.raises(SubmissionError, match=r"losing its rows of knn, linear.*--force"):
+        submit(model_dir, ["top-tagging"], evaluations=["knn"], overrides={"knn_k": 5},
+               **kwargs)
     [path] = submit(model_dir, ["top-tagging"], evaluations=["knn"],
-                    overrides={"knn_k": 5}, **kwargs)
+                    overrides={"knn_k": 5}, force=True, **kwargs)
     run = load_result(path)[0]["runs"]["quick"]
     assert {r["evaluation"] for r in run["results"]} == {"knn"}
     assert run["settings"]["knn_k"] == 5 and run["overrides"] == {"knn_k": 5}

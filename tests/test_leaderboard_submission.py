@@ -280,6 +280,28 @@ def test_set_overrides_apply_and_are_recorded(tmp_path: Path, tasks_dir: Path, m
     assert not any(e.endswith("-100%") for e in evaluations)
 
 
+def test_a_study_with_other_overrides_does_not_erase_the_tier_run(tmp_path: Path,
+                                                                  tasks_dir: Path,
+                                                                  model_dir: Path, synthetic):
+    """A `--set` study on a store that holds the tier's run under other overrides is refused
+    (naming the file and the rows it would lose) before anything is scored; --out keeps the
+    study apart, --force replaces."""
+    out = tmp_path / "results"
+    kw = dict(out=out, tasks_dir=tasks_dir, accelerator="cpu", progress=False, cache_dir=False,
+              evaluations=["knn"])
+    [path] = submit(model_dir, ["mini-top"], overrides={"max_jets": 90}, **kw)
+    before = path.read_bytes()
+    with pytest.raises(SubmissionError, match=r"mini-top.json: its standard run was scored with "
+                       r"--set \{'max_jets': 90\}.*losing its rows of knn.*--out"):
+        submit(model_dir, ["mini-top"], overrides={"max_jets": 90, "knn_k": 5}, **kw)
+    assert path.read_bytes() == before
+    [study] = submit(model_dir, ["mini-top"], **{**kw, "out": tmp_path / "study"},
+                     overrides={"max_jets": 90, "knn_k": 5})
+    assert load_result(study)[0]["runs"]["standard"]["settings"]["knn_k"] == 5
+    submit(model_dir, ["mini-top"], overrides={"max_jets": 90, "knn_k": 5}, force=True, **kw)
+    assert load_result(path)[0]["runs"]["standard"]["overrides"] == {"max_jets": 90, "knn_k": 5}
+
+
 @pytest.mark.parametrize("item, message", [
     ("max_epoch=3", "unknown"), ("max_epochs", "KEY=VALUE"),
     ("base_lrs=1e-3", "list of numbers"), ("knn_k=[3]", "an integer"), ("batch_size=0", "out of range"),

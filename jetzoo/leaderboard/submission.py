@@ -416,7 +416,9 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
     and merge the results into the store ``<out>/<model>/<weights-sha12>/<task>.json``.
 
     An evaluation already in the store for the same task file, tier, settings and dataset is
-    skipped (``force=True`` scores it again); one scored under other settings is replaced.
+    skipped (``force=True`` scores it again); one scored under another task file or tier
+    setting is replaced. A run scored with other ``overrides`` is not replaced unless
+    ``force=True`` (:class:`SubmissionError`: a one-off study must not erase the tier's rows).
     ``overrides``: task settings replaced in every task, applied after the tier, recorded as
     ``overrides``. ``cache_dir``: embedding cache root (None: the default root, False: memory
     only). Returns the files written. Refuses hash mismatches (:class:`SubmissionError`);
@@ -457,6 +459,14 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
         run_id = {"task_sha256": fingerprint, "settings": _jsonable(resolved.settings)}
         old_run = (existing or {}).get("runs", {}).get(tier)
         same = old_run is not None and all(old_run[k] == v for k, v in run_id.items())
+        if (old_run is not None and not same and not force and old_run.get("results")
+                and old_run.get("overrides", {}) != _jsonable(overrides)):
+            lost = sorted({_base(r["evaluation"]) for r in old_run["results"]})
+            raise SubmissionError(
+                f"{path}: its {tier} run was scored with --set {old_run.get('overrides', {})} "
+                f"and would be replaced by one with --set {_jsonable(overrides)}, losing its "
+                f"rows of {', '.join(lost)}; score this study into another store (--out DIR) "
+                "or pass --force to replace the run")
         done: set[str] = set()
         if same and not force:  # evaluations scored (or found not to apply) under this run id
             done = ({_base(r["evaluation"]) for r in old_run["results"]}
@@ -589,7 +599,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", nargs="+", default=None, metavar="NAME",
                         help=f"run only these evaluations ({', '.join(EVALUATORS)})")
     parser.add_argument("--force", action="store_true",
-                        help="score again what the store already holds for these settings")
+                        help="score again what the store already holds for these settings, "
+                        "and replace a tier run scored with other --set settings (refused "
+                        "without it; a one-off study belongs in another store, --out DIR)")
     parser.add_argument("--cache-dir", default=None,
                         help="embedding cache (default: $JETZOO_CACHE or "
                         "~/.cache/jetzoo/embeddings)")
