@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if b_against is not None:
             b = b_against
         else:
-            b = knn_correct(random_init_like(trained).eval(), ref, query, args.k)
+            b = knn_correct(random_init_like(trained), ref, query, args.k)
         diff = (a[resample] - b[resample]).mean(1)
         print(f"| {name} | {a.mean():.3f} | {b.mean():.3f} | "
               f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |", flush=True)

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     resample = torch.randint(0, len(query["label"]), (args.bootstrap, len(query["label"])),
                              generator=g)
     first, _ = backbone_of(args.run, ckpts[0])
-    rand = knn_correct(random_init_like(first).eval(), ref, query, args.k)
+    rand = knn_correct(random_init_like(first), ref, query, args.k)
     print(f"{args.run}: {len(ref['label'])} reference jets (val), {len(query['label'])} query "
           f"jets (test) of {args.data}; k = {args.k}; random init {rand.mean():.3f}")
     refs = []
