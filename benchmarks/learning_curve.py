@@ -27,30 +27,10 @@ from knn_heldout import knn_correct, take  # noqa: E402
 
 from jetzoo import JetZoo  # noqa: E402
 from jetzoo.data.datamodule import JetDataModule  # noqa: E402
-from jetzoo.models.registry import create_backbone, random_init_like  # noqa: E402
-from jetzoo.recipes.runner import checkpoint_counters  # noqa: E402
-from jetzoo.utils.yaml_values import load_yaml  # noqa: E402
+from jetzoo.models.registry import random_init_like  # noqa: E402
+from jetzoo.recipes.runner import checkpoint_backbone  # noqa: E402
 
 _EPOCH = re.compile(r"^epoch(\d+)\.ckpt$")
-
-
-def backbone_of(run: Path, ckpt: Path, weights: str = "student"
-                ) -> tuple[torch.nn.Module, int]:
-    """The student (or EMA ``weights="teacher"``) backbone saved in ``ckpt`` and the jets the
-    whole run had seen by then."""
-    cfg = load_yaml((run / "config.yaml").read_text())
-    model = cfg["model"]
-    net = create_backbone(model["backbone"], **(model.get("backbone_overrides") or {}))
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    prefix = "backbone." if weights == "student" else "teacher.backbone."
-    if not any(k.startswith(prefix) for k in state["state_dict"]):
-        raise ValueError(f"{ckpt}: no {weights} backbone (state_dict keys {prefix}*)")
-    net.load_state_dict({k[len(prefix):]: v for k, v in state["state_dict"].items()
-                         if k.startswith(prefix)})
-    trainer = cfg.get("trainer", {})
-    world = int(trainer.get("devices", 1) or 1) * int(trainer.get("num_nodes", 1) or 1)
-    jets = checkpoint_counters(state)["jets"] * world
-    return net.eval(), jets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(0)
     resample = torch.randint(0, len(query["label"]), (args.bootstrap, len(query["label"])),
                              generator=g)
-    first, _ = backbone_of(args.run, ckpts[0])
+    first, _ = checkpoint_backbone(args.run, ckpts[0])
     rand = knn_correct(random_init_like(first), ref, query, args.k)
     print(f"{args.run}: {len(ref['label'])} reference jets (val), {len(query['label'])} query "
           f"jets (test) of {args.data}; k = {args.k}; random init {rand.mean():.3f}")
@@ -95,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     rows = []
     for ckpt in ckpts:
-        net, jets = backbone_of(args.run, ckpt, args.weights)
+        net, jets = checkpoint_backbone(args.run, ckpt, args.weights)
         acc = knn_correct(net, ref, query, args.k)
         diff = (acc[resample] - rand[resample]).mean(1)
         epoch = int(_EPOCH.match(ckpt.name)[1]) + 1

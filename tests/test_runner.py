@@ -290,6 +290,20 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
         assert counters["jets"] == jets and counters["sittings"] == sittings
         assert counters["seconds"] > 0 and counters["wall_s"] >= counters["seconds"]
     assert checkpoint_counters({"state_dict": {}})["jets"] == 0
+    # the backbone of a checkpoint, rebuilt from the run's config: last.ckpt's is the export
+    from jetzoo import JetZoo
+    from jetzoo.recipes.runner import checkpoint_backbone
+    net, jets = checkpoint_backbone(folder, folder / "checkpoints" / "last.ckpt")
+    exported = JetZoo.from_pretrained(folder / "backbone")
+    assert jets == 3 * 192 and not net.training
+    assert all(torch.equal(v, exported.state_dict()[k]) for k, v in net.state_dict().items())
+    first, jets = checkpoint_backbone(folder, folder / "checkpoints" / "epoch000.ckpt")
+    assert jets == 192 and not torch.equal(first.state_dict()["cls_token"],
+                                           net.state_dict()["cls_token"])
+    with pytest.raises(RunError, match="no teacher backbone"):  # JetCLR has no EMA teacher
+        checkpoint_backbone(folder, folder / "checkpoints" / "last.ckpt", weights="teacher")
+    with pytest.raises(RunError, match="no config.yaml"):
+        checkpoint_backbone(tmp_path, folder / "checkpoints" / "last.ckpt")
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path,

@@ -330,6 +330,47 @@ def checkpoint_counters(state: dict[str, Any]) -> dict[str, float]:
             "wall_s": float(found.get("wall_s", 0.0)), "sittings": int(found.get("sittings", 0))}
 
 
+def checkpoint_backbone(folder: str | Path, checkpoint: str | Path, weights: str = "student"
+                        ) -> "tuple[torch.nn.Module, int]":
+    """Rebuild the backbone a checkpoint of the run in ``folder`` holds, from the run's
+    ``config.yaml``: the student (what ``jetzoo run`` exports) or, with ``weights="teacher"``,
+    the EMA teacher's copy (momentum recipes). Returns it in eval mode with the jets the whole
+    run had seen by then (all ranks, every sitting).
+
+    Raises:
+        RunError: no ``config.yaml`` in ``folder``, or no such backbone in the checkpoint.
+    """
+    import torch
+
+    from jetzoo.models.registry import create_backbone
+
+    folder, checkpoint = Path(folder), Path(checkpoint)
+    if weights not in ("student", "teacher"):
+        raise ValueError(f"weights must be 'student' or 'teacher', got {weights!r}")
+    try:
+        cfg = load_yaml((folder / "config.yaml").read_text()) or {}
+    except FileNotFoundError:
+        raise RunError(f"{folder}: no config.yaml (not a jetzoo run folder)") from None
+    model = cfg.get("model") or {}
+    net = create_backbone(model.get("backbone", "jbot-s"),
+                          **(model.get("backbone_overrides") or {}))
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    prefix = "backbone." if weights == "student" else "teacher.backbone."
+    found = {k[len(prefix):]: v for k, v in state.get("state_dict", {}).items()
+             if k.startswith(prefix)}
+    if not found:
+        raise RunError(f"{checkpoint}: no {weights} backbone (state_dict keys {prefix}*)")
+    net.load_state_dict(found)
+    # the counters are per process: times the ranks the run recorded (else its config's)
+    try:
+        world = int(json.loads((folder / "summary.json").read_text())["world_size"])
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        trainer = cfg.get("trainer") or {}
+        devices = trainer.get("devices", 1)
+        world = (devices if isinstance(devices, int) else 1) * int(trainer.get("num_nodes") or 1)
+    return net.eval(), checkpoint_counters(state)["jets"] * world
+
+
 def _check_same_dataset(folder: Path, dataset_sha: str | None, source: str) -> None:
     """A resumed run must train on the bytes its earlier sittings saw (``summary.json``)."""
     try:
