@@ -43,8 +43,6 @@ def gather_with_grad(t: Tensor) -> tuple[Tensor, int]:
     rank, world = world_info()
     if world == 1:
         return t, 0
-    from torch.distributed.nn.functional import all_gather  # autograd-aware collective
-
     size = torch.tensor([t.shape[0]], device=t.device)
     sizes = [torch.zeros_like(size) for _ in range(world)]
     dist.all_gather(sizes, size)
@@ -55,9 +53,21 @@ def gather_with_grad(t: Tensor) -> tuple[Tensor, int]:
         t_padded = torch.cat([t, pad], dim=0)
     else:
         t_padded = t
-    parts = all_gather(t_padded)
-    out = torch.cat([p[:n] for p, n in zip(parts, sizes_l)], dim=0)
+    full = _all_gather_autograd(t_padded)  # (world * max_size, ...)
+    out = torch.cat([full[r * max_size:r * max_size + n] for r, n in enumerate(sizes_l)], dim=0)
     return out, sum(sizes_l[:rank])
+
+
+def _all_gather_autograd(t: Tensor) -> Tensor:
+    """All ranks' ``t`` stacked along dim 0; the backward sums each rank's gradient of the
+    gathered tensor back onto its own rows (reduce-scatter), as the loss is a sum over ranks."""
+    try:  # torch >= 2.10: the functional collective (the torch.distributed.nn one is deprecated)
+        from torch.distributed._functional_collectives import all_gather_single_autograd
+    except ImportError:
+        from torch.distributed.nn.functional import all_gather
+
+        return torch.cat(all_gather(t), dim=0)
+    return all_gather_single_autograd(t.contiguous(), 0, dist.group.WORLD)
 
 
 def all_reduce_sum(t: Tensor) -> Tensor:

@@ -109,3 +109,57 @@ def test_ddp_jbot_identical_weights_and_synchronised_centre(tmp_path: Path) -> N
                                        abs=1e-6)
         n_checked += local0 != local1  # the ranks saw different jets
     assert n_checked >= STEPS
+
+
+GRAD_DRIVER = r'''
+import sys
+import torch
+import torch.distributed as dist
+from jetzoo.losses import gather_with_grad, nt_xent
+
+rank, world, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+g = torch.Generator().manual_seed(0)
+z_a, z_b = torch.randn(8, 6, generator=g), torch.randn(8, 6, generator=g)
+rows = slice(4 * rank, 4 * rank + 4)                  # 4 jets per rank
+a, b = z_a[rows].clone().requires_grad_(), z_b[rows].clone().requires_grad_()
+nt_xent(a, b, temperature=0.1).backward()
+# uneven batches (the last batch of an epoch): rank 0 holds 3 rows, rank 1 holds 5
+n = 3 if rank == 0 else 5
+full, offset = gather_with_grad(torch.arange(n * 2.0).view(n, 2) + 100 * rank)
+torch.save({"grad_a": a.grad, "grad_b": b.grad, "full": full, "offset": offset},
+           f"{store}.rank{rank}.pt")
+dist.destroy_process_group()
+'''
+
+
+def test_gathered_nt_xent_gradient_is_the_global_batch_gradient(tmp_path: Path) -> None:
+    """Each rank's NT-Xent over the gathered batch, summed over ranks, has the gradient of the
+    single-process loss on the whole batch times the world size (DDP then averages): the
+    collective's backward returns every rank's gradient to the rows it came from. Uneven
+    batches gather in rank order without padding rows."""
+    import torch
+
+    from jetzoo.losses import nt_xent
+
+    driver = tmp_path / "grad.py"
+    driver.write_text(GRAD_DRIVER)
+    store = tmp_path / "store"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, str(driver), str(r), str(WORLD), str(store)],
+                              env=env, stderr=subprocess.PIPE, text=True) for r in range(WORLD)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+    got = [torch.load(f"{store}.rank{r}.pt") for r in range(WORLD)]
+    g = torch.Generator().manual_seed(0)
+    z_a = torch.randn(8, 6, generator=g).requires_grad_()
+    z_b = torch.randn(8, 6, generator=g).requires_grad_()
+    nt_xent(z_a, z_b, temperature=0.1, gather=False).backward()
+    for r, out in enumerate(got):
+        rows = slice(4 * r, 4 * r + 4)
+        assert torch.allclose(out["grad_a"], WORLD * z_a.grad[rows], atol=1e-6)
+        assert torch.allclose(out["grad_b"], WORLD * z_b.grad[rows], atol=1e-6)
+    expected = torch.cat([torch.arange(6.0).view(3, 2), torch.arange(10.0).view(5, 2) + 100])
+    assert all(torch.equal(out["full"], expected) for out in got)
+    assert [out["offset"] for out in got] == [0, 3]
