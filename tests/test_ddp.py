@@ -151,7 +151,7 @@ def test_gathered_nt_xent_gradient_is_the_global_batch_gradient(tmp_path: Path) 
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]
-    got = [torch.load(f"{store}.rank{r}.pt") for r in range(WORLD)]
+    got = [torch.load(f"{store}.rank{r}.pt", weights_only=True) for r in range(WORLD)]
     g = torch.Generator().manual_seed(0)
     z_a = torch.randn(8, 6, generator=g).requires_grad_()
     z_b = torch.randn(8, 6, generator=g).requires_grad_()
