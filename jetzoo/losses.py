@@ -61,7 +61,7 @@ def gather_with_grad(t: Tensor) -> tuple[Tensor, int]:
 def _all_gather_autograd(t: Tensor) -> Tensor:
     """All ranks' ``t`` stacked along dim 0; the backward sums each rank's gradient of the
     gathered tensor back onto its own rows (reduce-scatter), as the loss is a sum over ranks."""
-    try:  # torch >= 2.10: the functional collective (the torch.distributed.nn one is deprecated)
+    try:  # the functional collective of current torch (torch.distributed.nn's is deprecated)
         from torch.distributed._functional_collectives import all_gather_single_autograd
     except ImportError:
         from torch.distributed.nn.functional import all_gather

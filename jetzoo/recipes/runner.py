@@ -352,8 +352,9 @@ def checkpoint_backbone(folder: str | Path, checkpoint: str | Path, weights: str
     except FileNotFoundError:
         raise RunError(f"{folder}: no config.yaml (not a jetzoo run folder)") from None
     model = cfg.get("model") or {}
-    net = create_backbone(model.get("backbone", "jbot-s"),
-                          **(model.get("backbone_overrides") or {}))
+    if "backbone" not in model:
+        raise RunError(f"{folder / 'config.yaml'}: no field model.backbone")
+    net = create_backbone(model["backbone"], **(model.get("backbone_overrides") or {}))
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     prefix = "backbone." if weights == "student" else "teacher.backbone."
     found = {k[len(prefix):]: v for k, v in state.get("state_dict", {}).items()
