@@ -103,9 +103,9 @@ def nt_xent(z_a: Tensor, z_b: Tensor, temperature: float = 0.1, gather: bool = T
     z_a = F.normalize(z_a.float(), dim=-1)
     z_b = F.normalize(z_b.float(), dim=-1)
     b = z_a.shape[0]
-    if gather:
-        all_a, offset = gather_with_grad(z_a)
-        all_b, _ = gather_with_grad(z_b)
+    if gather:  # one collective for both views: (B, 2, D) rows gathered across ranks
+        both, offset = gather_with_grad(torch.stack([z_a, z_b], dim=1))
+        all_a, all_b = both[:, 0], both[:, 1]
     else:
         all_a, all_b, offset = z_a, z_b, 0
     n = all_a.shape[0]
