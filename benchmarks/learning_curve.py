@@ -9,8 +9,13 @@ paired bootstrap spread against the random init of the same architecture (seed 0
 ``--reference NAME_OR_FOLDER`` backbones (e.g. an imported published jBOT) are scored on the same
 jets and drawn as horizontal lines. Prints a table and writes a PNG (kNN vs jet-passes, log x).
 
+A run that spans sittings on different machines keeps only the checkpoints of this machine's
+sittings: ``--earlier <run>/learning_curve.md`` carries over the rows of the epochs scored before
+(same held-out set, n and k, checked against the file's header) and draws them in the same curve.
+
     python benchmarks/learning_curve.py runs/jbot-s-700k [--data data/jetnet-bench-220k]
         [--n 10000] [--reference /tmp/jbotref/jbot-s-published] [--png curve.png]
+        [--earlier runs/jbot-s-700k/learning_curve.md]
 """
 from __future__ import annotations
 
@@ -31,6 +36,31 @@ from jetzoo.models.registry import random_init_like  # noqa: E402
 from jetzoo.recipes.runner import checkpoint_backbone  # noqa: E402
 
 _EPOCH = re.compile(r"^epoch(\d+)\.ckpt$")
+_HEADER = re.compile(r"^\S+: (\d+) reference jets \(val\), (\d+) query jets \(test\) of (.+); "
+                     r"k = (\d+); random init ([\d.]+)$")
+_ROW = re.compile(r"^\| (\d+) \| ([\d,]+) \| ([\d.]+) \| ([+-][\d.]+) ± ([\d.]+) \|$")
+
+
+def read_earlier(path: Path, data: str, n: int,
+                 k: int) -> tuple[float, dict[int, tuple[int, float, float, str]]]:
+    """An earlier ``learning_curve.md``: its random-init accuracy and its rows,
+    ``{epoch: (jet-passes, accuracy, spread, line)}``.
+
+    Raises ``ValueError`` naming the file when it has no header or rows, or when its header's
+    held-out set, jet counts or k differ from this scoring's (the numbers would not compare)."""
+    lines = path.read_text().splitlines()
+    header = next((m for m in map(_HEADER.match, lines) if m), None)
+    if header is None:
+        raise ValueError(f"{path}: no learning-curve header line ('<run>: N reference jets ...')")
+    got = (int(header[1]), int(header[2]), header[3], int(header[4]))
+    if got != (n, n, data, k):
+        raise ValueError(f"{path}: scored {got[0]} references / {got[1]} queries of {got[2]} "
+                         f"with k = {got[3]}; this scoring uses {n} / {n} of {data}, k = {k}")
+    rows = {int(m[1]): (int(m[2].replace(",", "")), float(m[3]), float(m[5]), m[0])
+            for m in map(_ROW.match, lines) if m}
+    if not rows:
+        raise ValueError(f"{path}: no epoch rows ('| epoch | jet-passes | ... |')")
+    return float(header[5]), rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--png", type=Path, default=None,
                         help="plot file (default <run>/learning_curve.png)")
+    parser.add_argument("--earlier", type=Path, default=None,
+                        help="an earlier learning_curve.md of this run: its rows for epochs "
+                             "without a checkpoint here are carried over")
     args = parser.parse_args(argv)
     ckpts = sorted((p for p in (args.run / "checkpoints").glob("epoch*.ckpt")
                     if _EPOCH.match(p.name)), key=lambda p: int(_EPOCH.match(p.name)[1]))
@@ -57,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).exists():
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
+    earlier_rand, earlier = (None, {}) if args.earlier is None else read_earlier(
+        args.earlier, args.data, args.n, args.k)
     dm = JetDataModule(args.data)
     ref, query = take(dm, "val", args.n, 1), take(dm, "test", args.n, 2)
     g = torch.Generator().manual_seed(0)
@@ -66,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     rand = knn_correct(random_init_like(first), ref, query, args.k)
     print(f"{args.run}: {len(ref['label'])} reference jets (val), {len(query['label'])} query "
           f"jets (test) of {args.data}; k = {args.k}; random init {rand.mean():.3f}")
+    if earlier_rand is not None and f"{earlier_rand:.3f}" != f"{rand.mean():.3f}":
+        raise ValueError(f"{args.earlier}: its random init scored {earlier_rand:.3f}, here "
+                         f"{rand.mean():.3f}: not the same jets or architecture")
     refs = []
     for name in args.reference:
         acc = knn_correct(JetZoo.from_pretrained(name), ref, query, args.k)
@@ -74,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     print("| epoch | jet-passes | kNN accuracy | vs random init (paired bootstrap) |")
     print("|---|---|---|---|")
     rows = []
+    first_epoch = int(_EPOCH.match(ckpts[0].name)[1]) + 1
+    for epoch in sorted(e for e in earlier if e < first_epoch):  # scored in earlier sittings
+        jets, acc_e, spread, line = earlier[epoch]
+        rows.append((jets, acc_e, spread))
+        print(line, flush=True)
     for ckpt in ckpts:
         net, jets = checkpoint_backbone(args.run, ckpt, args.weights)
         acc = knn_correct(net, ref, query, args.k)

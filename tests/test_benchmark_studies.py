@@ -38,6 +38,20 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     assert all(0.2 < float(r[3]) <= 1.0 for r in rows)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # a later sitting on another machine holds only its own checkpoints: the earlier rows are
+    # carried over from the committed learning_curve.md, and the curve is the same
+    md = tmp_path / "learning_curve.md"
+    md.write_text(out)
+    (run / "checkpoints" / "epoch000.ckpt").unlink()
+    args = [str(run), "--data", str(sample_path()), "--n", "500", "--bootstrap", "50",
+            "--png", str(png)]
+    assert bench.main([*args, "--earlier", str(md)]) == 0
+    again = [line.split("|") for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    assert again == rows
+    with pytest.raises(ValueError, match="learning_curve.md: scored 500 references"):
+        bench.main([*args[:4], "400", *args[5:], "--earlier", str(md)])  # other n: refused
+
 
 def test_domain_shift_prints_the_commands_then_scores_four_sets(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
