@@ -1,11 +1,15 @@
-"""Frozen 5-class kNN of every epoch checkpoint of a run, against jet-passes: is training longer
+"""Frozen kNN score of every epoch checkpoint of a run, against jet-passes: is training longer
 still paying?
 
 For each ``<run>/checkpoints/epochNNN.ckpt`` the student backbone (the one ``jetzoo run``
 exports) is rebuilt from the run's ``config.yaml`` and scored by the k = 30 cosine kNN of
 ``knn_heldout.py`` on held-out jets (references from the ``val`` split, queries from the
 ``test`` split of a set the run never saw; default the pinned ``jetnet-bench-220k``), with a
-paired bootstrap spread against the random init of the same architecture (seed 0). Optional
+paired bootstrap spread against the random init of the same architecture (seed 0).
+``--task anomaly`` scores a background-only run (e.g. ``jbot-s-qcd``) as the leaderboard's
+anomaly task does instead: references are the ``val`` split's q and g jets only, every query jet
+gets its mean distance to the k nearest of them, and the score is the AUC of t, W and Z (signal)
+against q and g (background) query jets; the paired bootstrap resamples the query jets. Optional
 ``--reference NAME_OR_FOLDER`` backbones (e.g. an imported published jBOT) are scored on the same
 jets and drawn as horizontal lines. Prints a table and writes a PNG (kNN vs jet-passes, log x).
 
@@ -16,6 +20,8 @@ sittings: ``--earlier <run>/learning_curve.md`` carries over the rows of the epo
     python benchmarks/learning_curve.py runs/jbot-s-700k [--data data/jetnet-bench-220k]
         [--n 10000] [--reference /tmp/jbotref/jbot-s-published] [--png curve.png]
         [--earlier runs/jbot-s-700k/learning_curve.md]
+    python benchmarks/learning_curve.py runs/jbot-s-qcd-700k --task anomaly
+        [--earlier runs/jbot-s-qcd-700k/learning_curve_anomaly.md]
 """
 from __future__ import annotations
 
@@ -25,42 +31,77 @@ import re
 import sys
 from pathlib import Path
 
+from typing import Callable
+
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from knn_heldout import knn_correct, take  # noqa: E402
 
 from jetzoo import JetZoo  # noqa: E402
+from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
+from jetzoo.leaderboard.embeddings import extract  # noqa: E402
+from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
 from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.models.registry import random_init_like  # noqa: E402
 from jetzoo.recipes.runner import checkpoint_backbone  # noqa: E402
 
 _EPOCH = re.compile(r"^epoch(\d+)\.ckpt$")
-_HEADER = re.compile(r"^\S+: (\d+) reference jets \(val\), (\d+) query jets \(test\) of (.+); "
-                     r"k = (\d+); random init ([\d.]+)$")
+_HEADER = re.compile(r"^\S+: (\d+) reference jets \(val(?:, ([\w+]+) only)?\), (\d+) query jets "
+                     r"\(test\) of (.+); k = (\d+); (?:(anomaly) AUC \(\S+ vs \S+\); )?"
+                     r"random init ([\d.]+)$")
+BACKGROUND = ("q", "g")  # the anomaly task's reference classes (the leaderboard's anomaly-qcd)
+# A scorer maps a backbone to its score on the held-out jets and to that score on each
+# bootstrap resample of the query jets.
+Scorer = Callable[[torch.nn.Module], tuple[float, torch.Tensor]]
 _ROW = re.compile(r"^\| (\d+) \| ([\d,]+) \| ([\d.]+) \| ([+-][\d.]+) ± ([\d.]+) \|$")
 
 
-def read_earlier(path: Path, data: str, n: int,
-                 k: int) -> tuple[float, dict[int, tuple[int, float, float, str]]]:
+def read_earlier(path: Path, data: str, n: int, k: int, task: str = "knn"
+                 ) -> tuple[float, dict[int, tuple[int, float, float, str]]]:
     """An earlier ``learning_curve.md``: its random-init accuracy and its rows,
     ``{epoch: (jet-passes, accuracy, spread, line)}``.
 
     Raises ``ValueError`` naming the file when it has no header or rows, or when its header's
-    held-out set, jet counts or k differ from this scoring's (the numbers would not compare)."""
+    held-out set, jet counts, k or task differ from this scoring's (the numbers would not
+    compare)."""
     lines = path.read_text().splitlines()
     header = next((m for m in map(_HEADER.match, lines) if m), None)
     if header is None:
         raise ValueError(f"{path}: no learning-curve header line ('<run>: N reference jets ...')")
-    got = (int(header[1]), int(header[2]), header[3], int(header[4]))
-    if got != (n, n, data, k):
+    got = (int(header[1]), int(header[3]), header[4], int(header[5]), header[6] or "knn")
+    if got != (n, n, data, k, task):
         raise ValueError(f"{path}: scored {got[0]} references / {got[1]} queries of {got[2]} "
-                         f"with k = {got[3]}; this scoring uses {n} / {n} of {data}, k = {k}")
+                         f"with k = {got[3]} (task {got[4]}); this scoring uses {n} / {n} of "
+                         f"{data}, k = {k} (task {task})")
     rows = {int(m[1]): (int(m[2].replace(",", "")), float(m[3]), float(m[5]), m[0])
             for m in map(_ROW.match, lines) if m}
     if not rows:
         raise ValueError(f"{path}: no epoch rows ('| epoch | jet-passes | ... |')")
-    return float(header[5]), rows
+    return float(header[7]), rows
+
+
+def knn_accuracy_scorer(ref: dict, query: dict, k: int, resample: torch.Tensor) -> Scorer:
+    """5-class kNN accuracy of the query jets (references: every class)."""
+    def score(net: torch.nn.Module) -> tuple[float, torch.Tensor]:
+        correct = knn_correct(net, ref, query, k)
+        return float(correct.mean()), correct[resample].mean(1)
+    return score
+
+
+def anomaly_auc_scorer(ref: dict, query: dict, k: int, resample: torch.Tensor,
+                       background: list[int]) -> Scorer:
+    """AUC of the kNN distance (k nearest background references) of signal vs background
+    query jets; ``ref`` holds background jets only, ``background`` their label indices."""
+    signal = (~torch.isin(query["label"], torch.tensor(background))).long()
+
+    def score(net: torch.nn.Module) -> tuple[float, torch.Tensor]:
+        e_ref = extract(net.eval(), ref, progress=False)[0]
+        e_query = extract(net.eval(), query, progress=False)[0]
+        dist = knn_distance(e_ref, e_query, k=k)
+        boot = torch.tensor([binary_auc(dist[r], signal[r]) for r in resample])
+        return binary_auc(dist, signal), boot
+    return score
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/jetnet-bench-220k")
     parser.add_argument("--n", type=int, default=10000, help="references and queries each")
     parser.add_argument("--k", type=int, default=30)
+    parser.add_argument("--task", choices=("knn", "anomaly"), default="knn",
+                        help="knn: 5-class kNN accuracy; anomaly: kNN-distance AUC of t+W+Z "
+                             "against q+g references (runs pre-trained on q and g only)")
     parser.add_argument("--every", type=int, default=1, help="score every N-th epoch (and the last)")
     parser.add_argument("--reference", nargs="*", default=[],
                         help="backbones (names or folders) scored on the same jets")
@@ -91,25 +135,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
     earlier_rand, earlier = (None, {}) if args.earlier is None else read_earlier(
-        args.earlier, args.data, args.n, args.k)
+        args.earlier, args.data, args.n, args.k, args.task)
     dm = JetDataModule(args.data)
-    ref, query = take(dm, "val", args.n, 1), take(dm, "test", args.n, 2)
+    query = take(dm, "test", args.n, 2)
     g = torch.Generator().manual_seed(0)
     resample = torch.randint(0, len(query["label"]), (args.bootstrap, len(query["label"])),
                              generator=g)
+    if args.task == "anomaly":
+        ref = take(JetDataModule(args.data, classes=list(BACKGROUND)), "val", args.n, 1)
+        names = dm.class_names
+        score = anomaly_auc_scorer(ref, query, args.k, resample,
+                                   [names.index(c) for c in BACKGROUND])
+        refs_are, task, column = f"val, {'+'.join(BACKGROUND)} only", "anomaly AUC " \
+            f"({'+'.join(c for c in names if c not in BACKGROUND)} vs " \
+            f"{'+'.join(BACKGROUND)}); ", "kNN anomaly AUC"
+    else:
+        ref = take(dm, "val", args.n, 1)
+        score = knn_accuracy_scorer(ref, query, args.k, resample)
+        refs_are, task, column = "val", "", "kNN accuracy"
     first, _ = checkpoint_backbone(args.run, ckpts[0])
-    rand = knn_correct(random_init_like(first), ref, query, args.k)
-    print(f"{args.run}: {len(ref['label'])} reference jets (val), {len(query['label'])} query "
-          f"jets (test) of {args.data}; k = {args.k}; random init {rand.mean():.3f}")
-    if earlier_rand is not None and f"{earlier_rand:.3f}" != f"{rand.mean():.3f}":
+    rand, rand_boot = score(random_init_like(first))
+    print(f"{args.run}: {len(ref['label'])} reference jets ({refs_are}), {len(query['label'])} "
+          f"query jets (test) of {args.data}; k = {args.k}; {task}random init {rand:.3f}")
+    if earlier_rand is not None and f"{earlier_rand:.3f}" != f"{rand:.3f}":
         raise ValueError(f"{args.earlier}: its random init scored {earlier_rand:.3f}, here "
-                         f"{rand.mean():.3f}: not the same jets or architecture")
+                         f"{rand:.3f}: not the same jets or architecture")
     refs = []
     for name in args.reference:
-        acc = knn_correct(JetZoo.from_pretrained(name), ref, query, args.k)
-        refs.append((Path(name).name, float(acc.mean())))
-        print(f"reference {name}: {acc.mean():.3f}")
-    print("| epoch | jet-passes | kNN accuracy | vs random init (paired bootstrap) |")
+        value = score(JetZoo.from_pretrained(name))[0]
+        refs.append((Path(name).name, value))
+        print(f"reference {name}: {value:.3f}")
+    print(f"| epoch | jet-passes | {column} | vs random init (paired bootstrap) |")
     print("|---|---|---|---|")
     rows = []
     first_epoch = int(_EPOCH.match(ckpts[0].name)[1]) + 1
@@ -119,19 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
     for ckpt in ckpts:
         net, jets = checkpoint_backbone(args.run, ckpt, args.weights)
-        acc = knn_correct(net, ref, query, args.k)
-        diff = (acc[resample] - rand[resample]).mean(1)
+        value, boot = score(net)
+        diff = boot - rand_boot
         epoch = int(_EPOCH.match(ckpt.name)[1]) + 1
-        rows.append((jets, float(acc.mean()), float(diff.std())))
-        print(f"| {epoch} | {jets:,} | {acc.mean():.3f} | {acc.mean() - rand.mean():+.3f} ± "
+        rows.append((jets, value, float(diff.std())))
+        print(f"| {epoch} | {jets:,} | {value:.3f} | {value - rand:+.3f} ± "
               f"{diff.std():.3f} |", flush=True)
-    _plot(args.png or args.run / "learning_curve.png", args.run.name, rows,
-          float(rand.mean()), refs)
+    default_png = "learning_curve.png" if args.task == "knn" else "learning_curve_anomaly.png"
+    _plot(args.png or args.run / default_png, args.run.name, rows, rand, refs,
+          "frozen 5-class kNN accuracy (k=30)" if args.task == "knn"
+          else f"kNN anomaly AUC (k={args.k}, {'+'.join(BACKGROUND)} references)")
     return 0
 
 
 def _plot(path: Path, title: str, rows: list[tuple[int, float, float]], rand: float,
-          refs: list[tuple[str, float]]) -> None:
+          refs: list[tuple[str, float]], ylabel: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,7 +205,7 @@ def _plot(path: Path, title: str, rows: list[tuple[int, float, float]], rand: fl
         ax.axhline(acc, color="k", ls=ls, label=f"{name} {acc:.3f}")
     ax.set_xscale("log")
     ax.set_xlabel("jet-passes in pre-training")
-    ax.set_ylabel("frozen 5-class kNN accuracy (k=30)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

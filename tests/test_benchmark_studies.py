@@ -53,6 +53,49 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
         bench.main([*args[:4], "400", *args[5:], "--earlier", str(md)])  # other n: refused
 
 
+def test_learning_curve_anomaly_auc_matches_scikit_learn(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+    from sklearn.neighbors import NearestNeighbors
+    from test_runner import RECIPE_DIR, TINY
+
+    from jetzoo.data.datamodule import JetDataModule
+    from jetzoo.leaderboard.embeddings import extract
+    from jetzoo.recipes.runner import checkpoint_backbone
+
+    run = tmp_path / "run"
+    train(RECIPE_DIR / "jetclr.yaml", [*TINY, "data.classes=[q,g]", f"output.dir={run}"])
+    bench = _load("learning_curve")
+    args = [str(run), "--data", str(sample_path()), "--n", "300", "--k", "10",
+            "--bootstrap", "50", "--png", str(tmp_path / "curve.png")]
+    assert bench.main([*args, "--task", "anomaly"]) == 0
+    out = capsys.readouterr().out
+    assert "reference jets (val, q+g only)" in out and "anomaly AUC (t+w+z vs q+g)" in out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and
+            line.split("|")[1].strip().isdigit()]
+    assert [int(r[1]) for r in rows] == [1, 2]
+
+    # the same AUC from scikit-learn: Euclidean kNN on unit-normalised embeddings
+    dm = JetDataModule(sample_path())
+    query = bench.take(dm, "test", 300, 2)
+    ref = bench.take(JetDataModule(sample_path(), classes=["q", "g"]), "val", 300, 1)
+    assert set(np.unique(ref["label"].numpy())) <= {dm.class_names.index(c) for c in "qg"}
+    net, _ = checkpoint_backbone(run, run / "checkpoints" / "epoch001.ckpt")
+    unit = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in
+            (extract(net, d, progress=False)[0].double().numpy() for d in (ref, query))]
+    dist = NearestNeighbors(n_neighbors=10).fit(unit[0]).kneighbors(unit[1])[0].mean(1)
+    signal = ~np.isin(query["label"].numpy(), [dm.class_names.index(c) for c in "qg"])
+    assert float(rows[1][3]) == pytest.approx(roc_auc_score(signal, dist), abs=1.5e-3)
+
+    # an anomaly curve does not carry over into a kNN-accuracy curve, nor the reverse
+    md = tmp_path / "learning_curve_anomaly.md"
+    md.write_text(out)
+    with pytest.raises(ValueError, match=r"\(task anomaly\); .* \(task knn\)"):
+        bench.main([*args, "--earlier", str(md)])
+    assert bench.main([*args, "--task", "anomaly", "--earlier", str(md)]) == 0
+
+
 def test_domain_shift_prints_the_commands_then_scores_four_sets(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bench = _load("domain_shift")
