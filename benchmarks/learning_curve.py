@@ -57,7 +57,7 @@ Scorer = Callable[[torch.nn.Module], tuple[float, torch.Tensor]]
 _ROW = re.compile(r"^\| (\d+) \| ([\d,]+) \| ([\d.]+) \| ([+-][\d.]+) ± ([\d.]+) \|$")
 
 
-def read_earlier(path: Path, data: str, n: int, k: int, task: str = "knn"
+def read_earlier(path: Path, data: str, n_ref: int, n_query: int, k: int, task: str = "knn"
                  ) -> tuple[float, dict[int, tuple[int, float, float, str]]]:
     """An earlier ``learning_curve.md``: its random-init accuracy and its rows,
     ``{epoch: (jet-passes, accuracy, spread, line)}``.
@@ -70,10 +70,10 @@ def read_earlier(path: Path, data: str, n: int, k: int, task: str = "knn"
     if header is None:
         raise ValueError(f"{path}: no learning-curve header line ('<run>: N reference jets ...')")
     got = (int(header[1]), int(header[3]), header[4], int(header[5]), header[6] or "knn")
-    if got != (n, n, data, k, task):
+    if got != (n_ref, n_query, data, k, task):
         raise ValueError(f"{path}: scored {got[0]} references / {got[1]} queries of {got[2]} "
-                         f"with k = {got[3]} (task {got[4]}); this scoring uses {n} / {n} of "
-                         f"{data}, k = {k} (task {task})")
+                         f"with k = {got[3]} (task {got[4]}); this scoring uses {n_ref} / "
+                         f"{n_query} of {data}, k = {k} (task {task})")
     rows = {int(m[1]): (int(m[2].replace(",", "")), float(m[3]), float(m[5]), m[0])
             for m in map(_ROW.match, lines) if m}
     if not rows:
@@ -134,8 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).exists():
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
-    earlier_rand, earlier = (None, {}) if args.earlier is None else read_earlier(
-        args.earlier, args.data, args.n, args.k, args.task)
     dm = JetDataModule(args.data)
     query = take(dm, "test", args.n, 2)
     g = torch.Generator().manual_seed(0)
@@ -153,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         ref = take(dm, "val", args.n, 1)
         score = knn_accuracy_scorer(ref, query, args.k, resample)
         refs_are, task, column = "val", "", "kNN accuracy"
+    # the jets actually drawn: a split (or its q and g jets) may hold fewer than --n
+    earlier_rand, earlier = (None, {}) if args.earlier is None else read_earlier(
+        args.earlier, args.data, len(ref["label"]), len(query["label"]), args.k, args.task)
     first, _ = checkpoint_backbone(args.run, ckpts[0])
     rand, rand_boot = score(random_init_like(first))
     print(f"{args.run}: {len(ref['label'])} reference jets ({refs_are}), {len(query['label'])} "

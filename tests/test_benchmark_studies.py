@@ -67,7 +67,9 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     run = tmp_path / "run"
     train(RECIPE_DIR / "jetclr.yaml", [*TINY, "data.classes=[q,g]", f"output.dir={run}"])
     bench = _load("learning_curve")
-    args = [str(run), "--data", str(sample_path()), "--n", "300", "--k", "10",
+    # --n above the sample's split sizes: every val q/g jet is a reference, every test jet a
+    # query (and an --earlier file records those counts, not --n)
+    args = [str(run), "--data", str(sample_path()), "--n", "100000", "--k", "10",
             "--bootstrap", "50", "--png", str(tmp_path / "curve.png")]
     assert bench.main([*args, "--task", "anomaly"]) == 0
     out = capsys.readouterr().out
@@ -78,8 +80,9 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
 
     # the same AUC from scikit-learn: Euclidean kNN on unit-normalised embeddings
     dm = JetDataModule(sample_path())
-    query = bench.take(dm, "test", 300, 2)
-    ref = bench.take(JetDataModule(sample_path(), classes=["q", "g"]), "val", 300, 1)
+    query = bench.take(dm, "test", 100000, 2)
+    ref = bench.take(JetDataModule(sample_path(), classes=["q", "g"]), "val", 100000, 1)
+    assert f"{len(ref['label'])} reference jets (val, q+g only), {len(query['label'])} " in out
     assert set(np.unique(ref["label"].numpy())) <= {dm.class_names.index(c) for c in "qg"}
     net, _ = checkpoint_backbone(run, run / "checkpoints" / "epoch001.ckpt")
     unit = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in
