@@ -30,7 +30,6 @@ import io
 import re
 import sys
 from pathlib import Path
-
 from typing import Callable
 
 import torch
