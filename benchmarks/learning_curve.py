@@ -16,10 +16,13 @@ jets and drawn as horizontal lines. Prints a table and writes a PNG (kNN vs jet-
 A run that spans sittings on different machines keeps only the checkpoints of this machine's
 sittings: ``--earlier <run>/learning_curve.md`` carries over the rows of the epochs scored before
 (same held-out set, n and k, checked against the file's header) and draws them in the same curve.
+``--epochs 6 7 8`` scores only those epochs (1-based, as in the table); with ``--earlier`` the
+file's other rows are kept, so a curve scored ``--every 4`` can be filled in where it turns
+(the table and the plot are in epoch order).
 
     python benchmarks/learning_curve.py runs/jbot-s-700k [--data data/jetnet-bench-220k]
         [--n 10000] [--reference /tmp/jbotref/jbot-s-published] [--png curve.png]
-        [--earlier runs/jbot-s-700k/learning_curve.md]
+        [--earlier runs/jbot-s-700k/learning_curve.md] [--epochs 6 7 8]
     python benchmarks/learning_curve.py runs/jbot-s-qcd-700k --task anomaly
         [--earlier runs/jbot-s-qcd-700k/learning_curve_anomaly.md]
 """
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="knn: 5-class kNN accuracy; anomaly: kNN-distance AUC of t+W+Z "
                              "against q+g references (runs pre-trained on q and g only)")
     parser.add_argument("--every", type=int, default=1, help="score every N-th epoch (and the last)")
+    parser.add_argument("--epochs", type=int, nargs="+", default=None,
+                        help="score only these epochs (1-based; overrides --every)")
     parser.add_argument("--reference", nargs="*", default=[],
                         help="backbones (names or folders) scored on the same jets")
     parser.add_argument("--weights", choices=("student", "teacher"), default="student",
@@ -122,14 +127,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="plot file (default <run>/learning_curve.png)")
     parser.add_argument("--earlier", type=Path, default=None,
                         help="an earlier learning_curve.md of this run: its rows for epochs "
-                             "without a checkpoint here are carried over")
+                             "not scored here are carried over")
     args = parser.parse_args(argv)
     ckpts = sorted((p for p in (args.run / "checkpoints").glob("epoch*.ckpt")
                     if _EPOCH.match(p.name)), key=lambda p: int(_EPOCH.match(p.name)[1]))
     if not ckpts:
         print(f"{args.run}: no epoch checkpoints")
         return 1
-    ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
+    if args.epochs is not None:
+        found = {int(_EPOCH.match(c.name)[1]) + 1: c for c in ckpts}
+        missing = sorted(set(args.epochs) - set(found))
+        if missing:
+            raise FileNotFoundError(
+                f"{args.run / 'checkpoints'}: no checkpoint for epoch(s) "
+                f"{', '.join(map(str, missing))} (files epochNNN.ckpt count from 0; "
+                f"found epochs {min(found)}-{max(found)})")
+        ckpts = [found[e] for e in sorted(set(args.epochs))]
+    else:
+        ckpts = [c for i, c in enumerate(ckpts)
+                 if i % args.every == args.every - 1 or c == ckpts[-1]]
     if not Path(args.data).exists():
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
@@ -167,20 +183,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference {name}: {value:.3f}")
     print(f"| epoch | jet-passes | {column} | vs random init (paired bootstrap) |")
     print("|---|---|---|---|")
-    rows = []
-    first_epoch = int(_EPOCH.match(ckpts[0].name)[1]) + 1
-    for epoch in sorted(e for e in earlier if e < first_epoch):  # scored in earlier sittings
-        jets, acc_e, spread, line = earlier[epoch]
-        rows.append((jets, acc_e, spread))
-        print(line, flush=True)
-    for ckpt in ckpts:
-        net, jets = checkpoint_backbone(args.run, ckpt, args.weights)
+    scored = {int(_EPOCH.match(c.name)[1]) + 1: c for c in ckpts}
+    # earlier rows (earlier sittings, or epochs not asked for now) keep their place in epoch order
+    table = {e: row[:3] for e, row in earlier.items() if e not in scored}
+    for epoch in sorted(set(table) | set(scored)):
+        if epoch in table:
+            print(earlier[epoch][3], flush=True)
+            continue
+        net, jets = checkpoint_backbone(args.run, scored[epoch], args.weights)
         value, boot = score(net)
         diff = boot - rand_boot
-        epoch = int(_EPOCH.match(ckpt.name)[1]) + 1
-        rows.append((jets, value, float(diff.std())))
+        table[epoch] = (jets, value, float(diff.std()))
         print(f"| {epoch} | {jets:,} | {value:.3f} | {value - rand:+.3f} ± "
               f"{diff.std():.3f} |", flush=True)
+    rows = [table[e] for e in sorted(table)]
     default_png = "learning_curve.png" if args.task == "knn" else "learning_curve_anomaly.png"
     _plot(args.png or args.run / default_png, args.run.name, rows, rand, refs,
           "frozen 5-class kNN accuracy (k=30)" if args.task == "knn"

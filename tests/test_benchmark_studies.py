@@ -20,6 +20,11 @@ def _load(name: str):  # type: ignore[no-untyped-def]
     return module
 
 
+def _rows(out: str) -> list[list[str]]:
+    return [line.split("|") for line in out.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+
+
 def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from test_runner import RECIPE_DIR, TINY
@@ -31,12 +36,23 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     assert bench.main([str(run), "--data", str(sample_path()), "--n", "500",
                        "--bootstrap", "50", "--png", str(png)]) == 0
     out = capsys.readouterr().out
-    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and
-            line.split("|")[1].strip().isdigit()]
+    rows = _rows(out)
     # epoch, jet-passes (192 per epoch, counted from the checkpoints), accuracy above chance
     assert [(int(r[1]), r[2].strip()) for r in rows] == [(1, "192"), (2, "384")]
     assert all(0.2 < float(r[3]) <= 1.0 for r in rows)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    base = [str(run), "--data", str(sample_path()), "--n", "500", "--bootstrap", "50",
+            "--png", str(png)]
+
+    # a curve scored --every 2 is filled in later with --epochs: the rows merge in epoch order
+    assert bench.main([*base, "--every", "2"]) == 0
+    sparse = capsys.readouterr().out
+    assert _rows(sparse) == rows[1:]
+    (tmp_path / "sparse.md").write_text(sparse)
+    assert bench.main([*base, "--epochs", "1", "--earlier", str(tmp_path / "sparse.md")]) == 0
+    assert _rows(capsys.readouterr().out) == rows
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint for epoch\(s\) 5 .*epochs 1-2"):
+        bench.main([*base, "--epochs", "2", "5"])
 
     # a later sitting on another machine holds only its own checkpoints: the earlier rows are
     # carried over from the committed learning_curve.md, and the curve is the same
@@ -46,8 +62,7 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     args = [str(run), "--data", str(sample_path()), "--n", "500", "--bootstrap", "50",
             "--png", str(png)]
     assert bench.main([*args, "--earlier", str(md)]) == 0
-    again = [line.split("|") for line in capsys.readouterr().out.splitlines()
-             if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    again = _rows(capsys.readouterr().out)
     assert again == rows
     with pytest.raises(ValueError, match="learning_curve.md: scored 500 references"):
         bench.main([*args[:4], "400", *args[5:], "--earlier", str(md)])  # other n: refused
@@ -74,8 +89,7 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     assert bench.main([*args, "--task", "anomaly"]) == 0
     out = capsys.readouterr().out
     assert "reference jets (val, q+g only)" in out and "anomaly AUC (t+w+z vs q+g)" in out
-    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and
-            line.split("|")[1].strip().isdigit()]
+    rows = _rows(out)
     assert [int(r[1]) for r in rows] == [1, 2]
 
     # the same AUC from scikit-learn: Euclidean kNN on unit-normalised embeddings
