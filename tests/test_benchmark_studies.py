@@ -105,6 +105,25 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     signal = ~np.isin(query["label"].numpy(), [dm.class_names.index(c) for c in "qg"])
     assert float(rows[1][3]) == pytest.approx(roc_auc_score(signal, dist), abs=1.5e-3)
 
+    # anomaly_geometry.py on the same jets: the same AUC, its distances and the q-vs-g AUC
+    # from scikit-learn
+    geo = _load("anomaly_geometry")
+    assert geo.main([str(run), "--data", str(sample_path()), "--n", "100000", "--k", "10",
+                     "--epochs", "2"]) == 0
+    cols = [c.strip() for c in capsys.readouterr().out.splitlines()[-1].split("|")[1:-1]]
+    assert cols[0] == "2" and cols[1] == rows[1][3].strip()
+    bg = ~signal
+    assert float(cols[2]) == pytest.approx(dist[bg].mean(), abs=6e-4)
+    assert float(cols[3]) == pytest.approx(dist[signal].mean(), abs=6e-4)
+    assert float(cols[4]) == pytest.approx(dist[signal].mean() - dist[bg].mean(), abs=1.1e-3)
+    q, g = (dm.class_names.index(c) for c in "qg")
+    d_q, d_g = (NearestNeighbors(n_neighbors=10).fit(unit[0][ref["label"].numpy() == c])
+                .kneighbors(unit[1][bg])[0].mean(1) for c in (q, g))
+    is_g = query["label"].numpy()[bg] == g
+    assert float(cols[-1]) == pytest.approx(roc_auc_score(is_g, d_q - d_g), abs=1.5e-3)
+    with pytest.raises(FileNotFoundError, match="epoch004.ckpt"):
+        geo.main([str(run), "--data", str(sample_path()), "--epochs", "5"])
+
     # an anomaly curve does not carry over into a kNN-accuracy curve, nor the reverse
     md = tmp_path / "learning_curve_anomaly.md"
     md.write_text(out)
