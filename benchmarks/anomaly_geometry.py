@@ -23,14 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from knn_heldout import take  # noqa: E402
+from learning_curve import BACKGROUND  # noqa: E402  the anomaly task's reference classes
 
 from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
 from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
 from jetzoo.recipes.runner import checkpoint_backbone  # noqa: E402
-
-BACKGROUND = ("q", "g")
 
 
 def geometry(net: torch.nn.Module, ref: dict, query: dict, names: list[str], k: int
