@@ -29,7 +29,7 @@ from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
 from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
-from jetzoo.recipes.runner import checkpoint_backbone  # noqa: E402
+from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
 
 
 def geometry(net: torch.nn.Module, ref: dict, query: dict, names: list[str], k: int
@@ -63,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).exists():
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
-    ckpts = {e: args.run / "checkpoints" / f"epoch{e - 1:03d}.ckpt" for e in args.epochs}
-    missing = [str(p) for p in ckpts.values() if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"no such checkpoint: {', '.join(missing)}")
+    ckpts = epoch_checkpoints(args.run, args.epochs)
     dm = JetDataModule(args.data)
     names = list(dm.class_names)
     query = take(dm, "test", args.n, 2)  # the same jets as learning_curve.py

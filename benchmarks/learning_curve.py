@@ -46,9 +46,8 @@ from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
 from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.models.registry import random_init_like  # noqa: E402
-from jetzoo.recipes.runner import checkpoint_backbone  # noqa: E402
+from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
 
-_EPOCH = re.compile(r"^epoch(\d+)\.ckpt$")
 _HEADER = re.compile(r"^\S+: (\d+) reference jets \(val(?:, ([\w+]+) only)?\), (\d+) query jets "
                      r"\(test\) of (.+); k = (\d+); (?:(anomaly) AUC \(\S+ vs \S+\); )?"
                      r"random init ([\d.]+)$")
@@ -129,23 +128,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="an earlier learning_curve.md of this run: its rows for epochs "
                              "not scored here are carried over")
     args = parser.parse_args(argv)
-    ckpts = sorted((p for p in (args.run / "checkpoints").glob("epoch*.ckpt")
-                    if _EPOCH.match(p.name)), key=lambda p: int(_EPOCH.match(p.name)[1]))
-    if not ckpts:
+    found = epoch_checkpoints(args.run)
+    if not found:
         print(f"{args.run}: no epoch checkpoints")
         return 1
     if args.epochs is not None:
-        found = {int(_EPOCH.match(c.name)[1]) + 1: c for c in ckpts}
-        missing = sorted(set(args.epochs) - set(found))
-        if missing:
-            raise FileNotFoundError(
-                f"{args.run / 'checkpoints'}: no checkpoint for epoch(s) "
-                f"{', '.join(map(str, missing))} (files epochNNN.ckpt count from 0; "
-                f"found epochs {min(found)}-{max(found)})")
-        ckpts = [found[e] for e in sorted(set(args.epochs))]
+        chosen = epoch_checkpoints(args.run, args.epochs)
     else:
-        ckpts = [c for i, c in enumerate(ckpts)
-                 if i % args.every == args.every - 1 or c == ckpts[-1]]
+        last = max(found)
+        chosen = {e: c for e, c in found.items() if e % args.every == 0 or e == last}
     if not Path(args.data).exists():
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
@@ -169,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     # the jets actually drawn: a split (or its q and g jets) may hold fewer than --n
     earlier_rand, earlier = (None, {}) if args.earlier is None else read_earlier(
         args.earlier, args.data, len(ref["label"]), len(query["label"]), args.k, args.task)
-    first, _ = checkpoint_backbone(args.run, ckpts[0])
+    first, _ = checkpoint_backbone(args.run, next(iter(chosen.values())))
     rand, rand_boot = score(random_init_like(first))
     print(f"{args.run}: {len(ref['label'])} reference jets ({refs_are}), {len(query['label'])} "
           f"query jets (test) of {args.data}; k = {args.k}; {task}random init {rand:.3f}")
@@ -183,14 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference {name}: {value:.3f}")
     print(f"| epoch | jet-passes | {column} | vs random init (paired bootstrap) |")
     print("|---|---|---|---|")
-    scored = {int(_EPOCH.match(c.name)[1]) + 1: c for c in ckpts}
     # earlier rows (earlier sittings, or epochs not asked for now) keep their place in epoch order
-    table = {e: row[:3] for e, row in earlier.items() if e not in scored}
-    for epoch in sorted(set(table) | set(scored)):
+    table = {e: row[:3] for e, row in earlier.items() if e not in chosen}
+    for epoch in sorted(set(table) | set(chosen)):
         if epoch in table:
             print(earlier[epoch][3], flush=True)
             continue
-        net, jets = checkpoint_backbone(args.run, scored[epoch], args.weights)
+        net, jets = checkpoint_backbone(args.run, chosen[epoch], args.weights)
         value, boot = score(net)
         diff = boot - rand_boot
         table[epoch] = (jets, value, float(diff.std()))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from jetzoo.data.jetnet_generator import generate
+from jetzoo.recipes.runner import epoch_checkpoints
 from jetzoo.utils.io import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +101,4 @@ def test_sigkill_during_training_then_resume_finishes_the_run(tmp_path: Path) ->
     assert (run / "backbone" / "model.safetensors").is_file()
     assert sorted(p.name for p in (run / "checkpoints").glob("epoch*.ckpt")) == \
         [f"epoch{e:03d}.ckpt" for e in range(4)]
+    assert list(epoch_checkpoints(run)) == [1, 2, 3, 4]  # counted from 1, as the logs count

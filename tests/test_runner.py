@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from jetzoo.recipes.config import ConfigError, cfg_to_dict, load_config
-from jetzoo.recipes.runner import RunError, resolve_data_path, run_recipe, train
+from jetzoo.recipes.runner import (RunError, epoch_checkpoints, resolve_data_path, run_recipe,
+                                   train)
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "recipes"
@@ -422,3 +423,20 @@ def test_shipped_recipe_names_resolve_to_the_repository_files():
     assert load_config("jetclr").model["backbone"] == "jetclr"
     with pytest.raises(ConfigError, match="shipped recipes \\(pass the name\\): ae, jbot-b"):
         load_config("jbot-x")
+
+
+def test_epoch_checkpoints_count_from_one_and_name_the_missing(tmp_path: Path) -> None:
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    for name in ("epoch000.ckpt", "epoch002.ckpt", "epoch010.ckpt", "last.ckpt", "epoch1.txt"):
+        (ckpts / name).touch()
+    found = epoch_checkpoints(tmp_path)
+    assert {e: p.name for e, p in found.items()} == \
+        {1: "epoch000.ckpt", 3: "epoch002.ckpt", 11: "epoch010.ckpt"}
+    assert list(found) == [1, 3, 11]  # epoch order, not file-name order
+    assert list(epoch_checkpoints(tmp_path, [11, 1])) == [1, 11]
+    with pytest.raises(FileNotFoundError,
+                       match=r"epoch\(s\) 2, 4 \(epoch001.ckpt, epoch003.ckpt: .*found epochs 1-11"):
+        epoch_checkpoints(tmp_path, [2, 4, 3])
+    with pytest.raises(FileNotFoundError, match="none found"):
+        epoch_checkpoints(tmp_path / "nothing", [1])

@@ -207,7 +207,7 @@ def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
                 trainer.should_stop = True
                 self.paused = True
 
-    ckpt = FiniteCheckpoint(dirpath=folder / "checkpoints", filename="epoch{epoch:03d}",
+    ckpt = FiniteCheckpoint(dirpath=folder / "checkpoints", filename=_EPOCH_FILENAME,
                             auto_insert_metric_name=False, every_n_epochs=1, save_top_k=-1,
                             save_last=True, enable_version_counter=False)
     budget = [SittingBudget(sitting_s)] if sitting_s is not None else []
@@ -318,6 +318,35 @@ def check_checkpoint(path: Path) -> int:
         raise RunError(f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
                        "written by jetzoo run")
     return int(ckpt["global_step"])
+
+
+# epoch checkpoints are named by Lightning's 0-based epoch: epoch000.ckpt holds epoch 1
+_EPOCH_FILENAME = "epoch{epoch:03d}"
+_EPOCH_FILE = re.compile(r"^epoch(\d+)\.ckpt$")
+
+
+def epoch_checkpoints(folder: str | Path, epochs: Sequence[int] | None = None
+                      ) -> dict[int, Path]:
+    """The epoch checkpoints of the run in ``folder``, keyed by epoch counted from 1 (as in the
+    logs and the learning-curve tables), in epoch order: all of them, or those of ``epochs``.
+
+    Raises:
+        FileNotFoundError: one of ``epochs`` has no checkpoint (names the epochs that exist).
+    """
+    found = {int(m[1]) + 1: p for p in Path(folder, "checkpoints").glob("epoch*.ckpt")
+             if (m := _EPOCH_FILE.match(p.name))}
+    found = dict(sorted(found.items()))
+    if epochs is None:
+        return found
+    missing = sorted(set(epochs) - set(found))
+    if missing:
+        have = f"found epochs {min(found)}-{max(found)}" if found else "none found"
+        raise FileNotFoundError(
+            f"{Path(folder, 'checkpoints')}: no checkpoint for epoch(s) "
+            f"{', '.join(map(str, missing))} "
+            f"({', '.join(_EPOCH_FILENAME.format(epoch=e - 1) + '.ckpt' for e in missing)}: "
+            f"the files count epochs from 0; {have})")
+    return {e: found[e] for e in sorted(set(epochs))}
 
 
 def checkpoint_counters(state: dict[str, Any]) -> dict[str, float]:
