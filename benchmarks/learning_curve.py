@@ -18,11 +18,14 @@ sittings: ``--earlier <run>/learning_curve.md`` carries over the rows of the epo
 (same held-out set, n and k, checked against the file's header) and draws them in the same curve.
 ``--epochs 6 7 8`` scores only those epochs (1-based, as in the table); with ``--earlier`` the
 file's other rows are kept, so a curve scored ``--every 4`` can be filled in where it turns
-(the table and the plot are in epoch order).
+(the table and the plot are in epoch order). ``--against OTHER_RUN`` also scores the other run's
+checkpoints of the epochs scored here and prints a second table, this run minus that one with a
+paired bootstrap spread (same query jets): an equal-compute comparison of two recipe settings when
+both runs share the schedules (same ``max_epochs``, warm-up, batch).
 
     python benchmarks/learning_curve.py runs/jbot-s-700k [--data data/jetnet-bench-220k]
         [--n 10000] [--reference /tmp/jbotref/jbot-s-published] [--png curve.png]
-        [--earlier runs/jbot-s-700k/learning_curve.md] [--epochs 6 7 8]
+        [--earlier runs/jbot-s-700k/learning_curve.md] [--epochs 6 7 8] [--against runs/other]
     python benchmarks/learning_curve.py runs/jbot-s-qcd-700k --task anomaly
         [--earlier runs/jbot-s-qcd-700k/learning_curve_anomaly.md]
 """
@@ -127,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--earlier", type=Path, default=None,
                         help="an earlier learning_curve.md of this run: its rows for epochs "
                              "not scored here are carried over")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another run: its checkpoints of the same epochs are scored too, "
+                             "and this run minus that one is printed with a paired spread")
     args = parser.parse_args(argv)
     found = epoch_checkpoints(args.run)
     if not found:
@@ -137,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         last = max(found)
         chosen = {e: c for e, c in found.items() if e % args.every == 0 or e == last}
+    other = None if args.against is None else epoch_checkpoints(args.against, list(chosen))
     if not Path(args.data).exists():
         print(f"skipped: no held-out set at {args.data} (its command is in DATASETS.md)")
         return 0
@@ -176,16 +183,27 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     # earlier rows (earlier sittings, or epochs not asked for now) keep their place in epoch order
     table = {e: row[:3] for e, row in earlier.items() if e not in chosen}
+    boots: dict[int, tuple[float, torch.Tensor]] = {}
     for epoch in sorted(set(table) | set(chosen)):
         if epoch in table:
             print(earlier[epoch][3], flush=True)
             continue
         net, jets = checkpoint_backbone(args.run, chosen[epoch], args.weights)
         value, boot = score(net)
+        boots[epoch] = (value, boot)
         diff = boot - rand_boot
         table[epoch] = (jets, value, float(diff.std()))
         print(f"| {epoch} | {jets:,} | {value:.3f} | {value - rand:+.3f} ± "
               f"{diff.std():.3f} |", flush=True)
+    if other is not None:
+        print(f"\n{args.run.name} against {args.against} at the same epochs (same jets):")
+        print(f"| epoch | {args.against.name} | difference (paired bootstrap) |")
+        print("|---|---|---|")
+        for epoch, (value, boot) in boots.items():
+            o_value, o_boot = score(checkpoint_backbone(args.against, other[epoch],
+                                                        args.weights)[0])
+            print(f"| {epoch} | {o_value:.3f} | {value - o_value:+.3f} ± "
+                  f"{(boot - o_boot).std():.3f} |", flush=True)
     rows = [table[e] for e in sorted(table)]
     default_png = "learning_curve.png" if args.task == "knn" else "learning_curve_anomaly.png"
     _plot(args.png or args.run / default_png, args.run.name, rows, rand, refs,

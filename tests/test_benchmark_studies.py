@@ -54,6 +54,24 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     with pytest.raises(FileNotFoundError, match=r"no checkpoint for epoch\(s\) 5 .*epochs 1-2"):
         bench.main([*base, "--epochs", "2", "5"])
 
+    # --against: the same epochs of another run (another seed), and this run minus it
+    other = tmp_path / "other"
+    train(RECIPE_DIR / "jetclr.yaml", [*TINY, "seed=1", f"output.dir={other}"])
+    assert bench.main([str(other), *base[1:]]) == 0
+    other_rows = _rows(capsys.readouterr().out)
+    assert bench.main([*base, "--against", str(other)]) == 0
+    mine, _, versus = capsys.readouterr().out.partition(f"run against {other} at the same epochs")
+    assert _rows(mine) == rows
+    versus_rows = _rows(versus)
+    assert [r[2].strip() for r in versus_rows] == [r[3].strip() for r in other_rows]
+    for r, m, o in zip(versus_rows, rows, other_rows):
+        diff, spread = r[3].split("±")
+        assert float(diff) == pytest.approx(float(m[3]) - float(o[3]), abs=1.1e-3)
+        assert 0 < float(spread) < 0.1  # paired: the same query jets, two backbones
+    (other / "checkpoints" / "epoch001.ckpt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"other/checkpoints: .*epoch\(s\) 2 "):
+        bench.main([*base, "--against", str(other)])
+
     # a later sitting on another machine holds only its own checkpoints: the earlier rows are
     # carried over from the committed learning_curve.md, and the curve is the same
     md = tmp_path / "learning_curve.md"
