@@ -183,14 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     # earlier rows (earlier sittings, or epochs not asked for now) keep their place in epoch order
     table = {e: row[:3] for e, row in earlier.items() if e not in chosen}
-    boots: dict[int, tuple[float, torch.Tensor]] = {}
+    boots: dict[int, torch.Tensor] = {}  # bootstrap scores of the epochs scored here
     for epoch in sorted(set(table) | set(chosen)):
         if epoch in table:
             print(earlier[epoch][3], flush=True)
             continue
         net, jets = checkpoint_backbone(args.run, chosen[epoch], args.weights)
         value, boot = score(net)
-        boots[epoch] = (value, boot)
+        boots[epoch] = boot
         diff = boot - rand_boot
         table[epoch] = (jets, value, float(diff.std()))
         print(f"| {epoch} | {jets:,} | {value:.3f} | {value - rand:+.3f} ± "
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{args.run.name} against {args.against} at the same epochs (same jets):")
         print(f"| epoch | {args.against.name} | difference (paired bootstrap) |")
         print("|---|---|---|")
-        for epoch, (value, boot) in boots.items():
+        for epoch, boot in boots.items():
+            value = table[epoch][1]
             o_value, o_boot = score(checkpoint_backbone(args.against, other[epoch],
                                                         args.weights)[0])
             print(f"| {epoch} | {o_value:.3f} | {value - o_value:+.3f} ± "

@@ -130,6 +130,11 @@ def _finite_params(module: Any) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
+# epoch checkpoints are named by Lightning's 0-based epoch: epoch000.ckpt holds epoch 1
+_EPOCH_FILENAME = "epoch{epoch:03d}"
+_EPOCH_FILE = re.compile(r"^epoch(\d+)\.ckpt$")
+
+
 def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -318,11 +323,6 @@ def check_checkpoint(path: Path) -> int:
         raise RunError(f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
                        "written by jetzoo run")
     return int(ckpt["global_step"])
-
-
-# epoch checkpoints are named by Lightning's 0-based epoch: epoch000.ckpt holds epoch 1
-_EPOCH_FILENAME = "epoch{epoch:03d}"
-_EPOCH_FILE = re.compile(r"^epoch(\d+)\.ckpt$")
 
 
 def epoch_checkpoints(folder: str | Path, epochs: Sequence[int] | None = None
