@@ -149,8 +149,8 @@ def test_bad_shapes_are_clear_errors(jbot_s):
 
 @pytest.mark.parametrize("mask_dims", [2, 3])
 def test_cpu_attention_kernel_equals_sdpa_values_and_gradients(mask_dims):
-    """The CPU path (baddbmm + softmax) is the CUDA path (SDPA) to 1e-5, forward and backward,
-    for key padding masks and for per-query (RS3L proximity) masks."""
+    """The CPU attention is the CUDA path (SDPA) to 1e-5, forward and backward: for key padding
+    masks (baddbmm + softmax on CPU) and for per-query RS3L proximity masks (SDPA on CPU too)."""
     torch.manual_seed(1)
     attn = MaskedSelfAttention(dim=32, num_heads=4)
     b, t, h, hd = 5, 11, 4, 8
