@@ -140,6 +140,26 @@ def test_streaming_and_in_memory_reads_agree() -> None:
             np.testing.assert_array_equal(a[k][key], b[k][key])
 
 
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_datamodule_in_memory_choice_reaches_every_split_and_batches_agree(in_memory) -> None:
+    """``data.in_memory`` of an RS3L recipe forces the reads either way (default: by size);
+    the batches are the same bytes."""
+    from jetzoo.recipes.config import load_config
+    from jetzoo.recipes.runner import build_datamodule
+
+    auto = RS3LDataModule(SAMPLE, batch_size=16)
+    auto.setup()
+    assert auto.datasets["train"].in_memory  # the 4 MB sample is under 512 MB
+    cfg = load_config("rs3l", [f"data.in_memory={str(in_memory).lower()}", "data.path=sample",
+                               "data.num_workers=0", "data.batch_size=16"])
+    dm = build_datamodule(cfg, "rs3l")
+    dm.setup()
+    assert {ds.in_memory for ds in dm.datasets.values()} == {in_memory}
+    a, b = next(iter(dm.loader("val"))), next(iter(auto.loader("val")))
+    for key in ("tracks", "cells", "tracks_b", "cells_b", "cell_mask"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
 def test_datamodule_batches_have_fixed_shapes() -> None:
     dm = RS3LDataModule(SAMPLE, batch_size=64, max_tracks=20, max_cells=100)
     shapes = {(tuple(b["tracks"].shape[1:]), tuple(b["cells_b"].shape[1:]))

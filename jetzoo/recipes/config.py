@@ -65,7 +65,9 @@ class DataConfig:
     split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0
     max_jets: Optional[int] = None  # training jets per epoch (CPU runs), in whole batches
-    in_memory: bool = False  # JetNet sets: hold the set in memory (no HDF5 read per batch)
+    # hold the set in memory (no HDF5 read per batch); null: JetNet sets are read per batch,
+    # RS3L sets are held when their shards are under 512 MB
+    in_memory: Optional[bool] = None
 
 
 @dataclass
