@@ -40,8 +40,8 @@ class MaskedSelfAttention(nn.Module):
 
     On CUDA this is ``F.scaled_dot_product_attention`` with a boolean mask (its fused kernels).
     On CPU, with a key padding mask, the scores are one batched ``baddbmm`` (scale and mask bias
-    fused) and a softmax: the whole jBOT-S training step is 1.3x faster this way than with SDPA's CPU
-    kernel at jet sizes (31 tokens, heads of 8), and equal to it to 1e-6
+    fused) and a softmax: the whole jBOT-S training step is 1.3x faster this way than with SDPA's
+    CPU kernel at jet sizes (31 tokens, heads of 8), and equal to it to 1e-6
     (``tests/test_models_transformer.py``); masked keys get the dtype's lowest value rather than
     -inf, so a query with no allowed key averages the values instead of making NaN. With a
     per-query mask (RS3L proximity masks, ~290 tokens) the CPU uses SDPA too: its flash kernel
