@@ -155,6 +155,8 @@ def test_datamodule_in_memory_choice_reaches_every_split_and_batches_agree(in_me
     dm = build_datamodule(cfg, "rs3l")
     dm.setup()
     assert {ds.in_memory for ds in dm.datasets.values()} == {in_memory}
+    # the splits share one set of shards: each shard is read once, whatever the split
+    assert dm.datasets["train"].shards is dm.datasets["val"].shards is dm.datasets["test"].shards
     a, b = next(iter(dm.loader("val"))), next(iter(auto.loader("val")))
     for key in ("tracks", "cells", "tracks_b", "cells_b", "cell_mask"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

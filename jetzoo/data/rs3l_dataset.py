@@ -9,6 +9,7 @@ replaced by the azimuth relative to the jet axis.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -200,6 +201,15 @@ class RS3LPairDataset(Dataset):
     def __len__(self) -> int:
         return len(self._shard)
 
+    def subset(self, indices: np.ndarray) -> "RS3LPairDataset":
+        """The pairs at ``indices`` (into this dataset), sharing its open shards and their
+        in-memory arrays, so the splits of one set read each shard once."""
+        idx = np.asarray(indices, dtype=np.int64)
+        out = copy.copy(self)
+        out._shard, out._local = self._shard[idx], self._local[idx]
+        out.labels, out.events = self.labels[idx], self.events[idx]
+        return out
+
     def jet_features(self, view: str = "") -> np.ndarray:
         """``(N, 6)`` detector-jet features (:data:`JET_FEATURES`) of view a (or ``"_b"``)."""
         return np.stack([self.shards[s].jets[view][i] for s, i in zip(self._shard, self._local)]
@@ -319,9 +329,7 @@ class RS3LDataModule(LightningDataModule):
         full = RS3LPairDataset(self.path, self.classes, self.max_tracks, self.max_cells,
                                in_memory=self.in_memory)
         for name, idx in self.split_indices(full).items():
-            self.datasets[name] = RS3LPairDataset(self.path, self.classes, self.max_tracks,
-                                                  self.max_cells, indices=idx,
-                                                  in_memory=full.in_memory)
+            self.datasets[name] = full.subset(idx)
 
     def loader(self, name: str, shuffle: bool = False) -> DataLoader:
         """A DataLoader over split ``name`` ("train", "val", "test"); a shuffled one draws its
