@@ -259,6 +259,9 @@ def extract(model: nn.Module, data: Any, fn: OutputFn = "embed", devices: int | 
     try:
         with warnings.catch_warnings():  # predict_step returns None on purpose (outputs kept)
             warnings.filterwarnings("ignore", message=".*predict returned None.*")
+            # Lightning 2.x builds torch pytree LeafSpecs, deprecated in torch 2.14: two lines
+            # per call of nothing a user can act on
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
             trainer.predict(module, return_predictions=False)
     finally:  # Lightning leaves the model on the CPU after predict
         model.train(was_training)
