@@ -184,3 +184,19 @@ def test_sample_manifest_hash_is_the_one_the_leaderboard_verifies() -> None:
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["dataset_sha256"] == dataset_sha256(s["sha256"] for s in manifest["shards"])
     assert len(verify_dataset(path)) == 64
+
+
+def test_subset_equals_the_indices_constructor_and_checks_the_range() -> None:
+    full = RS3LPairDataset(SAMPLE, classes=["q", "g"])
+    idx = np.array([5, 0, len(full) - 1, 3])
+    a, b = full.subset(idx), RS3LPairDataset(SAMPLE, classes=["q", "g"], indices=idx)
+    assert a.shards is full.shards and len(a) == len(b) == 4
+    np.testing.assert_array_equal(a.labels, full.labels[idx])
+    np.testing.assert_array_equal(a.events, b.events)
+    for key in ("tracks", "cells_b"):
+        torch.testing.assert_close(a[0][key], b[0][key], rtol=0, atol=0)
+    for bad in ([-1], [len(full)]):
+        with pytest.raises(IndexError, match=f"out of range for {len(full)} pairs"):
+            full.subset(bad)
+        with pytest.raises(IndexError, match=f"out of range for {len(full)} pairs"):
+            RS3LPairDataset(SAMPLE, classes=["q", "g"], indices=bad)

@@ -188,26 +188,29 @@ class RS3LPairDataset(Dataset):
         if classes is not None:
             keep = np.isin(labels, [rs3l_class_index(c) for c in classes])
         sel = np.flatnonzero(keep)
-        if indices is not None:
-            idx = np.asarray(indices, dtype=np.int64)
-            if len(idx) and (idx.min() < 0 or idx.max() >= len(sel)):
-                raise IndexError(f"indices out of range for {len(sel)} pairs")
-            sel = sel[idx]
         self._shard = which[sel].astype(np.int64)
         self._local = local[sel].astype(np.int64)
         self.labels: np.ndarray = labels[sel]  # class index of every pair
         self.events: np.ndarray = events[sel]  # collision id; pairs of one event share it
+        if indices is not None:
+            self._keep(indices)
 
     def __len__(self) -> int:
         return len(self._shard)
 
-    def subset(self, indices: np.ndarray) -> "RS3LPairDataset":
+    def _keep(self, indices: Sequence[int] | np.ndarray) -> None:
+        """Keep only the pairs at ``indices`` (into the current pairs), in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"indices out of range for {len(self)} pairs")
+        self._shard, self._local = self._shard[idx], self._local[idx]
+        self.labels, self.events = self.labels[idx], self.events[idx]
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "RS3LPairDataset":
         """The pairs at ``indices`` (into this dataset), sharing its open shards and their
         in-memory arrays, so the splits of one set read each shard once."""
-        idx = np.asarray(indices, dtype=np.int64)
         out = copy.copy(self)
-        out._shard, out._local = self._shard[idx], self._local[idx]
-        out.labels, out.events = self.labels[idx], self.events[idx]
+        out._keep(indices)
         return out
 
     def jet_features(self, view: str = "") -> np.ndarray:
