@@ -74,6 +74,16 @@ def test_single_process_extract_equals_direct_embed() -> None:
     torch.testing.assert_close(norms, ref.norm(dim=1), atol=1e-5, rtol=1e-5)
 
 
+def test_extract_raises_no_torch_pytree_deprecation() -> None:
+    """Lightning's predict loop builds deprecated torch LeafSpecs; extract keeps that quiet."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        extract(_model(), _data(), batch_size=BATCH, accelerator="cpu", progress=False)
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]
+
+
 def test_extract_on_the_embedded_sample_keeps_dataset_order() -> None:
     """The real JetDataset (batched __getitems__ reads, collate_jets) through extract()."""
     import numpy as np
