@@ -20,5 +20,9 @@ def test_demo_scores_a_shipped_backbone_and_writes_the_projection(
     assert set(scores) == {"random init", "pre-trained"}, out
     assert scores["pre-trained"][0] > scores["random init"][0] + 0.02  # kNN (release: +0.05)
     assert scores["pre-trained"][1] > scores["random init"][1]  # linear probe
+    # the pre-training set is read from the model's own config, not hard-coded
+    from jetzoo import JetZoo
+    seen = JetZoo.from_pretrained("jbot-s").pretrained_cfg["dataset"]
+    assert f"jbot-s was pre-trained on {seen['path']} (sha256 {seen['sha256'][:16]})" in out, out
     png = tmp_path / "projection.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
