@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     random_init = random_init_like(trained).eval()  # same architecture + preprocessing
     print(f"[demo] {name}: {sum(p.numel() for p in trained.parameters()) / 1e3:.0f}k "
           f"parameters, loaded from {trained.pretrained_cfg.get('source')}")
-    seen = (trained.pretrained_cfg or {}).get("dataset") or {}  # the model's own record
+    seen = trained.pretrained_cfg.get("dataset") or {}  # the model's own record
     print(f"[demo] held-out jets: the embedded sample {sample} (Pythia 8 + FastJet, seed 1); "
           f"{name} was pre-trained on {seen.get('path', 'other jets')}"
           + (f" (sha256 {seen['sha256'][:16]})" if seen.get("sha256") else ""))
