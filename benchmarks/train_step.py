@@ -15,6 +15,8 @@ step is ~2.7 units (student fwd + bwd on two views = 2, teacher fwd on two views
 
     python benchmarks/train_step.py                       # all recipes, CPU (+ GPU if present)
     python benchmarks/train_step.py --recipes jbot-s,jbot-b --device cuda --batch-size 1024
+    python benchmarks/train_step.py --recipes jbot-s --device cuda --precision bf16-mixed \
+        --compile default --warmup 3
 """
 from __future__ import annotations
 
@@ -50,8 +52,11 @@ def _rs3l_available() -> bool:
 
 
 def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup: int,
-            threads: int | None, data: str = "sample") -> dict[str, Any]:
-    """Time ``steps`` training steps of ``recipes/<recipe>.yaml`` on ``device`` (in-process)."""
+            threads: int | None, data: str = "sample", precision: str | None = None,
+            compile_mode: str | None = None) -> dict[str, Any]:
+    """Time ``steps`` training steps of ``recipes/<recipe>.yaml`` on ``device`` (in-process).
+    ``precision`` overrides the recipe's ``trainer.precision`` (GPU; the CPU runs 32-true unless
+    given); ``compile_mode`` is the recipe's ``compile`` key (torch.compile of the backbones)."""
     import lightning as L
     import torch
 
@@ -70,6 +75,8 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
         note = " (JetNet pairs, jbot-s)"
     if batch_size:
         overrides.append(f"data.batch_size={batch_size}")
+    if compile_mode:
+        overrides.append(f"compile={compile_mode}")
     cfg = load_config(path, overrides)
     bs = int(cfg.data.batch_size)
     n_batches = min(steps + warmup, 4)
@@ -87,6 +94,8 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
                                           **cfg_to_dict(cfg.model))
     if getattr(dm, "preprocessing", None) is not None:
         module.set_preprocessing(dm.preprocessing)
+    if cfg.compile is not None:
+        module.compile_backbones(mode=None if cfg.compile == "default" else cfg.compile)
     n_params = sum(p.numel() for p in module.export_backbone().parameters())
     cuda = device == "cuda"
     times: list[float] = []  # wall seconds per timed step
@@ -108,10 +117,11 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
                 times.append(time.perf_counter() - self.t0)
                 cpu_times.append(time.process_time() - self.c0)
 
-    unit_ms = plain_step_ms(module.export_backbone(), batches, steps, warmup, cuda)
+    precision = precision or (cfg.trainer.get("precision", "32-true") if cuda else "32-true")
+    unit_ms = plain_step_ms(module.export_backbone(), batches, steps, warmup, cuda,
+                            bf16="bf16" in str(precision))
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
     rss0 = _rss_mib()
-    precision = cfg.trainer.get("precision", "32-true") if cuda else "32-true"
     trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=precision,
                         max_steps=warmup + steps, limit_val_batches=0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
@@ -122,7 +132,8 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"recipe": recipe + note, "method": cfg.recipe, "device": device,
             "device_name": torch.cuda.get_device_name() if cuda else f"cpu x{torch.get_num_threads()}",
-            "precision": str(precision), "batch_size": bs, "params": n_params,
+            "precision": str(precision) + (f", compile {cfg.compile}" if cfg.compile else ""),
+            "batch_size": bs, "params": n_params,
             "steps": len(times), "jets_per_s": bs * len(times) / seconds,
             "ms_per_step": 1000 * seconds / len(times),
             "cpu_s_per_step": sum(cpu_times) / len(cpu_times), "peak_mem_mib": peak,
@@ -131,23 +142,29 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
 
 
 def plain_step_ms(backbone: Any, batches: list[Any], steps: int, warmup: int,
-                  cuda: bool) -> float:
+                  cuda: bool, bf16: bool = False) -> float:
     """The unit: ms of one plain forward + backward of an equal-size encoder (a copy of the
-    recipe's backbone, ``embed(batch).sum()``) on one batch, in this process. An ideal jBOT step
-    (student fwd + bwd on two views, teacher fwd on two views) is ~2.7 units."""
+    recipe's backbone, ``embed(batch).sum()``) on one batch, in this process, on the device of
+    the measurement (batches already there) and under bf16 autocast when the step uses it. An
+    ideal jBOT step (student fwd + bwd on two views, teacher fwd on two views) is ~2.7 units."""
     import copy
 
     import torch
 
-    model = copy.deepcopy(backbone).train()
+    device = torch.device("cuda" if cuda else "cpu")
+    model = copy.deepcopy(backbone).train().to(device)
     model.requires_grad_(True)
+    batches = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
+               for b in batches]
     times = []
     for i in range(warmup + steps):
         batch = batches[i % len(batches)]
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        model.embed(batch).float().sum().backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model.embed(batch)
+        out.float().sum().backward()
         if cuda:
             torch.cuda.synchronize()
         if i >= warmup:
@@ -168,6 +185,10 @@ def _run_worker(recipe: str, device: str, args: argparse.Namespace) -> dict[str,
     if args.threads or n > 1:
         cmd += ["--threads", str(args.threads or 1)]
     cmd += ["--data", args.data]
+    if args.precision:
+        cmd += ["--precision", args.precision]
+    if args.compile:
+        cmd += ["--compile", args.compile]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               cwd=ROOT) for _ in range(n)]
     rows = []
@@ -221,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU: run this many one-thread workers at once and sum their jets/s")
     parser.add_argument("--data", default="sample",
                         help="data.path for every recipe (default: the embedded sample)")
+    parser.add_argument("--precision", default=None,
+                        help="Lightning precision, e.g. bf16-mixed (default: the recipe's on GPU, "
+                             "32-true on CPU)")
+    parser.add_argument("--compile", default=None, metavar="MODE",
+                        help="torch.compile the backbones: default, reduce-overhead, max-autotune "
+                             "(the recipe key `compile`); give --warmup >= 2 for its first steps")
     parser.add_argument("--json", type=Path, default=None, help="also write rows to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -229,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         bs = args.batch_size or (256 if args.device == "cpu" else None)
         print(json.dumps(measure(recipes[0], args.device, bs, args.steps, args.warmup,
-                                 args.threads, args.data)))
+                                 args.threads, args.data, args.precision, args.compile)))
         return 0
 
     import torch

@@ -97,6 +97,7 @@ BASE = "recipe: jbot\nmodel:\n  backbone: jbot-s\n"
     (BASE, ["optimizer.lrate=1"], "optimizer.lrate", "command-line override"),
     ("recipe: jbt\n", [], "recipe", "did you mean 'jbot'"),
     (BASE.replace("jbot-s", "jbot-x"), [], "model.backbone", "jbot-s"),
+    (BASE, ["compile=fast"], "compile", "reduce-overhead"),
 ])
 def test_config_errors_name_file_and_key(tmp_path: Path, text: str, overrides: list[str],
                                          key: str, hint: str) -> None:
@@ -118,6 +119,8 @@ def test_overrides_are_typed_and_nested(tmp_path: Path) -> None:
     assert d["model"]["backbone_overrides"] == {"depth": 1}
     assert d["optimizer"]["lr"] == 1e-3 and isinstance(d["optimizer"]["lr"], float)
     assert d["logging"]["wandb"] == {"project": "p", "mode": None, "entity": None, "name": None}
+    assert d["compile"] is None
+    assert cfg_to_dict(load_config(path, ["compile=max-autotune"]))["compile"] == "max-autotune"
 
 
 def test_missing_dataset_says_how_to_generate(tmp_path: Path) -> None:

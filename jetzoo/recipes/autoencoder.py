@@ -72,6 +72,10 @@ class AutoencoderRecipe(SSLRecipe):
                 + ", ".join(f"model.backbone_overrides.{k}=0.0" for k in noisy))
         self.augment = self.make_augmentations([] if augmentations is None else augmentations)
 
+    def compile_backbones(self, **options: Any) -> None:
+        """The loss calls ``reconstruct``, not ``forward``: compile the encoder it runs."""
+        self.backbone.encoder.compile(**options)
+
     def compute_loss(self, batch: dict[str, Tensor], stage: str
                      ) -> tuple[Tensor, dict[str, Tensor | float]]:
         hp = self.hparams

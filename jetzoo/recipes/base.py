@@ -115,6 +115,14 @@ class SSLRecipe(L.LightningModule):
         """Every backbone instance of the recipe (the momentum base adds the teacher's)."""
         return [self.backbone]
 
+    def compile_backbones(self, **options: Any) -> None:
+        """``torch.compile`` every backbone copy in place (``nn.Module.compile``), with
+        ``options`` passed on (``mode``, ``backend``, ``dynamic``, ...). The parameters and
+        state-dict keys stay those of the eager module, so checkpoints, the EMA teacher and the
+        exported backbone are the same with and without it."""
+        for module in self.backbone_copies():
+            module.compile(**options)
+
     @staticmethod
     def make_augmentations(spec: Any) -> Compose:
         """Augmentations from a recipe hparam: None = JetCLR/jBOT default (rotate, smear,

@@ -1,7 +1,7 @@
 """Recipe YAML schema, loading and validation.
 
 A recipe file has the top-level keys ``recipe``, ``seed``, ``model``, ``optimizer``, ``data``,
-``trainer``, ``output`` and ``logging`` (see :class:`RecipeConfig`). Loading merges, in order,
+``trainer``, ``output``, ``logging`` and ``compile`` (see :class:`RecipeConfig`). Loading merges, in order,
 the schema defaults, the YAML file and dotted command-line overrides (``trainer.max_epochs=2``),
 then validates:
 
@@ -33,6 +33,9 @@ from jetzoo.utils.yaml_values import OverrideError, load_yaml, parse_assignment
 RECIPE_NAMES: tuple[str, ...] = ("jetclr", "jbot", "autoencoder", "rs3l")
 DATA_KINDS: tuple[str, ...] = ("jetnet", "rs3l")
 WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled")
+#: ``compile`` values: torch.compile's modes ("default" = its default mode).
+COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune",
+                                  "max-autotune-no-cudagraphs")
 
 
 class ConfigError(ValueError):
@@ -104,6 +107,9 @@ class RecipeConfig:
     trainer: Dict[str, Any] = field(default_factory=dict)
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # torch.compile the backbone(s) before training: null (eager) or a torch.compile mode
+    # (COMPILE_MODES); a GPU option: on the 2-core CPU it gave no gain (README)
+    compile: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +334,9 @@ def validate_config(cfg: DictConfig, source: str) -> None:
         raise ConfigError(f"{source}: optimizer.lr: must be > 0, got {cfg.optimizer.lr}")
     if cfg.optimizer.warmup_epochs is not None and cfg.optimizer.warmup_steps is not None:
         raise ConfigError(f"{source}: optimizer: set warmup_epochs or warmup_steps, not both")
+    if cfg.compile is not None and cfg.compile not in COMPILE_MODES:
+        raise ConfigError(f"{source}: compile: {cfg.compile!r} is not one of "
+                          f"{', '.join(COMPILE_MODES)} (or null: no torch.compile)")
     wandb = cfg.logging.wandb
     if wandb is not None and wandb.mode is not None and wandb.mode not in WANDB_MODES:
         raise ConfigError(f"{source}: logging.wandb.mode: {wandb.mode!r} is not one of "
