@@ -95,7 +95,7 @@ def measure(recipe: str, device: str, batch_size: int | None, steps: int, warmup
     if getattr(dm, "preprocessing", None) is not None:
         module.set_preprocessing(dm.preprocessing)
     if cfg.compile is not None:
-        module.compile_backbones(mode=None if cfg.compile == "default" else cfg.compile)
+        module.compile_backbones(cfg.compile)
     n_params = sum(p.numel() for p in module.export_backbone().parameters())
     cuda = device == "cuda"
     times: list[float] = []  # wall seconds per timed step

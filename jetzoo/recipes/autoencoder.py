@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from jetzoo.losses import cosine_distance, covariance_loss, variance_loss
 from jetzoo.models.autoencoder import JetAutoencoder
@@ -72,9 +72,9 @@ class AutoencoderRecipe(SSLRecipe):
                 + ", ".join(f"model.backbone_overrides.{k}=0.0" for k in noisy))
         self.augment = self.make_augmentations([] if augmentations is None else augmentations)
 
-    def compile_backbones(self, **options: Any) -> None:
+    def _compiled_modules(self) -> list[nn.Module]:
         """The loss calls ``reconstruct``, not ``forward``: compile the encoder it runs."""
-        self.backbone.encoder.compile(**options)
+        return [self.backbone.encoder]
 
     def compute_loss(self, batch: dict[str, Tensor], stage: str
                      ) -> tuple[Tensor, dict[str, Tensor | float]]:

@@ -115,13 +115,18 @@ class SSLRecipe(L.LightningModule):
         """Every backbone instance of the recipe (the momentum base adds the teacher's)."""
         return [self.backbone]
 
-    def compile_backbones(self, **options: Any) -> None:
-        """``torch.compile`` every backbone copy in place (``nn.Module.compile``), with
-        ``options`` passed on (``mode``, ``backend``, ``dynamic``, ...). The parameters and
-        state-dict keys stay those of the eager module, so checkpoints, the EMA teacher and the
-        exported backbone are the same with and without it."""
-        for module in self.backbone_copies():
-            module.compile(**options)
+    def compile_backbones(self, mode: str = "default", **options: Any) -> None:
+        """``torch.compile`` every backbone copy in place (``nn.Module.compile``) in ``mode`` (a
+        recipe's ``compile`` value; "default" is torch's default mode), with ``options`` passed
+        on (``backend``, ``dynamic``, ...). The parameters and state-dict keys stay those of the
+        eager module, so checkpoints, the EMA teacher and the exported backbone are the same
+        with and without it."""
+        for module in self._compiled_modules():
+            module.compile(mode=None if mode == "default" else mode, **options)
+
+    def _compiled_modules(self) -> list[nn.Module]:
+        """The modules whose ``forward`` the loss calls (the AE overrides it)."""
+        return self.backbone_copies()
 
     @staticmethod
     def make_augmentations(spec: Any) -> Compose:

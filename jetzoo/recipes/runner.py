@@ -483,7 +483,7 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     if prep is not None:
         module.set_preprocessing(prep)
     if cfg.compile is not None:
-        module.compile_backbones(mode=None if cfg.compile == "default" else cfg.compile)
+        module.compile_backbones(cfg.compile)
     try:  # every shard checked against the manifest, before any training
         dataset_sha = getattr(datamodule, "dataset_sha256", None)
     except DataError as err:
