@@ -1,9 +1,9 @@
 """Recipe YAML schema, loading and validation.
 
 A recipe file has the top-level keys ``recipe``, ``seed``, ``model``, ``optimizer``, ``data``,
-``trainer``, ``output``, ``logging`` and ``compile`` (see :class:`RecipeConfig`). Loading merges, in order,
-the schema defaults, the YAML file and dotted command-line overrides (``trainer.max_epochs=2``),
-then validates:
+``trainer``, ``output``, ``logging`` and ``compile`` (see :class:`RecipeConfig`). Loading merges,
+in order, the schema defaults, the YAML file and dotted command-line overrides
+(``trainer.max_epochs=2``), then validates:
 
 - unknown keys and wrong types in the fixed sections (``optimizer``, ``data``, ``output``,
   ``logging``) through the omegaconf structured schema;
