@@ -134,6 +134,17 @@ def test_collinear_split_max_splits() -> None:
                                              torch.full_like(n_in, 3))).all()
 
 
+def test_collinear_split_with_no_splits_is_the_identity() -> None:
+    """``max_splits=0`` switches the splitting off from a recipe override
+    (``model.augmentations.collinear_split.max_splits=0``, zoo-runs/jetclr-nosplit): the jets
+    come back unchanged."""
+    x, mask, jet_pt = _batch(b=128)
+    y, m = collinear_split(x, mask, jet_pt, generator=torch.Generator().manual_seed(1),
+                           max_splits=0)
+    assert torch.equal(m, mask)
+    torch.testing.assert_close(y, x, rtol=0, atol=0)
+
+
 def test_translate_shifts_whole_jet() -> None:
     x, mask, jet_pt = _batch()
     y, m = translate(x, mask, jet_pt, width=0.5)
