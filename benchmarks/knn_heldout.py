@@ -8,6 +8,10 @@ architecture and preprocessing, seed 0. The difference is given with a paired bo
 (the same query jets for both).
 
     python benchmarks/knn_heldout.py [--data data/jetnet-50k] [--n 10000] [--models jbot-b ae]
+        [--confusion]
+
+``--confusion`` adds each model's confusion matrix (true class against kNN vote) and per-class
+accuracy: where the 5-class errors are.
 
 Without the release set (see DATASETS.md for its command) it says so and exits 0.
 """
@@ -35,15 +39,49 @@ def take(dm: JetDataModule, split: str, n: int, seed: int) -> dict[str, torch.Te
     rng = np.random.default_rng(seed)
     pos = np.sort(rng.choice(len(ds), min(n, len(ds)), replace=False))
     batch = ds.get_batch(pos)
-    return {k: torch.as_tensor(np.asarray(batch[k])) for k in ("x", "mask", "label")}
+    return {k: torch.as_tensor(np.asarray(batch[k])) for k in ("x", "mask", "label", "jet")
+            if k in batch}
+
+
+def knn_predict(model: torch.nn.Module, ref: dict, query: dict, k: int) -> torch.Tensor:
+    """The class each query jet's k nearest references (cosine, frozen embedding) vote for."""
+    e_ref = extract(model.eval(), ref, progress=False)[0]
+    e_query = extract(model.eval(), query, progress=False)[0]
+    return torch.as_tensor(knn_probe(e_ref, ref["label"], e_query, k=k, num_classes=5).pred)
 
 
 def knn_correct(model: torch.nn.Module, ref: dict, query: dict, k: int) -> torch.Tensor:
     """1 where the kNN vote of a query jet is its class, else 0."""
-    e_ref = extract(model.eval(), ref, progress=False)[0]
-    e_query = extract(model.eval(), query, progress=False)[0]
-    pred = knn_probe(e_ref, ref["label"], e_query, k=k, num_classes=5).pred
-    return (torch.as_tensor(pred) == query["label"]).float()
+    return (knn_predict(model, ref, query, k) == query["label"]).float()
+
+
+def confusion_table(name: str, pred: torch.Tensor, label: torch.Tensor,
+                    classes: list[str]) -> str:
+    """Markdown confusion matrix (rows: true class, columns: kNN vote) with per-class accuracy."""
+    n = len(classes)
+    counts = torch.bincount(label * n + pred, minlength=n * n).reshape(n, n)
+    lines = [f"{name}: true class (rows) against kNN vote (columns)",
+             "| true | " + " | ".join(classes) + " | accuracy |",
+             "|---" * (n + 2) + "|"]
+    for i, c in enumerate(classes):
+        row = counts[i]
+        lines.append(f"| {c} | " + " | ".join(str(int(v)) for v in row)
+                     + f" | {float(row[i]) / max(int(row.sum()), 1):.3f} |")
+    return "\n".join(lines)
+
+
+def mass_line(query: dict, classes: list[str]) -> str:
+    """W-vs-Z AUC of the query jets' mass in GeV and of mass / pT (jet features: pt, eta, mass,
+    n): the backbones see pT relative to the jet, so the second bounds what mass tells them."""
+    from jetzoo.leaderboard.metrics import binary_auc
+
+    jet, label = query["jet"].double(), query["label"]
+    w, z = classes.index("w"), classes.index("z")
+    keep = (label == w) | (label == z)
+    is_z = (label[keep] == z).long()
+    mass, pt = jet[keep, 2], jet[keep, 0]
+    return (f"W vs Z AUC of the jet mass: {binary_auc(mass, is_z):.3f} in GeV, "
+            f"{binary_auc(mass / pt, is_z):.3f} as mass / pT ({int(keep.sum())} query jets)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", default=None,
                         help="compare every model with this one (name or folder) instead of "
                         "with its random init, e.g. to rank recipe options at equal compute")
+    parser.add_argument("--confusion", action="store_true",
+                        help="also print each model's confusion matrix and per-class accuracy")
     args = parser.parse_args(argv)
     if not Path(args.data).exists():
         print(f"skipped: no release set at {args.data} (its command is in DATASETS.md)")
@@ -73,9 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     b_against = (knn_correct(JetZoo.from_pretrained(args.against), ref, query, args.k)
                  if args.against else None)
+    tables: list[str] = []
     for name in args.models:
         trained = JetZoo.from_pretrained(name)
-        a = knn_correct(trained, ref, query, args.k)
+        pred = knn_predict(trained, ref, query, args.k)
+        a = (pred == query["label"]).float()
+        if args.confusion:
+            tables.append(confusion_table(name, pred, query["label"], dm.class_names))
         if b_against is not None:
             b = b_against
         else:
@@ -83,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         diff = (a[resample] - b[resample]).mean(1)
         print(f"| {name} | {a.mean():.3f} | {b.mean():.3f} | "
               f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |", flush=True)
+    for table in tables:
+        print("\n" + table)
+    if args.confusion and {"w", "z"} <= set(dm.class_names) and "jet" in query:
+        print("\n" + mass_line(query, dm.class_names))
     return 0
 
 

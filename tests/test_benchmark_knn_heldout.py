@@ -5,6 +5,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 from jetzoo.data import sample_path
 
@@ -25,3 +26,13 @@ def test_shipped_ae_above_random_init_on_the_sample(capsys: pytest.CaptureFixtur
 def test_missing_release_set_is_a_skip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--data", str(tmp_path / "none")]) == 0
     assert "skipped: no release set" in capsys.readouterr().out
+
+
+def test_confusion_table_counts_and_per_class_accuracy() -> None:
+    label = torch.tensor([0, 0, 0, 1, 1, 2])
+    pred = torch.tensor([0, 1, 0, 1, 2, 2])
+    table = bench.confusion_table("m", pred, label, ["q", "g", "t"]).splitlines()
+    assert table[2:] == ["|---|---|---|---|---|",
+                         "| q | 2 | 1 | 0 | 0.667 |",
+                         "| g | 0 | 1 | 1 | 0.500 |",
+                         "| t | 0 | 0 | 1 | 1.000 |"]
