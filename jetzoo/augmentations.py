@@ -17,6 +17,9 @@ Augmentations (seed paper 004 Sec. 4.2, following JetCLR, Dillon et al. 2108.042
   sharing the pT (fractions z, 1 - z with z ~ U(0, 1)), pT sum conserved, re-sorted by pT;
 - :func:`translate` (optional): a per-jet shift of eta and phi by N(0, width).
 
+:func:`local_crop` cuts a local view (the particles nearest a pT-drawn seed particle), as DINO's
+local crops; jBOT's ``local_views`` option uses it.
+
 :func:`build_augmentations` turns a config (list of names or {name: kwargs}) into a
 :class:`Compose`, the form recipes read from YAML.
 """
@@ -30,8 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["rotate", "smear", "collinear_split", "translate", "Compose", "build_augmentations",
-           "AUGMENTATIONS", "DEFAULT_AUGMENTATIONS", "LAMBDA_QCD"]
+__all__ = ["rotate", "smear", "collinear_split", "translate", "local_crop", "Compose",
+           "build_augmentations", "AUGMENTATIONS", "DEFAULT_AUGMENTATIONS", "LAMBDA_QCD"]
 
 LAMBDA_QCD = 0.1  # GeV
 
@@ -151,6 +154,33 @@ def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     new_mask = mask | (j < (n_real + n_split)[:, None])
     buf = torch.where(new_mask.unsqueeze(-1), buf, torch.zeros_like(buf))
     return sort_by_pt(buf, new_mask)
+
+
+def local_crop(x: Tensor, mask: Tensor, n_particles: int = 10,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """A local view of each jet, as DINO's local crops of an image: the ``n_particles``
+    particles nearest in (eta, phi) to a seed particle drawn with probability pT_i / sum pT.
+
+    Returns ``(B, n_particles, 3)`` and its mask: the kept particles with their features
+    unchanged (pT still relative to the whole jet), in the jet's order (by decreasing pT when
+    the jet is), padding at the end for jets with fewer real particles. Not one of
+    :data:`AUGMENTATIONS`: it shortens the particle axis.
+    """
+    mask = _check(x, mask)
+    if n_particles < 1:
+        raise ValueError(f"local_crop: n_particles must be >= 1, got {n_particles}")
+    k = min(n_particles, x.shape[1])
+    weight = torch.where(mask, x[..., 2].clamp_min(0), torch.zeros_like(x[..., 2]))
+    weight[:, 0] += (weight.sum(1) <= 0).to(weight.dtype)  # no pT: the first slot is the seed
+    seed = torch.multinomial(weight, 1, generator=generator)  # (B, 1)
+    centre = torch.gather(x[..., :2], 1, seed.unsqueeze(-1).expand(-1, -1, 2))  # (B, 1, 2)
+    dist = ((x[..., :2] - centre) ** 2).sum(-1)
+    dist = torch.where(mask, dist, torch.full_like(dist, math.inf))
+    keep = torch.topk(dist, k, dim=1, largest=False).indices.sort(dim=1).values
+    out_mask = torch.gather(mask, 1, keep)
+    # sorted slots keep the jet's order: its real particles first, padding (if any) last
+    out = torch.gather(x, 1, keep.unsqueeze(-1).expand(-1, -1, 3)) * out_mask.unsqueeze(-1)
+    return out, out_mask
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {

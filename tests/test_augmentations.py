@@ -170,3 +170,32 @@ def test_build_augmentations_default_pipeline() -> None:
         build_augmentations(["rotat"])
     with pytest.raises(ValueError, match=r"\(B, N, 3\)"):
         rotate(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool))
+
+
+def test_local_crop_keeps_the_particles_nearest_the_seed_in_jet_order() -> None:
+    from jetzoo.augmentations import local_crop
+
+    x = torch.zeros(2, 6, 3)
+    mask = torch.zeros(2, 6, dtype=torch.bool)
+    # jet 0: all pT on particle 0, so it is always the seed
+    x[0, :5] = torch.tensor([[0.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.1, 0.0, 0.0],
+                             [0.3, -0.3, 0.0], [0.05, 0.05, 0.0]])
+    mask[0, :5] = True
+    x[1, :2] = torch.tensor([[0.0, 0.0, 0.7], [0.3, 0.0, 0.3]])  # fewer particles than kept
+    mask[1, :2] = True
+    out, out_mask = local_crop(x, mask, 3, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 3, 3)
+    torch.testing.assert_close(out[0], x[0, [0, 2, 4]])  # seed and its two nearest, in order
+    assert out_mask[0].all()
+    torch.testing.assert_close(out[1], torch.cat([x[1, :2], torch.zeros(1, 3)]))
+    assert out_mask[1].tolist() == [True, True, False]
+
+
+def test_local_crop_draws_its_seed_with_probability_pt() -> None:
+    from jetzoo.augmentations import local_crop
+
+    x = torch.tensor([[[0.0, 0.0, 0.8], [0.6, 0.0, 0.2]]]).repeat(4000, 1, 1)
+    mask = torch.ones(4000, 2, dtype=torch.bool)
+    out, _ = local_crop(x, mask, 1, generator=torch.Generator().manual_seed(1))
+    hard = (out[:, 0, 2] == 0.8).float().mean().item()
+    assert abs(hard - 0.8) < 0.025  # binomial spread 0.006

@@ -78,8 +78,8 @@ def test_slim_pythia_data_make_the_same_jets(tmp_path: Path) -> None:
 
 
 def _sitting(tmp_path: Path, out: str, epochs: int) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RUN": "t", "RUNS": str(tmp_path / "runs"), "RECIPE": "recipes/jbot-s.yaml",
-           "MINUTES": "5", "OUT": str(tmp_path / out), "JETS": "40", "WORKERS": "1",
+    env = {**os.environ, "RUN": "t", "RUNS": str(tmp_path / "runs"),
+           "RECIPE": "recipes/jbot-s.yaml", "MINUTES": "5", "OUT": str(tmp_path / out), "JETS": "40", "WORKERS": "1",
            "DATA": str(tmp_path / "data"), "ACCELERATOR": "cpu", "EVERY": "1",
            "PYTHON": sys.executable, "SITE": str(tmp_path / "site")}
     return subprocess.run(["bash", "benchmarks/gpu_zoo.sh", f"trainer.max_epochs={epochs}",

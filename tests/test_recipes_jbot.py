@@ -221,3 +221,55 @@ def test_compiled_backbones_give_the_eager_loss_and_keys() -> None:
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
         if a.grad is not None:
             torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_local_views_join_the_cls_loss_against_both_teacher_views() -> None:
+    """DINO multi-crop: each local view's student [CLS] against the teacher [CLS] of u and of v;
+    L_[CLS] is the mean over all 2 + 2 L (student, teacher) pairs."""
+    r = JBOTRecipe(backbone_overrides=TINY, augmentations=[], local_views=2,
+                   local_particles=6).eval()
+    with torch.no_grad():
+        for p in r.teacher.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        r.center_cls.fill_(0.01)
+    batch = synthetic_jets(12)
+    x, mask = batch["x"], batch["mask"]
+    local = torch.cat([r.backbone(x[:, :6], mask[:, :6]).cls,
+                       r.backbone(x[:, 6:12], mask[:, 6:12]).cls])
+    r._local_cls = lambda _batch: local  # fixed local views: the pairing is what is tested
+    torch.manual_seed(7)
+    loss, metrics = r.compute_loss(batch, "val")
+    torch.manual_seed(7)
+    xx, mm = torch.cat([x] * 2), torch.cat([mask] * 2)
+    tm = pt_aware_mask(xx[..., 2], mm, sample_mask_ratios(24, 0.0, 0.5))
+    with torch.no_grad():
+        hs_c = r.head(r.backbone(xx, mm, token_mask=tm).cls)
+        ht_c = r.teacher["head"](r.teacher["backbone"](xx, mm).cls)
+        hl = r.head(local)
+        u, v = slice(0, 12), slice(12, 24)
+        ce = [dino_cross_entropy(s, t, r.center_cls) for s, t in (
+            (hs_c[v], ht_c[u]), (hs_c[u], ht_c[v]), (hl[u], ht_c[u]), (hl[u], ht_c[v]),
+            (hl[v], ht_c[u]), (hl[v], ht_c[v]))]
+    torch.testing.assert_close(metrics["loss_local"], sum(ce[2:]) / 4, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(metrics["loss_cls"], sum(ce) / 6, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss, metrics["loss_part"] + metrics["loss_cls"]
+                               + 0.01 * metrics["koleo"], rtol=1e-5, atol=1e-6)
+
+
+def test_local_cls_embeds_local_crops_of_the_augmented_jets() -> None:
+    from jetzoo.augmentations import local_crop
+
+    r = JBOTRecipe(backbone_overrides=TINY, augmentations=["rotate"], local_views=3,
+                   local_particles=5).eval()
+    batch = synthetic_jets(8)
+    torch.manual_seed(3)
+    got = r._local_cls(batch)
+    torch.manual_seed(3)
+    views = [local_crop(*r.augment(batch["x"], batch["mask"].bool(), batch["jet"][:, 0]), 5)
+             for _ in range(3)]
+    assert views[0][0].shape == (8, 5, 3)
+    want = r.backbone(torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views])).cls
+    assert got.shape == (24, 16)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="local_views must be >= 0"):
+        JBOTRecipe(backbone_overrides=TINY, local_views=-1)

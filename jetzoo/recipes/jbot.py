@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from jetzoo.augmentations import local_crop
 from jetzoo.losses import dino_cross_entropy, entropy, koleo, teacher_probs, update_center
 from jetzoo.masking import pt_aware_mask, sample_mask_ratios
 from jetzoo.models.heads import projection_head
@@ -62,6 +63,12 @@ class JBOTRecipe(MomentumRecipe):
             reference code, the l2-normalised bottleneck is the logit vector (False).
         koleo_input: KoLeo on the backbone's [CLS] ("backbone", the reference's "raw [CLS]")
             or on the projected [CLS] ("head").
+        local_views: local views per jet (0: none, the paper's jBOT). Each is an augmented view
+            cut to its ``local_particles`` particles nearest a pT-drawn seed particle
+            (:func:`jetzoo.augmentations.local_crop`); the student's [CLS] of each, unmasked,
+            is matched to the teacher's [CLS] of both full views, and L_[CLS] averages over all
+            (student, teacher) view pairs, as DINO's multi-crop.
+        local_particles: particles per local view (10).
         train_dropout: the student's dropout rate while pre-training (None: the backbone's own;
             the jBOT reference pre-trains with its blocks' dropout off, ``recipes/jbot-s.yaml``
             has the measurement); the exported backbone keeps its own rate for fine-tuning.
@@ -78,12 +85,16 @@ class JBOTRecipe(MomentumRecipe):
                  ema_momentum_end: float = 1.0,
                  augmentations: list[str] | dict[str, Any] | None = None,
                  prototypes: bool = True, koleo_input: str = "backbone",
+                 local_views: int = 0, local_particles: int = 10,
                  train_dropout: float | None = None) -> None:
         super().__init__(backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end,
                          train_dropout)
         self.save_hyperparameters()
         if koleo_input not in ("backbone", "head"):
             raise ValueError(f"koleo_input must be 'backbone' or 'head', got {koleo_input!r}")
+        if local_views < 0 or local_particles < 1:
+            raise ValueError(f"local_views must be >= 0 and local_particles >= 1, got "
+                             f"{local_views} and {local_particles}")
         self.head = projection_head(self.backbone.num_features, proj_dim, proj_hidden_mult,
                                     prototypes)
         k = self.head.out_dim
@@ -98,6 +109,14 @@ class JBOTRecipe(MomentumRecipe):
         x, mask, jet_pt = batch["x"], batch["mask"].bool(), batch["jet"][:, 0]
         views = [self.augment(x, mask, jet_pt) for _ in range(2)]
         return torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views])
+
+    def _local_cls(self, batch: dict[str, Tensor]) -> Tensor:
+        """The student backbone's [CLS] of ``local_views`` local views per jet, stacked."""
+        x, mask, jet_pt = batch["x"], batch["mask"].bool(), batch["jet"][:, 0]
+        views = [local_crop(*self.augment(x, mask, jet_pt), self.hparams.local_particles)
+                 for _ in range(self.hparams.local_views)]
+        return self.backbone(torch.cat([v[0] for v in views]),
+                             torch.cat([v[1] for v in views])).cls
 
     @torch.no_grad()
     def _update_centers(self, t_cls: Tensor, t_tok: Tensor, mask: Tensor) -> None:
@@ -128,6 +147,15 @@ class JBOTRecipe(MomentumRecipe):
         t_cls_swapped = torch.cat([t_cls[b:], t_cls[:b]])  # student u <-> teacher v
         loss_cls = dino_cross_entropy(s_cls, t_cls_swapped, self.center_cls,
                                       hp.student_temp, hp.teacher_temp)
+        if hp.local_views:
+            s_loc = self.head(self._local_cls(batch))  # (L * B, K): local view l at rows l*B...
+            k = s_loc.shape[-1]
+            pairs = (s_loc.view(-1, 1, b, k).expand(-1, 2, -1, -1).reshape(-1, k),
+                     t_cls.view(1, 2, b, k).expand(hp.local_views, -1, -1, -1).reshape(-1, k))
+            loss_local = dino_cross_entropy(*pairs, self.center_cls, hp.student_temp,
+                                            hp.teacher_temp)
+            # the mean over all (student, teacher) view pairs: 2 global, 2 per local view
+            loss_cls = (loss_cls + hp.local_views * loss_local) / (1 + hp.local_views)
         loss_part = dino_cross_entropy(s_tok, t_tok, self.center_part, hp.student_temp,
                                        hp.teacher_temp, mask=token_mask)
         # one view only (on both, KoLeo would push the positives apart), as the reference
@@ -141,6 +169,8 @@ class JBOTRecipe(MomentumRecipe):
             "center_norm": self.center_cls.norm(),
             "mask_fraction": (token_mask.sum() / mask.sum().clamp_min(1)).detach(),
         }
+        if hp.local_views:
+            metrics["loss_local"] = loss_local.detach()
         if stage == "train":
             metrics["ema_momentum"] = self.current_momentum()
             self._update_centers(t_cls, t_tok, mask)
