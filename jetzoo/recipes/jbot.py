@@ -12,6 +12,11 @@ full views. The loss is
 - L_[CLS] (cross-view, eq. 2): teacher [CLS] of u vs student [CLS] of v and vice versa;
 - L_KoLeo (eq. 3): on the l2-normalised student backbone [CLS] embedding of view u, lambda=0.01.
 
+Optional, not in the paper: ``local_views`` L > 0 adds DINO's multi-crop. L local views per jet
+(the particles nearest a pT-drawn seed particle) go through the student unmasked, their [CLS]
+is matched to the teacher's [CLS] of u and of v, and L_[CLS] becomes the mean over all 2 + 2L
+(student, teacher) view pairs.
+
 How we read Table 1 (documented choices):
 
 - Projection head: one head shared by the [CLS] and the particle tokens. Table 1 gives
