@@ -36,3 +36,13 @@ def test_confusion_table_counts_and_per_class_accuracy() -> None:
                          "| q | 2 | 1 | 0 | 0.667 |",
                          "| g | 0 | 1 | 1 | 0.500 |",
                          "| t | 0 | 0 | 1 | 1.000 |"]
+
+
+def test_mass_line_separates_w_from_z_in_gev_and_in_mass_over_pt() -> None:
+    # columns: pt, eta, mass, n. In GeV the Z jets are heavier; their larger pT hides it in m/pT
+    jet = torch.tensor([[1000.0, 0, 80, 30], [1000.0, 0, 82, 30], [1300.0, 0, 91, 30],
+                        [1300.0, 0, 92, 30], [900.0, 0, 150, 30]])
+    label = torch.tensor([3, 3, 4, 4, 0])  # w, w, z, z, q (not counted)
+    line = bench.mass_line({"jet": jet, "label": label}, ["q", "g", "t", "w", "z"])
+    assert line == ("W vs Z AUC of the jet mass: 1.000 in GeV, 0.000 as mass / pT "
+                    "(4 query jets)")
