@@ -17,7 +17,6 @@ PARTS=${*:-tests step e2e}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-JETZOO='import sys; from jetzoo.cli import main; sys.exit(main())'  # the CLI, uninstalled
 STEP=("$PY" benchmarks/train_step.py --device cuda --steps 20 --warmup 5)
 stamp() { echo "== $(date +%T) $*"; }
 has() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -37,7 +36,7 @@ fi
 if has e2e; then
     for model in jbot-s jbot-b; do
         stamp "jetzoo run recipes/$model.yaml on $DATA (bf16-mixed, batch 1024)"
-        timeout 150 "$PY" -c "$JETZOO" run "recipes/$model.yaml" "data.path=$DATA" \
+        timeout 150 "$PY" -m jetzoo run "recipes/$model.yaml" "data.path=$DATA" \
             data.in_memory=true data.num_workers=0 trainer.max_epochs=${EPOCHS:-20} \
             optimizer.warmup_epochs=2 trainer.precision=bf16-mixed trainer.limit_val_batches=2 \
             trainer.enable_progress_bar=false logging.tensorboard=false \

@@ -14,8 +14,8 @@
 # jetnet-700k, seed 202). BENCH_JETS: jets per class of a held-out set to score the sitting there
 # (44000 makes the pinned jetnet-bench-220k, seed 101; default 0: score here instead). EVERY:
 # epochs between scored / kept checkpoints (default 4). DATA: where the sets are made (default
-# data). ACCELERATOR: gpu (default; cpu runs the script on a laptop, as its test does). DRY=1
-# prints the commands only.
+# data). WHEELS: the folder of wheels to install (default .whl). ACCELERATOR: gpu (default; cpu
+# runs the script on a laptop, as its test does). DRY=1 prints the commands only.
 #
 # $OUT gets last.ckpt, summary.json, config.yaml, metrics.csv and up to 3 of the sitting's epoch
 # checkpoints, the newest EVERY apart (1 when scored there, beside learning_curve.md and .png:
@@ -37,25 +37,26 @@ DATA=${DATA:-data}
 ACCELERATOR=${ACCELERATOR:-gpu}
 PY=${PYTHON:-python3}
 SITE=${SITE:-/tmp/jetzoo-site}
+WHEELS=${WHEELS:-.whl}
 mkdir -p "$OUT"
 START=$(mktemp)  # marks the sitting's start: its epoch checkpoints are newer
 stamp() { echo "== $(date +%T) $*"; }
 run() { echo "+ $*"; [[ -n "${DRY:-}" ]] || "$@"; }
 
-stamp "install from .whl/ into $SITE"
+stamp "install from $WHEELS/ into $SITE"
 if [[ -z "${DRY:-}" ]]; then
     mkdir -p "$SITE"
-    if compgen -G ".whl/*.whl" > /dev/null; then
+    if compgen -G "$WHEELS/*.whl" > /dev/null; then
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target "$SITE" .whl/*.whl || exit 1
+            --target "$SITE" "$WHEELS"/*.whl || exit 1
     fi
-    if [[ -f .whl/pythia8mc-slim.zip ]]; then
-        (cd "$SITE" && "$PY" -m zipfile -e "$OLDPWD/.whl/pythia8mc-slim.zip" .) || exit 1
+    if [[ -f "$WHEELS/pythia8mc-slim.zip" ]]; then
+        (cd "$SITE" && "$PY" -m zipfile -e "$(realpath "$WHEELS")/pythia8mc-slim.zip" .) || exit 1
         export PYTHIA8DATA="$SITE/share/Pythia8/xmldoc"
     fi
 fi
 export PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-JETZOO=("$PY" -c 'import sys; from jetzoo.cli import main; sys.exit(main())')
+JETZOO=("$PY" -m jetzoo)  # the CLI, uninstalled
 "$PY" -c 'import torch, lightning, pythia8mc, fastjet, omegaconf; print("torch", torch.__version__,
 "lightning", lightning.__version__, "|", torch.cuda.get_device_name() if torch.cuda.is_available()
 else "no GPU")' || [[ -n "${DRY:-}" ]] || exit 1
@@ -92,7 +93,8 @@ if [[ -z "${DRY:-}" ]]; then
     KEEP=$(( BENCH_JETS > 0 ? 1 : 3 ))  # $OUT brings back 8 files at most
     # this sitting's epoch checkpoints (newer than the sitting's start), the last ones EVERY apart
     find "$FOLDER/checkpoints" -name 'epoch*.ckpt' -newer "$START" | sort -r \
-        | awk -v every="$EVERY" 'NR % every == 1 || every == 1' | head -"$KEEP" | xargs -r cp -t "$OUT"
+        | awk -v every="$EVERY" 'NR % every == 1 || every == 1' | head -"$KEEP" \
+        | xargs -r cp -t "$OUT"
     ls -l "$OUT"
 fi
 stamp done

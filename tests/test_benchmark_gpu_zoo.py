@@ -20,7 +20,6 @@ _spec = importlib.util.spec_from_file_location("jetzoo_bench_gpu_bundle",
 bundle = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bundle)
 
-CLI = "import sys; from jetzoo.cli import main; sys.exit(main())"
 PYTHIA_SHARE = Path(sys.prefix) / "share" / "Pythia8"  # where pip put pythia8mc's data here
 
 
@@ -54,7 +53,7 @@ def test_slim_pythia_refuses_a_wheel_without_the_module(tmp_path: Path) -> None:
 
 def _generate(out: Path, env: dict[str, str]) -> str:
     """The dataset sha256 of 12 q and 12 W jets, seed 3, made in a fresh process."""
-    subprocess.run([sys.executable, "-c", CLI, "generate", "jetnet", "--classes", "q,w",
+    subprocess.run([sys.executable, "-m", "jetzoo", "generate", "jetnet", "--classes", "q,w",
                     "--jets-per-class", "12", "--seed", "3", "--workers", "1", "--out", str(out)],
                    check=True, capture_output=True, env=env, cwd=ROOT)
     return json.loads((out / "manifest.json").read_text())["dataset_sha256"]
@@ -79,9 +78,11 @@ def test_slim_pythia_data_make_the_same_jets(tmp_path: Path) -> None:
 
 def _sitting(tmp_path: Path, out: str, epochs: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RUN": "t", "RUNS": str(tmp_path / "runs"),
-           "RECIPE": "recipes/jbot-s.yaml", "MINUTES": "5", "OUT": str(tmp_path / out), "JETS": "40", "WORKERS": "1",
+           "RECIPE": "recipes/jbot-s.yaml", "MINUTES": "5", "OUT": str(tmp_path / out),
+           "JETS": "40", "WORKERS": "1",
            "DATA": str(tmp_path / "data"), "ACCELERATOR": "cpu", "EVERY": "1",
-           "PYTHON": sys.executable, "SITE": str(tmp_path / "site")}
+           "PYTHON": sys.executable, "SITE": str(tmp_path / "site"),
+           "WHEELS": str(tmp_path / "none")}  # not .whl/: its wheels are the GPU's Python 3.12
     return subprocess.run(["bash", "benchmarks/gpu_zoo.sh", f"trainer.max_epochs={epochs}",
                            "data.batch_size=32", "optimizer.warmup_epochs=1",
                            "trainer.limit_val_batches=1"],
