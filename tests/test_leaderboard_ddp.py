@@ -155,6 +155,10 @@ def _ddp_worker(outdir: Path) -> None:
     if is_global_zero():
         torch.save({"emb": emb, "labels": labels, "world_size": world,
                     "local_sizes": [int(s) for s in sizes]}, outdir / "ddp.pt")
+    # leave gloo before the interpreter exits: its threads torn down at exit have aborted a
+    # rank ("terminate called without an active exception", one CI run of 2026-12-04)
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
