@@ -1,8 +1,8 @@
 """Recipe YAML schema, loading and validation.
 
 A recipe file has the top-level keys ``recipe``, ``seed``, ``model``, ``optimizer``, ``data``,
-``trainer``, ``output``, ``logging`` and ``compile`` (see :class:`RecipeConfig`). Loading merges,
-in order, the schema defaults, the YAML file and dotted command-line overrides
+``trainer``, ``output``, ``logging``, ``compile`` and ``init_from`` (see :class:`RecipeConfig`).
+Loading merges, in order, the schema defaults, the YAML file and dotted command-line overrides
 (``trainer.max_epochs=2``), then validates:
 
 - unknown keys and wrong types in the fixed sections (``optimizer``, ``data``, ``output``,
@@ -110,6 +110,9 @@ class RecipeConfig:
     # torch.compile the backbone(s) before training: null (eager) or a torch.compile mode
     # (COMPILE_MODES); a GPU option: on the 2-core CPU it gave no gain (README)
     compile: Optional[str] = None
+    # start every backbone copy from trained weights: a run checkpoint (.ckpt: student and EMA
+    # teacher), a zoo name, backbone folder or Hub repo id (jetzoo.recipes.warm_start)
+    init_from: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ checkpoint written and ``summary.json`` status ``paused``; ``--resume`` (here or
 machine, from the committed ``last.ckpt``) continues with the same schedules. The backbone of a
 paused run is exported too, so a sitting can be scored.
 
+``init_from`` (a run checkpoint, zoo name or backbone folder) starts the backbone, and a jBOT
+run's teacher, from trained weights with fresh heads and schedules (``jetzoo.recipes.warm_start``).
+
 A non-finite loss (the recipe raises ``FloatingPointError``) stops the run with the step number;
 checkpoints are only written from finite weights, so ``last.ckpt`` stays the last good state.
 """
@@ -482,6 +485,14 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     prep = getattr(datamodule, "preprocessing", None)
     if prep is not None:
         module.set_preprocessing(prep)
+    if cfg.init_from is not None and not (resume and (folder / "checkpoints" / "last.ckpt")
+                                          .is_file()):  # a resumed run has its own weights
+        from jetzoo.recipes.warm_start import warm_start
+
+        try:
+            warm_start(module, cfg.init_from)
+        except ValueError as err:
+            raise ConfigError(f"{source}: init_from: {err}") from None
     if cfg.compile is not None:
         module.compile_backbones(cfg.compile)
     try:  # every shard checked against the manifest, before any training

@@ -1,0 +1,80 @@
+"""Warm start: begin a pre-training run from a trained backbone (a recipe's ``init_from``).
+
+``init_from`` names the weights every backbone copy of the recipe starts from (the student's
+and, for EMA-teacher recipes, the teacher's); heads, centres, optimiser and schedules start
+fresh, as in a new run. It takes
+
+- a run checkpoint (``*.ckpt`` of ``jetzoo run``): the student backbone (``backbone.*``) and,
+  where the checkpoint has one, the EMA teacher's (``teacher.backbone.*``), so a jBOT run goes
+  on from where that run's student and teacher stood;
+- anything :meth:`jetzoo.JetZoo.from_pretrained` takes (a zoo name, a backbone folder, a Hub
+  repo id): its weights go to every backbone copy.
+
+The backbone's buffers come along (its input preprocessing numbers), since the weights were
+trained with them. Uses: continue pre-training a zoo model on one's own jets, or test a change
+of a recipe's head or loss from a converged backbone instead of from scratch. On ``--resume``
+the run's own checkpoint replaces these weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["backbone_states", "warm_start"]
+
+_STUDENT, _TEACHER = "backbone.", "teacher.backbone."
+
+
+def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def backbone_states(source: str | Path
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+    """(student, teacher or None) backbone state dicts of ``source`` (see the module docstring).
+
+    Raises:
+        ValueError: a checkpoint without backbone weights, or a source that does not load.
+    """
+    path = Path(source)
+    if path.suffix == ".ckpt":
+        if not path.is_file():
+            raise ValueError(f"{path}: no such checkpoint")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a corrupt or foreign file: name it
+            raise ValueError(f"{path}: not a readable checkpoint ({err})") from err
+        state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+        student = _strip(state or {}, _STUDENT)
+        if not student:
+            raise ValueError(f"{path}: state_dict has no '{_STUDENT}*' weights "
+                             "(not a jetzoo run checkpoint)")
+        return student, _strip(state, _TEACHER) or None
+    from jetzoo.models.zoo import JetZoo
+
+    try:
+        model = JetZoo.from_pretrained(str(source))
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{source}: cannot load a backbone ({err})") from err
+    return model.state_dict(), None
+
+
+def warm_start(module: nn.Module, source: str | Path) -> None:
+    """Load ``source``'s backbone weights into every backbone copy of a recipe ``module``
+    (``module.backbone_copies()``: student first, then the teacher's if it has one).
+
+    Raises:
+        ValueError: the source does not load, or its architecture differs (names the keys).
+    """
+    student, teacher = backbone_states(source)
+    copies = module.backbone_copies()
+    for i, target in enumerate(copies):
+        state = teacher if (i > 0 and teacher is not None) else student
+        try:
+            target.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise ValueError(f"{source}: its backbone does not fit the recipe's "
+                             f"({' '.join(first[:3])})") from err
