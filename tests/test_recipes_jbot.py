@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -110,6 +111,24 @@ def test_reference_head_and_koleo_options() -> None:
     torch.testing.assert_close(metrics["koleo"], want, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="koleo_input"):
         JBOTRecipe(backbone_overrides=TINY, koleo_input="tokens")
+
+
+def test_n_prototypes_sets_the_teacher_softmax_width() -> None:
+    """n_prototypes K: logits are the cosines of the l2-normalised bottleneck (d_proj = 8 for
+    d = 16) with K normalised prototype rows; centres, loss and entropy use all K."""
+    r = JBOTRecipe(backbone_overrides=TINY, augmentations=[], n_prototypes=40).eval()
+    assert r.head.out_dim == 40 and r.center_cls.shape == (1, 40)
+    assert r.teacher["head"].prototypes.weight.shape == (40, 8)
+    h = torch.randn(5, 16)
+    z = r.head(h)
+    bottleneck = torch.nn.functional.normalize(r.head.mlp(h), dim=-1)
+    rows = torch.nn.functional.normalize(r.head.prototypes.weight, dim=-1)
+    torch.testing.assert_close(z, bottleneck @ rows.T)
+    assert z.shape == (5, 40) and z.abs().max() <= 1 + 1e-6
+    loss, metrics = r.compute_loss(synthetic_jets(12), "val")
+    assert torch.isfinite(loss) and 0 <= float(metrics["entropy"]) <= math.log(40) + 1e-4
+    with pytest.raises(ValueError, match="n_prototypes"):
+        JBOTRecipe(backbone_overrides=TINY, prototypes=False, n_prototypes=40)
 
 
 def test_train_dropout_off_in_student_and_kept_in_the_export(tmp_path) -> None:

@@ -49,21 +49,26 @@ class ProjectionHead(nn.Module):
     ``in_dim -> 8 d_proj`` (GELU) ``-> d_proj`` (the l2-normalised bottleneck) ``-> d_proj``
     logits, the last layer a cosine against l2-normalised prototype rows (DINO's weight-normed
     last layer with g = 1). Table 1's "two hidden layers: 8 d_proj, d_proj" are the first two;
-    d_proj = in_dim / 2 by default. The normalisation bounds the logits to [-1, 1], so the
+    d_proj = in_dim / 2 by default, and as many prototypes (``n_prototypes``: DINO's K, which
+    DINO sets far above its bottleneck width). The normalisation bounds the logits to [-1, 1], so the
     teacher's temperature 0.04 sharpens from the first step (a plain linear output with a
     0.02-std init gives logits ~1e-4 and a uniform teacher).
     """
 
     def __init__(self, in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8,
-                 prototypes: bool = True) -> None:
+                 prototypes: bool = True, n_prototypes: int | None = None) -> None:
         super().__init__()
         proj_dim = proj_dim or max(in_dim // 2, 1)
+        if n_prototypes is not None and (not prototypes or n_prototypes < 1):
+            raise ValueError(f"n_prototypes ({n_prototypes}) needs prototypes=True and >= 1")
         self.mlp = MLP(in_dim, [hidden_mult * proj_dim], proj_dim)
         self.prototypes: nn.Linear | None = None
+        out_dim = proj_dim
         if prototypes:
-            self.prototypes = nn.Linear(proj_dim, proj_dim, bias=False)
+            out_dim = n_prototypes or proj_dim
+            self.prototypes = nn.Linear(proj_dim, out_dim, bias=False)
             nn.init.trunc_normal_(self.prototypes.weight, std=0.02)
-        self.in_dim, self.out_dim = in_dim, proj_dim
+        self.in_dim, self.out_dim = in_dim, out_dim
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.normalize(self.mlp(x), dim=-1)
@@ -73,8 +78,9 @@ class ProjectionHead(nn.Module):
 
 
 def projection_head(in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8,
-                    prototypes: bool = True) -> ProjectionHead:
+                    prototypes: bool = True, n_prototypes: int | None = None) -> ProjectionHead:
     """jBOT's shared [CLS]/particle projection head (see :class:`ProjectionHead`);
     ``prototypes=False`` drops the prototype layer, as the jBOT reference code
-    (hftsoi/jbot ``build_proj_head``: Dense 8 d_proj, GELU, Dense d_proj, l2-normalise)."""
-    return ProjectionHead(in_dim, proj_dim, hidden_mult, prototypes)
+    (hftsoi/jbot ``build_proj_head``: Dense 8 d_proj, GELU, Dense d_proj, l2-normalise);
+    ``n_prototypes`` sets their number (default d_proj)."""
+    return ProjectionHead(in_dim, proj_dim, hidden_mult, prototypes, n_prototypes)

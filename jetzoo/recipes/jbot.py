@@ -66,6 +66,8 @@ class JBOTRecipe(MomentumRecipe):
         augmentations: None = rotate, smear, collinear_split; [] = none; names or {name: kwargs}.
         prototypes: the head ends in a cosine against learnt prototypes (True) or, as the jBOT
             reference code, the l2-normalised bottleneck is the logit vector (False).
+        n_prototypes: the number of prototypes, the teacher's softmax width (default d_proj;
+            DINO uses far more than its bottleneck width).
         koleo_input: KoLeo on the backbone's [CLS] ("backbone", the reference's "raw [CLS]")
             or on the projected [CLS] ("head").
         local_views: local views per jet (0: none, the paper's jBOT). Each is an augmented view
@@ -89,8 +91,8 @@ class JBOTRecipe(MomentumRecipe):
                  mask_ratio_max: float = 0.5, ema_momentum: float = 0.996,
                  ema_momentum_end: float = 1.0,
                  augmentations: list[str] | dict[str, Any] | None = None,
-                 prototypes: bool = True, koleo_input: str = "backbone",
-                 local_views: int = 0, local_particles: int = 10,
+                 prototypes: bool = True, n_prototypes: int | None = None,
+                 koleo_input: str = "backbone", local_views: int = 0, local_particles: int = 10,
                  train_dropout: float | None = None) -> None:
         super().__init__(backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end,
                          train_dropout)
@@ -101,7 +103,7 @@ class JBOTRecipe(MomentumRecipe):
             raise ValueError(f"local_views must be >= 0 and local_particles >= 1, got "
                              f"{local_views} and {local_particles}")
         self.head = projection_head(self.backbone.num_features, proj_dim, proj_hidden_mult,
-                                    prototypes)
+                                    prototypes, n_prototypes)
         k = self.head.out_dim
         self.register_buffer("center_cls", torch.zeros(1, k))
         self.register_buffer("center_part", torch.zeros(1, k))
