@@ -60,6 +60,14 @@ def test_loss_is_part_plus_cls_plus_koleo() -> None:
     torch.testing.assert_close(loss, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(metrics["loss_cls"], cls, rtol=1e-5, atol=1e-6)
     assert 0.1 < metrics["mask_fraction"].item() < 0.5
+    # part_weight scales L_Part alone
+    r.hparams.part_weight = 0.25
+    torch.manual_seed(7)
+    loss_w, _ = r.compute_loss(batch, "val")
+    torch.testing.assert_close(loss_w, 0.25 * part + cls + 0.01 * koleo(s.cls[u]),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="part_weight"):
+        JBOTRecipe(backbone_overrides=TINY, part_weight=-1.0)
 
 
 def test_part_loss_gradients_equal_the_head_on_every_token() -> None:

@@ -49,8 +49,8 @@ class ProjectionHead(nn.Module):
     ``in_dim -> 8 d_proj`` (GELU) ``-> d_proj`` (the l2-normalised bottleneck) ``-> d_proj``
     logits, the last layer a cosine against l2-normalised prototype rows (DINO's weight-normed
     last layer with g = 1). Table 1's "two hidden layers: 8 d_proj, d_proj" are the first two;
-    d_proj = in_dim / 2 by default, and as many prototypes (``n_prototypes``: DINO's K, which
-    DINO sets far above its bottleneck width). The normalisation bounds the logits to [-1, 1], so the
+    d_proj = in_dim / 2 by default, and as many prototypes (``n_prototypes``: DINO's K, far
+    above its bottleneck width in DINO). The normalisation bounds the logits to [-1, 1], so the
     teacher's temperature 0.04 sharpens from the first step (a plain linear output with a
     0.02-std init gives logits ~1e-4 and a uniform teacher).
     """

@@ -5,7 +5,7 @@ collinear splitting). Each view gets a pT-aware token mask with a target ratio u
 [0, 0.5]. The student (backbone + projection head) sees the masked views, the EMA teacher the
 full views. The loss is
 
-    L = L_Part + L_[CLS] + lambda * L_KoLeo
+    L = L_Part + L_[CLS] + lambda * L_KoLeo     (``part_weight`` scales L_Part; 1 here)
 
 - L_Part (same-view, eq. 1): DINO cross-entropy between teacher and student projections of the
   masked particle tokens, averaged over the masked particles of each view, then over views;
@@ -61,6 +61,8 @@ class JBOTRecipe(MomentumRecipe):
         teacher_temp, student_temp: softmax temperatures (0.04, 0.1).
         center_momentum: tau_c (0.9).
         koleo_weight: lambda (0.01).
+        part_weight: the weight of L_Part, the masked-particle loss, against L_[CLS]'s 1 (1, the
+            paper's sum; 0 leaves a DINO-style [CLS]-only objective plus KoLeo).
         mask_ratio_min, mask_ratio_max: per-view pT masking ratio range ([0, 0.5]).
         ema_momentum, ema_momentum_end: teacher EMA schedule (0.996 -> 1).
         augmentations: None = rotate, smear, collinear_split; [] = none; names or {name: kwargs}.
@@ -87,7 +89,7 @@ class JBOTRecipe(MomentumRecipe):
                  optimizer: dict[str, Any] | None = None, proj_dim: int | None = None,
                  proj_hidden_mult: int = 8, teacher_temp: float = 0.04,
                  student_temp: float = 0.1, center_momentum: float = 0.9,
-                 koleo_weight: float = 0.01, mask_ratio_min: float = 0.0,
+                 koleo_weight: float = 0.01, part_weight: float = 1.0, mask_ratio_min: float = 0.0,
                  mask_ratio_max: float = 0.5, ema_momentum: float = 0.996,
                  ema_momentum_end: float = 1.0,
                  augmentations: list[str] | dict[str, Any] | None = None,
@@ -99,6 +101,8 @@ class JBOTRecipe(MomentumRecipe):
         self.save_hyperparameters()
         if koleo_input not in ("backbone", "head"):
             raise ValueError(f"koleo_input must be 'backbone' or 'head', got {koleo_input!r}")
+        if part_weight < 0:
+            raise ValueError(f"part_weight must be >= 0, got {part_weight}")
         if local_views < 0 or local_particles < 1:
             raise ValueError(f"local_views must be >= 0 and local_particles >= 1, got "
                              f"{local_views} and {local_particles}")
@@ -167,7 +171,7 @@ class JBOTRecipe(MomentumRecipe):
                                        hp.teacher_temp, mask=token_mask)
         # one view only (on both, KoLeo would push the positives apart), as the reference
         loss_koleo = koleo((student.cls if hp.koleo_input == "backbone" else s_cls)[:b])
-        loss = loss_part + loss_cls + hp.koleo_weight * loss_koleo
+        loss = hp.part_weight * loss_part + loss_cls + hp.koleo_weight * loss_koleo
 
         metrics: dict[str, Tensor | float] = {
             "loss_cls": loss_cls.detach(), "loss_part": loss_part.detach(),
