@@ -12,7 +12,7 @@ from jetzoo.recipes.config import ConfigError
 from jetzoo.recipes.jbot import JBOTRecipe
 from jetzoo.recipes.jetclr import JetCLRRecipe
 from jetzoo.recipes.runner import train
-from jetzoo.recipes.warm_start import backbone_states, warm_start
+from jetzoo.recipes.warm_start import backbone_states, checkpoint_backbone_state, warm_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,9 @@ def test_checkpoint_gives_student_and_teacher_and_leaves_heads(tmp_path: Path) -
                            source.head.state_dict()["mlp.0.weight"])
     student, teacher = backbone_states(ckpt)
     assert teacher is not None and student.keys() == teacher.keys()
+    assert checkpoint_backbone_state({"head.w": torch.zeros(1)}) == {}
+    with pytest.raises(ValueError, match="weights must be"):
+        checkpoint_backbone_state(source.state_dict(), "ema")
 
 
 def test_backbone_folder_goes_to_every_copy(tmp_path: Path) -> None:

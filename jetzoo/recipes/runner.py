@@ -375,6 +375,7 @@ def checkpoint_backbone(folder: str | Path, checkpoint: str | Path, weights: str
     import torch
 
     from jetzoo.models.registry import create_backbone
+    from jetzoo.recipes.warm_start import checkpoint_backbone_state
 
     folder, checkpoint = Path(folder), Path(checkpoint)
     if weights not in ("student", "teacher"):
@@ -388,11 +389,9 @@ def checkpoint_backbone(folder: str | Path, checkpoint: str | Path, weights: str
         raise RunError(f"{folder / 'config.yaml'}: no field model.backbone")
     net = create_backbone(model["backbone"], **(model.get("backbone_overrides") or {}))
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    prefix = "backbone." if weights == "student" else "teacher.backbone."
-    found = {k[len(prefix):]: v for k, v in state.get("state_dict", {}).items()
-             if k.startswith(prefix)}
+    found = checkpoint_backbone_state(state.get("state_dict", {}), weights)
     if not found:
-        raise RunError(f"{checkpoint}: no {weights} backbone (state_dict keys {prefix}*)")
+        raise RunError(f"{checkpoint}: no {weights} backbone in its state_dict")
     net.load_state_dict(found)
     # the counters are per process: times the ranks the run recorded (else its config's)
     try:

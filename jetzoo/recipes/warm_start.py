@@ -22,13 +22,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["backbone_states", "warm_start"]
+__all__ = ["backbone_states", "checkpoint_backbone_state", "warm_start"]
 
-_STUDENT, _TEACHER = "backbone.", "teacher.backbone."
+_PREFIX = {"student": "backbone.", "teacher": "teacher.backbone."}
 
 
-def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+def checkpoint_backbone_state(state_dict: dict[str, torch.Tensor], weights: str = "student"
+                              ) -> dict[str, torch.Tensor]:
+    """The ``weights`` ("student" or "teacher") backbone's entries of a recipe's state dict
+    (a run checkpoint's ``state_dict``), with the prefix removed; empty if it has none."""
+    if weights not in _PREFIX:
+        raise ValueError(f"weights must be 'student' or 'teacher', got {weights!r}")
+    prefix = _PREFIX[weights]
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
 def backbone_states(source: str | Path
@@ -47,11 +53,11 @@ def backbone_states(source: str | Path
         except Exception as err:  # noqa: BLE001 - a corrupt or foreign file: name it
             raise ValueError(f"{path}: not a readable checkpoint ({err})") from err
         state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
-        student = _strip(state or {}, _STUDENT)
+        student = checkpoint_backbone_state(state or {})
         if not student:
-            raise ValueError(f"{path}: state_dict has no '{_STUDENT}*' weights "
+            raise ValueError(f"{path}: state_dict has no '{_PREFIX['student']}*' weights "
                              "(not a jetzoo run checkpoint)")
-        return student, _strip(state, _TEACHER) or None
+        return student, checkpoint_backbone_state(state, "teacher") or None
     from jetzoo.models.zoo import JetZoo
 
     try:
