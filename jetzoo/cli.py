@@ -25,6 +25,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "download"): ("jetzoo.data.importers:download",
                            "download a public dataset's published files (needs a network)"),
     ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
+    ("export",): ("jetzoo.recipes.export",
+                  "write a run's epoch checkpoint, EMA teacher or checkpoint average as a "
+                  "model folder"),
     ("import", "jbot-keras"): ("jetzoo.models.keras_import",
                                "build a jetzoo backbone from a published jBOT Keras .weights.h5"),
     ("publish",): ("jetzoo.models.publish",

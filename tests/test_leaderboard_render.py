@@ -120,3 +120,15 @@ def test_render_refuses_tampered_file(results: Path, tmp_path: Path, capsys):
                      str(tmp_path / "board")]) == 1
     assert "refused" in capsys.readouterr().err
     assert not (tmp_path / "board" / "README.md").exists()
+
+
+def test_committed_stores_are_valid() -> None:
+    """Every result file in the repository's stores (the leaderboard's and the one-off studies')
+    passes the checks `render` applies, and sits in the folder of its model id and weights."""
+    root = Path(__file__).resolve().parents[1] / "leaderboard"
+    files = sorted([*root.glob("results/*/*/*.json"), *root.glob("studies/*/*/*/*.json")])
+    assert any("studies" in f.parts for f in files) and any("results" in f.parts for f in files)
+    for f in files:
+        obj, _ = load_result(f)
+        assert f.parent.name == obj["model"]["weights_sha256"][:12], f
+        assert f.parent.parent.name == obj["model"]["id"], f
