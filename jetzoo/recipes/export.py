@@ -50,10 +50,10 @@ def export_checkpoints(run: str | Path, checkpoints: Sequence[str | Path], out: 
             raise RunError(f"{path}: checkpoint not found")
         try:
             loaded.append(checkpoint_backbone(run, path, weights))
+        except RunError:
+            raise
         except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError,
                 KeyError) as err:
-            if isinstance(err, RunError):
-                raise
             raise RunError(f"{path}: cannot read the {weights} backbone ({err})") from err
     net, jets = loaded[0]
     if len(loaded) > 1:
