@@ -44,24 +44,29 @@ def export_checkpoints(run: str | Path, checkpoints: Sequence[str | Path], out: 
     paths = [Path(c) for c in checkpoints]
     if not paths:
         raise RunError(f"{run}: no checkpoints given to export")
-    loaded = []
+    net, total, jets = None, None, 0
     for path in paths:
         if not path.is_file():
             raise RunError(f"{path}: checkpoint not found")
         try:
-            loaded.append(checkpoint_backbone(run, path, weights))
+            one, seen = checkpoint_backbone(run, path, weights)
         except RunError:
             raise
         except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError,
                 KeyError) as err:
             raise RunError(f"{path}: cannot read the {weights} backbone ({err})") from err
-    net, jets = loaded[0]
-    if len(loaded) > 1:
-        states = [n.state_dict() for n, _ in loaded]
-        net.load_state_dict({
-            key: (torch.stack([s[key].double() for s in states]).mean(0).to(value.dtype)
-                  if value.is_floating_point() else value)
-            for key, value in states[0].items()})
+        jets = max(jets, seen)
+        state = one.state_dict()
+        if net is None:  # the first keeps its integer buffers; floats are summed in float64
+            net, total = one, {k: v.to(torch.float64, copy=True) for k, v in state.items()
+                              if v.is_floating_point()}
+        else:
+            for key in total:
+                total[key] += state[key].double()
+    if len(paths) > 1:
+        first = net.state_dict()
+        net.load_state_dict({**first, **{k: (v / len(paths)).to(first[k].dtype)
+                                         for k, v in total.items()}})
     recipe = load_yaml((run / "config.yaml").read_text()) or {}
     try:  # what `jetzoo run` recorded when it exported the run's own backbone
         meta = load_config(run / "backbone")
@@ -70,7 +75,7 @@ def export_checkpoints(run: str | Path, checkpoints: Sequence[str | Path], out: 
     training: dict[str, Any] = {k: v for k, v in (meta.get("training") or {}).items()
                                 if k in ("command", "device", "threads", "world_size")}
     training.update({"run": run.as_posix(), "checkpoints": [p.name for p in paths],
-                     "weights": weights, "jets_seen": max(j for _, j in loaded)})
+                     "weights": weights, "jets_seen": jets})
     return save_pretrained(net, out, recipe=recipe, dataset=meta.get("dataset"),
                            training=training)
 
