@@ -378,8 +378,6 @@ def checkpoint_backbone(folder: str | Path, checkpoint: str | Path, weights: str
     from jetzoo.recipes.warm_start import checkpoint_backbone_state
 
     folder, checkpoint = Path(folder), Path(checkpoint)
-    if weights not in ("student", "teacher"):
-        raise ValueError(f"weights must be 'student' or 'teacher', got {weights!r}")
     try:
         cfg = load_yaml((folder / "config.yaml").read_text()) or {}
     except FileNotFoundError:
