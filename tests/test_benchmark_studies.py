@@ -1,4 +1,4 @@
-"""benchmarks/learning_curve.py and benchmarks/domain_shift.py on the embedded sample."""
+"""benchmarks/learning_curve.py, domain_shift.py and embedding_pooling.py on the embedded sample."""
 from __future__ import annotations
 
 import importlib.util
@@ -167,3 +167,45 @@ def test_domain_shift_prints_the_commands_then_scores_four_sets(
     accuracies = {float(r[4]) for r in rows}
     assert len(accuracies) == 1 and 0.2 < accuracies.pop() <= 1.0
     assert all(r[6].strip() == "+0.000" for r in rows)
+
+
+def test_embedding_pooling_mean_excludes_padding_and_cls_is_embed() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from jetzoo import create_backbone
+
+    bench = _load("embedding_pooling")
+    torch.manual_seed(0)
+    model = create_backbone("jbot-s").eval()
+    x = torch.rand(3, 6, 3) * torch.tensor([0.4, 0.4, 0.3]) + torch.tensor([-0.2, -0.2, 0.01])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]]).bool()
+    batch = {"x": x, "mask": mask}
+    with torch.no_grad():
+        pools = bench.split_poolings(bench.pooled(model, batch))
+        out = model(x, mask)
+        # [CLS] is the leaderboard's embedding
+        torch.testing.assert_close(pools["cls"], model.embed(batch), rtol=0, atol=0)
+        for i, n in enumerate((6, 3, 1)):  # the mean over the real particles only
+            torch.testing.assert_close(pools["mean"][i], out.tokens[i, :n].mean(dim=0))
+        # padded particles do not change the mean: the same jets with their padding cut off
+        short = model(x[1:2, :3], mask[1:2, :3]).tokens[0].mean(dim=0)
+        torch.testing.assert_close(pools["mean"][1], short, rtol=1e-5, atol=1e-6)
+    cat = pools["cls+mean"]
+    assert cat.shape == (3, 64)
+    torch.testing.assert_close(cat[:, :32].norm(dim=1), torch.ones(3))
+    torch.testing.assert_close(cat[:, 32:], F.normalize(pools["mean"], dim=-1))
+
+
+def test_embedding_pooling_table_on_the_quick_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("embedding_pooling")
+    assert bench.main(["--models", "jbot-s", "--tier", "quick", "--bootstrap", "20"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| jbot-s")]
+    assert len(rows) == 1
+    cls, mean, both = (float(v) for v in rows[0][2:5])
+    # 5 classes: every pooling of the trained jbot-s is far above chance on the sample
+    assert min(cls, mean, both) > 0.35
+    # the differences printed are the columns' differences
+    assert float(rows[0][5].split("±")[0]) == pytest.approx(mean - cls, abs=2e-4)
+    assert float(rows[0][6].split("±")[0]) == pytest.approx(both - cls, abs=2e-4)
