@@ -27,7 +27,7 @@ class JetCLRRecipe(SSLRecipe):
         backbone, backbone_overrides, optimizer: see :class:`SSLRecipe`.
         proj_dim: output width of the projection head (default: the backbone width d).
         proj_hidden: hidden widths of the head (default ``[d]``).
-        temperature: NT-Xent tau (0.1).
+        temperature: NT-Xent tau (0.1, the paper's; `recipes/jetclr.yaml` uses 0.03).
         augmentations: None = rotate, smear, collinear_split; names or {name: kwargs}.
         train_dropout: see :class:`SSLRecipe`.
     """
