@@ -39,6 +39,10 @@ def test_export_teacher_and_average(jbot_run: Path, tmp_path: Path) -> None:
     training = json.loads((out / "config.json").read_text())["training"]
     assert training["checkpoints"] == ["epoch001.ckpt"] and training["weights"] == "teacher"
     assert training["jets_seen"] == jets > 0
+    # where the run stood: epoch001.ckpt is saved after the second epoch
+    saved = torch.load(ckpts[1], map_location="cpu", weights_only=True)
+    assert training["epochs"] == 2 and training["global_step"] == saved["global_step"] > 0
+    assert training["wall_time_s"] > 0 and training["sittings"] == 1
 
     # the average of the two epochs' students, by hand: (a + b) / 2
     first = checkpoint_backbone(jbot_run, ckpts[0])[0].state_dict()

@@ -75,9 +75,25 @@ def export_checkpoints(run: str | Path, checkpoints: Sequence[str | Path], out: 
     training: dict[str, Any] = {k: v for k, v in (meta.get("training") or {}).items()
                                 if k in ("command", "device", "threads", "world_size")}
     training.update({"run": run.as_posix(), "checkpoints": [p.name for p in paths],
-                     "weights": weights, "jets_seen": jets})
+                     "weights": weights, "jets_seen": jets, **_progress(paths)})
     return save_pretrained(net, out, recipe=recipe, dataset=meta.get("dataset"),
                            training=training)
+
+
+def _progress(paths: Sequence[Path]) -> dict[str, Any]:
+    """Where the run stood at the latest of ``paths``: epochs and optimiser steps done, and the
+    run's wall time and sittings by then (the fields ``jetzoo run`` records for its own export)."""
+    import torch
+
+    from jetzoo.recipes.runner import checkpoint_counters
+
+    states = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]
+    latest = max(states, key=lambda state: int(state.get("global_step", 0)))
+    counters = checkpoint_counters(latest)
+    # Lightning saves the 0-based epoch it has just finished
+    return {"epochs": int(latest.get("epoch", -1)) + 1,
+            "global_step": int(latest.get("global_step", 0)),
+            "wall_time_s": round(counters["wall_s"], 3), "sittings": counters["sittings"]}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
