@@ -87,13 +87,17 @@ def _progress(paths: Sequence[Path]) -> dict[str, Any]:
 
     from jetzoo.recipes.runner import checkpoint_counters
 
-    states = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]
-    latest = max(states, key=lambda state: int(state.get("global_step", 0)))
-    counters = checkpoint_counters(latest)
-    # Lightning saves the 0-based epoch it has just finished
-    return {"epochs": int(latest.get("epoch", -1)) + 1,
-            "global_step": int(latest.get("global_step", 0)),
-            "wall_time_s": round(counters["wall_s"], 3), "sittings": counters["sittings"]}
+    latest: dict[str, Any] = {}
+    for path in paths:  # one state in memory at a time
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not latest or int(state.get("global_step", 0)) > latest["global_step"]:
+            counters = checkpoint_counters(state)
+            # Lightning saves the 0-based epoch it has just finished
+            latest = {"epochs": int(state.get("epoch", -1)) + 1,
+                      "global_step": int(state.get("global_step", 0)),
+                      "wall_time_s": round(counters["wall_s"], 3),
+                      "sittings": counters["sittings"]}
+    return latest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
