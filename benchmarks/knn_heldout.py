@@ -13,6 +13,12 @@ architecture and preprocessing, seed 0. The difference is given with a paired bo
 ``--confusion`` adds each model's confusion matrix (true class against kNN vote) and per-class
 accuracy: where the 5-class errors are.
 
+``--seen DATA`` asks whether a backbone knows its pre-training jets better than new ones: the same
+references, queried with as many jets from the ``train`` split of DATA (the set it was pre-trained
+on, made by the same generator) as with held-out jets. A memorising backbone scores its training
+jets higher than the random init does; one limited by capacity or objective scores both alike,
+and more pre-training jets would not help it.
+
 Without the release set (see DATASETS.md for its command) it says so and exits 0.
 """
 from __future__ import annotations
@@ -84,6 +90,33 @@ def mass_line(query: dict, classes: list[str]) -> str:
             f"{binary_auc(mass / pt, is_z):.3f} as mass / pT ({int(keep.sum())} query jets)")
 
 
+def seen_table(models: list[str], ref: dict, query: dict, seen_dm: JetDataModule,
+               classes: list[str], k: int, resample: torch.Tensor, seen_name: str) -> str:
+    """kNN accuracy of each model and its random init for held-out queries and for as many
+    queries from the pre-training set's ``train`` split; the last column is the trained model's
+    gain on training jets beyond the random init's (0 for no memorisation)."""
+    if seen_dm.class_names != classes:
+        raise SystemExit(f"--seen {seen_name}: classes {seen_dm.class_names}, the release set's "
+                         f"are {classes}")
+    seen = take(seen_dm, "train", len(query["label"]), 3)
+    lines = [f"Training jets against held-out jets as queries ({len(seen['label'])} jets of the "
+             f"train split of {seen_name}; the same references):",
+             "| model | held-out | training jets | random init: held-out | random init: training "
+             "jets | (training - held-out) - random init's |", "|---|---|---|---|---|---|"]
+    idx = torch.randint(0, len(seen["label"]), (len(resample), len(seen["label"])),
+                        generator=torch.Generator().manual_seed(1))  # the two query sets are unpaired
+    for name in models:
+        trained = JetZoo.from_pretrained(name)
+        rows = [knn_correct(m, ref, q, k) for m in (trained, random_init_like(trained))
+                for q in (query, seen)]
+        gain = (rows[1][idx].mean(1) - rows[0][resample].mean(1)) - (
+            rows[3][idx].mean(1) - rows[2][resample].mean(1))
+        point = (rows[1].mean() - rows[0].mean()) - (rows[3].mean() - rows[2].mean())
+        lines.append(f"| {name} | " + " | ".join(f"{r.mean():.3f}" for r in rows)
+                     + f" | {point:+.3f} ± {gain.std():.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/jetnet-50k", help="the JetNet-like release set")
@@ -96,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                         "with its random init, e.g. to rank recipe options at equal compute")
     parser.add_argument("--confusion", action="store_true",
                         help="also print each model's confusion matrix and per-class accuracy")
+    parser.add_argument("--seen", default=None, metavar="DATA",
+                        help="the pre-training set: also query with jets of its train split "
+                        "(does the backbone know the jets it was trained on better?)")
     args = parser.parse_args(argv)
     if not Path(args.data).exists():
         print(f"skipped: no release set at {args.data} (its command is in DATASETS.md)")
@@ -129,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |", flush=True)
     for table in tables:
         print("\n" + table)
+    if args.seen:
+        print("\n" + seen_table(args.models, ref, query, JetDataModule(args.seen), dm.class_names,
+                                args.k, resample, args.seen))
     if args.confusion and {"w", "z"} <= set(dm.class_names) and "jet" in query:
         print("\n" + mass_line(query, dm.class_names))
     return 0

@@ -46,3 +46,22 @@ def test_mass_line_separates_w_from_z_in_gev_and_in_mass_over_pt() -> None:
     line = bench.mass_line({"jet": jet, "label": label}, ["q", "g", "t", "w", "z"])
     assert line == ("W vs Z AUC of the jet mass: 1.000 in GeV, 0.000 as mass / pT "
                     "(4 query jets)")
+
+
+def test_seen_table_compares_training_jets_with_held_out_jets(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # the sample as both sets: its train split stands in for the pre-training jets
+    path = str(sample_path())
+    assert bench.main(["--data", path, "--n", "400", "--models", "ae", "--bootstrap", "100",
+                       "--seen", path]) == 0
+    out = capsys.readouterr().out
+    main_row = next(line for line in out.splitlines() if line.startswith("| ae |"))
+    seen_row = [line for line in out.splitlines() if line.startswith("| ae |")][1]
+    cells = [c.strip() for c in seen_row.split("|")[2:-1]]
+    held, train, rand_held, rand_train = (float(c) for c in cells[:4])
+    assert held == float(main_row.split("|")[2])  # the same held-out queries and references
+    assert rand_held == float(main_row.split("|")[3])
+    assert all(0.2 <= v <= 1.0 for v in (held, train, rand_held, rand_train)), seen_row
+    point, spread = (float(v) for v in cells[4].split("±"))
+    assert point == pytest.approx((train - held) - (rand_train - rand_held), abs=2e-3)
+    assert 0 < spread < 0.1
