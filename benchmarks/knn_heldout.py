@@ -8,7 +8,7 @@ architecture and preprocessing, seed 0. The difference is given with a paired bo
 (the same query jets for both).
 
     python benchmarks/knn_heldout.py [--data data/jetnet-50k] [--n 10000] [--models jbot-b ae]
-        [--confusion]
+        [--confusion] [--seen data/jetnet-700k]
 
 ``--confusion`` adds each model's confusion matrix (true class against kNN vote) and per-class
 accuracy: where the 5-class errors are.
