@@ -15,6 +15,7 @@ Augmentations (seed paper 004 Sec. 4.2, following JetCLR, Dillon et al. 2108.042
   Lambda_QCD / pT (Lambda_QCD = 0.1 GeV), pT clipped from below at ``pt_clip_min`` GeV;
 - :func:`collinear_split`: jets with free slots get particles split in two collinear particles
   sharing the pT (fractions z, 1 - z with z ~ U(0, 1)), pT sum conserved, re-sorted by pT;
+  with ``truncate=True`` full jets too, keeping their N hardest particles;
 - :func:`translate` (optional): a per-jet shift of eta and phi by N(0, width).
 
 :func:`local_crop` cuts a local view (the particles nearest a pT-drawn seed particle), as DINO's
@@ -121,18 +122,29 @@ def sort_by_pt(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
-                    generator: torch.Generator | None = None, max_splits: int | None = None
-                    ) -> tuple[Tensor, Tensor]:
+                    generator: torch.Generator | None = None, max_splits: int | None = None,
+                    truncate: bool = False) -> tuple[Tensor, Tensor]:
     """Split randomly chosen particles into two collinear particles (JetCLR collinear fill).
 
     A jet with n real particles in N slots gets ``min(N - n, n, max_splits)`` splits: distinct
     particles chosen at random keep a fraction z ~ U(0, 1) of their pT, and a new particle at
     the same (eta, phi) with (1 - z) of the pT fills a free slot. The pT sum is conserved; the
     result is re-sorted by decreasing pT with padding at the end. Full jets are unchanged.
+
+    ``truncate=True`` splits every jet, full ones included: ``min(n, max_splits)`` splits
+    (``max_splits`` is then required), after which the jet keeps its N hardest particles, as
+    the JetNet format's cut to the 30 leading particles would had the shower made the split
+    pair. Particles (split products included) that fall below the N-th lose their slot, so the
+    pT sum is conserved only for jets that had room for every split.
     """
     mask = _check(x, mask)
     b, n_slots, _ = x.shape
     n_real = mask.sum(1)
+    if truncate:
+        if max_splits is None:
+            raise ValueError("collinear_split: truncate=True needs max_splits (the number of "
+                             "splits per jet)")
+        return _split_and_truncate(x, mask, generator, n_real.clamp_max(max_splits))
     n_split = torch.minimum(n_slots - n_real, n_real)
     if max_splits is not None:
         n_split = n_split.clamp_max(max_splits)
@@ -154,6 +166,26 @@ def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     new_mask = mask | (j < (n_real + n_split)[:, None])
     buf = torch.where(new_mask.unsqueeze(-1), buf, torch.zeros_like(buf))
     return sort_by_pt(buf, new_mask)
+
+
+def _split_and_truncate(x: Tensor, mask: Tensor, generator: torch.Generator | None,
+                        n_split: Tensor) -> tuple[Tensor, Tensor]:
+    """``n_split`` (B,) collinear splits of distinct random particles per jet; the split
+    products join the jet in a 2N buffer, which is sorted by pT and cut back to N slots."""
+    b, n_slots, _ = x.shape
+    keys = torch.where(mask, _rand((b, n_slots), x, generator), torch.full_like(x[..., 0], 2.0))
+    order = torch.argsort(keys, dim=1)
+    active = torch.arange(n_slots, device=x.device).expand(b, -1) < n_split[:, None]
+    z = _rand((b, n_slots), x, generator)
+    keep = torch.ones_like(x[..., 0]).scatter(1, order, torch.where(active, z, 1.0))
+    kept = torch.cat([x[..., :2], (x[..., 2] * keep).unsqueeze(-1)], dim=-1)
+    src = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
+    new = torch.cat([src[..., :2], (src[..., 2] * (1 - z)).unsqueeze(-1)], dim=-1)
+    buf = torch.cat([kept, new], dim=1)
+    buf_mask = torch.cat([mask, active], dim=1)
+    buf = torch.where(buf_mask.unsqueeze(-1), buf, torch.zeros_like(buf))
+    out, out_mask = sort_by_pt(buf, buf_mask)
+    return out[:, :n_slots], out_mask[:, :n_slots]
 
 
 def local_crop(x: Tensor, mask: Tensor, n_particles: int = 10,

@@ -145,6 +145,65 @@ def test_collinear_split_with_no_splits_is_the_identity() -> None:
     torch.testing.assert_close(y, x, rtol=0, atol=0)
 
 
+def test_collinear_split_truncate_splits_full_jets_and_keeps_the_hardest() -> None:
+    """``truncate=True`` (JetNet's cut to the leading particles applied after the split): every
+    jet gets min(n, k) splits, full jets lose their softest particles, and jets with room for
+    every split come out exactly as the collinear fill with the same draws."""
+    x, mask, jet_pt = _batch(b=256)
+    k = 5
+    y, m = collinear_split(x, mask, jet_pt, generator=torch.Generator().manual_seed(4),
+                           max_splits=k, truncate=True)
+    _padding_untouched(y, m)
+    n_in = mask.sum(1)
+    n_split = torch.minimum(n_in, torch.full_like(n_in, k))
+    assert (m.sum(1) == torch.minimum(n_in + n_split, torch.full_like(n_in, 30))).all()
+    pt = torch.where(m, y[..., 2], torch.full_like(y[..., 2], -1))
+    assert (pt[:, :-1] >= pt[:, 1:]).all()
+    for i in range(32):
+        orig = {tuple(v) for v in x[i, mask[i], :2].tolist()}
+        assert {tuple(v) for v in y[i, m[i], :2].tolist()} <= orig
+    # what is lost is what fell below the N-th particle: at most the overflow count times the
+    # softest kept pT, and nothing for jets with room for every split
+    lost = x[..., 2].sum(1) - y[..., 2].sum(1)
+    overflow = (n_in + n_split - 30).clamp_min(0)
+    softest = torch.where(m, y[..., 2], torch.full_like(y[..., 2], 2.0)).min(1).values
+    assert (lost >= -1e-6).all()
+    assert (lost <= overflow * softest + 1e-6).all()
+    full = n_in == 30
+    assert full.any() and (lost[full] > 0).all()
+    # full jets change, unlike with the plain fill
+    assert not torch.allclose(y[full], x[full])
+    # jets with room for all k splits: identical to the fill path (same draws)
+    y_fill, m_fill = collinear_split(x, mask, jet_pt, generator=torch.Generator().manual_seed(4),
+                                     max_splits=k)
+    roomy = n_in + n_split <= 30
+    assert roomy.any()
+    assert torch.equal(m[roomy], m_fill[roomy])
+    torch.testing.assert_close(y[roomy], y_fill[roomy], rtol=0, atol=0)
+
+
+def test_collinear_split_truncate_hand_example_and_config() -> None:
+    """One full jet of three particles (pT 0.6, 0.3, 0.1) and one split, from a recipe-style
+    config: the particle first in the random order is split with z, and the jet keeps the three
+    hardest of the four pieces."""
+    x = torch.tensor([[[0.1, 0.0, 0.6], [0.0, 0.1, 0.3], [-0.1, 0.0, 0.1]]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    aug = build_augmentations({"collinear_split": {"max_splits": 1, "truncate": True}})
+    for seed in range(8):
+        g = torch.Generator().manual_seed(seed)
+        keys, z = torch.rand(1, 3, generator=g), torch.rand(1, 3, generator=g)
+        i, z0 = int(keys.argmin()), float(z[0, 0])
+        pieces = [tuple(v) for k, v in enumerate(x[0].tolist()) if k != i]
+        eta, phi, pt = x[0, i].tolist()
+        pieces += [(eta, phi, z0 * pt), (eta, phi, (1 - z0) * pt)]
+        expected = sorted(pieces, key=lambda v: -v[2])[:3]
+        y, m = aug(x, mask, None, generator=torch.Generator().manual_seed(seed))
+        assert m.all()
+        torch.testing.assert_close(y[0], torch.tensor(expected))
+    with pytest.raises(ValueError, match="truncate=True needs max_splits"):
+        collinear_split(x, mask, None, truncate=True)
+
+
 def test_translate_shifts_whole_jet() -> None:
     x, mask, jet_pt = _batch()
     y, m = translate(x, mask, jet_pt, width=0.5)
