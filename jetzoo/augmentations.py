@@ -144,45 +144,26 @@ def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
         if max_splits is None:
             raise ValueError("collinear_split: truncate=True needs max_splits (the number of "
                              "splits per jet)")
-        return _split_and_truncate(x, mask, generator, n_real.clamp_max(max_splits))
-    n_split = torch.minimum(n_slots - n_real, n_real)
-    if max_splits is not None:
-        n_split = n_split.clamp_max(max_splits)
+        n_split = n_real.clamp_max(max_splits)
+    else:
+        n_split = torch.minimum(n_slots - n_real, n_real)
+        if max_splits is not None:
+            n_split = n_split.clamp_max(max_splits)
     # a random permutation per jet with the real particles first
     keys = torch.where(mask, _rand((b, n_slots), x, generator), torch.full_like(x[..., 0], 2.0))
     order = torch.argsort(keys, dim=1)  # (B, N): source particle of split j is order[:, j]
-    j = torch.arange(n_slots, device=x.device).expand(b, -1)
-    active = j < n_split[:, None]
+    active = torch.arange(n_slots, device=x.device).expand(b, -1) < n_split[:, None]
     z = _rand((b, n_slots), x, generator)
     # the source particle keeps z * pT
     keep = torch.ones_like(x[..., 0]).scatter(1, order, torch.where(active, z, 1.0))
-    out = torch.cat([x[..., :2], (x[..., 2] * keep).unsqueeze(-1)], dim=-1)
-    # the new particle: same (eta, phi), (1 - z) * pT, at slot n_real + j (inactive -> dummy)
-    src = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
-    new = torch.cat([src[..., :2], (src[..., 2] * (1 - z)).unsqueeze(-1)], dim=-1)
-    dest = torch.where(active, n_real[:, None] + j, n_slots + j)
-    buf = torch.cat([out, torch.zeros_like(out)], dim=1)
-    buf = buf.scatter(1, dest.unsqueeze(-1).expand_as(new), new)[:, :n_slots]
-    new_mask = mask | (j < (n_real + n_split)[:, None])
-    buf = torch.where(new_mask.unsqueeze(-1), buf, torch.zeros_like(buf))
-    return sort_by_pt(buf, new_mask)
-
-
-def _split_and_truncate(x: Tensor, mask: Tensor, generator: torch.Generator | None,
-                        n_split: Tensor) -> tuple[Tensor, Tensor]:
-    """``n_split`` (B,) collinear splits of distinct random particles per jet; the split
-    products join the jet in a 2N buffer, which is sorted by pT and cut back to N slots."""
-    b, n_slots, _ = x.shape
-    keys = torch.where(mask, _rand((b, n_slots), x, generator), torch.full_like(x[..., 0], 2.0))
-    order = torch.argsort(keys, dim=1)
-    active = torch.arange(n_slots, device=x.device).expand(b, -1) < n_split[:, None]
-    z = _rand((b, n_slots), x, generator)
-    keep = torch.ones_like(x[..., 0]).scatter(1, order, torch.where(active, z, 1.0))
     kept = torch.cat([x[..., :2], (x[..., 2] * keep).unsqueeze(-1)], dim=-1)
+    # the new particle: same (eta, phi), (1 - z) * pT
     src = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
     new = torch.cat([src[..., :2], (src[..., 2] * (1 - z)).unsqueeze(-1)], dim=-1)
-    buf = torch.cat([kept, new], dim=1)
+    # both in a 2N buffer, sorted by pT (stable: originals before split products) and cut back
+    # to N slots; without truncate every split has a free slot, so the cut drops only padding
     buf_mask = torch.cat([mask, active], dim=1)
+    buf = torch.cat([kept, new], dim=1)
     buf = torch.where(buf_mask.unsqueeze(-1), buf, torch.zeros_like(buf))
     out, out_mask = sort_by_pt(buf, buf_mask)
     return out[:, :n_slots], out_mask[:, :n_slots]
