@@ -130,6 +130,23 @@ def test_preprocessing_is_inside_the_backbone():
     assert model.config["preprocessing"]["mean"] == prep.mean
 
 
+def test_config_states_the_preprocessing_of_loaded_buffers():
+    """A backbone filled by load_state_dict (an export from a checkpoint) reports the
+    preprocessing its buffers hold, not the defaults it was built with."""
+    prep = Preprocessing(mean=[1e-4, -2e-4, -4.153082722427312], std=[0.13, 0.125, 1.2329654])
+    trained = create_backbone("jbot-s", preprocessing=prep.to_dict())
+    built = create_backbone("jbot-s")
+    assert built.config["preprocessing"]["mean"] == [0.0, 0.0, -4.0]
+    built.load_state_dict(trained.state_dict())
+    got = built.config["preprocessing"]
+    assert got["mean"] == [float(v) for v in torch.tensor(prep.mean).tolist()]
+    assert got["std"] == [float(v) for v in torch.tensor(prep.std).tolist()]
+    assert got["features"] == prep.features
+    rebuilt = create_backbone("jbot-s", preprocessing=got)  # the config rebuilds the buffers
+    assert torch.equal(rebuilt.feat_mean, trained.feat_mean)
+    assert torch.equal(rebuilt.feat_std, trained.feat_std)
+
+
 def test_embed_and_layer_ids(jbot_s):
     x, mask = _jets(2, 30, [5, 30])
     with torch.no_grad():

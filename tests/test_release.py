@@ -128,3 +128,18 @@ def test_ship_refuses_other_weights_quick_runs_and_wrong_architecture(tmp_path: 
 def test_release_paths_point_into_the_repository():
     assert release.PACKAGE_WEIGHTS.parent.name == "jetzoo"
     assert release.CARDS_DIR.name == "model_cards"
+
+
+@pytest.mark.parametrize("folder", sorted(p for p in release.PACKAGE_WEIGHTS.iterdir()
+                                          if (p / "config.json").is_file()), ids=lambda p: p.name)
+def test_shipped_configs_state_the_preprocessing_their_weights_use(folder: Path) -> None:
+    from safetensors.torch import load_file
+
+    prep = load_config(folder)["backbone"]["preprocessing"]
+    state = load_file(str(folder / "model.safetensors"))
+    buffers = {"mean": "feat_mean", "std": "feat_std"} if "mean" in prep else {
+        key: key for key in prep}
+    for key, buffer in buffers.items():
+        name = next(k for k in state if k == buffer or k.endswith("." + buffer))
+        assert torch.equal(torch.tensor(prep[key], dtype=torch.float32), state[name]), (
+            folder.name, key)

@@ -193,8 +193,16 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """JSON-serialisable config that rebuilds this backbone (``build_from_config``)."""
-        return {"arch": self.arch_name, **self._config}
+        """JSON-serialisable config that rebuilds this backbone (``build_from_config``).
+
+        Its preprocessing is what the ``feat_mean`` / ``feat_std`` buffers hold, so a backbone
+        filled by ``load_state_dict`` (e.g. exported from a checkpoint) reports the numbers it
+        computes with, not those it was built with."""
+        prep = dict(self._config["preprocessing"])
+        for key, buf in (("mean", self.feat_mean), ("std", self.feat_std)):
+            if not torch.equal(torch.tensor(prep[key], dtype=buf.dtype), buf.cpu()):
+                prep[key] = [float(v) for v in buf.tolist()]
+        return {"arch": self.arch_name, **self._config, "preprocessing": prep}
 
     def set_preprocessing(self, preprocessing: Preprocessing) -> None:
         """Use a dataset's preprocessing numbers (before training)."""
