@@ -48,7 +48,7 @@ from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
 from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
 from jetzoo.data.datamodule import JetDataModule  # noqa: E402
-from jetzoo.models.registry import random_init_like  # noqa: E402
+from jetzoo.models.registry import build_from_config, random_init_like  # noqa: E402
 from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
 
 _HEADER = re.compile(r"^\S+: (\d+) reference jets \(val(?:, ([\w+]+) only)?\), (\d+) query jets "
@@ -83,6 +83,14 @@ def read_earlier(path: Path, data: str, n_ref: int, n_query: int, k: int, task: 
     if not rows:
         raise ValueError(f"{path}: no epoch rows ('| epoch | jet-passes | ... |')")
     return float(header[7]), rows
+
+
+def default_standardisation_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """``random_init_like(net)`` with the registry's default input standardisation instead of
+    ``net``'s: the random init of the learning curves written before 2026-12-05, when a backbone
+    rebuilt from a checkpoint reported its build-time numbers in its config."""
+    torch.manual_seed(seed)
+    return build_from_config({k: v for k, v in net.config.items() if k != "preprocessing"})
 
 
 def knn_accuracy_scorer(ref: dict, query: dict, k: int, resample: torch.Tensor) -> Scorer:
@@ -171,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     rand, rand_boot = score(random_init_like(first))
     print(f"{args.run}: {len(ref['label'])} reference jets ({refs_are}), {len(query['label'])} "
           f"query jets (test) of {args.data}; k = {args.k}; {task}random init {rand:.3f}")
+    rebased = False  # earlier rows re-based on this random init (files before the config fix)
     if earlier_rand is not None and f"{earlier_rand:.3f}" != f"{rand:.3f}":
-        raise ValueError(f"{args.earlier}: its random init scored {earlier_rand:.3f}, here "
-                         f"{rand:.3f}: not the same jets or architecture")
+        legacy = score(default_standardisation_like(first))[0]
+        if f"{earlier_rand:.3f}" != f"{legacy:.3f}":
+            raise ValueError(f"{args.earlier}: its random init scored {earlier_rand:.3f}, here "
+                             f"{rand:.3f}: not the same jets or architecture")
+        rebased = True
     refs = []
     for name in args.reference:
         value = score(JetZoo.from_pretrained(name))[0]
@@ -186,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     boots: dict[int, torch.Tensor] = {}  # bootstrap scores of the epochs scored here
     for epoch in sorted(set(table) | set(chosen)):
         if epoch in table:
-            print(earlier[epoch][3], flush=True)
+            jets, value, spread = table[epoch]
+            print(f"| {epoch} | {jets:,} | {value:.3f} | {value - rand:+.3f} ± {spread:.3f} |"
+                  if rebased else earlier[epoch][3], flush=True)
             continue
         net, jets = checkpoint_backbone(args.run, chosen[epoch], args.weights)
         value, boot = score(net)
@@ -195,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         table[epoch] = (jets, value, float(diff.std()))
         print(f"| {epoch} | {jets:,} | {value:.3f} | {value - rand:+.3f} ± "
               f"{diff.std():.3f} |", flush=True)
+    if rebased:
+        print(f"\nRows of epochs {', '.join(str(e) for e in sorted(table) if e not in boots)} "
+              f"are carried over from {args.earlier}, whose random init ({earlier_rand:.3f}) had "
+              "the registry's default input standardisation (files before 2026-12-05): re-based "
+              f"on {rand:.3f} here, with the spreads scored there.")
     if other is not None:
         print(f"\n{args.run.name} against {args.against} at the same epochs (same jets):")
         print(f"| epoch | {args.against.name} | difference (paired bootstrap) |")

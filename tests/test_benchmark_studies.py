@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def _rows(out: str) -> list[list[str]]:
 
 
 def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from test_runner import RECIPE_DIR, TINY
 
     run = tmp_path / "run"
@@ -76,6 +78,17 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     # carried over from the committed learning_curve.md, and the curve is the same
     md = tmp_path / "learning_curve.md"
     md.write_text(out)
+    # a file written before 2026-12-05, whose random init had the registry's default input
+    # standardisation (a backbone rebuilt from a checkpoint reported it in its config)
+    with monkeypatch.context() as patch:
+        patch.setattr(bench, "random_init_like", bench.default_standardisation_like)
+        assert bench.main(base) == 0
+    legacy_out = capsys.readouterr().out
+    legacy = tmp_path / "legacy.md"
+    legacy.write_text(legacy_out)
+    rand_of = lambda text: float(re.search(r"random init ([\d.]+)", text)[1])  # noqa: E731
+    assert rand_of(legacy_out) != rand_of(out)  # the sample's standardisation is not the default
+    assert [r[:4] for r in _rows(legacy_out)] == [r[:4] for r in rows]  # same trained nets
     (run / "checkpoints" / "epoch000.ckpt").unlink()
     args = [str(run), "--data", str(sample_path()), "--n", "500", "--bootstrap", "50",
             "--png", str(png)]
@@ -84,6 +97,21 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     assert again == rows
     with pytest.raises(ValueError, match="learning_curve.md: scored 500 references"):
         bench.main([*args[:4], "400", *args[5:], "--earlier", str(md)])  # other n: refused
+
+    # the legacy file is accepted: its rows carried over, re-based on this random init
+    assert bench.main([*args, "--earlier", str(legacy)]) == 0
+    rebased = capsys.readouterr().out
+    assert "Rows of epochs 1 are carried over" in rebased and f"{rand_of(out):.3f} here" in rebased
+    carried, scored = _rows(rebased)
+    assert carried[:4] == rows[0][:4] and scored == rows[1]
+    diff, spread = carried[4].split("±")
+    assert float(diff) == pytest.approx(float(carried[3]) - rand_of(out), abs=1.1e-3)
+    assert spread.strip() == _rows(legacy_out)[0][4].split("±")[1].strip()  # scored there
+    # a random init that is neither this one nor the legacy one: other jets or architecture
+    (tmp_path / "other.md").write_text(out.replace(f"random init {rand_of(out):.3f}",
+                                                   "random init 0.999"))
+    with pytest.raises(ValueError, match="its random init scored 0.999"):
+        bench.main([*args, "--earlier", str(tmp_path / "other.md")])
 
 
 def test_learning_curve_anomaly_auc_matches_scikit_learn(
