@@ -142,3 +142,19 @@ def test_default_preprocessing_standardises_the_sample() -> None:
         z_mean = (np.array(stats[f"{key}_mean"]) - mean) / std
         z_std = np.array(stats[f"{key}_std"]) / std
         assert np.abs(z_mean).max() < 0.15 and np.abs(np.log(z_std)).max() < math.log(1.2)
+
+
+def test_config_states_the_preprocessing_of_loaded_buffers() -> None:
+    """A backbone filled by load_state_dict reports the statistics its buffers hold."""
+    trained = create_backbone("rs3l")
+    fitted = {"track_mean": [1.5, 0.01, -0.001, 0.002, 0.01],
+              "cell_std": [1.4, 1.6, 0.15]}
+    trained.set_preprocessing(fitted)
+    built = create_backbone("rs3l")
+    built.load_state_dict(trained.state_dict())
+    got = built.config["preprocessing"]
+    for key, vals in fitted.items():
+        assert got[key] == torch.tensor(vals).tolist(), key
+    assert got["cell_mean"] == create_backbone("rs3l").config["preprocessing"]["cell_mean"]
+    rebuilt = build_from_config(built.config)
+    assert all(torch.equal(getattr(rebuilt, k), getattr(trained, k)) for k in got)
