@@ -142,11 +142,8 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
     def config(self) -> dict[str, Any]:
         """JSON-serialisable config that rebuilds this backbone (``build_from_config``); its
         preprocessing is what the statistics buffers hold (after ``load_state_dict`` too)."""
-        prep = dict(self._config["preprocessing"])
-        for key, vals in prep.items():
-            buf = getattr(self, key)
-            if not torch.equal(torch.tensor(vals, dtype=buf.dtype), buf.cpu()):
-                prep[key] = [float(v) for v in buf.tolist()]
+        stored = self._config["preprocessing"]
+        prep = self._preprocessing_in_buffers(stored, {key: key for key in stored})
         return {"arch": self.arch_name, **self._config, "preprocessing": prep}
 
     def set_preprocessing(self, preprocessing: dict[str, list[float]]) -> None:

@@ -198,10 +198,8 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         Its preprocessing is what the ``feat_mean`` / ``feat_std`` buffers hold, so a backbone
         filled by ``load_state_dict`` (e.g. exported from a checkpoint) reports the numbers it
         computes with, not those it was built with."""
-        prep = dict(self._config["preprocessing"])
-        for key, buf in (("mean", self.feat_mean), ("std", self.feat_std)):
-            if not torch.equal(torch.tensor(prep[key], dtype=buf.dtype), buf.cpu()):
-                prep[key] = [float(v) for v in buf.tolist()]
+        prep = self._preprocessing_in_buffers(self._config["preprocessing"],
+                                              {"mean": "feat_mean", "std": "feat_std"})
         return {"arch": self.arch_name, **self._config, "preprocessing": prep}
 
     def set_preprocessing(self, preprocessing: Preprocessing) -> None:

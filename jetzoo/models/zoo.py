@@ -394,6 +394,18 @@ class PretrainedMixin:
         """Save this backbone; keyword arguments as :func:`save_pretrained`."""
         return save_pretrained(self, save_directory, **kwargs)  # type: ignore[arg-type]
 
+    def _preprocessing_in_buffers(self, stored: dict[str, Any],
+                                  buffers: dict[str, str]) -> dict[str, Any]:
+        """``stored`` (the preprocessing a backbone was built with) with each entry ``key``
+        replaced by the values of the buffer named ``buffers[key]`` where they differ, as after
+        ``load_state_dict`` (e.g. an export from a checkpoint): the numbers it computes with."""
+        prep = dict(stored)
+        for key, name in buffers.items():
+            buf = getattr(self, name)
+            if not torch.equal(torch.tensor(prep[key], dtype=buf.dtype), buf.cpu()):
+                prep[key] = [float(v) for v in buf.tolist()]
+        return prep
+
     def push_to_hub(self, repo_id: str, *, revision: str | None = None, private: bool = False,
                     commit_message: str | None = None, token: str | None = None,
                     **kwargs: Any) -> str:
