@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 PT_FLOOR = 1e-8  # log of pt_rel is taken as log(max(pt_rel, PT_FLOOR))
+#: no constituent sits further than this from its jet's axis in eta or phi (R <= 1.5 jets);
+#: one that does (a unit or wrapping error) would dominate the fitted std of every jet's input
+MAX_ANGLE = 5.0
 
 
 @dataclass
@@ -32,20 +35,48 @@ class Preprocessing:
         real = pf[..., 3] > 0
         if not real.any():
             raise ValueError("cannot fit preprocessing: no real particles")
+        problem = cls.outlier_problem(pf)
+        if problem:
+            raise ValueError(f"cannot fit preprocessing: {problem}")
         cols = np.stack([pf[..., 0][real], pf[..., 1][real],
                          np.log(np.maximum(pf[..., 2][real], PT_FLOOR))], axis=-1)
         mean = cols.mean(axis=0)
         std = np.maximum(cols.std(axis=0), 1e-6)
         return cls(mean=[float(v) for v in mean], std=[float(v) for v in std])
 
+    @staticmethod
+    def outlier_problem(particle_features: np.ndarray) -> str | None:
+        """Why ``(N, P, 4)`` JetNet-layout particles cannot be jet constituents (a real
+        particle with ``|eta_rel|`` or ``|phi_rel|`` above :data:`MAX_ANGLE`), naming the jet;
+        None if they can."""
+        pf = np.asarray(particle_features)
+        real = pf[..., 3] > 0
+        far = real & ((np.abs(pf[..., 0]) > MAX_ANGLE) | (np.abs(pf[..., 1]) > MAX_ANGLE))
+        if not far.any():
+            return None
+        jet, part = (int(v[0]) for v in np.nonzero(far))
+        return (f"{int(far.sum())} particle(s) lie more than {MAX_ANGLE} from their jet axis "
+                f"(jet {jet}: eta_rel {pf[jet, part, 0]:.4g}, phi_rel {pf[jet, part, 1]:.4g}); "
+                "relative coordinates in radians are expected (a unit or phi-wrapping error?)")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
+        if not isinstance(d, dict):
+            raise ValueError(f"preprocessing must be a mapping, got {type(d).__name__}")
+        unknown = sorted(set(d) - {"mean", "std", "features"})
+        if unknown:
+            raise ValueError(f"preprocessing has unknown field {unknown[0]!r}")
         p = cls(**d)
-        if len(p.mean) != 3 or len(p.std) != 3 or not all(math.isfinite(v) for v in p.mean + p.std):
+        numbers = [*p.mean, *p.std] if isinstance(p.mean, list) and isinstance(p.std, list) else []
+        if (len(p.mean) != 3 or len(p.std) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) for v in numbers)):
             raise ValueError(f"preprocessing needs 3 finite means and stds, got {d}")
+        if min(p.std) <= 0:
+            raise ValueError(f"preprocessing std must be > 0, got {p.std}")
         return p
 
     def save(self, path: str | Path) -> None:

@@ -24,6 +24,7 @@ from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.losses import cosine_distance
 from jetzoo.models.heads import MLP
 from jetzoo.models.registry import register_architecture, register_model
+from jetzoo.models.protocol import checked_input
 from jetzoo.models.transformer import BackboneOutput, ParticleTransformer
 
 __all__ = ["JetAutoencoder", "Reconstruction", "default_widths"]
@@ -56,6 +57,8 @@ class JetAutoencoder(nn.Module):
 
     arch_name = "jet_autoencoder"
     input_kind = "particles"
+    config_limits: dict[str, tuple[float, float]] = {
+        **ParticleTransformer.config_limits, "hidden_dims": (1, 4096), "bottleneck_dim": (1, 4096)}
     lora_targets: tuple[str, ...] = ("qkv",)  # the encoder's attention projections
 
     def __init__(self, hidden_dims: list[int] | None = None, bottleneck_dim: int | None = None,
@@ -97,7 +100,7 @@ class JetAutoencoder(nn.Module):
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
         """[CLS] representation x (B, d) of a batch dict (keys ``x``, ``mask``)."""
-        return self.encoder(batch["x"], batch["mask"]).cls
+        return self.encoder.embed(batch)
 
     def bottleneck(self, batch: dict[str, Tensor]) -> Tensor:
         """Compressed representation y (B, bottleneck_dim)."""
@@ -105,7 +108,8 @@ class JetAutoencoder(nn.Module):
 
     def reconstruction_score(self, batch: dict[str, Tensor], eps: float = 1e-8) -> Tensor:
         """Anomaly score log(1 - cos(x, z)) per jet, shape (B,); larger = more anomalous."""
-        r = self.reconstruct(batch["x"], batch["mask"])
+        x = checked_input("x", batch["x"], self.encoder.particle_embed.weight.dtype)
+        r = self.reconstruct(x, batch["mask"])
         return cosine_distance(r.x, r.z).clamp_min(0).add(eps).log()
 
     def get_layer_id(self, param_name: str) -> int:

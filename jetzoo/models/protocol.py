@@ -41,6 +41,21 @@ class Backbone(Protocol):
     def get_layer_id(self, param_name: str) -> int: ...
 
 
+def checked_input(name: str, x: Tensor, dtype: torch.dtype) -> Tensor:
+    """A batch tensor ``x`` as ``dtype`` (the model's: a float64 or float16 array is cast), or a
+    ValueError naming the key: ``x`` is not floating point, or holds NaN or inf (the jets
+    named), which would make every embedding of the batch NaN without a word."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"batch[{name!r}] must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"batch[{name!r}] must be floating point (raw features), got {x.dtype}")
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        jets = torch.nonzero(bad.flatten(1).any(1)).flatten()[:5].tolist()
+        raise ValueError(f"batch[{name!r}] holds NaN or inf (jets {jets} of the batch)")
+    return x.to(dtype)
+
+
 def example_batch(input_kind: str, batch_size: int = 4, seed: int = 0) -> dict[str, Tensor]:
     """A small random batch of ``input_kind`` with some padding (for checks and tests)."""
     gen = torch.Generator().manual_seed(seed)

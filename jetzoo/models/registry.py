@@ -115,6 +115,30 @@ def get_architecture(arch: str) -> type[nn.Module]:
     return _ARCHITECTURES[arch]
 
 
+def config_problem(config: dict[str, Any]) -> tuple[str, str] | None:
+    """The first ``(field, why)`` of a backbone config that its architecture's
+    ``config_limits`` refuse (a size out of range, a non-number), before anything is built;
+    None if every limited field is in range. Fields left out take the class defaults."""
+    arch = config.get("arch")
+    try:
+        cls = get_architecture(str(arch))
+    except KeyError as err:
+        return "arch", str(err.args[0])
+    for key, (lo, hi) in getattr(cls, "config_limits", {}).items():
+        value = config.get(key)
+        if value is None:
+            continue
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            integral = isinstance(lo, int) and isinstance(hi, int)
+            kinds = (int,) if integral else (int, float)
+            if isinstance(v, bool) or not isinstance(v, kinds):
+                what = "an integer" if integral else "a number"
+                return key, f"must be {what}, got {v!r}"
+            if not (lo <= v <= hi):  # NaN fails too
+                return key, f"{v!r} is outside the range [{lo}, {hi}] jetzoo loads"
+    return None
+
+
 def build_from_config(config: dict[str, Any]) -> nn.Module:
     """Build a backbone from a saved config ``{"arch": ..., **kwargs}``."""
     config = copy.deepcopy(dict(config))

@@ -25,6 +25,7 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 
+from jetzoo.models.protocol import checked_input
 from jetzoo.models.registry import register_architecture, register_model
 from jetzoo.models.transformer import Block
 from jetzoo.models.zoo import PretrainedMixin
@@ -103,6 +104,11 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
 
     arch_name = "rs3l_transformer"
     input_kind = "tracks+cells"  # Backbone protocol: tracks, track_mask, cells, cell_mask
+    config_limits: dict[str, tuple[float, float]] = {
+        "embed_dim": (1, 4096), "depth": (1, 128), "num_heads": (1, 256),
+        "mlp_ratio": (0.01, 64.0), "n_layers": (1, 64), "layer_embed_dim": (1, 1024),
+        "radius": (1e-6, 10.0), "out_hidden": (1, 4096), "out_dim": (1, 4096),
+        "dropout": (0.0, 0.99)}
     lora_targets: tuple[str, ...] = ("qkv",)
 
     def __init__(self, embed_dim: int = 128, depth: int = 2, num_heads: int = 8,
@@ -198,8 +204,11 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
         return self.head(self.pool(tracks, track_mask, cells, cell_mask))
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """``y`` of view a of an RS3L batch (keys tracks, track_mask, cells, cell_mask)."""
-        return self(batch["tracks"], batch["track_mask"], batch["cells"], batch["cell_mask"])
+        """``y`` of view a of an RS3L batch (keys tracks, track_mask, cells, cell_mask); inputs
+        of another float dtype are cast to the model's, non-finite ones are a ValueError."""
+        dtype = self.norm.weight.dtype
+        return self(checked_input("tracks", batch["tracks"], dtype), batch["track_mask"],
+                    checked_input("cells", batch["cells"], dtype), batch["cell_mask"])
 
     def get_layer_id(self, param_name: str) -> int:
         """Depth of a parameter for layer-wise LR decay: 0 = input MLPs and embeddings,

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from jetzoo.data.preprocessing import PT_FLOOR, Preprocessing
 from jetzoo.models.dropout import FastDropout
+from jetzoo.models.protocol import checked_input
 from jetzoo.models.registry import register_architecture, register_model
 from jetzoo.models.zoo import PretrainedMixin
 
@@ -145,6 +146,12 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
     arch_name = "particle_transformer"
     input_kind = "particles"  # Backbone protocol: batches with x (B, N, 3) and mask (B, N)
     lora_targets: tuple[str, ...] = ("qkv",)  # the fused attention projections
+    #: the sizes a saved config may hold (checked before anything is allocated)
+    config_limits: dict[str, tuple[float, float]] = {
+        "in_features": (3, 3), "embed_dim": (1, 4096), "depth": (1, 128),
+        "num_heads": (1, 256), "head_dim": (1, 4096), "mlp_ratio": (0.01, 64.0),
+        "dropout": (0.0, 0.99), "attn_dropout": (0.0, 0.99), "drop_path": (0.0, 0.99),
+        "norm_eps": (1e-12, 1.0)}
 
     def __init__(self, in_features: int = 3, embed_dim: int = 64, depth: int = 4,
                  num_heads: int = 4, head_dim: int | None = None, mlp_ratio: float = 4.0,
@@ -209,11 +216,15 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         self._config["preprocessing"] = preprocessing.to_dict()
 
     def preprocess(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Raw (eta_rel, phi_rel, pt_rel) -> standardised (eta, phi, log pT); zero at padding."""
+        """Raw (eta_rel, phi_rel, pt_rel) -> standardised (eta, phi, log pT); zero at padding.
+
+        Computed in float32 whatever the model's dtype: in float16 the pT floor (1e-8) rounds
+        to 0 and a padded slot's log pT to -inf, which times the 0 mask is NaN."""
+        x32 = x.float()
         feats = torch.stack(
-            [x[..., 0], x[..., 1], torch.log(x[..., 2].clamp_min(PT_FLOOR))], dim=-1)
-        feats = (feats - self.feat_mean) / self.feat_std
-        return feats * mask.unsqueeze(-1)
+            [x32[..., 0], x32[..., 1], torch.log(x32[..., 2].clamp_min(PT_FLOOR))], dim=-1)
+        feats = (feats - self.feat_mean.float()) / self.feat_std.float()
+        return (feats * mask.unsqueeze(-1)).to(self.particle_embed.weight.dtype)
 
     def forward(self, x: Tensor, mask: Tensor, token_mask: Tensor | None = None) -> BackboneOutput:
         """Encode a padded batch.
@@ -245,8 +256,10 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         return BackboneOutput(cls=h[:, 0], tokens=h[:, 1:] * mask.unsqueeze(-1))
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """[CLS] embedding of a batch dict (keys ``x``, ``mask``)."""
-        return self(batch["x"], batch["mask"]).cls
+        """[CLS] embedding of a batch dict (keys ``x``, ``mask``). ``x`` of another float dtype
+        is cast to the model's; a non-float or non-finite ``x`` is a ValueError."""
+        x = checked_input("x", batch["x"], self.particle_embed.weight.dtype)
+        return self(x, batch["mask"]).cls
 
     def get_layer_id(self, param_name: str) -> int:
         """Depth of a parameter for layer-wise LR decay: 0 = embedding, i+1 = block i,

@@ -22,6 +22,7 @@ A saved backbone is a folder with three files::
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jetzoo.models import registry
 from jetzoo.utils.io import sha256_file
+from jetzoo.utils.names import name_problem
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -92,10 +94,13 @@ def build_config(model: nn.Module, *, model_name: str | None = None,
     if not isinstance(backbone, dict) or "arch" not in backbone:
         raise ZooError(f"{type(model).__name__} has no `config` dict with an 'arch' field; "
                        "only registered backbones can be saved")
+    name = model_name or _model_name(model)
+    if name_problem(name):  # it becomes a folder name (results, cards, shipped weights)
+        raise ZooError(f"model_name: {name_problem(name)}")
     config = {
         "jetzoo_version": _jetzoo_version(),
         "format_version": FORMAT_VERSION,
-        "model_name": model_name or _model_name(model),
+        "model_name": name,
         "backbone": backbone,
         "recipe": recipe,
         "dataset": dataset,
@@ -110,6 +115,21 @@ def build_config(model: nn.Module, *, model_name: str | None = None,
         except (TypeError, ValueError) as err:
             raise ZooError(f"config.json field {key!r} is not valid JSON: {err}") from err
     return config
+
+
+def config_sha256(model_or_config: nn.Module | dict[str, Any]) -> str:
+    """sha256 of a backbone's architecture config (``model.config``: architecture options and
+    the preprocessing its buffers hold), as canonical JSON."""
+    config = getattr(model_or_config, "config", model_or_config)
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def identity_sha256(weights_sha256: str, config_sha: str) -> str:
+    """The identity of a scored model: the weights *and* the architecture config. Two folders
+    with the same weights but, say, another ``mask_padding`` embed differently, so embedding
+    caches and leaderboard results are keyed by this, never by the weights alone."""
+    return hashlib.sha256(f"weights:{weights_sha256}\nconfig:{config_sha}".encode()).hexdigest()
 
 
 def _check_target(target: Path) -> None:
@@ -206,15 +226,22 @@ def load_config(folder: str | os.PathLike) -> dict[str, Any]:
     backbone = config.get("backbone")
     if not isinstance(backbone, dict) or not isinstance(backbone.get("arch"), str):
         raise ZooError(f"{path}: field 'backbone' must be an object with a string 'arch'")
+    if config.get("model_name") is not None:  # it becomes a folder name (results, cards)
+        problem = name_problem(config["model_name"])
+        if problem:
+            raise ZooError(f"{path}: field 'model_name': {problem}")
     return config
 
 
-def _check_state(path: Path, state: dict[str, torch.Tensor], model: nn.Module) -> None:
-    expected = model.state_dict()
+def _check_state(path: Path, state: dict[str, Any], model: nn.Module) -> None:
+    """The tensors (or shapes) in ``state`` are exactly ``model``'s, shape for shape."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v)
+             for k, v in state.items()}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}"
-             for k in expected if k in state and state[k].shape != expected[k].shape]
+    wrong = [f"{k}: file {state[k]} vs config {expected[k]}"
+             for k in expected if k in state and state[k] != expected[k]]
     problems = []
     if wrong:
         problems.append("shape mismatch " + "; ".join(wrong[:5]))
@@ -225,6 +252,45 @@ def _check_state(path: Path, state: dict[str, torch.Tensor], model: nn.Module) -
     if problems:
         raise ZooError(f"{path}: weights do not match the architecture in {CONFIG_NAME} "
                        f"({' | '.join(problems)})")
+
+
+def _build_checked(config_path: Path, weights: Path, backbone: dict[str, Any]) -> nn.Module:
+    """Build the backbone of ``config_path``'s field ``backbone`` only after its sizes passed the
+    architecture's limits and, built on the meta device (nothing allocated), its tensor shapes
+    equal those in the safetensors header of ``weights``; any failure is one :class:`ZooError`
+    naming the file and the field."""
+    problem = registry.config_problem(backbone)
+    if problem is not None and problem[0] == "arch":
+        raise ZooError(f"{config_path}: field 'backbone' does not build a model: {problem[1]}")
+    if problem is not None:
+        raise ZooError(f"{config_path}: field 'backbone.{problem[0]}': {problem[1]}")
+
+    def build() -> nn.Module:
+        try:
+            return registry.build_from_config(backbone)
+        except Exception as err:  # noqa: BLE001 - a constructor refuses a config many ways
+            raise ZooError(f"{config_path}: field 'backbone' does not build a model: "
+                           f"{type(err).__name__}: {err}") from err
+
+    with torch.device("meta"):
+        skeleton = build()
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ZooError(f"{weights}: corrupt safetensors file ({err})") from err
+    _check_state(weights, shapes, skeleton)
+    return build()
+
+
+def _check_values(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Every floating tensor finite, every standard deviation (``*std`` buffers) > 0."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ZooError(f"{path}: tensor {key!r} holds NaN or inf")
+        if key.endswith("std") and tensor.numel() and float(tensor.min()) <= 0:
+            raise ZooError(f"{path}: tensor {key!r} (a preprocessing standard deviation) "
+                           f"must be > 0, got {[round(float(v), 6) for v in tensor.flatten()]}")
 
 
 def safetensors_problem(path: Path) -> str | None:
@@ -282,16 +348,13 @@ def load_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     if expected_sha is not None and sha256_file(weights) != expected_sha:
         raise ZooError(f"{weights}: sha256 differs from field 'weights_sha256' in {CONFIG_NAME}: "
                        "the file is corrupt or was changed after saving")
-    try:
-        model = registry.build_from_config(config["backbone"])
-    except (KeyError, ValueError) as err:
-        raise ZooError(f"{folder / CONFIG_NAME}: field 'backbone' does not build a model: "
-                       f"{err}") from err
+    model = _build_checked(folder / CONFIG_NAME, weights, config["backbone"])
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise ZooError(f"{weights}: corrupt safetensors file ({err})") from err
     _check_state(weights, state, model)
+    _check_values(weights, state)
     model.load_state_dict(state, strict=True)
     model.pretrained_cfg = {**config, "source": str(folder)}
     model.model_name = str(config.get("model_name") or config["backbone"]["arch"])
