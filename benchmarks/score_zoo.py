@@ -18,11 +18,10 @@ from pathlib import Path
 from jetzoo import JetZoo
 from jetzoo.leaderboard.render import main_score, render
 from jetzoo.leaderboard.schema import load_result, result_path
-from jetzoo.leaderboard.submission import submit
+from jetzoo.leaderboard.submission import load_model, submit
 from jetzoo.leaderboard.tasks import TIERS
 from jetzoo.models.registry import random_init_like
 from jetzoo.models.zoo import save_pretrained
-from jetzoo.utils.io import sha256_file
 
 RELEASE = ["jbot-s", "jbot-b", "jetclr", "ae", "jbot-s-qcd", "rs3l"]
 
@@ -54,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             folders.append((f"{name}-random-init", random_init(name, Path(args.random_root))))
         for model_id, folder in folders:
             t0 = time.perf_counter()
-            submit(folder, args.tasks, tier=args.tier, out=args.out, name=model_id,
-                   evaluations=args.evaluations, progress=False)
-            sha = sha256_file(Path(folder) / "model.safetensors")
-            for path in sorted(result_path(args.out, model_id, sha, "x").parent.glob("*.json")):
+            written = submit(folder, args.tasks, tier=args.tier, out=args.out, name=model_id,
+                             evaluations=args.evaluations, progress=False)
+            _, info = load_model(folder, name=model_id)
+            store = result_path(args.out, model_id, info.identity_sha256, "x").parent
+            for path in sorted(set(written) | set(store.glob("*.json"))):
                 result, _ = load_result(path, load_roc=False)
                 row = main_score(result, args.tier)
                 value = "n/a" if row is None or row["value"] is None else \

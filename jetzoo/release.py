@@ -102,11 +102,14 @@ def _check_architecture(model: Any, name: str, folder: Path) -> None:
 
 
 def load_store_folder(folder: str | Path | None, weights_sha256: str | None, what: str,
-                      tier: str = "standard") -> dict[str, Any] | None:
-    """The results of one model's store folder (``<store>/<model>/<weights-sha12>/``, one file
+                      tier: str = "standard", config_sha256: str | None = None
+                      ) -> dict[str, Any] | None:
+    """The results of one model's store folder (``<store>/<model>/<identity-sha12>/``, one file
     per task) at ``tier``: ``{"model", "tier", "results"`` (rows with ``task``, ``dataset`` and
     ``dataset_sha256``), ``"main"`` (task -> main score), ``"files"`` (task -> checksum),
-    ``"date"``, ``"jetzoo_version"``}. Refuses the ``quick`` tier and other weights."""
+    ``"date"``, ``"jetzoo_version"``}. Refuses the ``quick`` tier, other weights and another
+    architecture config (``config_sha256``; files written before results recorded it are
+    checked on the weights alone)."""
     from jetzoo.leaderboard.schema import ResultFileError, flat_rows, iter_store, load_result
 
     if folder is None:
@@ -120,7 +123,7 @@ def load_store_folder(folder: str | Path | None, weights_sha256: str | None, wha
         files = list(iter_store(folder))
     if not files:
         raise ReleaseError(f"{what}: {folder} holds no result files (<task>.json of the store "
-                           "leaderboard/results/<model>/<weights-sha12>/)")
+                           "leaderboard/results/<model>/<identity-sha12>/)")
     out: dict[str, Any] = {"tier": tier, "results": [], "main": {}, "files": {}, "date": "",
                            "jetzoo_version": ""}
     for path in files:
@@ -133,6 +136,12 @@ def load_store_folder(folder: str | Path | None, weights_sha256: str | None, wha
             raise ReleaseError(f"{path}: field 'model.weights_sha256' ({sha[:12]}...) is not the "
                                f"sha256 of the weights being shipped ({weights_sha256[:12]}...): "
                                "these results scored another model")
+        stated = result["model"].get("config_sha256")
+        if config_sha256 is not None and stated is not None and stated != config_sha256:
+            raise ReleaseError(f"{path}: field 'model.config_sha256' ({stated[:12]}...) is not "
+                               f"the architecture config being shipped ({config_sha256[:12]}"
+                               "...): these results scored the same weights with other "
+                               "architecture options")
         run = result["runs"].get(tier)
         if run is None:
             continue
@@ -157,7 +166,7 @@ def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
     leaderboard ``results`` (a store folder) at ``tier`` and comparisons against ``reference``
     (see the module docstring); write the card to ``<cards_dir>/<name>.md`` too. Returns the
     shipped folder."""
-    from jetzoo.models.zoo import load_config, load_folder, save_pretrained
+    from jetzoo.models.zoo import config_sha256, load_config, load_folder, save_pretrained
     from jetzoo.utils.io import sha256_file
 
     folder = Path(model_dir)
@@ -167,7 +176,7 @@ def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
     model = load_folder(folder)
     _check_architecture(model, name, folder)
     sha = sha256_file(folder / "model.safetensors")
-    result = load_store_folder(results, sha, "results", tier)
+    result = load_store_folder(results, sha, "results", tier, config_sha256(model))
     ref = load_store_folder(reference, None, "reference", tier)
     comparisons = compare(result, ref) if result else None
     target = Path(weights_root) / name

@@ -16,7 +16,7 @@ from jetzoo.leaderboard import submission
 from jetzoo.leaderboard.cache import EmbeddingCache
 from jetzoo.leaderboard.schema import load_result
 from jetzoo.leaderboard.submission import (RunSettings, SubmissionError, combine_seeds, run_task,
-                                          submit)
+                                          load_model, submit)
 from jetzoo.leaderboard.tasks import (TASKS_DIR, TIER_SETTINGS, TaskError, TaskSkipped,
                                       load_task, load_tasks, parse_task, resolve_dataset,
                                       synthetic_task_data)
@@ -181,7 +181,8 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(EmbeddingCache, "get", counting_get)
     paths = submit(model_dir, ["top-tagging", "jetnet-5class"], evaluations=["knn"], **kwargs)
     assert sorted(p.name for p in paths) == ["jetnet-5class.json", "top-tagging.json"]
-    assert all(p.parent == out / "tiny" / sha[:12] for p in paths)
+    identity = load_model(model_dir)[1].identity_sha256
+    assert all(p.parent == out / "tiny" / identity[:12] for p in paths)
     n_first = sum(computed)
     assert n_first > 0
     mtimes = {p: p.stat().st_mtime_ns for p in paths}

@@ -124,11 +124,14 @@ def test_render_refuses_tampered_file(results: Path, tmp_path: Path, capsys):
 
 def test_committed_stores_are_valid() -> None:
     """Every result file in the repository's stores (the leaderboard's and the one-off studies')
-    passes the checks `render` applies, and sits in the folder of its model id and weights."""
+    passes the checks `render` applies, and sits in the folder of its model id and identity
+    (weights + architecture config; files scored before results recorded the config sit in
+    the folder of their weights)."""
     root = Path(__file__).resolve().parents[1] / "leaderboard"
     files = sorted([*root.glob("results/*/*/*.json"), *root.glob("studies/*/*/*/*.json")])
     assert any("studies" in f.parts for f in files) and any("results" in f.parts for f in files)
     for f in files:
         obj, _ = load_result(f)
-        assert f.parent.name == obj["model"]["weights_sha256"][:12], f
+        key = obj["model"].get("identity_sha256", obj["model"]["weights_sha256"])
+        assert f.parent.name == key[:12], f
         assert f.parent.parent.name == obj["model"]["id"], f

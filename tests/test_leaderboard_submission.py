@@ -16,8 +16,8 @@ from jetzoo.leaderboard import submission
 from jetzoo.leaderboard.embeddings import extract
 from jetzoo.leaderboard.probes import linear_probe
 from jetzoo.leaderboard.schema import ResultFileError, load_result, write_result
-from jetzoo.leaderboard.submission import (RunSettings, SubmissionError, run_task, submit,
-                                           verify_dataset)
+from jetzoo.leaderboard.submission import (RunSettings, SubmissionError, load_model, run_task,
+                                           submit, verify_dataset)
 from jetzoo.leaderboard.tasks import (TASKS_DIR, TaskSkipped, load_task, load_task_data,
                                       parse_task, resolve_dataset, synthetic_task_data)
 from jetzoo.utils.io import sha256_file
@@ -128,9 +128,11 @@ def test_submit_writes_valid_result_file(tmp_path: Path, tasks_dir: Path, model_
     sha = sha256_file(model_dir / "model.safetensors")
     paths = submit(model_dir, ["mini-top"], quick=True, out=out, tasks_dir=tasks_dir,
                    accelerator="cpu", progress=False, cache_dir=False)
-    assert paths == [out / "tiny-model" / sha[:12] / "mini-top.json"]
+    identity = load_model(model_dir)[1].identity_sha256  # weights + architecture config
+    assert paths == [out / "tiny-model" / identity[:12] / "mini-top.json"]
     result, roc = load_result(paths[0])
     assert result["model"]["weights_sha256"] == sha
+    assert result["model"]["identity_sha256"] == identity
     assert result["model"]["id"] == "tiny-model" and list(result["runs"]) == ["quick"]
     run = result["runs"]["quick"]
     assert run["dataset"]["sha256"] == "0" * 64

@@ -1,15 +1,18 @@
-"""One embedding cache per (weights, dataset, split): a backbone embeds a jet once.
+"""One embedding cache per (model, dataset, split): a backbone embeds a jet once.
 
 Tasks of one dataset share jets (top tagging reads the q, g, t jets of the five-class test
 split; the anomaly task the q, g jets of its training split), and a submission that is run
-again (a new evaluation, a crash) finds them embedded. Entries are keyed by the weights'
-sha256, the dataset's sha256, the split key (split fractions + seed: which jets a split holds),
-the split name and the output (``embed`` or ``reconstruction_score``); each holds the rows
-(positions in the split) embedded so far, and a request embeds only the rows it lacks.
+again (a new evaluation, a crash) finds them embedded. Entries are keyed by the model's
+identity (weights *and* architecture config, :func:`jetzoo.models.zoo.identity_sha256`: the
+same weights with another ``mask_padding`` embed differently), the dataset's sha256, the split
+key (split fractions + seed: which jets a split holds), the split name and the output
+(``embed`` or ``reconstruction_score``); each holds the rows (positions in the split) embedded
+so far, and a request embeds only the rows it lacks.
 
-On disk (``<root>/<weights12>/<dataset12>/<splitkey>-<split>-<fn>.npz``, written atomically)
-when a root is given: ``$JETZOO_CACHE``, else ``~/.cache/jetzoo/embeddings``; in memory always.
-A backbone without a weights hash (an in-memory model) or data without a dataset hash
+On disk (``<root>/<identity12>/<dataset12>/<splitkey>-<split>-<fn>.npz``, written atomically
+under a file lock, after merging the rows another process wrote meanwhile) when a root is
+given: ``$JETZOO_CACHE``, else ``~/.cache/jetzoo/embeddings``; in memory always.
+A backbone without an identity (an in-memory model) or data without a dataset hash
 (synthetic) is never cached.
 """
 from __future__ import annotations
@@ -51,27 +54,38 @@ class EmbeddingCache:
     def _load(self, key: Key) -> tuple[np.ndarray, np.ndarray] | None:
         if key in self._mem:
             return self._mem[key]
-        path = self._file(key)
-        if path is not None and path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    entry = (npz["rows"], npz["values"])
-            except (OSError, ValueError, KeyError):  # a damaged cache file is recomputed
-                return None
+        entry = self._read(self._file(key))
+        if entry is not None:
             self._mem[key] = entry
-            return entry
-        return None
+        return entry
+
+    @staticmethod
+    def _read(path: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return npz["rows"], npz["values"]
+        except (OSError, ValueError, KeyError):  # a damaged cache file is recomputed
+            return None
 
     def _save(self, key: Key, rows: np.ndarray, values: np.ndarray) -> None:
-        self._mem[key] = (rows, values)
         path = self._file(key)
         if path is None:
+            self._mem[key] = (rows, values)
             return
+        from filelock import FileLock
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, rows=rows, values=values)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(buf.getvalue())
+        with FileLock(str(path.with_name(f".{path.name}.lock"))):
+            on_disk = self._read(path)  # rows another process added since this one read
+            if on_disk is not None:
+                rows, values = _merge(on_disk, (rows, values.astype(on_disk[1].dtype)))
+            buf = io.BytesIO()
+            np.savez(buf, rows=rows, values=values)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(buf.getvalue())
+        self._mem[key] = (rows, values)
 
     def get(self, key: Key | None, rows: Tensor, compute: Callable[[Tensor], Tensor]) -> Tensor:
         """Outputs of the split rows ``rows`` (positions in the split, any order), calling
@@ -88,15 +102,21 @@ class EmbeddingCache:
             new_vals = compute(torch.as_tensor(new_pos)).detach().cpu().numpy()
             self.computed += len(new_pos)
             new_rows = wanted[new_pos]
-            if entry is None:
-                all_rows, all_vals = new_rows, new_vals
-            else:
-                all_rows = np.concatenate([entry[0], new_rows])
-                all_vals = np.concatenate([entry[1], new_vals.astype(entry[1].dtype)])
-            order = np.argsort(all_rows, kind="stable")
-            all_rows, all_vals = all_rows[order], all_vals[order]
-            _, first = np.unique(all_rows, return_index=True)  # duplicate requested rows
-            self._save(key, all_rows[first], all_vals[first])
+            self._save(key, *_merge(entry, (new_rows, new_vals)))
             entry = self._mem[key]
         pos = np.searchsorted(entry[0], wanted)
         return torch.from_numpy(entry[1][pos])
+
+
+def _merge(old: tuple[np.ndarray, np.ndarray] | None, new: tuple[np.ndarray, np.ndarray]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and values of both, sorted by row, each row once (the first entry kept)."""
+    if old is None:
+        rows, vals = new
+    else:
+        rows = np.concatenate([old[0], new[0]])
+        vals = np.concatenate([old[1], new[1].astype(old[1].dtype)])
+    order = np.argsort(rows, kind="stable")
+    rows, vals = rows[order], vals[order]
+    _, first = np.unique(rows, return_index=True)
+    return rows[first], vals[first]

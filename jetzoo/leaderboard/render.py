@@ -86,7 +86,10 @@ def _task_info() -> tuple[dict[str, str], dict[str, int]]:
 
 
 def _model_key(result: dict[str, Any]) -> str:
-    return f"{result['model']['id']} `{result['model']['weights_sha256'][:12]}`"
+    """``id `identity12``` (results scored before the identity covered the architecture
+    config: the weights' sha256)."""
+    m = result["model"]
+    return f"{m['id']} `{m.get('identity_sha256', m['weights_sha256'])[:12]}`"
 
 
 def main_score(result: dict[str, Any], tier: str) -> dict[str, Any] | None:
@@ -212,8 +215,12 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
              "beside. Tiers: **standard** (the pinned benchmark sets, `jetzoo/data/catalog.py`), "
              "**paper** (the seed-004 fine-tuning protocol on the same sets), **quick** (the "
              "embedded sample: a format check for CI, too small to rank models).", ""]
-    lines += ["| model | weights sha256 | recipe | tiers | jetzoo | last scored | overrides |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["The identity is the sha256 of the weights *and* the architecture config (results "
+              "and cached embeddings are keyed by it); `-` under config: scored before results "
+              "recorded the config (keyed by the weights alone).", "",
+              "| model | identity | weights sha256 | config sha256 | recipe | tiers | jetzoo | "
+              "last scored | overrides |",
+              "|---|---|---|---|---|---|---|---|---|"]
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         by_model[_model_key(r)].append(r)
@@ -222,7 +229,9 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
         runs = [run for r in rs for run in r["runs"].values()]
         scored = sorted({t for r in rs for t in r["runs"]}, key=TIER_ORDER.index)
         overrides = sorted({format_settings(run.get("overrides")) for run in runs} - {""})
-        lines.append(f"| {m['id']} | `{m['weights_sha256'][:12]}` | {m.get('recipe') or ''} | "
+        config = f"`{m['config_sha256'][:12]}`" if "config_sha256" in m else "-"
+        lines.append(f"| {m['id']} | `{m.get('identity_sha256', m['weights_sha256'])[:12]}` | "
+                     f"`{m['weights_sha256'][:12]}` | {config} | {m.get('recipe') or ''} | "
                      f"{', '.join(scored)} | {max(run['jetzoo_version'] for run in runs)} | "
                      f"{max(run['date'] for run in runs)[:10]} | "
                      f"{'; '.join(overrides) or 'none'} |")

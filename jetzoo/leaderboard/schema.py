@@ -31,11 +31,13 @@ import numpy as np
 
 from jetzoo.utils.formatting import format_settings  # noqa: F401  (re-exported)
 from jetzoo.utils.io import atomic_path, atomic_write_text, sha256_file
+from jetzoo.utils.names import NAME_PATTERN, name_problem
 
 SCHEMA_VERSION = 2
 TIER_NAMES = ["quick", "standard", "paper"]
 _SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _NUM = {"type": ["number", "null"]}  # null: not defined (e.g. rejection with no background)
+_NAME = {"type": "string", "pattern": NAME_PATTERN}  # model ids and task names become paths
 
 _ROW = {
     "type": "object",
@@ -89,9 +91,11 @@ RESULT_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["id", "revision", "weights_sha256", "arch", "family", "num_features"],
             "properties": {
-                "id": {"type": "string", "minLength": 1},
+                "id": _NAME,
                 "revision": {"type": "string"},
                 "weights_sha256": _SHA,
+                "config_sha256": _SHA,
+                "identity_sha256": _SHA,
                 "source": {"type": "string"},
                 "arch": {"type": "string"},
                 "family": {"enum": ["jetnet", "rs3l"]},
@@ -103,7 +107,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "task": {
             "type": "object", "additionalProperties": False,
             "required": ["name", "kind", "family", "main_score"],
-            "properties": {"name": {"type": "string", "minLength": 1},
+            "properties": {"name": _NAME,
                            "kind": {"enum": ["multiclass", "binary", "anomaly"]},
                            "family": {"type": "string"},
                            "main_score": {"type": "string", "pattern": "^[^/]+/.+$"},
@@ -174,9 +178,15 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
-def result_path(root: str | Path, model_id: str, weights_sha256: str, task: str) -> Path:
-    """``<root>/<model>/<weights-sha12>/<task>.json``."""
-    return Path(root) / safe_name(model_id) / weights_sha256[:12] / f"{safe_name(task)}.json"
+def result_path(root: str | Path, model_id: str, identity_sha256: str, task: str) -> Path:
+    """``<root>/<model>/<identity-sha12>/<task>.json``: the model id and the task name must be
+    valid names (:mod:`jetzoo.utils.names`; never ``..`` or a separator), the folder is the
+    model's identity (weights + architecture config, :func:`jetzoo.models.zoo.identity_sha256`)."""
+    for name, what in ((model_id, "model id"), (task, "task name")):
+        problem = name_problem(name)
+        if problem:
+            raise ResultFileError(f"{root}: {what} {problem}")
+    return Path(root) / model_id / identity_sha256[:12] / f"{task}.json"
 
 
 def write_result(path: str | Path, obj: dict[str, Any],

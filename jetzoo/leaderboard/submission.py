@@ -27,9 +27,10 @@ import logging
 import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -40,11 +41,12 @@ from jetzoo.leaderboard import metrics as M
 from jetzoo.leaderboard.cache import EmbeddingCache, default_root
 from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext, evaluator_of
 from jetzoo.leaderboard.schema import (ResultFileError, load_result, now_iso, result_path,
-                                       roc_key, write_result)
+                                       roc_key, safe_name, write_result)
 from jetzoo.leaderboard.tasks import (DEFAULT_TIER, TIERS, Batch, Task, TaskData, TaskSkipped,
                                       applicable_tasks, backbone_family, load_task_data,
                                       TaskError, load_tasks, select)
 from jetzoo.utils.io import sha256_file
+from jetzoo.utils.names import InvalidNameError, check_name, name_from_repo_id
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,12 @@ class ModelInfo:
     weights_sha256: str
     source: str
     recipe: str | None = None
+    config_sha256: str = ""  # the architecture config (zoo.config_sha256)
+    identity_sha256: str = ""  # weights + config: what results and cached embeddings are keyed by
 
     def as_dict(self, backbone: nn.Module) -> dict[str, Any]:
         return {"id": self.id, "revision": self.revision, "weights_sha256": self.weights_sha256,
+                "config_sha256": self.config_sha256, "identity_sha256": self.identity_sha256,
                 "source": self.source, "arch": str(backbone.config.get("arch", "?")),
                 "family": backbone_family(backbone), "num_features": int(backbone.num_features),
                 "n_params": int(sum(p.numel() for p in backbone.parameters())),
@@ -113,17 +118,27 @@ def load_model(model: str | Path, revision: str | None = None,
         backbone = zoo.load_folder(folder)
     except zoo.ZooError as err:
         raise SubmissionError(f"cannot load model {text!r}: {err}") from err
-    if name is None:
-        if path.is_dir():
-            name = path.parent.name if path.name == "backbone" else path.name
-        else:
-            name = str(config.get("model_name") or text.replace("/", "--"))
+    if name is not None:
+        where = "--name"
+    elif path.is_dir():
+        where = f"{path}: the model id taken from the folder name (pass --name)"
+        name = safe_name(path.resolve().parent.name if path.name == "backbone"
+                         else path.resolve().name)
+    else:
+        where = f"{folder / zoo.CONFIG_NAME} field 'model_name'"
+        name = str(config.get("model_name") or name_from_repo_id(text))
+    try:
+        check_name(name, where)
+    except InvalidNameError as err:
+        raise SubmissionError(str(err)) from None
     recipe = config.get("recipe")
     recipe_name = ((recipe.get("recipe") or recipe.get("name")) if isinstance(recipe, dict)
                    else recipe)
     info = ModelInfo(id=name, revision=revision or ("local" if path.is_dir() else "main"),
                      weights_sha256=actual, source=str(folder),
-                     recipe=str(recipe_name) if recipe_name else None)
+                     recipe=str(recipe_name) if recipe_name else None,
+                     config_sha256=zoo.config_sha256(backbone))
+    info.identity_sha256 = zoo.identity_sha256(actual, info.config_sha256)
     return backbone, info
 
 
@@ -323,7 +338,7 @@ class RunSettings:
     tier: str = "standard"
     evaluations: Sequence[str] | None = None  # run only these (None: all of the task's)
     cache: EmbeddingCache | None = None
-    weights_sha256: str | None = None  # cache key of the backbone (None: no caching)
+    identity_sha256: str | None = None  # cache key of the backbone (None: no caching)
 
     @property
     def effective_tier(self) -> str:
@@ -345,8 +360,8 @@ def _embedder(backbone: nn.Module, data: TaskData, settings: RunSettings
 
     def embed(split: str, rows: Batch, fn: str) -> Tensor:
         key = None
-        if settings.weights_sha256 and data.dataset_sha256 and "index" in rows:
-            key = (settings.weights_sha256, data.dataset_sha256, data.split_key, split, fn)
+        if settings.identity_sha256 and data.dataset_sha256 and "index" in rows:
+            key = (settings.identity_sha256, data.dataset_sha256, data.split_key, split, fn)
         positions = rows["index"] if "index" in rows else torch.arange(len(rows["label"]))
         return cache.get(key, positions, lambda pos: extract(
             backbone, select(rows, pos), fn=fn, devices=settings.devices))
@@ -447,26 +462,20 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
     settings = RunSettings(devices=devices, accelerator=accelerator, tier=tier,
                            progress=False, dataset_sha256=dataset_sha256, overrides=overrides,
                            evaluations=evaluations, cache=cache,
-                           weights_sha256=info.weights_sha256)
+                           identity_sha256=info.identity_sha256)
     written: list[Path] = []
     scored_any = False
     skipped_tasks: dict[str, str] = {}
     for task in tqdm(selected, desc=f"scoring {info.id} ({tier})", disable=not progress):
         resolved = resolve_task(task, settings)
-        path = result_path(out, info.id, info.weights_sha256, task.name)
-        existing, old_roc = _existing(path)
+        path = result_path(out, info.id, info.identity_sha256, task.name)
+        existing, _ = _existing(path)
         fingerprint = task_fingerprint(resolved)
         run_id = {"task_sha256": fingerprint, "settings": _jsonable(resolved.settings)}
         old_run = (existing or {}).get("runs", {}).get(tier)
         same = old_run is not None and all(old_run[k] == v for k, v in run_id.items())
-        if (old_run is not None and not same and not force and old_run.get("results")
-                and old_run.get("overrides", {}) != _jsonable(overrides)):
-            lost = sorted({_base(r["evaluation"]) for r in old_run["results"]})
-            raise SubmissionError(
-                f"{path}: its {tier} run was scored with --set {old_run.get('overrides', {})} "
-                f"and would be replaced by one with --set {_jsonable(overrides)}, losing its "
-                f"rows of {', '.join(lost)}; score this study into another store (--out DIR) "
-                "or pass --force to replace the run")
+        if not same:  # refused before scoring, not only when writing
+            _refuse_override_loss(path, tier, old_run, _jsonable(overrides), force)
         done: set[str] = set()
         if same and not force:  # evaluations scored (or found not to apply) under this run id
             done = ({_base(r["evaluation"]) for r in old_run["results"]}
@@ -488,33 +497,95 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
             skipped_tasks[task.name] = str(err)
             continue
         scored_any = True
-        if same and old_run is not None and old_run["dataset"]["sha256"] != res.dataset_sha256:
-            same, old_run = False, None  # the dataset changed: the old rows mean other jets
-        kept = old_run if same and old_run is not None else None
-        keep_rows = [r for r in kept["results"] if _base(r["evaluation"]) not in
-                     {_base(n["evaluation"]) for n in res.rows}] if kept else []
-        keep_roc = ({k: v for k, v in old_roc.items() if not k.startswith(f"{tier}|")}
-                    if not same else dict(old_roc))
-        run = {**run_id, "overrides": _jsonable(overrides),
-               "dataset": {"name": resolved.dataset, "sha256": res.dataset_sha256 or "0" * 64,
-                           "path": str(res.dataset_path), "n_test": res.n_test,
-                           "split_key": str(res.split_key)},
-               "jetzoo_version": __version__, "date": now_iso(), "devices": devices,
-               "wall_seconds": round(time.perf_counter() - t0
-                                     + (kept.get("wall_seconds", 0.0) if kept else 0.0), 1),
-               "skipped": {**(kept.get("skipped", {}) if kept else {}), **res.skipped},
-               "results": _sorted_rows(keep_rows + res.rows)}
+        new_run = {**run_id, "overrides": _jsonable(overrides),
+                   "dataset": {"name": resolved.dataset,
+                               "sha256": res.dataset_sha256 or "0" * 64,
+                               "path": str(res.dataset_path), "n_test": res.n_test,
+                               "split_key": str(res.split_key)},
+                   "jetzoo_version": __version__, "date": now_iso(), "devices": devices,
+                   "wall_seconds": round(time.perf_counter() - t0, 1),
+                   "skipped": res.skipped, "results": res.rows}
         obj = {"model": info.as_dict(backbone),
                "task": {"name": task.name, "kind": task.kind, "family": task.family,
                         "main_score": task.main_score, "description": task.description.strip(),
-                        "classes": list(task.classes)},
-               "runs": {**((existing or {}).get("runs", {})), tier: run}}
+                        "classes": list(task.classes)}}
         if is_global_zero():  # DDP: only rank 0 writes
-            written.append(write_result(path, obj, {**keep_roc, **res.roc}))
+            written.append(merge_run(path, obj, tier, new_run, res.roc, force=force))
     if not scored_any and skipped_tasks:
         raise SubmissionError(f"no task could be scored for {info.id}: " + "; ".join(
             skipped_tasks.values()))
     return written
+
+
+def merge_run(path: Path, obj: dict[str, Any], tier: str, new_run: dict[str, Any],
+              roc: Mapping[str, tuple[np.ndarray, np.ndarray]], force: bool = False) -> Path:
+    """Merge one freshly scored run into the store file ``path`` and write it, under a lock.
+
+    The file is read again under the lock (another ``submit`` may have written it while this
+    one scored), so concurrent submits of other evaluations, tiers or tasks keep each other's
+    rows: of the file's run at ``tier``, the rows of evaluations not in ``new_run`` are kept
+    when it has the same run identity (task file, settings) and dataset; a run of another task
+    file or dataset is replaced, and said; one scored with other ``--set`` overrides is only
+    replaced with ``force``. Runs of other tiers and their ROC curves are kept."""
+    with store_lock(path):
+        existing, old_roc = _existing(path)
+        old_run = (existing or {}).get("runs", {}).get(tier)
+        same = old_run is not None and all(old_run[k] == new_run[k]
+                                           for k in ("task_sha256", "settings"))
+        if old_run is not None and not same and old_run.get("results"):
+            _refuse_override_loss(path, tier, old_run, new_run["overrides"], force)
+            lost = sorted({_base(r["evaluation"]) for r in old_run["results"]})
+            print(f"{path}: replacing its {tier} run, scored under another task file or "
+                  f"settings: its rows of {', '.join(lost)} are dropped", file=sys.stderr)
+        if same and old_run["dataset"]["sha256"] != new_run["dataset"]["sha256"]:
+            print(f"{path}: replacing its {tier} run, scored on another dataset "
+                  f"({old_run['dataset']['sha256'][:12]}...)", file=sys.stderr)
+            same = False  # the old rows mean other jets
+        kept = old_run if same else None
+        new_evals = {_base(r["evaluation"]) for r in new_run["results"]}
+        keep_rows = ([r for r in kept["results"] if _base(r["evaluation"]) not in new_evals]
+                     if kept else [])
+        keep_roc = {k: v for k, v in old_roc.items()
+                    if not k.startswith(f"{tier}|")
+                    or (kept is not None and k.split("|")[1] not in
+                        {r["evaluation"] for r in new_run["results"]})}
+        run = {**new_run,
+               "wall_seconds": round(new_run["wall_seconds"]
+                                     + (kept.get("wall_seconds", 0.0) if kept else 0.0), 1),
+               "skipped": {**(kept.get("skipped", {}) if kept else {}), **new_run["skipped"]},
+               "results": _sorted_rows(keep_rows + new_run["results"])}
+        out = {**obj, "runs": {**(existing or {}).get("runs", {}), tier: run}}
+        return write_result(path, out, {**keep_roc, **roc})
+
+
+def _refuse_override_loss(path: Path, tier: str, old_run: dict[str, Any] | None,
+                          overrides: dict[str, Any], force: bool) -> None:
+    """:class:`SubmissionError` if replacing ``old_run`` (of another run identity) would lose
+    rows scored with other ``--set`` overrides (a one-off study must not erase the tier's rows,
+    nor the tier's a study's) and ``force`` is not given."""
+    if (old_run is None or force or not old_run.get("results")
+            or old_run.get("overrides", {}) == overrides):
+        return
+    lost = sorted({_base(r["evaluation"]) for r in old_run["results"]})
+    raise SubmissionError(
+        f"{path}: its {tier} run was scored with --set {old_run.get('overrides', {})} and would "
+        f"be replaced by one with --set {overrides}, losing its rows of {', '.join(lost)}; "
+        "score this study into another store (--out DIR) or pass --force to replace the run")
+
+
+@contextmanager
+def store_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
+    """An exclusive lock on the store file ``path`` (a hidden ``.<name>.lock`` beside it)."""
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout as err:
+        raise SubmissionError(f"{path}: another submit has held its lock for {timeout:.0f} s; "
+                              f"remove {lock.lock_file} if no submit is running") from err
 
 
 def _base(evaluation: str) -> str:
@@ -634,7 +705,7 @@ def main(args: argparse.Namespace) -> int:
                        dataset_sha256=args.dataset_sha256, accelerator=args.accelerator,
                        overrides=overrides, evaluations=args.evaluations, force=args.force,
                        cache_dir=False if args.no_cache else args.cache_dir)
-    except (SubmissionError, TaskError) as err:
+    except (SubmissionError, TaskError, DataError) as err:
         print(f"jetzoo leaderboard submit: error: {err}", file=sys.stderr)
         return 1
     for path in paths:
