@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from jetzoo.data.rs3l_schema import (CELL_FEATURES, DARK_MODELS, HADRON_JET_FEATURES,
                                      JET_FEATURES, RS3L_CLASSES, RS3L_FORMAT, SM_CLASSES,
                                      TRACK_FEATURES, VIEW_SUFFIXES, rs3l_class_index)
-from jetzoo.data.schema import DataError
+from jetzoo.data.schema import DataError, integer_labels
 
 try:  # LightningDataModule when lightning is installed (it is a jetzoo dependency)
     from lightning import LightningDataModule
@@ -82,7 +82,7 @@ class _Shard:
             fmt = f.attrs.get("format")
             if fmt != RS3L_FORMAT:
                 raise DataError(f"{path}: attribute 'format' is {fmt!r}, expected {RS3L_FORMAT!r}")
-            self.labels = self._read(f, "labels", (None,)).astype(np.int64)
+            self.labels = integer_labels(self._read(f, "labels", (None,)), path)
             n = len(self.labels)
             if n and (self.labels.min() < 0 or self.labels.max() >= len(RS3L_CLASSES)):
                 raise DataError(f"{path}: field 'labels' has values outside "

@@ -46,3 +46,19 @@ def class_index(name: str) -> int:
     if key not in JETNET_CLASSES:
         raise DataError(f"unknown jet class {name!r}; known classes: {', '.join(JETNET_CLASSES)}")
     return JETNET_CLASSES.index(key)
+
+
+def integer_labels(raw: "np.ndarray", path: object, key: str = "labels") -> "np.ndarray":
+    """``raw`` labels as int64; a float label that is not a whole number (0.7, -0.5 would be
+    truncated to 0) is a :class:`DataError` naming the file, the field and the jet."""
+    import numpy as np
+
+    raw = np.asarray(raw)
+    if raw.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
+        if len(bad):
+            raise DataError(f"{path}: field {key!r} holds a non-integer label "
+                            f"{float(raw[bad[0]]):g} (jet {int(bad[0])}); labels are class indices")
+    elif raw.dtype.kind not in "iub":
+        raise DataError(f"{path}: field {key!r} has dtype {raw.dtype}, expected integers")
+    return raw.astype(np.int64)

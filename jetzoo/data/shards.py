@@ -33,6 +33,7 @@ from jetzoo.data.schema import (
     SHARD_FORMAT,
     DataError,
     class_index,
+    integer_labels,
 )
 from jetzoo.utils.io import atomic_path, atomic_write_text, sha256_file
 
@@ -141,7 +142,7 @@ def inspect_file(path: str | Path, jet_class: str | None = None) -> FileInfo:
         classes = JETNET_CLASSES
         if layout == "jetzoo":
             classes = shard_classes(attrs, path)
-            labels = np.asarray(_check_field(f, path, LABEL_KEY, (), n)[()], dtype=np.int64)
+            labels = integer_labels(_check_field(f, path, LABEL_KEY, (), n)[()], path, LABEL_KEY)
             if labels.min() < 0 or labels.max() >= len(classes):
                 raise DataError(f"{path}: field {LABEL_KEY!r} has values outside "
                                 f"0..{len(classes) - 1}")
@@ -396,7 +397,16 @@ def fit_preprocessing(infos: Sequence[FileInfo], indices: np.ndarray, max_jets: 
         local = indices[(indices >= offsets[k]) & (indices < offsets[k + 1])] - offsets[k]
         if len(local):
             with h5py.File(info.path, "r") as f:
-                parts.append(read_rows(f, info.path, PARTICLE_KEY, local))
+                rows = read_rows(f, info.path, PARTICLE_KEY, local)
+            problem = Preprocessing.outlier_problem(rows)
+            if problem:
+                raise DataError(f"{info.path}: field {PARTICLE_KEY!r}: {problem}")
+            parts.append(rows)
     if not parts:
         raise DataError("cannot fit preprocessing: no jets selected")
-    return Preprocessing.fit(np.concatenate(parts))
+    try:
+        return Preprocessing.fit(np.concatenate(parts))
+    except ValueError as err:  # e.g. every jet empty
+        where = Path(infos[0].path).parent
+        raise DataError(f"{where}: field {PARTICLE_KEY!r}: {err} in the {len(indices)} jets "
+                        "selected (every particle's mask column is 0)") from None

@@ -144,6 +144,7 @@ _OPTIONAL = {"description": str, "split": (list, str), "eval_split": str, "signa
              "background": list, "signals": dict, "settings": dict, "data": dict,
              "main_score": str, "tiers": dict}
 _TIER_KEYS = {"dataset": str, "split": (list, str), "settings": dict}
+_STRING_LISTS = ("classes", "evaluations", "metrics", "signal", "background")
 
 
 class TaskError(ValueError):
@@ -231,11 +232,23 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         if key not in raw:
             raise _err(source, key, "missing")
     for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
-        if key in raw and not isinstance(raw[key], typ):
+        if key in raw and (not isinstance(raw[key], typ) or (typ is int and isinstance(
+                raw[key], bool))):
             names = " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
             raise _err(source, key, f"expected {names}, got {type(raw[key]).__name__}")
+    for key in _STRING_LISTS:
+        if key in raw and not all(isinstance(v, str) and v for v in raw[key]):
+            raise _err(source, key, f"expected a list of names, got {raw[key]!r}")
+    for key, value in (raw.get("signals") or {}).items():
+        if not isinstance(key, str) or not (isinstance(value, str) or isinstance(value, list)
+                                            and all(isinstance(v, str) for v in value)):
+            raise _err(source, f"signals.{key}", f"expected a class name or a list of class "
+                       f"names, got {value!r}")
     from jetzoo.leaderboard.evaluators import EVALUATORS
+    from jetzoo.utils.names import name_problem
 
+    if name_problem(raw["name"]):  # it becomes the result file's name
+        raise _err(source, "name", name_problem(raw["name"]))
     kind, family = raw["kind"], raw["family"]
     if kind not in KINDS:
         raise _err(source, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
@@ -341,8 +354,11 @@ def _parse_split(value: Any, source: Any, where: str) -> tuple[float, float, flo
         return "published"
     if isinstance(value, str):
         raise _err(source, where, f"{value!r}: use three fractions or 'published'")
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise _err(source, where, f"need three fractions, got {value!r}")
     split = tuple(float(v) for v in value)
-    if len(split) != 3 or any(v < 0 for v in split) or not math.isclose(sum(split), 1.0,
+    if len(split) != 3 or any(not v >= 0 for v in split) or not math.isclose(sum(split), 1.0,
                                                                          abs_tol=1e-6):
         raise _err(source, where, f"need three non-negative fractions summing to 1, got {split}")
     return split  # type: ignore[return-value]
@@ -609,6 +625,16 @@ def load_task_data(task: Task) -> TaskData:
         if len(s["label"]) == 0:
             raise TaskSkipped(f"task {task.name}: the {name} split of {path} has no jets of "
                               f"classes {list(task.classes)}")
+        # every class a split is scored or trained on (an anomaly task trains on background)
+        needed = (task.background if task.kind == "anomaly" and name == "train"
+                  else task.classes)
+        present = set(torch.unique(s["label"]).tolist())
+        missing = [c for c in needed if task.classes.index(c) not in present]
+        if missing:
+            raise TaskError(f"{task.source or task.name}: field 'classes': the {name} split of "
+                            f"{path} holds no jets of class {', '.join(map(repr, missing))} "
+                            f"({len(s['label'])} jets of {sorted(task.classes[i] for i in present)}"
+                            "); scores need every class in every split")
     if sha is None:
         from jetzoo.data.shards import verified_dataset_sha256
 

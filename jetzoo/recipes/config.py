@@ -132,6 +132,9 @@ def _merge(base: DictConfig, other: Any, source: str) -> DictConfig:
     except OmegaConfBaseException as err:
         key, msg = _omegaconf_message(err)
         raise ConfigError(f"{source}: {key}: {msg}") from None
+    except (TypeError, ValueError) as err:  # omegaconf's own merge of mismatched containers
+        raise ConfigError(f"{source}: a section does not fit the recipe schema ({err}); "
+                          "compare it with recipes/jbot-s.yaml") from None
 
 
 #: The recipe files shipped with the package (``recipes/*.yaml`` of the repository).
@@ -323,7 +326,9 @@ def validate_config(cfg: DictConfig, source: str) -> None:
         raise ConfigError(f"{source}: data.batch_size: must be >= 1, got {cfg.data.batch_size}")
     if cfg.data.max_jets is not None and cfg.data.max_jets < 1:
         raise ConfigError(f"{source}: data.max_jets: must be >= 1 or null")
-    if len(cfg.data.split) != 3 or abs(sum(cfg.data.split) - 1.0) > 1e-6:
+    split = list(cfg.data.split)
+    if (len(split) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                   and v >= 0 for v in split) or abs(sum(split) - 1.0) > 1e-6):
         raise ConfigError(f"{source}: data.split: need 3 fractions summing to 1, "
                           f"got {list(cfg.data.split)}")
     if cfg.data.num_workers < 0:
@@ -359,10 +364,21 @@ def validate_config(cfg: DictConfig, source: str) -> None:
     _validate_model(model, cfg.recipe, source)
 
 
+#: Lightning precisions that train in float16 end to end (refused, see _check_schedule)
+FLOAT16_TRUE = ("16-true", "16", "half")
+
+
 def _check_schedule(cfg: DictConfig, source: str) -> None:
     """``trainer.max_epochs`` / ``max_steps``: the LR schedule needs a finite, positive length
-    (Lightning reads -1 as "no limit")."""
+    (Lightning reads -1 as "no limit"). ``trainer.precision`` is not float16 end to end: the
+    recipes' normalisations, temperatures and logarithms underflow there (jBOT-S: a non-finite
+    loss at step 0), where bf16 keeps float32's range."""
     trainer = cfg.trainer
+    precision = str(trainer.get("precision"))
+    if precision in FLOAT16_TRUE:
+        raise ConfigError(f"{source}: trainer.precision: {precision!r} trains in float16 end to "
+                          "end, where the losses underflow (non-finite loss at step 0); use "
+                          "bf16-mixed or bf16-true (float32's range), or 16-mixed on a GPU")
     epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
     for key, value in (("max_epochs", epochs), ("max_steps", steps)):
         if isinstance(value, bool) or (value is not None and not isinstance(value, int)):

@@ -26,6 +26,7 @@ checkpoints are only written from finite weights, so ``last.ckpt`` stays the las
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -413,6 +414,25 @@ def _check_same_dataset(folder: Path, dataset_sha: str | None, source: str) -> N
                        f"{dataset_sha[:12]}... (make the run's set with its DATASETS.md command)")
 
 
+def _check_checkpoint_fits(path: Path, module: Any, source: str) -> None:
+    """A resumed run's checkpoint must hold the tensors the recipe builds, shape for shape
+    (:class:`RunError` naming the differences, before anything is written)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["state_dict"]
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    diffs = [f"{k}: checkpoint {have[k]} vs recipe {want[k]}" for k in want
+             if k in have and have[k] != want[k]]
+    diffs += [f"missing {k}" for k in want if k not in have]
+    diffs += [f"unexpected {k}" for k in have if k not in want]
+    if diffs:
+        raise RunError(f"{source}: --resume: {path} holds another architecture than the recipe "
+                       f"builds ({'; '.join(diffs[:4])}{'; ...' if len(diffs) > 4 else ''}); "
+                       "resume with the run's own settings (its config.yaml) or start a new "
+                       "output.dir. Nothing was changed")
+
+
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """``"key: old -> new"`` for every dotted key whose value differs between two configs."""
     out = []
@@ -515,8 +535,9 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         ckpt_path = _prepare_folder(folder, resume, overwrite, source)
         from jetzoo.utils.io import atomic_write_text
 
-        if ckpt_path is not None:
+        if ckpt_path is not None:  # every check before the first write into the folder
             _check_same_dataset(folder, dataset_sha, source)
+            _check_checkpoint_fits(ckpt_path, module, source)
         if ckpt_path is not None and (folder / "config.yaml").is_file():
             changed = _changed_keys(load_yaml((folder / "config.yaml").read_text()) or {},
                                     resolved)
@@ -537,6 +558,14 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except FloatingPointError as err:
         status, error = "non-finite loss", err
+    except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns SIGINT into exit(1)
+        if isinstance(err, SystemExit) and not trainer.interrupted:
+            raise
+        status, error = "interrupted", KeyboardInterrupt("interrupted (SIGINT) at step "
+                                                         f"{trainer.global_step}")
+    except OSError as err:  # a full disk or a vanished folder while writing a checkpoint
+        why = "disk full" if err.errno == errno.ENOSPC else "file system error"
+        status, error = why, OSError(f"{why} at step {trainer.global_step}: {err}")
     finally:
         _finish_wandb(trainer)
     if error is None and any(getattr(c, "paused", False) for c in callbacks):
@@ -566,10 +595,16 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         step = _step_of(error, trainer.global_step)
         summary["error"] = str(error)
         summary["failed_step"] = step
+        unsaved = ""
         if trainer.is_global_zero:
-            _write_json(folder / "summary.json", summary)
+            try:
+                _write_json(folder / "summary.json", summary)
+            except OSError as err:  # e.g. the disk is still full: the old summary stays whole
+                unsaved = f"; {folder / 'summary.json'} not updated ({err.strerror or err})"
         kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was written"
-        raise RunError(f"{source}: training stopped at step {step}: {error}; {kept}") from error
+        more = " (continue with --resume)" if last.is_file() and status != "non-finite loss" else ""
+        raise RunError(f"{source}: training stopped at step {step}: {error}; {kept}{more}"
+                       f"{unsaved}") from error
 
     if trainer.is_global_zero:
         from jetzoo.models.zoo import save_pretrained
