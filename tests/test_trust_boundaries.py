@@ -27,7 +27,8 @@ from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.data.schema import DataError
 from jetzoo.leaderboard import submission
 from jetzoo.leaderboard.cache import EmbeddingCache
-from jetzoo.leaderboard.schema import ResultFileError, iter_store, load_result, result_path
+from jetzoo.leaderboard.schema import (ResultFileError, iter_store, load_result, result_path,
+                                       write_result)
 from jetzoo.leaderboard.tasks import TaskError, load_task, load_task_data, synthetic_task_data
 from jetzoo.models.zoo import ZooError, identity_sha256, load_folder, save_pretrained
 from jetzoo.utils.io import sha256_file
@@ -416,3 +417,47 @@ def test_an_edited_task_file_says_which_rows_it_drops(model: Path, tmp_path: Pat
     assert {r["metric"] for r in rows} == {"accuracy"}
     assert load_result(path)[0]["runs"]["quick"]["task_sha256"] == hashlib.sha256(
         (tasks / "mini-top.yaml").read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def _result(model_id: str = "nowhere") -> dict:
+    return {"model": {"id": model_id, "revision": "local", "weights_sha256": "e" * 64,
+                      "config_sha256": "f" * 64, "identity_sha256": "d" * 64,
+                      "arch": "particle_transformer", "family": "jetnet", "num_features": 16},
+            "task": {"name": "top-tagging", "kind": "binary", "family": "jetnet",
+                     "main_score": "knn/auc"},
+            "runs": {"standard": {"task_sha256": "c" * 64, "settings": {},
+                                  "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64},
+                                  "jetzoo_version": "0.1.0",
+                                  "date": "2026-12-07T00:00:00+00:00",
+                                  "results": [{"evaluation": "knn", "metric": "auc",
+                                               "value": 0.99, "spread": 0.001, "n": 100}]}}}
+
+
+def test_the_checksum_catches_careless_edits_not_deliberate_ones(tmp_path: Path):
+    """Decision: the checksum guards integrity, not authorship (a re-checksummed file loads);
+    a result is trusted through the review of its pull request."""
+    from jetzoo.leaderboard.schema import result_checksum
+
+    path = write_result(result_path(tmp_path, "m", "d" * 64, "top-tagging"), _result("m"))
+    obj = json.loads(path.read_text())
+    obj["runs"]["standard"]["results"][0]["value"] = 0.5
+    path.write_text(json.dumps(obj))
+    with pytest.raises(ResultFileError, match="field 'checksum' does not match the content"):
+        load_result(path)
+    obj["checksum"] = result_checksum(obj)
+    path.write_text(json.dumps(obj))
+    assert load_result(path)[0]["runs"]["standard"]["results"][0]["value"] == 0.5
+
+
+def test_a_result_of_weights_nobody_has_is_rendered_with_its_hashes(tmp_path: Path):
+    """Decision: render cannot check weights it does not have; the board shows the identity,
+    weights and config sha256 of every row, so a reader can ask for the weights."""
+    from jetzoo.leaderboard.render import render
+
+    write_result(result_path(tmp_path / "store", "nowhere", "d" * 64, "top-tagging"),
+                 _result())
+    board = render(tmp_path / "store", tmp_path / "board").read_text()
+    assert f"| nowhere | `{'d' * 12}` | `{'e' * 12}` | `{'f' * 12}` |" in board
