@@ -168,6 +168,67 @@ def test_import_toptagging_pandas_table(tmp_path: Path) -> None:
     assert ds.class_counts() == {"qcd": 18, "top": 18}
 
 
+def _toptagging_frame(n: int, seed: int):
+    """A frame with the published files' 806 columns in their order: E_0, PX_0, PY_0, PZ_0,
+    E_1, ... PZ_199 (float32), truthE/PX/PY/PZ (float32), ttv and is_signal_new (int64)."""
+    import pandas as pd
+
+    e, px, py, pz, valid = _constituents(n, 200, seed=seed, eta0=-0.5, phi0=1.0)
+    cols: dict[str, np.ndarray] = {}
+    for i in range(200):
+        for name, arr in (("E", e), ("PX", px), ("PY", py), ("PZ", pz)):
+            cols[f"{name}_{i}"] = arr[:, i].astype(np.float32)
+    for name in ("truthE", "truthPX", "truthPY", "truthPZ"):
+        cols[name] = np.zeros(n, np.float32)
+    cols["ttv"] = np.zeros(n, np.int64)
+    cols["is_signal_new"] = (np.arange(n) % 2).astype(np.int64)
+    return pd.DataFrame(cols)
+
+
+def test_import_toptagging_real_table_layout(tmp_path: Path, monkeypatch) -> None:
+    """The published files are pandas format='table' (PyTables: /table/table with
+    values_block_0 (804 float32) and values_block_1 (ttv, is_signal_new), the column names
+    pickled in the table's attributes). Written by pandas itself, read in chunks, they import
+    to the same shards as the same frames in the 'fixed' layout."""
+    pytest.importorskip("tables")
+    table, fixed = tmp_path / "table", tmp_path / "fixed"
+    table.mkdir()
+    fixed.mkdir()
+    for k, split in enumerate(imp.SPLITS):
+        frame = _toptagging_frame(23, seed=30 + k)
+        frame.to_hdf(table / f"{split}.h5", key="table", format="table", mode="w")
+        frame.to_hdf(fixed / f"{split}.h5", key="table", format="fixed", mode="w")
+    with h5py.File(table / "train.h5") as f:  # the layout of the real files
+        assert f["table/table"].dtype["values_block_0"].shape == (804,)
+        assert f["table/table"].dtype["values_block_1"].shape == (2,)
+    monkeypatch.setattr(imp, "TOPTAGGING_CHUNK", 5)  # chunks do not change a byte
+    a = imp.import_dataset("toptagging", table, tmp_path / "out-table", shard_size=10)
+    monkeypatch.setattr(imp, "TOPTAGGING_CHUNK", 10_000)
+    b = imp.import_dataset("toptagging", fixed, tmp_path / "out-fixed", shard_size=10)
+    assert a["dataset_sha256"] == b["dataset_sha256"]
+    assert a["splits"] == {"train": [0, 23], "val": [23, 46], "test": [46, 69]}
+    assert len(a["shards"]) == 9 and {s["split"] for s in a["shards"][:3]} == {"train"}
+    ds = JetDataset(tmp_path / "out-table")
+    assert ds.class_counts() == {"qcd": 36, "top": 33}
+
+
+def test_import_toptagging_refuses_a_pickle_that_is_not_names(tmp_path: Path) -> None:
+    """Column names are read from PyTables' pickled attribute without running any code."""
+    import pickle
+
+    pytest.importorskip("tables")
+    src = tmp_path / "src"
+    src.mkdir()
+    _toptagging_frame(4, seed=1).to_hdf(src / "train.h5", key="table", format="table")
+    with h5py.File(src / "train.h5", "r+") as f:
+        f["table/table"].attrs["values_block_1_kind"] = np.bytes_(
+            pickle.dumps(print, protocol=0))  # a global: refused, never called
+    with pytest.raises(DataError, match=r"train.h5: attribute 'table/table/values_block_1_kind'"
+                                        r": not a list of column names \(refused global"):
+        imp.import_dataset("toptagging", src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # a failed import leaves nothing
+
+
 def test_import_toptagging_bad_file_names_field(tmp_path: Path) -> None:
     src = tmp_path / "toptag"
     src.mkdir()

@@ -31,7 +31,11 @@ connection; nothing in jetzoo's tests calls them.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import pickle
+import shutil
 import sys
 import time
 import urllib.request
@@ -49,6 +53,7 @@ from jetzoo.data.schema import (
     PARTICLE_KEY,
     SHARD_FORMAT,
     DataError,
+    integer_labels,
 )
 
 SPLITS = ("train", "val", "test")
@@ -193,49 +198,119 @@ def _toptagging_files(src: Path) -> list[Path]:
                  "Top Quark Tagging files (train.h5, val.h5, test.h5)")
 
 
-def _pandas_columns(path: Path, key: str = "table") -> dict[str, np.ndarray]:
-    """Columns of a pandas ``to_hdf(format='fixed')`` frame read with h5py (no pandas needed):
-    group ``key`` with ``block<i>_items`` (names) and ``block<i>_values`` (rows x columns)."""
-    import h5py
+#: rows of a Top Tagging file read at once (804 float32 columns: ~65 MB a chunk)
+TOPTAGGING_CHUNK = 20_000
 
+
+class _NamesOnly(pickle.Unpickler):
+    """PyTables stores a pandas table's column names as a protocol-0 pickle of a list of str.
+    This reads such lists and nothing else: every global (the only way a pickle runs code) is
+    refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refused global {module}.{name}")
+
+
+def _pickled_names(raw: Any, where: str) -> list[str]:
     try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise DataError(f"{path}: not a readable HDF5 file (truncated or foreign?): {err}") from err
-    with f:
+        names = _NamesOnly(io.BytesIO(bytes(raw))).load()
+    except Exception as err:  # noqa: BLE001 - any malformed pickle
+        raise DataError(f"{where}: not a list of column names ({err})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: not a list of column names")
+    return names
+
+
+class _PandasFrame:
+    """Row chunks of a pandas HDF5 frame read with h5py (no pandas needed), in either layout:
+
+    - ``format='table'`` (PyTables, the published Top Tagging files): compound dataset
+      ``key/table`` with fields ``values_block_<i>`` (rows x columns), the column names pickled
+      in its attributes ``values_block_<i>_kind``;
+    - ``format='fixed'``: group ``key`` with ``block<i>_items`` (names) and
+      ``block<i>_values`` (rows x columns).
+    """
+
+    def __init__(self, f: Any, path: Path, key: str = "table") -> None:
         if key not in f:
             raise DataError(f"{path}: missing field {key!r} (a pandas HDF5 file of the Top "
                             f"Quark Tagging set has one; fields present: {sorted(f.keys())})")
         g = f[key]
-        cols: dict[str, np.ndarray] = {}
-        k = 0
-        while f"block{k}_items" in g:
-            names = [n.decode() if isinstance(n, bytes) else str(n)
-                     for n in g[f"block{k}_items"][()]]
-            values = g[f"block{k}_values"][()]
-            if values.shape[1] != len(names):
-                raise DataError(f"{path}: field '{key}/block{k}_values' has {values.shape[1]} "
-                                f"columns, 'block{k}_items' names {len(names)}")
-            cols.update({n: values[:, i] for i, n in enumerate(names)})
-            k += 1
-    if not cols:
-        raise DataError(f"{path}: field {key!r} holds no pandas blocks (block0_items)")
-    return cols
+        self.blocks: list[tuple[Any, str | None, list[str]]] = []  # dataset, field, names
+        if "table" in g and getattr(g["table"], "dtype", None) is not None \
+                and g["table"].dtype.names:
+            table = g["table"]
+            for name in table.dtype.names:
+                if not name.startswith("values_block_"):
+                    continue
+                kind = table.attrs.get(f"{name}_kind")
+                if kind is None:
+                    raise DataError(f"{path}: field '{key}/table' has no attribute "
+                                    f"'{name}_kind' (the column names of {name})")
+                names = _pickled_names(kind, f"{path}: attribute '{key}/table/{name}_kind'")
+                width = table.dtype[name].shape[0] if table.dtype[name].shape else 1
+                if width != len(names):
+                    raise DataError(f"{path}: field '{key}/table/{name}' has {width} columns, "
+                                    f"its attribute '{name}_kind' names {len(names)}")
+                self.blocks.append((table, name, names))
+            self.n = int(table.shape[0])
+        else:
+            k = 0
+            while f"block{k}_items" in g:
+                names = [n.decode() if isinstance(n, bytes) else str(n)
+                         for n in g[f"block{k}_items"][()]]
+                values = g[f"block{k}_values"]
+                if values.ndim != 2 or values.shape[1] != len(names):
+                    raise DataError(f"{path}: field '{key}/block{k}_values' has shape "
+                                    f"{values.shape}, 'block{k}_items' names {len(names)}")
+                self.blocks.append((values, None, names))
+                k += 1
+            self.n = int(self.blocks[0][0].shape[0]) if self.blocks else 0
+        if not self.blocks:
+            raise DataError(f"{path}: field {key!r} holds no pandas blocks (neither "
+                            "'table/values_block_0' nor 'block0_items')")
+        self.columns = {n: (b, i) for b, (_, _, names) in enumerate(self.blocks)
+                        for i, n in enumerate(names)}
+
+    def chunk(self, lo: int, hi: int, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Columns ``names`` of rows ``lo:hi``, each (rows,) (one read per block)."""
+        out: dict[str, np.ndarray] = {}
+        for b, (ds, fieldname, _) in enumerate(self.blocks):
+            wanted = [n for n in names if self.columns[n][0] == b]
+            if not wanted:
+                continue
+            rows = ds.fields(fieldname)[lo:hi] if fieldname else ds[lo:hi]
+            rows = rows.reshape(hi - lo, -1)
+            for n in wanted:
+                out[n] = rows[:, self.columns[n][1]]
+        return out
 
 
 def _read_toptagging(files: list[Path], max_particles: int) -> Iterator[Block]:
-    for f in files:
-        cols = _pandas_columns(f)
-        n_const = sum(1 for c in cols if c.startswith("E_") and c[2:].isdigit())
-        for need in ("E_0", "PX_0", "PY_0", "PZ_0", "is_signal_new"):
-            if need not in cols:
-                raise DataError(f"{f}: missing field 'table/{need}'")
-        stack = lambda p: np.stack([cols[f"{p}_{i}"] for i in range(n_const)], axis=1)  # noqa
-        e, px, py, pz = stack("E"), stack("PX"), stack("PY"), stack("PZ")
-        pf, jf = jetnet_features(e, px, py, pz, e > 0, max_particles)
-        labels = np.asarray(cols["is_signal_new"]).astype(np.int64)
-        split = f.stem if f.stem in SPLITS else "train"
-        yield split, pf, jf, labels
+    import h5py
+
+    for path in files:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as err:
+            raise DataError(f"{path}: not a readable HDF5 file (truncated or foreign?): "
+                            f"{err}") from err
+        with f:
+            frame = _PandasFrame(f, path)
+            n_const = sum(1 for c in frame.columns if c.startswith("E_") and c[2:].isdigit())
+            for need in ("E_0", "PX_0", "PY_0", "PZ_0", "is_signal_new"):
+                if need not in frame.columns:
+                    raise DataError(f"{path}: missing field 'table/{need}'")
+            names = [f"{p}_{i}" for p in ("E", "PX", "PY", "PZ") for i in range(n_const)]
+            split = path.stem if path.stem in SPLITS else "train"
+            for lo in range(0, frame.n, TOPTAGGING_CHUNK):
+                hi = min(lo + TOPTAGGING_CHUNK, frame.n)
+                cols = frame.chunk(lo, hi, [*names, "is_signal_new"])
+                e, px, py, pz = (np.stack([cols[f"{p}_{i}"] for i in range(n_const)], axis=1)
+                                 for p in ("E", "PX", "PY", "PZ"))
+                pf, jf = jetnet_features(e, px, py, pz, e > 0, max_particles)
+                labels = integer_labels(cols["is_signal_new"], path, "table/is_signal_new")
+                yield split, pf, jf, labels
 
 
 def _jetclass_files(src: Path) -> list[Path]:
@@ -362,36 +437,36 @@ def import_dataset(kind: str, src: str | Path, out: str | Path, max_particles: i
         raise DataError(f"{out}: folder is not empty; choose a new --out")
     files = spec.files(src)
     t0 = time.perf_counter()
-    by_split: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in SPLITS}
-    for split, pf, jf, y in spec.read(files, max_particles):
-        if len(y) and (y.min() < 0 or y.max() >= len(spec.classes)):
-            raise DataError(f"{src}: labels outside 0..{len(spec.classes) - 1}")
-        by_split[split].append((pf, jf, y))
-    out.mkdir(parents=True, exist_ok=True)
     classes = [c.lower() for c in spec.classes]  # class names are lower case in jetzoo
     attrs = {"format": SHARD_FORMAT, "classes": json.dumps(classes),
              "source": kind, "particle_features": json.dumps(list(PARTICLE_FEATURES)),
              "jet_features": json.dumps(list(JET_FEATURES)), "jetzoo_version": __version__}
-    shard_list: list[dict[str, Any]] = []
-    splits: dict[str, list[int]] = {}
-    start = 0
-    for split in SPLITS:
-        blocks = by_split[split]
-        if not blocks:
-            splits[split] = [start, start]
-            continue
-        pf = np.concatenate([b[0] for b in blocks])
-        jf = np.concatenate([b[1] for b in blocks])
-        y = np.concatenate([b[2] for b in blocks])
-        for lo in range(0, len(y), shard_size):
-            name = sh.shard_name(len(shard_list))
-            sl = slice(lo, lo + shard_size)
-            digest = sh.write_shard(out / name, sh.shard_arrays(pf[sl], jf[sl], y[sl]),
-                                    {**attrs, "split": split})
-            shard_list.append({"file": name, "split": split, "n_jets": int(len(y[sl])),
-                               "sha256": digest})
-        splits[split] = [start, start + len(y)]
-        start += len(y)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    writer = _SplitShards(out, shard_size, attrs)
+    try:  # a failed import leaves nothing behind
+        return _import_into(kind, spec, src, out, files, writer, max_particles, shard_size,
+                            progress, classes, t0)
+    except BaseException:
+        writer.discard()
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _import_into(kind: str, spec: PublicDataset, src: Path, out: Path, files: list[Path],
+                 writer: "_SplitShards", max_particles: int, shard_size: int, progress: bool,
+                 classes: list[str], t0: float) -> dict[str, Any]:
+    """The body of :func:`import_dataset` once ``out`` exists: read, write, manifest."""
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=f"importing {kind}", unit=" jets", disable=not progress) as bar:
+        for split, pf, jf, y in spec.read(files, max_particles):
+            if len(y) and (y.min() < 0 or y.max() >= len(spec.classes)):
+                raise DataError(f"{src}: labels outside 0..{len(spec.classes) - 1}")
+            writer.add(split, pf, jf, y)
+            bar.update(len(y))
+    shard_list, splits, start = writer.finish()
     if not shard_list:
         raise DataError(f"{src}: no jets read")
     infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
@@ -413,6 +488,61 @@ def import_dataset(kind: str, src: str | Path, out: str | Path, max_particles: i
     }
     sh.write_manifest(out, manifest)
     return manifest
+
+
+class _SplitShards:
+    """Shards written as the jets arrive (bounded memory: one shard's jets per split), then
+    named in split order (train, val, test), each shard holding one split."""
+
+    def __init__(self, out: Path, shard_size: int, attrs: dict[str, Any]) -> None:
+        self.out, self.shard_size, self.attrs = out, shard_size, attrs
+        self.buffers: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+            s: [] for s in SPLITS}
+        self.written: dict[str, list[tuple[Path, int, str]]] = {s: [] for s in SPLITS}
+        self.named: list[str] = []
+
+    def add(self, split: str, pf: np.ndarray, jf: np.ndarray, y: np.ndarray) -> None:
+        self.buffers[split].append((pf, jf, y))
+        while sum(len(b[2]) for b in self.buffers[split]) >= self.shard_size:
+            self._flush(split, self.shard_size)
+
+    def _flush(self, split: str, n: int | None = None) -> None:
+        blocks = self.buffers[split]
+        pf, jf, y = (np.concatenate([b[i] for b in blocks]) for i in range(3))
+        n = len(y) if n is None else n
+        tmp = self.out / f".{split}-{len(self.written[split]):05d}.h5.part"
+        digest = sh.write_shard(tmp, sh.shard_arrays(pf[:n], jf[:n], y[:n]),
+                                {**self.attrs, "split": split})
+        self.written[split].append((tmp, n, digest))
+        self.buffers[split] = [(pf[n:], jf[n:], y[n:])] if n < len(y) else []
+
+    def finish(self) -> tuple[list[dict[str, Any]], dict[str, list[int]], int]:
+        """Rename the shards into split order; (manifest shard entries, split ranges, jets)."""
+        shard_list: list[dict[str, Any]] = []
+        splits: dict[str, list[int]] = {}
+        start = 0
+        for split in SPLITS:
+            if self.buffers[split]:
+                self._flush(split)
+            n_split = 0
+            for tmp, n, digest in self.written[split]:
+                name = sh.shard_name(len(shard_list))
+                os.replace(tmp, self.out / name)
+                self.named.append(name)
+                shard_list.append({"file": name, "split": split, "n_jets": n,
+                                   "sha256": digest})
+                n_split += n
+            splits[split] = [start, start + n_split]
+            start += n_split
+        return shard_list, splits, start
+
+    def discard(self) -> None:
+        """Remove every shard this writer wrote (named or not yet)."""
+        for split in SPLITS:
+            for tmp, _, _ in self.written[split]:
+                tmp.unlink(missing_ok=True)
+        for entry in self.named:
+            (self.out / entry).unlink(missing_ok=True)
 
 
 def download(kind: str, out: str | Path, files: Sequence[str] | None = None,
@@ -445,12 +575,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-particles", type=int, default=30,
                         help="hardest constituents kept per jet (default 30, as JetNet)")
     parser.add_argument("--shard-size", type=int, default=10_000, help="jets per shard")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         manifest = import_dataset(args.kind, args.src, args.out, args.max_particles,
-                                  args.shard_size)
+                                  args.shard_size, progress=not args.no_progress)
     except DataError as err:
         print(f"jetzoo data import: error: {err}", file=sys.stderr)
         return 1
