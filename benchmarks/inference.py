@@ -12,6 +12,9 @@ fewer parameters, both printed. jetzoo backbones also do their preprocessing (lo
 standardisation) inside the timed forward.
 
     python benchmarks/inference.py [--models jbot-s jbot-b] [--batch 1024] [--seconds 3]
+
+A second table: the shipped backbones exported with ``jetzoo export-onnx`` and run by
+onnxruntime against torch eager at batch 1, 64 and 1024 (``--onnx-batches``).
 """
 from __future__ import annotations
 
@@ -117,6 +120,45 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def onnx_rows(models: list[str], batches: list[int], n_particles: int, seconds: float
+              ) -> list[dict]:
+    """Jets/s of the exported ONNX graph (onnxruntime, CPU) against torch eager on the same
+    jets, the shipped weights, at each batch size (one session per model, default threads)."""
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from jetzoo import JetZoo
+    from jetzoo.models.onnx_export import export_onnx
+
+    rows = []
+    for name in models:
+        model = JetZoo.from_pretrained(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(model, Path(tmp) / f"{name}.onnx")
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        for batch in batches:
+            x, mask = make_batch(batch, n_particles)
+            feed = {"x": x.numpy(), "mask": mask.numpy()}
+            with torch.inference_mode():
+                eager, onnx = throughput([lambda: model(x, mask).cls,
+                                          lambda: session.run(None, feed)[0]], batch, seconds)
+            rows.append({"model": name, "batch": batch, "jets_per_s_torch": eager,
+                         "jets_per_s_onnxruntime": onnx, "ratio": onnx / eager})
+    return rows
+
+
+def format_onnx_table(rows: list[dict]) -> str:
+    head = f"{'model':<8} {'batch':>6} {'torch jets/s':>13} {'onnxruntime jets/s':>19} {'ratio':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['model']:<8} {r['batch']:>6} {r['jets_per_s_torch']:>13,.0f} "
+                     f"{r['jets_per_s_onnxruntime']:>19,.0f} {r['ratio']:>6.2f}")
+    lines.append("ratio = onnxruntime / torch eager (higher: the ONNX graph is faster)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["jbot-s", "jbot-b"])
@@ -126,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--onnx-batches", type=int, nargs="*", default=[1, 64, 1024],
+                        help="batch sizes of the onnxruntime vs torch table (none: skip it)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -133,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
           f"batch {args.batch} x {args.n_particles} particles")
     print(format_table(rows))
+    if args.onnx_batches and args.device == "cpu":
+        extra = onnx_rows(args.models, args.onnx_batches, args.n_particles, args.seconds)
+        print(f"\nshipped weights exported with jetzoo export-onnx, CPU, "
+              f"{torch.get_num_threads()} torch threads")
+        print(format_onnx_table(extra))
+        rows = rows + extra
     if args.json:
         from jetzoo.utils.io import atomic_write_text
 

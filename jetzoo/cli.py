@@ -28,6 +28,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("export",): ("jetzoo.recipes.export",
                   "write a run's epoch checkpoint, EMA teacher or checkpoint average as a "
                   "model folder"),
+    ("export-onnx",): ("jetzoo.models.onnx_export",
+                       "write a backbone or classifier as ONNX (preprocessing inside the graph) "
+                       "with a JSON of its interface"),
     ("import", "jbot-keras"): ("jetzoo.models.keras_import",
                                "build a jetzoo backbone from a published jBOT Keras .weights.h5"),
     ("publish",): ("jetzoo.models.publish",

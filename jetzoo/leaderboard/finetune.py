@@ -1,7 +1,8 @@
 """Fine-tuning a backbone for classification: LLRD, LoRA and the supervised-from-scratch baseline.
 
-- :class:`ClassifierHead`: MLP on the [CLS] embedding with two hidden layers of width 2d and d
-  (seed paper 004, Table 1), GELU activations.
+- :class:`~jetzoo.models.classifier.JetClassifier` (the model trained here, saved and loaded
+  like any zoo model): a backbone and an MLP head on its [CLS] embedding with two hidden layers
+  of width 2d and d (seed paper 004, Table 1), GELU activations.
 - :func:`llrd_param_groups`: layer-wise learning-rate decay (BEiT convention). The head gets the
   base LR; a backbone parameter with ``backbone.get_layer_id(name) = i`` gets
   ``base_lr * decay ** (L + 1 - i)`` where ``L + 1`` is the largest layer id (the final norm,
@@ -31,32 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from jetzoo.leaderboard.tasks import Batch, make_loader, select, stratified_subset
+from jetzoo.models.classifier import ClassifierHead, JetClassifier  # noqa: F401 (the model)
 
 log = logging.getLogger(__name__)
 
 MODES = ("llrd", "lora", "scratch")
-
-
-class ClassifierHead(nn.Sequential):
-    """MLP ``d -> 2d -> d -> num_classes`` with GELU (seed 004 Table 1)."""
-
-    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
-        super().__init__(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(2 * dim, dim), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(dim, num_classes))
-
-
-class JetClassifier(nn.Module):
-    """A backbone and a :class:`ClassifierHead` on its [CLS] embedding (``backbone.embed``)."""
-
-    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = ClassifierHead(int(backbone.num_features), num_classes, dropout)
-
-    def forward(self, batch: Batch) -> Tensor:
-        """Logits ``(B, num_classes)``."""
-        return self.head(self.backbone.embed(batch))
 
 
 def _no_weight_decay(name: str, param: nn.Parameter) -> bool:

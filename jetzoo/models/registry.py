@@ -25,7 +25,7 @@ T = TypeVar("T", bound=type)
 
 # Modules whose import registers architectures and models.
 _MODEL_MODULES = ("jetzoo.models.transformer", "jetzoo.models.autoencoder",
-                  "jetzoo.models.rs3l_backbone")
+                  "jetzoo.models.rs3l_backbone", "jetzoo.models.classifier")
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {}
 _MODELS: dict[str, "ModelSpec"] = {}
@@ -124,6 +124,11 @@ def config_problem(config: dict[str, Any]) -> tuple[str, str] | None:
         cls = get_architecture(str(arch))
     except KeyError as err:
         return "arch", str(err.args[0])
+    for key, value in config.items():  # a nested model (a classifier's backbone)
+        if isinstance(value, dict) and "arch" in value:
+            problem = config_problem(value)
+            if problem is not None:
+                return f"{key}.{problem[0]}", problem[1]
     for key, (lo, hi) in getattr(cls, "config_limits", {}).items():
         value = config.get(key)
         if value is None:
