@@ -239,6 +239,30 @@ def test_import_toptagging_bad_file_names_field(tmp_path: Path) -> None:
     assert "train.h5: missing field 'table'" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_import_jetclass_in_chunks_gives_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    import awkward as ak
+    import uproot
+
+    src = tmp_path / "JetClass" / "train_100M"
+    src.mkdir(parents=True)
+    e, px, py, pz, valid = _constituents(11, 25, seed=5)
+    counts = valid.sum(1)
+    jag = lambda a: ak.unflatten(a[valid].astype(np.float32), counts)  # noqa: E731
+    branches = {"part_px": jag(px), "part_py": jag(py), "part_pz": jag(pz),
+                "part_energy": jag(e)}
+    for c in imp.JETCLASS_CLASSES:
+        branches[f"label_{c}"] = np.arange(11) % 2 == (c == "QCD")
+        if c not in ("QCD", "Hbb"):
+            branches[f"label_{c}"] = np.zeros(11, bool)
+    with uproot.recreate(src / "HToBB_000.root") as f:
+        f["tree"] = branches
+    monkeypatch.setattr(imp, "JETCLASS_CHUNK", 4)
+    a = imp.import_dataset("jetclass", tmp_path / "JetClass", tmp_path / "a", shard_size=5)
+    monkeypatch.setattr(imp, "JETCLASS_CHUNK", 100_000)
+    b = imp.import_dataset("jetclass", tmp_path / "JetClass", tmp_path / "b", shard_size=5)
+    assert a["dataset_sha256"] == b["dataset_sha256"] and a["n_jets"] == 11
+
+
 def test_import_jetclass_root(tmp_path: Path) -> None:
     import awkward as ak
     import uproot

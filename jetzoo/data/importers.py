@@ -102,7 +102,8 @@ def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         pt_rel = take(pt) / np.where(sum_pt > 0, sum_pt, 1.0)[:, None]
     pf = np.stack([take(eta) - jeta[:, None], _wrap(take(phi) - jphi[:, None]), pt_rel,
-                   mask.astype(np.float64)], axis=-1) * mask[..., None]
+                   mask.astype(np.float64)], axis=-1)
+    pf = np.where(mask[..., None], pf, 0.0)  # +0.0 at padding (x * 0 gives -0.0 for x < 0)
     if pf.shape[1] < max_particles:
         pf = np.pad(pf, ((0, 0), (0, max_particles - pf.shape[1]), (0, 0)))
     jf = np.stack([jpt, jeta, jmass, keep.sum(1).astype(np.float64)], axis=1)
@@ -200,6 +201,8 @@ def _toptagging_files(src: Path) -> list[Path]:
 
 #: rows of a Top Tagging file read at once (804 float32 columns: ~65 MB a chunk)
 TOPTAGGING_CHUNK = 20_000
+#: jets of a JetClass file read at once (up to 128 particles each)
+JETCLASS_CHUNK = 20_000
 
 
 class _NamesOnly(pickle.Unpickler):
@@ -343,17 +346,20 @@ def _read_jetclass(files: list[Path], max_particles: int) -> Iterator[Block]:
         missing = [b for b in branches if b not in tree.keys()]
         if missing:
             raise DataError(f"{f}: missing field 'tree/{missing[0]}'")
-        arrays = tree.arrays(branches)
-        m = int(ak.max(ak.num(arrays["part_px"]))) if len(arrays) else 0
-        pad = lambda b: ak.to_numpy(ak.fill_none(ak.pad_none(arrays[b], m, clip=True), 0.0))  # noqa
-        e, px, py, pz = pad("part_energy"), pad("part_px"), pad("part_py"), pad("part_pz")
-        valid = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(arrays["part_px"]), m,
-                                                     clip=True), 0)) > 0
-        onehot = np.stack([ak.to_numpy(arrays[f"label_{c}"]) for c in JETCLASS_CLASSES], 1)
-        if not np.all(onehot.sum(1) == 1):
-            raise DataError(f"{f}: fields 'tree/label_*' are not one-hot")
-        pf, jf = jetnet_features(e, px, py, pz, valid, max_particles)
-        yield _jetclass_split(f), pf, jf, onehot.argmax(1).astype(np.int64)
+        # in chunks: a published file holds 100k jets of up to 128 particles. uproot reads
+        # std::vector<float> branches and counted (jagged) arrays to the same awkward type
+        for arrays in tree.iterate(branches, step_size=JETCLASS_CHUNK):
+            m = int(ak.max(ak.num(arrays["part_px"]))) if len(arrays) else 0
+            pad = lambda b: ak.to_numpy(ak.fill_none(ak.pad_none(arrays[b], m, clip=True),  # noqa
+                                                     0.0))
+            e, px, py, pz = pad("part_energy"), pad("part_px"), pad("part_py"), pad("part_pz")
+            valid = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(arrays["part_px"]), m,
+                                                         clip=True), 0)) > 0
+            onehot = np.stack([ak.to_numpy(arrays[f"label_{c}"]) for c in JETCLASS_CLASSES], 1)
+            if not np.all(onehot.sum(1) == 1):
+                raise DataError(f"{f}: fields 'tree/label_*' are not one-hot")
+            pf, jf = jetnet_features(e, px, py, pz, valid, max_particles)
+            yield _jetclass_split(f), pf, jf, onehot.argmax(1).astype(np.int64)
 
 
 def _qg_files(src: Path) -> list[Path]:
