@@ -28,6 +28,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("export",): ("jetzoo.recipes.export",
                   "write a run's epoch checkpoint, EMA teacher or checkpoint average as a "
                   "model folder"),
+    ("finetune",): ("jetzoo.recipes.finetune",
+                    "fine-tune a zoo backbone on labelled jets (LLRD, LoRA, full, linear) and "
+                    "save the classifier"),
+    ("embed",): ("jetzoo.embed", "write the embeddings of every jet of a dataset, with labels and "
+                 "jet features, to .h5 or .parquet"),
     ("export-onnx",): ("jetzoo.models.onnx_export",
                        "write a backbone or classifier as ONNX (preprocessing inside the graph) "
                        "with a JSON of its interface"),

@@ -36,7 +36,9 @@ from jetzoo.models.classifier import ClassifierHead, JetClassifier  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-MODES = ("llrd", "lora", "scratch")
+#: llrd / lora / full start from the backbone's weights (full: every parameter at the base LR),
+#: linear freezes it (only the head trains), scratch re-draws its weights (supervised baseline)
+MODES = ("llrd", "lora", "full", "linear", "scratch")
 
 
 def _no_weight_decay(name: str, param: nn.Parameter) -> bool:
@@ -152,6 +154,27 @@ def apply_lora(backbone: nn.Module, rank: int = 4, alpha: float | None = None,
     return how
 
 
+def merge_lora(model: JetClassifier) -> JetClassifier:
+    """A plain :class:`JetClassifier` (no adapter modules) computing what ``model`` computes:
+    each peft LoRA layer merged into its base weight (``W + scale * B A``), so the saved
+    classifier is an ordinary zoo folder. A model without adapters is returned as it is."""
+    wrapped = [m for m in model.modules() if hasattr(m, "base_layer") and hasattr(m, "merge")]
+    if not wrapped and not any(isinstance(m, LoRALinear) for m in model.modules()):
+        return model
+    if any(isinstance(m, LoRALinear) for m in model.modules()):
+        raise ValueError("merging jetzoo's own LoRALinear is not supported; install peft")
+    for module in wrapped:
+        module.merge()
+    state = {}
+    for key, value in model.state_dict().items():
+        if "lora_" in key:
+            continue
+        state[key.replace(".base_layer.", ".")] = value
+    plain = JetClassifier(model.backbone.config, dropout=model.dropout, classes=model.classes)
+    plain.load_state_dict(state, strict=True)
+    return plain.eval()
+
+
 def count_trainable(model: nn.Module) -> int:
     """Number of parameters with ``requires_grad``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -210,6 +233,7 @@ class FineTuneSettings:
     base_lrs: Sequence[float] = (8e-4,)
     decays: Sequence[float] = (0.7,)
     lora_rank: int = 4
+    lora_targets: Sequence[str] | None = None  # default: the backbone's lora_targets
     label_fraction: float = 1.0
     max_epochs: int = 20
     batch_size: int = 256
@@ -239,12 +263,13 @@ class FineTuneResult:
     trainable_params: int = 0
     n_train: int = 0
     lora_impl: str | None = None
+    model: JetClassifier | None = None  # the selected classifier (CPU, eval mode)
 
 
-def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSettings
-                     ) -> tuple[JetClassifier, str | None]:
+def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSettings,
+                     classes: Sequence[str] | None = None) -> tuple[JetClassifier, str | None]:
     """A fresh :class:`JetClassifier` for ``settings.mode`` (copies the backbone; ``scratch``
-    rebuilds it from its config with random weights)."""
+    rebuilds it from its config with random weights; ``linear`` freezes it)."""
     from jetzoo.models.registry import random_init_like
 
     if settings.mode == "scratch":
@@ -254,9 +279,13 @@ def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSe
     net.train()  # a loaded backbone is in eval mode; fine-tuning uses its dropout
     for p in net.parameters():
         p.requires_grad_(True)
-    lora_impl = apply_lora(net, settings.lora_rank) if settings.mode == "lora" else None
+    lora_impl = (apply_lora(net, settings.lora_rank, target_modules=settings.lora_targets)
+                 if settings.mode == "lora" else None)
+    if settings.mode == "linear":
+        net.requires_grad_(False)
+        net.eval()  # a frozen backbone keeps its dropout off
     torch.manual_seed(settings.seed)
-    return JetClassifier(net, num_classes, settings.head_dropout), lora_impl
+    return JetClassifier(net, num_classes, settings.head_dropout, classes=classes), lora_impl
 
 
 def param_groups_for(model: JetClassifier, settings: FineTuneSettings, base_lr: float,
@@ -281,9 +310,12 @@ def make_trainer(settings: FineTuneSettings) -> L.Trainer:
 
 
 def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_classes: int,
-             settings: FineTuneSettings) -> FineTuneResult:
+             settings: FineTuneSettings, classes: Sequence[str] | None = None
+             ) -> FineTuneResult:
     """Fine-tune ``backbone`` on ``train`` (``settings.label_fraction`` of it, class-stratified)
-    at every grid point, select on ``val`` accuracy and return the test probabilities."""
+    at every grid point, select on ``val`` accuracy and return the test probabilities and the
+    selected classifier (its classes named ``classes``). The one fine-tuning implementation:
+    the leaderboard's evaluators and ``jetzoo finetune`` both call it."""
     if settings.label_fraction < 1.0:
         train = select(train, stratified_subset(train["label"], settings.label_fraction,
                                                 settings.seed))
@@ -293,7 +325,7 @@ def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_cla
     scan = []
     for point in settings.grid():
         L.seed_everything(settings.seed, workers=True, verbose=False)
-        model, lora_impl = build_classifier(backbone, num_classes, settings)
+        model, lora_impl = build_classifier(backbone, num_classes, settings, classes)
         groups = param_groups_for(model, settings, point["base_lr"], point["decay"])
         module = FineTuneModule(model, groups)
         trainer = make_trainer(settings)
@@ -312,7 +344,7 @@ def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_cla
             best = key
             result = FineTuneResult(test_proba=predict_proba(model, test), best=scan[-1],
                                     trainable_params=count_trainable(model), n_train=n_train,
-                                    lora_impl=lora_impl)
+                                    lora_impl=lora_impl, model=model.eval())
     assert result is not None
     result.scan = scan
     return result

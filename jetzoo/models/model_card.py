@@ -213,6 +213,13 @@ def render_model_card(config: dict[str, Any], *, license: str = "mit",
         example = ("x = torch.rand(8, 30, 3)  # (eta_rel, phi_rel, pt_rel), zeros at padding\n"
                    "mask = torch.ones(8, 30, dtype=torch.bool)  # True = real particle\n"
                    f"embedding = model.embed({{\"x\": x, \"mask\": mask}})  # (8, {num_features})")
+    elif backbone.get("arch") == "jet_classifier":
+        classes = backbone.get("classes") or []
+        overview = (f"Its classes: {', '.join(map(str, classes))}; a backbone fine-tuned with "
+                    "`jetzoo finetune` and an MLP head. `model.predict(batch)` returns class probabilities in that order, `model.embed(batch)` the "
+                    "fine-tuned embedding; `jetzoo export-onnx` deploys it with its "
+                    "preprocessing.")
+        example = "probabilities = model.predict(batch)  # a jetzoo batch dict -> (B, classes)"
     else:
         overview = "`model.embed(batch)` returns one embedding per jet; see config.json."
         example = "embedding = model.embed(batch)  # a jetzoo batch dict -> (B, D)"
@@ -223,6 +230,9 @@ def render_model_card(config: dict[str, Any], *, license: str = "mit",
     metadata = yaml.safe_dump(card_metadata(config, license), sort_keys=False)
     return load_template().substitute(
         metadata=metadata, model_name=name, description=description, overview=overview,
+        intro=("A jet classifier built on the jetzoo model zoo."
+               if backbone.get("arch") == "jet_classifier"
+               else "A jet-physics backbone from the jetzoo model zoo."),
         architecture_table=_table(arch, ""),
         pretraining_table=_table(pretraining, "Not recorded (randomly initialised or unknown)."),
         data_table=_table(dataset, "Not recorded."),
