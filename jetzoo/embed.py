@@ -1,8 +1,9 @@
 """``jetzoo embed MODEL DATA --out FILE.{h5,parquet}``: the embeddings of every jet of a dataset,
 with its labels and jet features, for a user's own analysis (plots, BDTs, clustering).
 
-MODEL is anything ``JetZoo.from_pretrained`` takes (a classifier folder embeds with its
-fine-tuned backbone); DATA any folder of jetzoo shards (generated or imported public sets)
+MODEL is anything ``JetZoo.from_pretrained`` takes; a classifier folder (``jetzoo finetune``)
+embeds with its fine-tuned backbone and also scores every jet: ``probabilities (N, classes)``
+in the order of its ``classifier_classes``. DATA any folder of jetzoo shards (generated or imported public sets)
 or JetNet files. Jets are embedded in batches, on the GPU when there is one, with a progress
 bar, and written as they come (memory stays at one batch) to a temporary file that replaces
 ``--out`` only when every jet is done.
@@ -11,7 +12,8 @@ bar, and written as they come (memory stays at one batch) to a temporary file th
   (pt, eta, mass, n_particles); attributes ``classes``, ``jet_features``, ``model``,
   ``weights_sha256``, ``identity_sha256``, ``dataset``, ``dataset_sha256``, ``jetzoo_version``;
 - ``.parquet`` (pyarrow): one row per jet, columns ``emb_000`` ..., ``label``, ``class``,
-  ``jet_pt``, ``jet_eta``, ``jet_mass``, ``n_particles``, the same metadata in the schema.
+  ``jet_pt``, ``jet_eta``, ``jet_mass``, ``n_particles`` (and ``p_<class>`` for a
+  classifier), the same metadata in the schema.
 """
 from __future__ import annotations
 
@@ -83,25 +85,31 @@ def embed_dataset(model: nn.Module | str | Path, data: str | Path, out: str | Pa
                          f"datasets; this model reads {getattr(model, 'input_kind', '?')!r}")
     ds = JetDataset(data)
     meta = _metadata(model, ds)
+    classes = list(getattr(model, "classes", None) or []) if hasattr(model, "head") else []
+    if classes:
+        meta["classifier_classes"] = json.dumps(classes)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
     n = len(ds)
     writer = _H5Writer if out.suffix == ".h5" else _ParquetWriter
-    with atomic_path(out) as tmp, writer(tmp, meta, ds.class_names) as sink, \
+    with atomic_path(out) as tmp, writer(tmp, meta, ds.class_names, classes) as sink, \
             tqdm(total=n, desc=f"embedding {ds.path.name}", unit=" jets",
                  disable=not progress) as bar:
         for lo in range(0, n, batch_size):
             batch = ds.get_batch(np.arange(lo, min(lo + batch_size, n)))
+            inputs = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
             with torch.no_grad():
-                emb = model.embed({k: v.to(device) for k, v in batch.items()
-                                   if isinstance(v, torch.Tensor)}).float().cpu().numpy()
-            sink.write(emb, batch["label"].numpy(), batch["jet"].numpy())
+                emb_t = model.embed(inputs)
+                proba = model.head(emb_t).softmax(-1).float().cpu().numpy() if classes else None
+            emb = emb_t.float().cpu().numpy()
+            sink.write(emb, batch["label"].numpy(), batch["jet"].numpy(), proba)
             bar.update(len(emb))
     return out
 
 
 class _H5Writer:
-    def __init__(self, path: Path, meta: dict[str, Any], classes: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, meta: dict[str, Any], classes: tuple[str, ...],
+                 scored: list[str]) -> None:
         import h5py
 
         self.f = h5py.File(path, "w")
@@ -114,9 +122,13 @@ class _H5Writer:
     def __exit__(self, *exc: Any) -> None:
         self.f.close()
 
-    def write(self, emb: np.ndarray, label: np.ndarray, jet: np.ndarray) -> None:
-        for key, arr in (("embedding", emb.astype(np.float32)), ("label", label.astype(np.int64)),
-                         ("jet_features", jet.astype(np.float32))):
+    def write(self, emb: np.ndarray, label: np.ndarray, jet: np.ndarray,
+              proba: np.ndarray | None = None) -> None:
+        arrays = [("embedding", emb.astype(np.float32)), ("label", label.astype(np.int64)),
+                  ("jet_features", jet.astype(np.float32))]
+        if proba is not None:
+            arrays.append(("probabilities", proba.astype(np.float32)))
+        for key, arr in arrays:
             if key not in self.ds:
                 self.ds[key] = self.f.create_dataset(key, shape=(0, *arr.shape[1:]),
                                                      maxshape=(None, *arr.shape[1:]),
@@ -127,8 +139,10 @@ class _H5Writer:
 
 
 class _ParquetWriter:
-    def __init__(self, path: Path, meta: dict[str, Any], classes: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, meta: dict[str, Any], classes: tuple[str, ...],
+                 scored: list[str]) -> None:
         self.path, self.meta, self.classes = path, meta, np.asarray(classes)
+        self.scored = scored
         self.writer: Any = None
 
     def __enter__(self) -> "_ParquetWriter":
@@ -138,7 +152,8 @@ class _ParquetWriter:
         if self.writer is not None:
             self.writer.close()
 
-    def write(self, emb: np.ndarray, label: np.ndarray, jet: np.ndarray) -> None:
+    def write(self, emb: np.ndarray, label: np.ndarray, jet: np.ndarray,
+              proba: np.ndarray | None = None) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -146,6 +161,8 @@ class _ParquetWriter:
         cols.update(label=label.astype(np.int64), **{"class": self.classes[label]},
                     jet_pt=jet[:, 0], jet_eta=jet[:, 1], jet_mass=jet[:, 2],
                     n_particles=jet[:, 3].astype(np.int64))
+        if proba is not None:
+            cols.update({f"p_{c}": proba[:, i] for i, c in enumerate(self.scored)})
         table = pa.table(cols)
         if self.writer is None:
             schema = table.schema.with_metadata({k: str(v) for k, v in self.meta.items()})

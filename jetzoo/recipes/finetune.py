@@ -200,7 +200,7 @@ def _task_data(cfg: DictConfig, source: str) -> tuple[Any, Any]:
                           f"({classes}); a classifier needs at least two labelled classes")
     split = cfg.data.split if isinstance(cfg.data.split, str) else list(cfg.data.split)
     settings = {"max_jets": cfg.data.max_jets} if cfg.data.max_jets else {}
-    task_raw = {"name": "finetune", "family": "jetnet", "dataset": str(path),
+    task_raw = {"name": "finetune", "family": "jetnet", "dataset": str(path.resolve()),
                 "seed": int(cfg.seed), "kind": "multiclass", "classes": classes,
                 "split": split, "evaluations": ["finetune-llrd"], "metrics": ["accuracy", "auc"],
                 "settings": settings}
