@@ -172,3 +172,22 @@ def test_pretrained_llrd_beats_the_same_recipe_from_random_weights(tmp_path: Pat
                 "accuracy"]
     gaps = [accuracy[s, "init_from=jbot-s"] - accuracy[s, "init_from=null"] for s in (0, 1, 2)]
     assert min(gaps) > 0.05, accuracy  # 1,000 test jets: a bootstrap spread of ~0.016
+
+
+def test_finetune_in_sittings_resumes_to_the_end(tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    args = ["finetune", "llrd", f"output.dir={run}", "data.label_fraction=0.1",
+            "trainer.max_epochs=3", "--no-progress"]
+    assert cli_main([*args, "--sitting", "0.0001"]) == 0  # ends after the first epoch
+    assert "paused (grid point 1 of 1 paused after epoch 1 of 3)" in capsys.readouterr().out
+    assert json.loads((run / "summary.json").read_text())["status"] == "paused"
+    assert not (run / "classifier").exists()
+    assert (run / "checkpoints" / "point-0" / "last.ckpt").is_file()
+    assert cli_main(args) == 1  # the folder holds a run: --resume or --overwrite
+    assert "pass --resume, --overwrite" in capsys.readouterr().err
+    assert cli_main([*args[:-2], "trainer.max_epochs=4", "--resume", "--no-progress"]) == 1
+    assert "the recipe differs from" in capsys.readouterr().err
+    assert cli_main([*args, "--resume"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and isinstance(
+        JetZoo.from_pretrained(run / "classifier"), JetClassifier)

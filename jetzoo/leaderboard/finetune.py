@@ -243,6 +243,9 @@ class FineTuneSettings:
     devices: int | str = 1
     accelerator: str = "auto"
     progress: bool = False
+    checkpoint_dir: str | None = None  # per grid point: checkpoints/point-<k>/last.ckpt
+    resume: bool = False  # continue each grid point from its last.ckpt
+    sitting_minutes: float | None = None  # stop at the first epoch end past this (FineTunePaused)
 
     def grid(self) -> list[dict[str, float]]:
         """The (base_lr, decay) points scanned; decay only matters for ``llrd``."""
@@ -296,17 +299,50 @@ def param_groups_for(model: JetClassifier, settings: FineTuneSettings, base_lr: 
     return flat_param_groups(model, base_lr, settings.weight_decay)
 
 
-def make_trainer(settings: FineTuneSettings) -> L.Trainer:
-    """The Lightning Trainer of one fine-tuning run (no logger, no checkpoints)."""
+class FineTunePaused(RuntimeError):
+    """A sitting (``settings.sitting_minutes``) ended before every grid point was trained; the
+    checkpoints let ``settings.resume`` continue."""
+
+
+def make_trainer(settings: FineTuneSettings, callbacks: Sequence[Any] = ()) -> L.Trainer:
+    """The Lightning Trainer of one fine-tuning run (no logger; checkpoints only when a
+    ``ModelCheckpoint`` is among ``callbacks``)."""
     if not settings.progress:  # one fit per grid point: keep Lightning's banner out of the log
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     devices = settings.devices
     multi = (isinstance(devices, int) and devices > 1) or (isinstance(devices, str)
                                                           and devices not in ("1", "auto"))
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     return L.Trainer(max_epochs=settings.max_epochs, accelerator=settings.accelerator,
                      devices=devices, strategy="ddp" if multi else "auto", logger=False,
-                     enable_checkpointing=False, enable_model_summary=False,
+                     enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+                     callbacks=list(callbacks), enable_model_summary=False,
                      enable_progress_bar=settings.progress, num_sanity_val_steps=0)
+
+
+def _sitting_callbacks(settings: FineTuneSettings, point: int, started: float
+                       ) -> tuple[list[Any], str | None]:
+    """Checkpoints of grid point ``point`` (and the one to resume from), and a Lightning
+    ``Timer`` ending the sitting at an epoch boundary."""
+    import datetime
+    import time
+    from pathlib import Path
+
+    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+
+    callbacks: list[Any] = []
+    resume_from = None
+    if settings.checkpoint_dir is not None:
+        folder = Path(settings.checkpoint_dir) / f"point-{point}"
+        callbacks.append(ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=0,
+                                         every_n_epochs=1, enable_version_counter=False))
+        if settings.resume and (folder / "last.ckpt").is_file():
+            resume_from = str(folder / "last.ckpt")
+    if settings.sitting_minutes is not None:
+        left = max(settings.sitting_minutes * 60 - (time.perf_counter() - started), 1e-3)
+        callbacks.append(Timer(duration=datetime.timedelta(seconds=left), interval="epoch"))
+    return callbacks, resume_from
 
 
 def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_classes: int,
@@ -323,15 +359,22 @@ def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_cla
     best: tuple[float, float] | None = None
     result: FineTuneResult | None = None
     scan = []
-    for point in settings.grid():
+    import time
+
+    started = time.perf_counter()
+    for k, point in enumerate(settings.grid()):
         L.seed_everything(settings.seed, workers=True, verbose=False)
         model, lora_impl = build_classifier(backbone, num_classes, settings, classes)
         groups = param_groups_for(model, settings, point["base_lr"], point["decay"])
         module = FineTuneModule(model, groups)
-        trainer = make_trainer(settings)
+        callbacks, resume_from = _sitting_callbacks(settings, k, started)
+        trainer = make_trainer(settings, callbacks)
         loader = make_loader(train, min(settings.batch_size, n_train), shuffle=True,
                              seed=settings.seed)
-        trainer.fit(module, train_dataloaders=loader)
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=resume_from, weights_only=True)
+        if trainer.current_epoch < settings.max_epochs:  # the sitting's time ran out
+            raise FineTunePaused(f"grid point {k + 1} of {len(settings.grid())} paused after "
+                                 f"epoch {trainer.current_epoch} of {settings.max_epochs}")
         model = model.cpu()
         val_p = predict_proba(model, val)
         val_acc = float((val_p.argmax(1) == val["label"]).float().mean())

@@ -11,6 +11,10 @@ training split) and the Lightning Trainer. It runs the one fine-tuning engine of
 ``optimizer.base_lr`` x ``optimizer.decay`` is trained, the best on the validation split is
 kept and scored on the test split.
 
+A long fine-tuning runs in sittings like a pre-training: ``--sitting MINUTES`` ends one at the
+first epoch boundary past MINUTES (``summary.json`` status ``paused``, checkpoints per grid
+point in ``checkpoints/``), ``--resume`` continues it with the same recipe.
+
 The run folder (``output.dir``, default ``runs/finetune-<recipe stem>``) receives
 ``classifier/`` (safetensors + config + model card with the test scores: load it with
 ``JetZoo.from_pretrained``, ``predict(batch)`` gives class probabilities, ``jetzoo
@@ -211,13 +215,30 @@ def _task_data(cfg: DictConfig, source: str) -> tuple[Any, Any]:
         raise ConfigError(f"{source}: data: {err}") from None
 
 
+def _check_lora_targets(backbone: Any, cfg: DictConfig, source: str) -> None:
+    from torch import nn
+
+    targets = list(cfg.optimizer.lora_targets or getattr(backbone, "lora_targets", ()))
+    linear = [n for n, m in backbone.named_modules() if isinstance(m, nn.Linear)]
+    missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in linear)]
+    if missing or not targets:
+        raise ConfigError(f"{source}: optimizer.lora_targets: no nn.Linear named {missing or []} "
+                          f"in {type(backbone).__name__} (its Linear layers end in: "
+                          f"{', '.join(sorted({n.rsplit('.', 1)[-1] for n in linear}))})")
+
+
 def finetune_run(recipe: str | Path, overrides: Sequence[str] = (), overwrite: bool = False,
-                 progress: bool = True) -> Path:
-    """Run a fine-tuning recipe; returns the run folder (see the module docstring)."""
+                 progress: bool = True, resume: bool = False,
+                 sitting_minutes: float | None = None) -> Path:
+    """Run a fine-tuning recipe; returns the run folder (see the module docstring).
+
+    ``sitting_minutes`` ends this sitting at the first epoch boundary past it (summary status
+    ``paused``, no classifier yet); ``resume`` continues from the run's checkpoints."""
     import yaml
 
     from jetzoo.leaderboard import metrics as M
-    from jetzoo.leaderboard.finetune import FineTuneSettings, finetune, merge_lora
+    from jetzoo.leaderboard.finetune import (FineTunePaused, FineTuneSettings, finetune,
+                                             merge_lora)
     from jetzoo.models.zoo import save_pretrained
     from jetzoo.utils.io import atomic_write_text
     from jetzoo.utils.names import name_problem
@@ -225,10 +246,21 @@ def finetune_run(recipe: str | Path, overrides: Sequence[str] = (), overwrite: b
     cfg = load_finetune_config(recipe, overrides)
     source = str(resolve_path(recipe))
     folder = Path(cfg.output.dir or Path("runs") / f"finetune-{Path(source).stem}")
-    existing = [n for n in ("classifier", "summary.json", "config.yaml") if (folder / n).exists()]
-    if existing and not overwrite:
+    if sitting_minutes is not None and not sitting_minutes > 0:
+        raise ConfigError(f"{source}: --sitting must be a positive number of minutes")
+    existing = [n for n in ("classifier", "summary.json", "config.yaml", "checkpoints")
+                if (folder / n).exists()]
+    if resume and not (folder / "checkpoints").is_dir():
+        raise FinetuneError(f"{source}: --resume: {folder / 'checkpoints'} does not exist "
+                            "(start without --resume)")
+    if resume and (folder / "config.yaml").is_file():
+        before = yaml.safe_load((folder / "config.yaml").read_text())
+        if before != cfg_to_dict(cfg):
+            raise FinetuneError(f"{source}: --resume: the recipe differs from "
+                                f"{folder / 'config.yaml'}; resume with the same settings")
+    if existing and not overwrite and not resume:
         raise FinetuneError(f"{source}: run folder {folder} already holds {', '.join(existing)};"
-                            " pass --overwrite or set output.dir=OTHER")
+                            " pass --resume, --overwrite or set output.dir=OTHER")
     backbone, start = _backbone(cfg, source)
     if getattr(backbone, "input_kind", "particles") != "particles":
         raise ConfigError(f"{source}: init_from: jetzoo finetune reads particle datasets; "
@@ -247,18 +279,38 @@ def finetune_run(recipe: str | Path, overrides: Sequence[str] = (), overwrite: b
         label_fraction=cfg.data.label_fraction, max_epochs=cfg.trainer.max_epochs,
         batch_size=cfg.trainer.batch_size, weight_decay=cfg.optimizer.weight_decay,
         head_dropout=cfg.head_dropout, seed=cfg.seed, devices=devices,
-        accelerator=cfg.trainer.accelerator, progress=progress)
+        accelerator=cfg.trainer.accelerator, progress=progress,
+        checkpoint_dir=str(folder / "checkpoints"), resume=resume,
+        sitting_minutes=sitting_minutes)
     if cfg.init_from is None and cfg.mode == "llrd":  # the same recipe from random weights
         from jetzoo.models.registry import random_init_like
 
         backbone = random_init_like(backbone, cfg.seed)
+    if cfg.mode == "lora":
+        _check_lora_targets(backbone, cfg, source)
     t0 = time.perf_counter()
+    resolved = cfg_to_dict(cfg)
+    created = not folder.exists()
+    if overwrite:
+        import shutil
+
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     try:
         result = finetune(backbone, data.train, data.val, data.test, len(task.classes),
                           settings, classes=list(task.classes))
-    except ValueError as err:  # e.g. a LoRA target the backbone does not have
-        key = "optimizer.lora_targets" if "LoRA" in str(err) or "lora" in str(err) else "mode"
-        raise ConfigError(f"{source}: {key}: {err}") from None
+    except FineTunePaused as err:
+        atomic_write_text(folder / "summary.json", json.dumps(
+            {"status": "paused", "recipe_file": source, "paused": str(err),
+             "wall_time_s": round(time.perf_counter() - t0, 1)}, indent=2) + "\n")
+        return folder
+    except BaseException:  # a failed first sitting leaves no run folder behind
+        if created:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     wall = time.perf_counter() - t0
     target = data.test["label"]
     proba = result.test_proba.double()
@@ -267,13 +319,11 @@ def finetune_run(recipe: str | Path, overrides: Sequence[str] = (), overwrite: b
     scores.update({f"auc[{c}]": float(v) for c, v in zip(task.classes,
                                                          M.multiclass_auc(proba, target))})
     classifier = merge_lora(result.model)
-    resolved = cfg_to_dict(cfg)
     rows = [{"task": f"finetune-{Path(str(data.dataset_path)).name}", "evaluation": cfg.mode,
              "metric": k, "value": v, "dataset": Path(str(data.dataset_path)).name,
              "split": "test",
              "label_fraction": cfg.data.label_fraction, "task_type": "jet-classification"}
             for k, v in scores.items()]
-    folder.mkdir(parents=True, exist_ok=True)
     save_pretrained(classifier, folder / "classifier", model_name=name,
                     recipe={"recipe": "finetune", **resolved},
                     dataset={"name": Path(str(data.dataset_path)).name,
@@ -289,7 +339,6 @@ def finetune_run(recipe: str | Path, overrides: Sequence[str] = (), overwrite: b
                "test": scores, "selected": result.best, "scan": result.scan,
                "trainable_params": result.trainable_params, "wall_time_s": round(wall, 1),
                "dataset_sha256": data.dataset_sha256}
-    atomic_write_text(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
     return folder
 
@@ -300,7 +349,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. init_from=jbot-b data.label_fraction=0.01")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the classifier and summary of an earlier run")
+                        help="replace the classifier, checkpoints and summary of an earlier run")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a paused or interrupted run from its checkpoints")
+    parser.add_argument("--sitting", type=float, metavar="MINUTES", default=None,
+                        help="end this sitting at the first epoch boundary past MINUTES "
+                        "(status 'paused'; continue with --resume)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -310,11 +364,15 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         folder = finetune_run(args.recipe, args.overrides, overwrite=args.overwrite,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, resume=args.resume,
+                              sitting_minutes=args.sitting)
     except (ConfigError, FinetuneError, DataError, ZooError) as err:
         print(f"jetzoo finetune: error: {err}", file=sys.stderr)
         return 1
     summary = json.loads((folder / "summary.json").read_text())
+    if summary["status"] == "paused":
+        print(f"jetzoo finetune: paused ({summary['paused']}); continue with --resume")
+        return 0
     test = summary["test"]
     print(f"jetzoo finetune: {summary['mode']} on {summary['n_train']} labelled jets: test "
           f"accuracy {test['accuracy']:.4f}, mean AUC {test['auc[mean]']:.4f}; classifier "
