@@ -20,39 +20,14 @@ from jetzoo.leaderboard.schema import iter_store, load_result
 from jetzoo.leaderboard.tasks import synthetic_task_data
 from jetzoo.models.zoo import save_pretrained
 
-TOP = """\
-name: mini-top
-family: jetnet
-dataset: jetnet-sample
-seed: 0
-kind: binary
-classes: [q, g, t]
-signal: [t]
-evaluations: [knn, linear]
-metrics: [accuracy, auc]
-settings: {bootstrap: 5}
-"""
-ANOMALY = """\
-name: mini-anomaly
-family: jetnet
-dataset: jetnet-sample
-seed: 0
-kind: anomaly
-classes: [q, g, t, w, z]
-background: [q, g]
-signals: {w: [w]}
-evaluations: [anomaly-knn, anomaly-mahalanobis]
-metrics: [auc]
-settings: {bootstrap: 5, knn_k: 5}
-"""
 
 
 @pytest.fixture()
-def setup(tmp_path: Path) -> tuple[Path, Path]:
+def setup(tmp_path: Path, mini_top_yaml, mini_anomaly_yaml) -> tuple[Path, Path]:
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    (tasks / "mini-top.yaml").write_text(TOP)
-    (tasks / "mini-anomaly.yaml").write_text(ANOMALY)
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn", "linear"))
+    (tasks / "mini-anomaly.yaml").write_text(mini_anomaly_yaml)
     torch.manual_seed(0)
     model = save_pretrained(create_backbone("jbot-s", embed_dim=16, depth=1, dropout=0.0),
                             tmp_path / "tiny", model_name="tiny")

@@ -161,7 +161,7 @@ def test_embedding_cache_embeds_each_row_once(tmp_path: Path) -> None:
     assert len(list(tmp_path.rglob("*.npz"))) == 1
 
 
-def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch) -> None:
+def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_rows) -> None:
     """The real quick tier on the embedded sample: a second submit finds everything scored
     (no jet embedded, nothing rewritten); a new evaluation is merged into the same file; the
     cache's jets are shared between tasks."""
@@ -169,16 +169,7 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch) -> None:
     sha = sha256_file(model_dir / "model.safetensors")
     out, cache = tmp_path / "store", tmp_path / "cache"
     kwargs = dict(tier="quick", out=out, cache_dir=cache, accelerator="cpu", progress=False)
-    computed: list[int] = []
-    real_get = EmbeddingCache.get
-
-    def counting_get(self, key, rows, compute):
-        before = self.computed
-        value = real_get(self, key, rows, compute)
-        computed.append(self.computed - before)
-        return value
-
-    monkeypatch.setattr(EmbeddingCache, "get", counting_get)
+    computed = embedded_rows
     paths = submit(model_dir, ["top-tagging", "jetnet-5class"], evaluations=["knn"], **kwargs)
     assert sorted(p.name for p in paths) == ["jetnet-5class.json", "top-tagging.json"]
     identity = load_model(model_dir)[1].identity_sha256

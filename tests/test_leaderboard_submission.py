@@ -22,44 +22,20 @@ from jetzoo.leaderboard.tasks import (TASKS_DIR, TaskSkipped, load_task, load_ta
                                       parse_task, resolve_dataset, synthetic_task_data)
 from jetzoo.utils.io import sha256_file
 
-TASK_YAML = """\
-name: mini-top
-family: jetnet
-dataset: jetnet-sample
-seed: 0
-kind: binary
-classes: [q, g, t]
-signal: [t]
-evaluations: [knn, linear, finetune-llrd, supervised]
-metrics: [accuracy, auc, eff_s@eff_b=0.1, rej_b@eff_s=0.5]
-settings: {label_fractions: [1.0], bootstrap: 10}
-"""
-ANOMALY_YAML = """\
-name: mini-anomaly
-family: jetnet
-dataset: jetnet-sample
-seed: 0
-kind: anomaly
-classes: [q, g, t, w, z]
-background: [q, g]
-signals: {w: [w], union: [w, z, t]}
-evaluations: [anomaly-knn, anomaly-mahalanobis, anomaly-ae]
-metrics: [auc]
-settings: {bootstrap: 10, knn_k: 5}
-"""
-
-
 def tiny():
     torch.manual_seed(0)
     return create_backbone("jbot-s", embed_dim=16, depth=1, dropout=0.0).eval()
 
 
 @pytest.fixture()
-def tasks_dir(tmp_path: Path) -> Path:
+def tasks_dir(tmp_path: Path, mini_top_yaml, mini_anomaly_yaml) -> Path:
     d = tmp_path / "tasks"
     d.mkdir()
-    (d / "mini-top.yaml").write_text(TASK_YAML)
-    (d / "mini-anomaly.yaml").write_text(ANOMALY_YAML)
+    (d / "mini-top.yaml").write_text(mini_top_yaml(
+        "knn", "linear", "finetune-llrd", "supervised",
+        metrics="accuracy, auc, eff_s@eff_b=0.1, rej_b@eff_s=0.5",
+        settings="label_fractions: [1.0], bootstrap: 10"))
+    (d / "mini-anomaly.yaml").write_text(mini_anomaly_yaml)
     return d
 
 

@@ -77,6 +77,14 @@ def edits(draw, obj: Any) -> Any:
     return obj
 
 
+def valid_or_named(load: Any, arg: Any, error: type[Exception], where: Path) -> None:
+    """``load(arg)`` returns, or raises ``error`` naming ``where``; anything else fails."""
+    try:
+        load(arg)
+    except error as err:
+        assert str(where) in str(err)
+
+
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory) -> Path:
     torch.manual_seed(0)
@@ -96,10 +104,7 @@ def test_model_folder_config(model_folder: Path, data) -> None:
     folder = _copy(model_folder)
     try:
         (folder / "config.json").write_text(json.dumps(data.draw(edits(config))))
-        try:
-            JetZoo.from_pretrained(folder)
-        except ZooError as err:
-            assert str(folder) in str(err)
+        valid_or_named(JetZoo.from_pretrained, folder, ZooError, folder)
     finally:
         shutil.rmtree(folder.parent)
 
@@ -118,10 +123,7 @@ def test_model_folder_weights_bytes(model_folder: Path, cut: int, flips) -> None
         config = json.loads((folder / "config.json").read_text())
         del config["weights_sha256"]  # reach the parsing, not only the hash check
         (folder / "config.json").write_text(json.dumps(config))
-        try:
-            JetZoo.from_pretrained(folder)
-        except ZooError as err:
-            assert str(folder) in str(err)
+        valid_or_named(JetZoo.from_pretrained, folder, ZooError, folder)
     finally:
         shutil.rmtree(folder.parent)
 
@@ -156,29 +158,18 @@ def test_shard_fields(key, dtype, shape, fill, attr, attr_value) -> None:
 
 
 TASK = yaml.safe_load((ROOT / "leaderboard" / "tasks" / "top-tagging.yaml").read_text())
-
-
-@given(data=st.data())
-def test_task_files(tmp_path_factory, data) -> None:
-    path = tmp_path_factory.mktemp("tasks") / "top-tagging.yaml"
-    path.write_text(yaml.safe_dump(data.draw(edits(TASK)), allow_unicode=True))
-    try:
-        load_task(path)
-    except TaskError as err:
-        assert str(path) in str(err)
-
-
 RECIPE = yaml.safe_load((ROOT / "recipes" / "jbot-s.yaml").read_text())
 
 
+@pytest.mark.parametrize("original,name,load,error", [
+    (TASK, "top-tagging.yaml", load_task, TaskError),
+    (RECIPE, "x.yaml", load_config, ConfigError),
+], ids=["task-files", "recipe-files"])
 @given(data=st.data())
-def test_recipe_files(tmp_path_factory, data) -> None:
-    path = tmp_path_factory.mktemp("recipes") / "x.yaml"
-    path.write_text(yaml.safe_dump(data.draw(edits(RECIPE)), allow_unicode=True))
-    try:
-        load_config(path)
-    except ConfigError as err:
-        assert str(path) in str(err)
+def test_yaml_files(tmp_path_factory, original, name, load, error, data) -> None:
+    path = tmp_path_factory.mktemp("yaml") / name
+    path.write_text(yaml.safe_dump(data.draw(edits(original)), allow_unicode=True))
+    valid_or_named(load, path, error, path)
 
 
 RESULT = json.loads(next((ROOT / "leaderboard" / "results" / "jbot-s").glob("*/top-tagging.json"))
@@ -198,7 +189,4 @@ def test_result_files(tmp_path_factory, data, resign: bool) -> None:
             return  # the writer refused it (it validates before writing)
     else:
         path.write_text(json.dumps({**obj, "checksum": RESULT["checksum"]}))
-    try:
-        load_result(path)
-    except ResultFileError as err:
-        assert str(path) in str(err)
+    valid_or_named(load_result, path, ResultFileError, path)

@@ -26,7 +26,6 @@ from jetzoo.data import JetDataset, sample_path
 from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.data.schema import DataError
 from jetzoo.leaderboard import submission
-from jetzoo.leaderboard.cache import EmbeddingCache
 from jetzoo.leaderboard.schema import (ResultFileError, iter_store, load_result, result_path,
                                        write_result)
 from jetzoo.leaderboard.tasks import TaskError, load_task, load_task_data, synthetic_task_data
@@ -39,18 +38,6 @@ TINY = ["model.backbone_overrides.embed_dim=16", "model.backbone_overrides.depth
         "model.backbone_overrides.num_heads=2", "trainer.accelerator=cpu",
         "trainer.enable_progress_bar=false", "data.max_jets=512", "trainer.limit_val_batches=1",
         "trainer.max_epochs=1", "data.num_workers=0"]
-TASK = """\
-name: mini-top
-family: jetnet
-dataset: jetnet-sample
-seed: 0
-kind: binary
-classes: [q, g, t]
-signal: [t]
-evaluations: [knn]
-metrics: [accuracy, auc]
-settings: {bootstrap: 5}
-"""
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -169,7 +156,8 @@ def test_one_far_particle_is_refused_when_fitting_the_standardisation(tmp_path: 
 
 
 def test_same_weights_other_architecture_options_are_another_model(model: Path, tmp_path,
-                                                                   monkeypatch):
+                                                                   monkeypatch, mini_top_yaml,
+                                                                   embedded_rows):
     """mask_padding (the jBOT Keras import's option) changes the embeddings of the same
     weights: the cache and the store must not serve one model's score to the other."""
     other = shutil.copytree(model, tmp_path / "other")
@@ -185,21 +173,12 @@ def test_same_weights_other_architecture_options_are_another_model(model: Path, 
 
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    (tasks / "mini-top.yaml").write_text(TASK)
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn"))
     monkeypatch.setattr(submission, "load_task_data",
                         lambda task: synthetic_task_data(task, n_per_class=40, seed=0))
     out, cache = tmp_path / "store", tmp_path / "cache"
     kw = dict(quick=True, out=out, tasks_dir=tasks, progress=False, cache_dir=cache, name="m")
-    computed = []
-    real_get = EmbeddingCache.get
-
-    def counting_get(self, key, rows, compute):
-        before = self.computed
-        value = real_get(self, key, rows, compute)
-        computed.append(self.computed - before)
-        return value
-
-    monkeypatch.setattr(EmbeddingCache, "get", counting_get)
+    computed = embedded_rows
     [path_a] = submission.submit(model, **kw)
     n_a = sum(computed)
     [path_b] = submission.submit(other, **kw)
@@ -228,12 +207,13 @@ def test_a_model_id_is_never_a_path(model: Path, tmp_path: Path, name: str, caps
     assert _snapshot(tmp_path) == before
 
 
-def test_names_from_files_are_checked_where_they_are_read(model: Path, tmp_path: Path):
+def test_names_from_files_are_checked_where_they_are_read(model: Path, tmp_path: Path,
+                                                         mini_top_yaml):
     _edit_config(model, lambda c: c.update(model_name=".."))
     with pytest.raises(ZooError, match=r"config.json: field 'model_name': '\.\.' is not a valid"):
         JetZoo.from_pretrained(model)
     task = tmp_path / "x.yaml"
-    task.write_text(TASK.replace("name: mini-top", "name: ../x"))
+    task.write_text(mini_top_yaml("knn").replace("name: mini-top", "name: ../x"))
     with pytest.raises(TaskError, match=r"x.yaml: field 'name': '\.\./x' is not a valid name"):
         load_task(task)
     with pytest.raises(ResultFileError, match="model id '..' is not a valid name"):
@@ -371,10 +351,12 @@ def _sample_without(tmp_path: Path, drop: set[str]) -> Path:
     return folder
 
 
-def test_a_split_without_one_of_the_task_classes_names_the_files(tmp_path: Path):
+def test_a_split_without_one_of_the_task_classes_names_the_files(tmp_path: Path,
+                                                                 mini_top_yaml):
     folder = _sample_without(tmp_path, {"g", "t", "w", "z"})
     task_file = tmp_path / "qg.yaml"
-    task_file.write_text(TASK.replace("dataset: jetnet-sample", f"dataset: {folder}")
+    task_file.write_text(mini_top_yaml("knn").replace("dataset: jetnet-sample",
+                                                      f"dataset: {folder}")
                          .replace("classes: [q, g, t]", "classes: [q, g]")
                          .replace("signal: [t]", "signal: [g]").replace("name: mini-top",
                                                                         "name: qg"))
@@ -400,16 +382,17 @@ def test_an_all_empty_dataset_names_the_folder_and_field(tmp_path: Path, capsys)
 
 
 def test_an_edited_task_file_says_which_rows_it_drops(model: Path, tmp_path: Path,
-                                                        monkeypatch, capsys):
+                                                        monkeypatch, capsys, mini_top_yaml):
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    (tasks / "mini-top.yaml").write_text(TASK)
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn"))
     monkeypatch.setattr(submission, "load_task_data",
                         lambda task: synthetic_task_data(task, n_per_class=40, seed=0))
     kw = dict(quick=True, out=tmp_path / "store", tasks_dir=tasks, progress=False,
               cache_dir=False)
     submission.submit(model, **kw)
-    (tasks / "mini-top.yaml").write_text(TASK.replace("[accuracy, auc]", "[accuracy]"))
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn").replace("[accuracy, auc]",
+                                                                       "[accuracy]"))
     [path] = submission.submit(model, **kw)
     assert "replacing its quick run, scored under another task file or settings: its rows of " \
            "knn are dropped" in capsys.readouterr().err

@@ -201,7 +201,8 @@ def _toptagging_files(src: Path) -> list[Path]:
 
 #: rows of a Top Tagging file read at once (804 float32 columns: ~65 MB a chunk)
 TOPTAGGING_CHUNK = 20_000
-#: jets of a JetClass file read at once (up to 128 particles each)
+#: jets of a JetClass file (up to 128 particles each) or a quark-gluon npz turned into JetNet
+#: features at once
 JETCLASS_CHUNK = 20_000
 
 
@@ -381,12 +382,13 @@ def _read_qg(files: list[Path], max_particles: int) -> Iterator[Block]:
         if x.ndim != 3 or x.shape[2] != 4 or len(y) != len(x):
             raise DataError(f"{f}: field 'X' has shape {x.shape}, expected (N, M, 4) with N = "
                             f"len(y) = {len(y)}")
-        pt, rap, phi, pid = (x[..., i] for i in range(4))
-        mass = np.vectorize(lambda p: PDG_MASS.get(abs(int(p)), 0.0), otypes=[float])(pid)
-        pf, jf = jetnet_features(*four_vectors_from_pt_y_phi(pt, rap, phi, mass), pt > 0,
-                                 max_particles)
-        parts.append(pf)
-        jets.append(jf)
+        for lo in range(0, len(x), JETCLASS_CHUNK):  # the float64 intermediates in chunks
+            pt, rap, phi, pid = (x[lo:lo + JETCLASS_CHUNK, :, i] for i in range(4))
+            mass = np.vectorize(lambda p: PDG_MASS.get(abs(int(p)), 0.0), otypes=[float])(pid)
+            pf, jf = jetnet_features(*four_vectors_from_pt_y_phi(pt, rap, phi, mass), pt > 0,
+                                     max_particles)
+            parts.append(pf)
+            jets.append(jf)
         labels.append(np.asarray(y).astype(np.int64))
     pf, jf, y = np.concatenate(parts), np.concatenate(jets), np.concatenate(labels)
     split = _paper_split(len(pf))
