@@ -16,7 +16,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                              "simulate JetNet-like jets with Pythia 8 + FastJet into HDF5 shards"),
     ("generate", "rs3l"): ("jetzoo.data.rs3l_generator",
                            "simulate RS3L re-simulated jet pairs (tracks + calorimeter cells)"),
-    ("data", "merge"): ("jetzoo.data.parts",
+    ("data", "merge"): ("jetzoo.data.merge",
                         "join the parts of a generation split over array-job tasks "
                         "(--shard-index/--num-shards), checking every sha256"),
     ("data", "import"): ("jetzoo.data.importers",

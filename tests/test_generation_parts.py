@@ -10,6 +10,7 @@ import pytest
 
 from jetzoo.cli import main as cli_main
 from jetzoo.data import parts
+from jetzoo.data.merge import merge
 from jetzoo.data.dataset import JetDataset
 from jetzoo.data.jetnet_generator import GeneratorConfig, generate
 from jetzoo.data.schema import DataError
@@ -69,7 +70,7 @@ def test_merge_refuses_missing_tampered_and_foreign_parts(split: dict[str, Path]
     srcs = [split[f"task{i}"] for i in range(3)]
     with pytest.raises(DataError, match=r"parts 2 of 3 are missing; run `jetzoo generate jetnet "
                                         r".*--shard-index 2 --num-shards 3`"):
-        parts.merge(srcs[:2], tmp_path / "a", progress=False)
+        merge(srcs[:2], tmp_path / "a", progress=False)
     # a shard whose bytes changed after its part manifest was written
     bad = tmp_path / "bad"
     shutil.copytree(srcs[1], bad)
@@ -79,13 +80,13 @@ def test_merge_refuses_missing_tampered_and_foreign_parts(split: dict[str, Path]
     shard.write_bytes(bytes(data))
     with pytest.raises(DataError, match=r"shard-00001\.h5: sha256 .* differs from field "
                                         r"'shards\[0\]\.sha256' .*manifest\.part-00001-of-00003"):
-        parts.merge([srcs[0], bad, srcs[2]], tmp_path / "b", progress=False)
+        merge([srcs[0], bad, srcs[2]], tmp_path / "b", progress=False)
     assert not (tmp_path / "b" / "manifest.json").exists()
     # a part of another run (other seed)
     other = tmp_path / "other"
     generate(other, workers=1, shard_index=1, num_shards=3, **{**RUN, "seed": 8})
     with pytest.raises(DataError, match="field 'plan_sha256'.*not of one run"):
-        parts.merge([srcs[0], other, srcs[2]], tmp_path / "c", progress=False)
+        merge([srcs[0], other, srcs[2]], tmp_path / "c", progress=False)
     # an edited plan
     edited = tmp_path / "edited"
     shutil.copytree(srcs[2], edited)
@@ -94,11 +95,11 @@ def test_merge_refuses_missing_tampered_and_foreign_parts(split: dict[str, Path]
     part["plan"]["seed"] = 9
     part_file.write_text(json.dumps(part))
     with pytest.raises(DataError, match="field 'plan' does not hash"):
-        parts.merge([srcs[0], srcs[1], edited], tmp_path / "d", progress=False)
+        merge([srcs[0], srcs[1], edited], tmp_path / "d", progress=False)
     assert not (tmp_path / "d").exists()  # nothing written by a refused merge
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty: no part manifests"):
-        parts.merge([tmp_path / "empty"], tmp_path / "e", progress=False)
+        merge([tmp_path / "empty"], tmp_path / "e", progress=False)
 
 
 def test_shard_flags_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -129,7 +130,7 @@ def test_rs3l_split_run_merges_to_the_unsplit_dataset(tmp_path: Path) -> None:
         generate_rs3l(shared, events, cfg, events_per_shard=1, workers=1, progress=False,
                       shard_index=i, num_shards=2)
     assert not (shared / "manifest.json").exists()
-    merged = parts.merge([shared], shared, progress=False)
+    merged = merge([shared], shared, progress=False)
     assert merged["dataset_sha256"] == whole["dataset_sha256"]
     assert [s["sha256"] for s in merged["raw_shards"]] == \
         [s["sha256"] for s in whole["raw_shards"]]

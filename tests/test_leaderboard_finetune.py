@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from jetzoo import create_backbone
+from jetzoo.leaderboard.batches import stratified_subset
 from jetzoo.leaderboard.finetune import (FineTuneSettings, JetClassifier, LoRALinear,
                                          apply_lora, count_trainable, finetune,
                                          llrd_param_groups)
 from jetzoo.leaderboard.tasks import (TASKS_DIR, TaskError, applicable_tasks, load_task,
-                                      load_tasks, parse_task, stratified_subset,
+                                      load_tasks, parse_task,
                                       synthetic_task_data)
 
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
@@ -168,31 +167,8 @@ def gather_shards(parts: list[tuple[Path, dict[str, Any]]], out: Path,
     return [entry for *_, entry in entries]
 
 
-def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True
-          ) -> dict[str, Any]:
-    """Join the parts in ``sources`` into the dataset folder ``out``; returns its manifest."""
-    from jetzoo.data.schema import SHARD_FORMAT
-
-    out = Path(out)
-    parts, dataset_format = collect(sources)
-    shards = gather_shards(parts, out, progress)
-    plan = parts[0][1]["plan"]
-    if dataset_format == SHARD_FORMAT:
-        from jetzoo.data import jetnet_generator
-
-        return jetnet_generator.finalize(out, plan, shards)
-    from jetzoo.data import rs3l_generator
-
-    if dataset_format == rs3l_generator.RS3L_FORMAT:
-        results = [r for _, part in parts for r in part.get("results", [])]
-        seconds = max((float(part.get("seconds", 0.0)) for _, part in parts), default=0.0)
-        workers = sum(int(part.get("workers", 1)) for _, part in parts)
-        return rs3l_generator.finalize(out, plan, results, seconds, workers)
-    raise DataError(f"{out}: parts of unknown dataset format {dataset_format!r}")
-
-
 # --------------------------------------------------------------------------------------------
-# CLI: the generators' task flags, and jetzoo data merge
+# CLI: the generators' task flags (`jetzoo data merge` is jetzoo.data.merge)
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -203,29 +179,3 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
                         "and writes a part manifest; finish with `jetzoo data merge`")
     parser.add_argument("--num-shards", type=int, default=None, metavar="N",
                         help="number of tasks the run is split into")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sources", nargs="+", type=Path,
-                        help="folders holding the parts (manifest.part-*.json + their shards)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="dataset folder to write (default: the only source folder)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def main(args: argparse.Namespace) -> int:
-    out = args.out
-    if out is None:
-        if len(args.sources) != 1:
-            print("jetzoo data merge: --out is needed with several source folders",
-                  file=sys.stderr)
-            return 2
-        out = args.sources[0]
-    try:
-        manifest = merge(args.sources, out, progress=not args.no_progress)
-    except (DataError, ValueError) as err:
-        print(f"jetzoo data merge: error: {err}", file=sys.stderr)
-        return 1
-    print(f"merged {len(manifest['shards'])} shards into {out}; dataset sha256 "
-          f"{manifest['dataset_sha256'][:16]}")
-    return 0

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:  # pragma: no cover
-    from jetzoo.leaderboard.tasks import Batch, Task, TaskData
+from jetzoo.leaderboard.batches import Batch
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only, never imported at run time
+    from jetzoo.leaderboard.tasks import Task, TaskData
 
 CLASSIFICATION = ("multiclass", "binary")
 ANOMALY = ("anomaly",)
@@ -55,7 +57,7 @@ class EvalContext:
 
     def background_reference(self) -> "Batch":
         """Background jets of the training split (the anomaly reference set)."""
-        from jetzoo.leaderboard.tasks import select
+        from jetzoo.leaderboard.batches import select
 
         bkg = torch.as_tensor([self.task.classes.index(c) for c in self.task.background])
         train = self.data.train

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from jetzoo.leaderboard.tasks import Batch, make_loader, select, stratified_subset
+from jetzoo.leaderboard.batches import Batch, make_loader, select, stratified_subset
 from jetzoo.models.classifier import ClassifierHead, JetClassifier  # noqa: F401 (the model)
 
 log = logging.getLogger(__name__)

@@ -42,9 +42,10 @@ from jetzoo.leaderboard.cache import EmbeddingCache, default_root
 from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext, evaluator_of
 from jetzoo.leaderboard.schema import (ResultFileError, load_result, now_iso, result_path,
                                        roc_key, safe_name, write_result)
-from jetzoo.leaderboard.tasks import (DEFAULT_TIER, TIERS, Batch, Task, TaskData, TaskSkipped,
-                                      applicable_tasks, backbone_family, load_task_data,
-                                      TaskError, load_tasks, select)
+from jetzoo.leaderboard.batches import Batch, select
+from jetzoo.leaderboard.tasks import (DEFAULT_TIER, TIERS, Task, TaskData, TaskError,
+                                      TaskSkipped, applicable_tasks, backbone_family,
+                                      load_task_data, load_tasks)
 from jetzoo.utils.io import sha256_file
 from jetzoo.utils.names import InvalidNameError, check_name, name_from_repo_id
 
