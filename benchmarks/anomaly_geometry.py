@@ -13,6 +13,7 @@ background gets sparser) rather than the signal moving in.
 
     python benchmarks/anomaly_geometry.py zoo-runs/jbot-s-qcd-64 --epochs 1 8 16 32 64
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,16 +33,20 @@ from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
 from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
 
 
-def geometry(net: torch.nn.Module, ref: dict, query: dict, names: list[str], k: int
-             ) -> dict[str, float]:
+def geometry(
+    net: torch.nn.Module, ref: dict, query: dict, names: list[str], k: int
+) -> dict[str, float]:
     """Anomaly AUC, mean kNN distances (background, signal, per class) and the q-vs-g AUC."""
     e_ref = extract(net.eval(), ref, progress=False)[0]
     e_query = extract(net.eval(), query, progress=False)[0]
     label = query["label"]
     bg = torch.isin(label, torch.tensor([names.index(c) for c in BACKGROUND]))
     dist = knn_distance(e_ref, e_query, k=k)
-    out = {"auc": binary_auc(dist, (~bg).long()), "d_bg": float(dist[bg].mean()),
-           "d_sig": float(dist[~bg].mean())}
+    out = {
+        "auc": binary_auc(dist, (~bg).long()),
+        "d_bg": float(dist[bg].mean()),
+        "d_sig": float(dist[~bg].mean()),
+    }
     for i, name in enumerate(names):
         out[f"d_{name}"] = float(dist[label == i].mean()) if (label == i).any() else float("nan")
     first, second = (names.index(c) for c in BACKGROUND)
@@ -54,8 +59,13 @@ def geometry(net: torch.nn.Module, ref: dict, query: dict, names: list[str], k: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a jetzoo run folder with epoch checkpoints")
-    parser.add_argument("--epochs", type=int, nargs="+", required=True,
-                        help="epochs to score (1-based, as in learning_curve.py)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        nargs="+",
+        required=True,
+        help="epochs to score (1-based, as in learning_curve.py)",
+    )
     parser.add_argument("--data", default="data/jetnet-bench-220k")
     parser.add_argument("--n", type=int, default=10000, help="references and queries each")
     parser.add_argument("--k", type=int, default=30)
@@ -68,19 +78,26 @@ def main(argv: list[str] | None = None) -> int:
     names = list(dm.class_names)
     query = take(dm, "test", args.n, 2)  # the same jets as learning_curve.py
     ref = take(JetDataModule(args.data, classes=list(BACKGROUND)), "val", args.n, 1)
-    print(f"{args.run}: {len(ref['label'])} reference jets (val, {'+'.join(BACKGROUND)} only), "
-          f"{len(query['label'])} query jets (test) of {args.data}; k = {args.k}; "
-          f"d = mean distance to the k nearest references on the unit sphere")
-    print(f"| epoch | anomaly AUC | d background | d signal | gap | ratio | "
-          f"{' | '.join(f'd {c}' for c in names)} | q-vs-g AUC |")
+    print(
+        f"{args.run}: {len(ref['label'])} reference jets (val, {'+'.join(BACKGROUND)} only), "
+        f"{len(query['label'])} query jets (test) of {args.data}; k = {args.k}; "
+        f"d = mean distance to the k nearest references on the unit sphere"
+    )
+    print(
+        f"| epoch | anomaly AUC | d background | d signal | gap | ratio | "
+        f"{' | '.join(f'd {c}' for c in names)} | q-vs-g AUC |"
+    )
     print("|---" * (7 + len(names)) + "|")
     for epoch in sorted(ckpts):
         net, _ = checkpoint_backbone(args.run, ckpts[epoch])
         g = geometry(net, ref, query, names, args.k)
         per_class = " | ".join(f"{g[f'd_{c}']:.3f}" for c in names)
-        print(f"| {epoch} | {g['auc']:.3f} | {g['d_bg']:.3f} | {g['d_sig']:.3f} | "
-              f"{g['d_sig'] - g['d_bg']:+.3f} | {g['d_sig'] / g['d_bg']:.3f} | {per_class} | "
-              f"{g['qg_auc']:.3f} |", flush=True)
+        print(
+            f"| {epoch} | {g['auc']:.3f} | {g['d_bg']:.3f} | {g['d_sig']:.3f} | "
+            f"{g['d_sig'] - g['d_bg']:+.3f} | {g['d_sig'] / g['d_bg']:.3f} | {per_class} | "
+            f"{g['qg_auc']:.3f} |",
+            flush=True,
+        )
     return 0
 
 

@@ -19,6 +19,7 @@ the sets are printed when one is missing.
 
     python benchmarks/domain_shift.py [--root data/shift] [--epochs 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ SETS = {
 
 def command(name: str, root: Path, jets_per_class: int) -> str:
     """The generator command of one set."""
-    return (f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class {jets_per_class} "
-            f"--workers 2 --shard-size 2000 {SETS[name]} --out {root / name}")
+    return (
+        f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class {jets_per_class} "
+        f"--workers 2 --shard-size 2000 {SETS[name]} --out {root / name}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     dms = {n: JetDataModule(args.root / n) for n in SETS}
     for dm in dms.values():
         dm.setup()
+
     def whole(dm: JetDataModule, split: str) -> dict[str, torch.Tensor]:
         return take(dm, split, len(dm.dataset(split)), seed=0)  # all of it, in order
 
@@ -78,20 +82,28 @@ def main(argv: list[str] | None = None) -> int:
     backbone = create_backbone("jbot-s")
     backbone.set_preprocessing(dms["jetnet"].preprocessing)
     test = {k: torch.cat([t[k] for t in tests.values()]) for k in ("x", "mask", "label")}
-    settings = FineTuneSettings(mode="scratch", base_lrs=(args.lr,), max_epochs=args.epochs,
-                                batch_size=256, seed=args.seed, accelerator="cpu")
+    settings = FineTuneSettings(
+        mode="scratch",
+        base_lrs=(args.lr,),
+        max_epochs=args.epochs,
+        batch_size=256,
+        seed=args.seed,
+        accelerator="cpu",
+    )
     result = finetune(backbone, train, val, test, 5, settings)
     pred = result.test_proba.argmax(1)
-    print(f"supervised jBOT-S from scratch on {len(train['label']):,} jets of the JetNet-recipe "
-          f"set ({args.epochs} epochs, lr {args.lr}); val accuracy "
-          f"{result.best['val_accuracy']:.3f}; {time.perf_counter() - t0:.0f} s")
+    print(
+        f"supervised jBOT-S from scratch on {len(train['label']):,} jets of the JetNet-recipe "
+        f"set ({args.epochs} epochs, lr {args.lr}); val accuracy "
+        f"{result.best['val_accuracy']:.3f}; {time.perf_counter() - t0:.0f} s"
+    )
     print("| test set | recipe | test jets | accuracy | bootstrap spread | vs jetnet |")
     print("|---|---|---|---|---|---|")
     start, ref = 0, None
     g = torch.Generator().manual_seed(0)
     for name, t in tests.items():
         n = len(t["label"])
-        correct = (pred[start:start + n] == t["label"]).float()
+        correct = (pred[start : start + n] == t["label"]).float()
         start += n
         boot = correct[torch.randint(0, n, (1000, n), generator=g)].mean(1).std()
         acc = float(correct.mean())

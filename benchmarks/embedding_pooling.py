@@ -16,6 +16,7 @@ Differences to ``cls`` come with a paired bootstrap spread over the test jets.
 Particle-transformer backbones only (``forward`` returns ``cls`` and ``tokens``). At the
 standard tier jbot-s and jbot-b together took 4 min 15 s on 2 CPU cores beside a training run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,11 @@ def pooled(model: torch.nn.Module, batch: dict[str, Tensor]) -> Tensor:
 def split_poolings(emb: Tensor) -> dict[str, Tensor]:
     """The three poolings of :func:`pooled`'s output."""
     cls, mean = emb.chunk(2, dim=-1)
-    return {"cls": cls, "mean": mean,
-            "cls+mean": torch.cat([F.normalize(cls, dim=-1), F.normalize(mean, dim=-1)], -1)}
+    return {
+        "cls": cls,
+        "mean": mean,
+        "cls+mean": torch.cat([F.normalize(cls, dim=-1), F.normalize(mean, dim=-1)], -1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,22 +69,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     k = int(task.settings["knn_k"])
     y_ref, y_test = data.train["label"], data.test["label"]
-    print(f"jetnet-5class, {args.tier} tier: {len(y_ref)} reference jets, {len(y_test)} test "
-          f"jets of {data.dataset_path}; cosine kNN, k = {k}")
-    print("| model | " + " | ".join(POOLINGS) + " | " + " | ".join(
-        f"{p} - cls (paired bootstrap)" for p in POOLINGS[1:]) + " |")
+    print(
+        f"jetnet-5class, {args.tier} tier: {len(y_ref)} reference jets, {len(y_test)} test "
+        f"jets of {data.dataset_path}; cosine kNN, k = {k}"
+    )
+    print(
+        "| model | "
+        + " | ".join(POOLINGS)
+        + " | "
+        + " | ".join(f"{p} - cls (paired bootstrap)" for p in POOLINGS[1:])
+        + " |"
+    )
     print("|---" * (2 * len(POOLINGS)) + "|")
     for name in args.models:
         model = JetZoo.from_pretrained(name).eval()
         ref = split_poolings(extract(model, data.train, fn=pooled, progress=False)[0])
         test = split_poolings(extract(model, data.test, fn=pooled, progress=False)[0])
-        correct = {p: (knn_probe(ref[p], y_ref, test[p], k=k, num_classes=len(data.classes)
-                                 ).pred == y_test).double() for p in POOLINGS}
+        correct = {
+            p: (
+                knn_probe(ref[p], y_ref, test[p], k=k, num_classes=len(data.classes)).pred == y_test
+            ).double()
+            for p in POOLINGS
+        }
         accs = [f"{float(correct[p].mean()):.4f}" for p in POOLINGS]
         diffs = []
         for p in POOLINGS[1:]:
-            d = bootstrap(lambda a, b: (a - b).mean(), correct[p], correct["cls"],
-                          n_resamples=args.bootstrap)
+            d = bootstrap(
+                lambda a, b: (a - b).mean(), correct[p], correct["cls"], n_resamples=args.bootstrap
+            )
             diffs.append(f"{float((correct[p] - correct['cls']).mean()):+.4f} ± {d.spread:.4f}")
         print(f"| {name} | " + " | ".join(accs + diffs) + " |", flush=True)
     return 0

@@ -12,6 +12,7 @@ to jets generated with the full installation; ``gpu_zoo.sh`` unpacks it and poin
 
     python benchmarks/gpu_bundle.py [--out .whl] [--python 3.12]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,20 @@ from pathlib import Path
 
 WHEELS = ["omegaconf==2.4.0", "antlr4-python3-runtime==4.13.2", "fastjet==3.5.2.0"]
 PYTHIA = "pythia8mc==8.317.2"
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+]
 # what Pythia reads for jetzoo's generators: its settings, the tune files the default settings
 # include, and the default PDF set (PDF:pSet = 13)
-PYTHIA_DATA = ("share/Pythia8/xmldoc/", "share/Pythia8/tunes/",
-               "share/Pythia8/pdfdata/NNPDF23_lo_as_0130_qed_0000.dat")
+PYTHIA_DATA = (
+    "share/Pythia8/xmldoc/",
+    "share/Pythia8/tunes/",
+    "share/Pythia8/pdfdata/NNPDF23_lo_as_0130_qed_0000.dat",
+)
 
 
 def pythia_reads(rel: str) -> bool:
@@ -39,8 +48,22 @@ def pythia_reads(rel: str) -> bool:
 
 def download(spec: str, dest: Path, python: str) -> Path:
     """``pip download`` one binary wheel for the GPU machine's Python into ``dest``."""
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-           "--python-version", python, "--implementation", "cp", "-d", str(dest), spec]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        python,
+        "--implementation",
+        "cp",
+        "-d",
+        str(dest),
+        spec,
+    ]
     for p in PLATFORMS:
         cmd += ["--platform", p]
     subprocess.run(cmd, check=True)
@@ -82,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         wheel = download(PYTHIA, Path(tmp), args.python)
         slim = slim_pythia(wheel, args.out / "pythia8mc-slim.zip")
-        print(f"{slim.name}: {slim.stat().st_size / 1e6:.1f} MB (from {wheel.name}, "
-              f"{wheel.stat().st_size / 1e6:.1f} MB)")
+        print(
+            f"{slim.name}: {slim.stat().st_size / 1e6:.1f} MB (from {wheel.name}, "
+            f"{wheel.stat().st_size / 1e6:.1f} MB)"
+        )
     total = sum(f.stat().st_size for f in args.out.iterdir() if f.is_file())
     print(f"{args.out}: {total / 2**20:.1f} MiB in all")
     return 0

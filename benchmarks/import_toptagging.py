@@ -10,6 +10,7 @@ is ~3.9 GB at 1.2M jets; ``--keep`` keeps it in ``--dir``.
     python benchmarks/import_toptagging.py                 # ~1.2M jets
     python benchmarks/import_toptagging.py --jets 100000   # quicker
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def write_file(path: Path, n: int, chunk: int = 50_000, seed: int = 0) -> None:
         valid = np.arange(200)[None, :] < count[:, None]
         pt = rng.exponential(15.0, (m, 200)) * valid
         eta, phi = 0.3 * rng.standard_normal((m, 200)), 0.3 * rng.standard_normal((m, 200))
-        four = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi),
-                         pt * np.sinh(eta)], axis=-1).reshape(m, 800)
+        four = np.stack(
+            [pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1
+        ).reshape(m, 800)
         values = np.concatenate([four, np.zeros((m, 4))], axis=1).astype(np.float32)
         frame = pd.DataFrame(values, columns=names, index=np.arange(lo, lo + m))
         frame["ttv"] = np.zeros(m, np.int64)
@@ -63,9 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     size_gb = (src / "train.h5").stat().st_size / 1e9
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "jetzoo.cli", "data", "import", "toptagging",
-                           str(src), "--out", str(out), "--no-progress"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jetzoo.cli",
+            "data",
+            "import",
+            "toptagging",
+            str(src),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
     import_s = time.perf_counter() - t0
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
@@ -73,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9
     print("| jets | file GB | write s | import s | jets/s | peak RSS GB |")
     print("|---|---|---|---|---|---|")
-    print(f"| {args.jets} | {size_gb:.2f} | {write_s:.0f} | {import_s:.0f} | "
-          f"{args.jets / import_s:.0f} | {peak_gb:.2f} |")
+    print(
+        f"| {args.jets} | {size_gb:.2f} | {write_s:.0f} | {import_s:.0f} | "
+        f"{args.jets / import_s:.0f} | {peak_gb:.2f} |"
+    )
     if not args.keep and args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -16,6 +16,7 @@ standardisation) inside the timed forward.
 A second table: the shipped backbones exported with ``jetzoo export-onnx`` and run by
 onnxruntime against torch eager at batch 1, 64 and 1024 (``--onnx-batches``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,15 @@ class PlainEncoder(nn.Module):
         super().__init__()
         self.embed = nn.Linear(3, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        layer = nn.TransformerEncoderLayer(embed_dim, num_heads, int(mlp_ratio * embed_dim),
-                                           dropout=0.0, activation="gelu", batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            embed_dim,
+            num_heads,
+            int(mlp_ratio * embed_dim),
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(embed_dim)
 
@@ -85,8 +92,9 @@ def throughput(fns: list[Callable[[], Tensor]], batch: int, seconds: float) -> l
     return [batch / statistics.median(ts) for ts in times]
 
 
-def run(models: list[str], batch: int, n_particles: int, seconds: float,
-        device: str = "cpu") -> list[dict]:
+def run(
+    models: list[str], batch: int, n_particles: int, seconds: float, device: str = "cpu"
+) -> list[dict]:
     x, mask = make_batch(batch, n_particles)
     x, mask = x.to(device), mask.to(device)
     rows = []
@@ -96,32 +104,45 @@ def run(models: list[str], batch: int, n_particles: int, seconds: float,
         plain = baseline_for(ours).to(device).eval()
         with torch.inference_mode():
             ours_rate, plain_rate = throughput(
-                [lambda: ours(x, mask).cls, lambda: plain(x, mask)], batch, seconds)
-        rows.append({
-            "model": name, "batch": batch, "device": device, "threads": torch.get_num_threads(),
-            "params_jetzoo": sum(p.numel() for p in ours.parameters()),
-            "params_plain": sum(p.numel() for p in plain.parameters()),
-            "heads_jetzoo": ours.config["num_heads"],
-            "heads_plain": plain.encoder.layers[0].self_attn.num_heads,
-            "jets_per_s_jetzoo": ours_rate, "jets_per_s_plain": plain_rate,
-            "ratio": ours_rate / plain_rate})
+                [lambda: ours(x, mask).cls, lambda: plain(x, mask)], batch, seconds
+            )
+        rows.append(
+            {
+                "model": name,
+                "batch": batch,
+                "device": device,
+                "threads": torch.get_num_threads(),
+                "params_jetzoo": sum(p.numel() for p in ours.parameters()),
+                "params_plain": sum(p.numel() for p in plain.parameters()),
+                "heads_jetzoo": ours.config["num_heads"],
+                "heads_plain": plain.encoder.layers[0].self_attn.num_heads,
+                "jets_per_s_jetzoo": ours_rate,
+                "jets_per_s_plain": plain_rate,
+                "ratio": ours_rate / plain_rate,
+            }
+        )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'model':<8} {'params':>15} {'heads':>6} {'jetzoo jets/s':>14} "
-            f"{'plain jets/s':>13} {'ratio':>6}")
+    head = (
+        f"{'model':<8} {'params':>15} {'heads':>6} {'jetzoo jets/s':>14} "
+        f"{'plain jets/s':>13} {'ratio':>6}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['model']:<8} {r['params_jetzoo']:>7,}/{r['params_plain']:<7,} "
-                     f"{r['heads_jetzoo']:>2}/{r['heads_plain']:<3} {r['jets_per_s_jetzoo']:>14,.0f} "
-                     f"{r['jets_per_s_plain']:>13,.0f} {r['ratio']:>6.2f}")
+        lines.append(
+            f"{r['model']:<8} {r['params_jetzoo']:>7,}/{r['params_plain']:<7,} "
+            f"{r['heads_jetzoo']:>2}/{r['heads_plain']:<3} {r['jets_per_s_jetzoo']:>14,.0f} "
+            f"{r['jets_per_s_plain']:>13,.0f} {r['ratio']:>6.2f}"
+        )
     lines.append("params and heads: jetzoo/plain; ratio = jetzoo / plain (higher is faster)")
     return "\n".join(lines)
 
 
-def onnx_rows(models: list[str], batches: list[int], n_particles: int, seconds: float
-              ) -> list[dict]:
+def onnx_rows(
+    models: list[str], batches: list[int], n_particles: int, seconds: float
+) -> list[dict]:
     """Jets/s of the exported ONNX graph (onnxruntime, CPU) against torch eager on the same
     jets, the shipped weights, at each batch size (one session per model, default threads)."""
     import tempfile
@@ -142,10 +163,18 @@ def onnx_rows(models: list[str], batches: list[int], n_particles: int, seconds: 
             x, mask = make_batch(batch, n_particles)
             feed = {"x": x.numpy(), "mask": mask.numpy()}
             with torch.inference_mode():
-                eager, onnx = throughput([lambda: model(x, mask).cls,
-                                          lambda: session.run(None, feed)[0]], batch, seconds)
-            rows.append({"model": name, "batch": batch, "jets_per_s_torch": eager,
-                         "jets_per_s_onnxruntime": onnx, "ratio": onnx / eager})
+                eager, onnx = throughput(
+                    [lambda: model(x, mask).cls, lambda: session.run(None, feed)[0]], batch, seconds
+                )
+            rows.append(
+                {
+                    "model": name,
+                    "batch": batch,
+                    "jets_per_s_torch": eager,
+                    "jets_per_s_onnxruntime": onnx,
+                    "ratio": onnx / eager,
+                }
+            )
     return rows
 
 
@@ -153,8 +182,10 @@ def format_onnx_table(rows: list[dict]) -> str:
     head = f"{'model':<8} {'batch':>6} {'torch jets/s':>13} {'onnxruntime jets/s':>19} {'ratio':>6}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['model']:<8} {r['batch']:>6} {r['jets_per_s_torch']:>13,.0f} "
-                     f"{r['jets_per_s_onnxruntime']:>19,.0f} {r['ratio']:>6.2f}")
+        lines.append(
+            f"{r['model']:<8} {r['batch']:>6} {r['jets_per_s_torch']:>13,.0f} "
+            f"{r['jets_per_s_onnxruntime']:>19,.0f} {r['ratio']:>6.2f}"
+        )
     lines.append("ratio = onnxruntime / torch eager (higher: the ONNX graph is faster)")
     return "\n".join(lines)
 
@@ -168,19 +199,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
-    parser.add_argument("--onnx-batches", type=int, nargs="*", default=[1, 64, 1024],
-                        help="batch sizes of the onnxruntime vs torch table (none: skip it)")
+    parser.add_argument(
+        "--onnx-batches",
+        type=int,
+        nargs="*",
+        default=[1, 64, 1024],
+        help="batch sizes of the onnxruntime vs torch table (none: skip it)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = run(args.models, args.batch, args.n_particles, args.seconds, args.device)
-    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-          f"batch {args.batch} x {args.n_particles} particles")
+    print(
+        f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+        f"batch {args.batch} x {args.n_particles} particles"
+    )
     print(format_table(rows))
     if args.onnx_batches and args.device == "cpu":
         extra = onnx_rows(args.models, args.onnx_batches, args.n_particles, args.seconds)
-        print(f"\nshipped weights exported with jetzoo export-onnx, CPU, "
-              f"{torch.get_num_threads()} torch threads")
+        print(
+            f"\nshipped weights exported with jetzoo export-onnx, CPU, "
+            f"{torch.get_num_threads()} torch threads"
+        )
         print(format_onnx_table(extra))
         rows = rows + extra
     if args.json:

@@ -12,6 +12,7 @@ neighbours as cosine, and the fastest sklearn path: its multi-threaded ArgKmin r
                                               # (2 min 50 s wall on a shared, loaded machine)
     python benchmarks/knn.py --n-ref 20000 --n-query 10000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 
 
-def make_data(n_ref: int, n_query: int, dim: int, classes: int, seed: int = 0
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def make_data(
+    n_ref: int, n_query: int, dim: int, classes: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Gaussian class clusters (overlapping, so the vote matters), float32."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(classes, dim)).astype(np.float32)
@@ -53,15 +55,26 @@ def main() -> None:
     from jetzoo.leaderboard.probes import knn_probe
 
     x_ref, y_ref, x_q, y_q = make_data(args.n_ref, args.n_query, args.dim, args.classes)
-    print(f"kNN probe: {args.n_ref} references x {args.n_query} queries, D={args.dim}, "
-          f"k={args.k}, jetzoo on {args.device}, torch threads={torch.get_num_threads()}")
+    print(
+        f"kNN probe: {args.n_ref} references x {args.n_query} queries, D={args.dim}, "
+        f"k={args.k}, jetzoo on {args.device}, torch threads={torch.get_num_threads()}"
+    )
 
     if args.device.startswith("cuda"):  # warm up CUDA outside the timed region
         knn_probe(x_ref[:100], y_ref[:100], x_q[:10], k=min(args.k, 100), device=args.device)
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    ours = knn_probe(x_ref, y_ref, x_q, k=args.k, vote="majority", batch_size=args.batch_size,
-                     ref_chunk=args.ref_chunk, device=args.device, progress=True)
+    ours = knn_probe(
+        x_ref,
+        y_ref,
+        x_q,
+        k=args.k,
+        vote="majority",
+        batch_size=args.batch_size,
+        ref_chunk=args.ref_chunk,
+        device=args.device,
+        progress=True,
+    )
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t_ours = time.perf_counter() - t0
@@ -77,10 +90,15 @@ def main() -> None:
 
     agree = float(np.mean(ours.pred.numpy() == sk_pred))
     result = {
-        "n_ref": args.n_ref, "n_query": args.n_query, "dim": args.dim, "k": args.k,
-        "threads": torch.get_num_threads(), "device": args.device,
+        "n_ref": args.n_ref,
+        "n_query": args.n_query,
+        "dim": args.dim,
+        "k": args.k,
+        "threads": torch.get_num_threads(),
+        "device": args.device,
         "sklearn_metric": args.sklearn_metric,
-        "jetzoo_s": round(t_ours, 2), "sklearn_s": round(t_sk, 2),
+        "jetzoo_s": round(t_ours, 2),
+        "sklearn_s": round(t_sk, 2),
         "ratio_sklearn_over_jetzoo": round(t_sk / t_ours, 2),
         "prediction_agreement": round(agree, 5),
         "accuracy_jetzoo": round(accuracy(ours.pred, y_q), 4),

@@ -21,6 +21,7 @@ and more pre-training jets would not help it.
 
 Without the release set (see DATASETS.md for its command) it says so and exits 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,11 @@ def take(dm: JetDataModule, split: str, n: int, seed: int) -> dict[str, torch.Te
     rng = np.random.default_rng(seed)
     pos = np.sort(rng.choice(len(ds), min(n, len(ds)), replace=False))
     batch = ds.get_batch(pos)
-    return {k: torch.as_tensor(np.asarray(batch[k])) for k in ("x", "mask", "label", "jet")
-            if k in batch}
+    return {
+        k: torch.as_tensor(np.asarray(batch[k]))
+        for k in ("x", "mask", "label", "jet")
+        if k in batch
+    }
 
 
 def knn_predict(model: torch.nn.Module, ref: dict, query: dict, k: int) -> torch.Tensor:
@@ -61,18 +65,22 @@ def knn_correct(model: torch.nn.Module, ref: dict, query: dict, k: int) -> torch
     return (knn_predict(model, ref, query, k) == query["label"]).float()
 
 
-def confusion_table(name: str, pred: torch.Tensor, label: torch.Tensor,
-                    classes: list[str]) -> str:
+def confusion_table(name: str, pred: torch.Tensor, label: torch.Tensor, classes: list[str]) -> str:
     """Markdown confusion matrix (rows: true class, columns: kNN vote) with per-class accuracy."""
     n = len(classes)
     counts = torch.bincount(label * n + pred, minlength=n * n).reshape(n, n)
-    lines = [f"{name}: true class (rows) against kNN vote (columns)",
-             "| true | " + " | ".join(classes) + " | accuracy |",
-             "|---" * (n + 2) + "|"]
+    lines = [
+        f"{name}: true class (rows) against kNN vote (columns)",
+        "| true | " + " | ".join(classes) + " | accuracy |",
+        "|---" * (n + 2) + "|",
+    ]
     for i, c in enumerate(classes):
         row = counts[i]
-        lines.append(f"| {c} | " + " | ".join(str(int(v)) for v in row)
-                     + f" | {float(row[i]) / max(int(row.sum()), 1):.3f} |")
+        lines.append(
+            f"| {c} | "
+            + " | ".join(str(int(v)) for v in row)
+            + f" | {float(row[i]) / max(int(row.sum()), 1):.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -86,34 +94,59 @@ def mass_line(query: dict, classes: list[str]) -> str:
     keep = (label == w) | (label == z)
     is_z = (label[keep] == z).long()
     mass, pt = jet[keep, 2], jet[keep, 0]
-    return (f"W vs Z AUC of the jet mass: {binary_auc(mass, is_z):.3f} in GeV, "
-            f"{binary_auc(mass / pt, is_z):.3f} as mass / pT ({int(keep.sum())} query jets)")
+    return (
+        f"W vs Z AUC of the jet mass: {binary_auc(mass, is_z):.3f} in GeV, "
+        f"{binary_auc(mass / pt, is_z):.3f} as mass / pT ({int(keep.sum())} query jets)"
+    )
 
 
-def seen_table(models: list[str], ref: dict, query: dict, seen_dm: JetDataModule,
-               classes: list[str], k: int, resample: torch.Tensor, seen_name: str) -> str:
+def seen_table(
+    models: list[str],
+    ref: dict,
+    query: dict,
+    seen_dm: JetDataModule,
+    classes: list[str],
+    k: int,
+    resample: torch.Tensor,
+    seen_name: str,
+) -> str:
     """kNN accuracy of each model and its random init for held-out queries and for as many
     queries from the pre-training set's ``train`` split; the last column is the trained model's
     gain on training jets beyond the random init's (0 for no memorisation)."""
     if seen_dm.class_names != classes:
-        raise SystemExit(f"--seen {seen_name}: classes {seen_dm.class_names}, the release set's "
-                         f"are {classes}")
+        raise SystemExit(
+            f"--seen {seen_name}: classes {seen_dm.class_names}, the release set's are {classes}"
+        )
     seen = take(seen_dm, "train", len(query["label"]), 3)
-    lines = [f"Training jets against held-out jets as queries ({len(seen['label'])} jets of the "
-             f"train split of {seen_name}; the same references):",
-             "| model | held-out | training jets | random init: held-out | random init: training "
-             "jets | (training - held-out) - random init's |", "|---|---|---|---|---|---|"]
-    idx = torch.randint(0, len(seen["label"]), (len(resample), len(seen["label"])),
-                        generator=torch.Generator().manual_seed(1))  # the two query sets are unpaired
+    lines = [
+        f"Training jets against held-out jets as queries ({len(seen['label'])} jets of the "
+        f"train split of {seen_name}; the same references):",
+        "| model | held-out | training jets | random init: held-out | random init: training "
+        "jets | (training - held-out) - random init's |",
+        "|---|---|---|---|---|---|",
+    ]
+    idx = torch.randint(
+        0,
+        len(seen["label"]),
+        (len(resample), len(seen["label"])),
+        generator=torch.Generator().manual_seed(1),
+    )  # the two query sets are unpaired
     for name in models:
         trained = JetZoo.from_pretrained(name)
-        rows = [knn_correct(m, ref, q, k) for m in (trained, random_init_like(trained))
-                for q in (query, seen)]
+        rows = [
+            knn_correct(m, ref, q, k)
+            for m in (trained, random_init_like(trained))
+            for q in (query, seen)
+        ]
         gain = (rows[1][idx].mean(1) - rows[0][resample].mean(1)) - (
-            rows[3][idx].mean(1) - rows[2][resample].mean(1))
+            rows[3][idx].mean(1) - rows[2][resample].mean(1)
+        )
         point = (rows[1].mean() - rows[0].mean()) - (rows[3].mean() - rows[2].mean())
-        lines.append(f"| {name} | " + " | ".join(f"{r.mean():.3f}" for r in rows)
-                     + f" | {point:+.3f} ± {gain.std():.3f} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{r.mean():.3f}" for r in rows)
+            + f" | {point:+.3f} ± {gain.std():.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -124,14 +157,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=30)
     parser.add_argument("--models", nargs="+", default=RELEASE)
     parser.add_argument("--bootstrap", type=int, default=2000)
-    parser.add_argument("--against", default=None,
-                        help="compare every model with this one (name or folder) instead of "
-                        "with its random init, e.g. to rank recipe options at equal compute")
-    parser.add_argument("--confusion", action="store_true",
-                        help="also print each model's confusion matrix and per-class accuracy")
-    parser.add_argument("--seen", default=None, metavar="DATA",
-                        help="the pre-training set: also query with jets of its train split "
-                        "(does the backbone know the jets it was trained on better?)")
+    parser.add_argument(
+        "--against",
+        default=None,
+        help="compare every model with this one (name or folder) instead of "
+        "with its random init, e.g. to rank recipe options at equal compute",
+    )
+    parser.add_argument(
+        "--confusion",
+        action="store_true",
+        help="also print each model's confusion matrix and per-class accuracy",
+    )
+    parser.add_argument(
+        "--seen",
+        default=None,
+        metavar="DATA",
+        help="the pre-training set: also query with jets of its train split "
+        "(does the backbone know the jets it was trained on better?)",
+    )
     args = parser.parse_args(argv)
     if not Path(args.data).exists():
         print(f"skipped: no release set at {args.data} (its command is in DATASETS.md)")
@@ -140,15 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     dm = JetDataModule(args.data)
     ref, query = take(dm, "val", args.n, 1), take(dm, "test", args.n, 2)
     g = torch.Generator().manual_seed(0)
-    resample = torch.randint(0, len(query["label"]), (args.bootstrap, len(query["label"])),
-                             generator=g)
-    print(f"{len(ref['label'])} reference jets (val), {len(query['label'])} query jets (test) "
-          f"of {args.data}; k = {args.k}")
+    resample = torch.randint(
+        0, len(query["label"]), (args.bootstrap, len(query["label"])), generator=g
+    )
+    print(
+        f"{len(ref['label'])} reference jets (val), {len(query['label'])} query jets (test) "
+        f"of {args.data}; k = {args.k}"
+    )
     other = f"{args.against}" if args.against else "random init (seed 0)"
     print(f"| model | kNN accuracy | {other} | difference (paired bootstrap) |")
     print("|---|---|---|---|")
-    b_against = (knn_correct(JetZoo.from_pretrained(args.against), ref, query, args.k)
-                 if args.against else None)
+    b_against = (
+        knn_correct(JetZoo.from_pretrained(args.against), ref, query, args.k)
+        if args.against
+        else None
+    )
     tables: list[str] = []
     for name in args.models:
         trained = JetZoo.from_pretrained(name)
@@ -161,13 +210,27 @@ def main(argv: list[str] | None = None) -> int:
         else:
             b = knn_correct(random_init_like(trained), ref, query, args.k)
         diff = (a[resample] - b[resample]).mean(1)
-        print(f"| {name} | {a.mean():.3f} | {b.mean():.3f} | "
-              f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |", flush=True)
+        print(
+            f"| {name} | {a.mean():.3f} | {b.mean():.3f} | "
+            f"{(a.mean() - b.mean()):+.3f} ± {diff.std():.3f} |",
+            flush=True,
+        )
     for table in tables:
         print("\n" + table)
     if args.seen:
-        print("\n" + seen_table(args.models, ref, query, JetDataModule(args.seen), dm.class_names,
-                                args.k, resample, args.seen))
+        print(
+            "\n"
+            + seen_table(
+                args.models,
+                ref,
+                query,
+                JetDataModule(args.seen),
+                dm.class_names,
+                args.k,
+                resample,
+                args.seen,
+            )
+        )
     if args.confusion and {"w", "z"} <= set(dm.class_names) and "jet" in query:
         print("\n" + mass_line(query, dm.class_names))
     return 0

@@ -8,6 +8,7 @@ same architecture and input preprocessing, weights drawn with seed 0, saved unde
 ``runs/random-init/``) with ``jetzoo leaderboard submit``; the store skips what it holds
 already. Prints a table of main scores and wall times. Not a speed test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,25 +47,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-random-init", action="store_true")
     parser.add_argument("--no-render", action="store_true")
     args = parser.parse_args(argv)
-    print(f"| model | task | main score | value | wall s |\n|---|---|---|---|---|", flush=True)
+    print("| model | task | main score | value | wall s |\n|---|---|---|---|---|", flush=True)
     for name in args.models:
         folders = [(name, JetZoo.from_pretrained(name).pretrained_cfg["source"])]
         if not args.no_random_init:
             folders.append((f"{name}-random-init", random_init(name, Path(args.random_root))))
         for model_id, folder in folders:
             t0 = time.perf_counter()
-            written = submit(folder, args.tasks, tier=args.tier, out=args.out, name=model_id,
-                             evaluations=args.evaluations, progress=False)
+            written = submit(
+                folder,
+                args.tasks,
+                tier=args.tier,
+                out=args.out,
+                name=model_id,
+                evaluations=args.evaluations,
+                progress=False,
+            )
             _, info = load_model(folder, name=model_id)
             store = result_path(args.out, model_id, info.identity_sha256, "x").parent
             for path in sorted(set(written) | set(store.glob("*.json"))):
                 result, _ = load_result(path, load_roc=False)
                 row = main_score(result, args.tier)
-                value = "n/a" if row is None or row["value"] is None else \
-                    f"{row['value']:.4f} ± {row['spread']:.4f}"
+                value = (
+                    "n/a"
+                    if row is None or row["value"] is None
+                    else f"{row['value']:.4f} ± {row['spread']:.4f}"
+                )
                 wall = result["runs"].get(args.tier, {}).get("wall_seconds", 0.0)
-                print(f"| {model_id} | {result['task']['name']} | "
-                      f"{result['task']['main_score']} | {value} | {wall:.0f} |", flush=True)
+                print(
+                    f"| {model_id} | {result['task']['name']} | "
+                    f"{result['task']['main_score']} | {value} | {wall:.0f} |",
+                    flush=True,
+                )
             print(f"<!-- {model_id}: {time.perf_counter() - t0:.0f} s this call -->", flush=True)
     if not args.no_render:
         print(f"wrote {render(args.out, Path(args.out).parent)}")

@@ -7,6 +7,7 @@ evaluation, with the embedding throughput.
 Scores into a temporary store with no embedding cache, so every jet is embedded; needs the
 pinned set ``jetnet-bench-220k`` (``jetzoo/data/catalog.py`` has its command). Prints a table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="jbot-s")
     parser.add_argument("--tier", default="standard")
     parser.add_argument("--evaluations", nargs="+", default=None)
-    parser.add_argument("--tasks", nargs="+", default=["jetnet-5class", "top-tagging",
-                                                       "anomaly-qcd"])
+    parser.add_argument(
+        "--tasks", nargs="+", default=["jetnet-5class", "top-tagging", "anomaly-qcd"]
+    )
     args = parser.parse_args(argv)
     try:
         catalog.locate("jetnet-bench-220k", verify=False)
@@ -48,19 +50,30 @@ def main(argv: list[str] | None = None) -> int:
     EmbeddingCache.get = counting  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        paths = submit(args.model, args.tasks, tier=args.tier, out=tmp, cache_dir=Path(tmp) /
-                       "cache", evaluations=args.evaluations, progress=False)
+        paths = submit(
+            args.model,
+            args.tasks,
+            tier=args.tier,
+            out=tmp,
+            cache_dir=Path(tmp) / "cache",
+            evaluations=args.evaluations,
+            progress=False,
+        )
         total = time.perf_counter() - t0
-        print(f"{args.model}, tier {args.tier}, evaluations "
-              f"{' '.join(args.evaluations or ['all'])}; torch threads "
-              f"{torch.get_num_threads()}")
+        print(
+            f"{args.model}, tier {args.tier}, evaluations "
+            f"{' '.join(args.evaluations or ['all'])}; torch threads "
+            f"{torch.get_num_threads()}"
+        )
         print("| task | test jets | evaluations | wall s |\n|---|---|---|---|")
         for path in paths:
             result, _ = load_result(path, load_roc=False)
             run = result["runs"][args.tier]
             evs = sorted({r["evaluation"] for r in run["results"]})
-            print(f"| {result['task']['name']} | {run['dataset']['n_test']} | {len(evs)} | "
-                  f"{run['wall_seconds']:.0f} |")
+            print(
+                f"| {result['task']['name']} | {run['dataset']['n_test']} | {len(evs)} | "
+                f"{run['wall_seconds']:.0f} |"
+            )
     print(f"| total | | | {total:.0f} |")
     print(f"jets embedded: {sum(embedded)} (each once: the cache serves the other tasks)")
     return 0

@@ -5,6 +5,7 @@ Public API::
     from jetzoo import JetZoo, create_backbone, list_models
     model = JetZoo.from_pretrained("jbot-b")
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -24,6 +24,7 @@ local crops; jBOT's ``local_views`` option uses it.
 :func:`build_augmentations` turns a config (list of names or {name: kwargs}) into a
 :class:`Compose`, the form recipes read from YAML.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["rotate", "smear", "collinear_split", "translate", "local_crop", "Compose",
-           "build_augmentations", "AUGMENTATIONS", "DEFAULT_AUGMENTATIONS", "LAMBDA_QCD"]
+__all__ = [
+    "rotate",
+    "smear",
+    "collinear_split",
+    "translate",
+    "local_crop",
+    "Compose",
+    "build_augmentations",
+    "AUGMENTATIONS",
+    "DEFAULT_AUGMENTATIONS",
+    "LAMBDA_QCD",
+]
 
 LAMBDA_QCD = 0.1  # GeV
 
@@ -58,9 +69,13 @@ def _randn(shape: Sequence[int], like: Tensor, generator: torch.Generator | None
     return torch.randn(tuple(shape), generator=generator, device=like.device, dtype=like.dtype)
 
 
-def rotate(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
-           generator: torch.Generator | None = None, angle: Tensor | None = None
-           ) -> tuple[Tensor, Tensor]:
+def rotate(
+    x: Tensor,
+    mask: Tensor,
+    jet_pt: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    angle: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """Rotate (eta_rel, phi_rel) about the jet axis (the origin) by ``angle`` (B,) or by an
     angle uniform in [-pi, pi] per jet. Distances to the axis and pT are unchanged."""
     mask = _check(x, mask)
@@ -72,10 +87,16 @@ def rotate(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     return out * mask.unsqueeze(-1), mask
 
 
-def smear(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
-          generator: torch.Generator | None = None, lambda_qcd: float = LAMBDA_QCD,
-          pt_clip_min: float = 0.1, sigma_law: str = "sqrt",
-          pt_rel_scale: float = 3e-4) -> tuple[Tensor, Tensor]:
+def smear(
+    x: Tensor,
+    mask: Tensor,
+    jet_pt: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    lambda_qcd: float = LAMBDA_QCD,
+    pt_clip_min: float = 0.1,
+    sigma_law: str = "sqrt",
+    pt_rel_scale: float = 3e-4,
+) -> tuple[Tensor, Tensor]:
     """Smear eta_rel and phi_rel of each particle by N(0, sigma^2), sigma^2 = Lambda_QCD / pT.
 
     ``jet_pt`` (B,) in GeV is required: the particle pT in GeV is ``pt_rel * jet_pt``. The pT
@@ -88,14 +109,17 @@ def smear(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     pT_jet = 1 TeV that is 0.3 GeV / pT, 3x the linear law.
     """
     if sigma_law not in ("sqrt", "linear", "pt_rel"):
-        raise ValueError(f"smear: sigma_law must be 'sqrt', 'linear' or 'pt_rel', "
-                         f"got {sigma_law!r}")
+        raise ValueError(
+            f"smear: sigma_law must be 'sqrt', 'linear' or 'pt_rel', got {sigma_law!r}"
+        )
     mask = _check(x, mask)
     if sigma_law == "pt_rel":
         sigma = pt_rel_scale / x[..., 2].clamp_min(1e-6)
     elif jet_pt is None:
-        raise ValueError("smear needs the jet pT in GeV (batch key 'jet', column 0) to compute "
-                         "sigma^2 = Lambda_QCD / pT")
+        raise ValueError(
+            "smear needs the jet pT in GeV (batch key 'jet', column 0) to compute "
+            "sigma^2 = Lambda_QCD / pT"
+        )
     else:
         pt = (x[..., 2] * jet_pt.to(x.dtype)[:, None]).clamp_min(pt_clip_min)
         sigma = torch.sqrt(lambda_qcd / pt) if sigma_law == "sqrt" else lambda_qcd / pt
@@ -104,9 +128,13 @@ def smear(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     return out * mask.unsqueeze(-1), mask
 
 
-def translate(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
-              generator: torch.Generator | None = None, width: float = 0.1
-              ) -> tuple[Tensor, Tensor]:
+def translate(
+    x: Tensor,
+    mask: Tensor,
+    jet_pt: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    width: float = 0.1,
+) -> tuple[Tensor, Tensor]:
     """Shift eta_rel and phi_rel of all particles of a jet by one N(0, width^2) draw per jet."""
     mask = _check(x, mask)
     shift = _randn((x.shape[0], 1, 2), x, generator) * width
@@ -121,9 +149,14 @@ def sort_by_pt(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return (torch.gather(x, 1, order.unsqueeze(-1).expand_as(x)), torch.gather(mask, 1, order))
 
 
-def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
-                    generator: torch.Generator | None = None, max_splits: int | None = None,
-                    truncate: bool = False) -> tuple[Tensor, Tensor]:
+def collinear_split(
+    x: Tensor,
+    mask: Tensor,
+    jet_pt: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    max_splits: int | None = None,
+    truncate: bool = False,
+) -> tuple[Tensor, Tensor]:
     """Split randomly chosen particles into two collinear particles (JetCLR collinear fill).
 
     A jet with n real particles in N slots gets ``min(N - n, n, max_splits)`` splits: distinct
@@ -142,8 +175,9 @@ def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     n_real = mask.sum(1)
     if truncate:
         if max_splits is None:
-            raise ValueError("collinear_split: truncate=True needs max_splits (the number of "
-                             "splits per jet)")
+            raise ValueError(
+                "collinear_split: truncate=True needs max_splits (the number of splits per jet)"
+            )
         n_split = n_real.clamp_max(max_splits)
     else:
         n_split = torch.minimum(n_slots - n_real, n_real)
@@ -169,8 +203,9 @@ def collinear_split(x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
     return out[:, :n_slots], out_mask[:, :n_slots]
 
 
-def local_crop(x: Tensor, mask: Tensor, n_particles: int = 10,
-               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def local_crop(
+    x: Tensor, mask: Tensor, n_particles: int = 10, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """A local view of each jet, as DINO's local crops of an image: the ``n_particles``
     particles nearest in (eta, phi) to a seed particle drawn with probability pT_i / sum pT.
 
@@ -197,7 +232,10 @@ def local_crop(x: Tensor, mask: Tensor, n_particles: int = 10,
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {
-    "rotate": rotate, "smear": smear, "collinear_split": collinear_split, "translate": translate,
+    "rotate": rotate,
+    "smear": smear,
+    "collinear_split": collinear_split,
+    "translate": translate,
 }
 DEFAULT_AUGMENTATIONS: tuple[str, ...] = ("rotate", "smear", "collinear_split")
 
@@ -208,8 +246,13 @@ class Compose:
     def __init__(self, augmentations: Sequence[Augmentation]) -> None:
         self.augmentations = list(augmentations)
 
-    def __call__(self, x: Tensor, mask: Tensor, jet_pt: Tensor | None = None,
-                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self,
+        x: Tensor,
+        mask: Tensor,
+        jet_pt: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
         for aug in self.augmentations:
             x, mask = aug(x, mask, jet_pt, generator=generator)
         return x, mask
@@ -219,8 +262,9 @@ class Compose:
         return f"Compose({names})"
 
 
-def build_augmentations(spec: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None
-                        = DEFAULT_AUGMENTATIONS) -> Compose:
+def build_augmentations(
+    spec: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = DEFAULT_AUGMENTATIONS,
+) -> Compose:
     """Build a :class:`Compose` from a list of names (``["rotate", "smear"]``) or an ordered
     mapping name -> keyword arguments (``{"smear": {"lambda_qcd": 0.1}, "rotate": {}}``).
     ``None`` or an empty list gives the identity."""

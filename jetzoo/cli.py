@@ -4,6 +4,7 @@ Each subcommand lives in the module that owns the feature; that module defines
 ``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported only when their
 subcommand runs, so ``jetzoo --help`` is instant.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,40 +13,68 @@ import sys
 
 # (command words) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("generate", "jetnet"): ("jetzoo.data.jetnet_generator",
-                             "simulate JetNet-like jets with Pythia 8 + FastJet into HDF5 shards"),
-    ("generate", "rs3l"): ("jetzoo.data.rs3l_generator",
-                           "simulate RS3L re-simulated jet pairs (tracks + calorimeter cells)"),
-    ("data", "merge"): ("jetzoo.data.merge",
-                        "join the parts of a generation split over array-job tasks "
-                        "(--shard-index/--num-shards), checking every sha256"),
-    ("data", "import"): ("jetzoo.data.importers",
-                         "convert a public dataset (jetnet, toptagging, jetclass, qg) in its "
-                         "published layout into jetzoo shards"),
-    ("data", "download"): ("jetzoo.data.importers:download",
-                           "download a public dataset's published files (needs a network)"),
+    ("generate", "jetnet"): (
+        "jetzoo.data.jetnet_generator",
+        "simulate JetNet-like jets with Pythia 8 + FastJet into HDF5 shards",
+    ),
+    ("generate", "rs3l"): (
+        "jetzoo.data.rs3l_generator",
+        "simulate RS3L re-simulated jet pairs (tracks + calorimeter cells)",
+    ),
+    ("data", "merge"): (
+        "jetzoo.data.merge",
+        "join the parts of a generation split over array-job tasks "
+        "(--shard-index/--num-shards), checking every sha256",
+    ),
+    ("data", "import"): (
+        "jetzoo.data.importers",
+        "convert a public dataset (jetnet, toptagging, jetclass, qg) in its "
+        "published layout into jetzoo shards",
+    ),
+    ("data", "download"): (
+        "jetzoo.data.importers:download",
+        "download a public dataset's published files (needs a network)",
+    ),
     ("run",): ("jetzoo.recipes.runner", "train a pre-training recipe from a YAML file"),
-    ("export",): ("jetzoo.recipes.export",
-                  "write a run's epoch checkpoint, EMA teacher or checkpoint average as a "
-                  "model folder"),
-    ("finetune",): ("jetzoo.recipes.finetune",
-                    "fine-tune a zoo backbone on labelled jets (LLRD, LoRA, full, linear) and "
-                    "save the classifier"),
-    ("embed",): ("jetzoo.embed", "write the embeddings of every jet of a dataset, with labels and "
-                 "jet features, to .h5 or .parquet"),
-    ("export-onnx",): ("jetzoo.models.onnx_export",
-                       "write a backbone or classifier as ONNX (preprocessing inside the graph) "
-                       "with a JSON of its interface"),
-    ("import", "jbot-keras"): ("jetzoo.models.keras_import",
-                               "build a jetzoo backbone from a published jBOT Keras .weights.h5"),
-    ("publish",): ("jetzoo.models.publish",
-                   "upload a saved backbone folder to the Hugging Face Hub"),
-    ("ship",): ("jetzoo.release",
-                "ship a trained backbone with the package (jetzoo/weights/NAME + model card)"),
-    ("leaderboard", "submit"): ("jetzoo.leaderboard.submission",
-                                "score a backbone on every task that applies and write its result file"),
-    ("leaderboard", "render"): ("jetzoo.leaderboard.render",
-                                "rebuild leaderboard/README.md and ROC plots from result files"),
+    ("export",): (
+        "jetzoo.recipes.export",
+        "write a run's epoch checkpoint, EMA teacher or checkpoint average as a model folder",
+    ),
+    ("finetune",): (
+        "jetzoo.recipes.finetune",
+        "fine-tune a zoo backbone on labelled jets (LLRD, LoRA, full, linear) and "
+        "save the classifier",
+    ),
+    ("embed",): (
+        "jetzoo.embed",
+        "write the embeddings of every jet of a dataset, with labels and "
+        "jet features, to .h5 or .parquet",
+    ),
+    ("export-onnx",): (
+        "jetzoo.models.onnx_export",
+        "write a backbone or classifier as ONNX (preprocessing inside the graph) "
+        "with a JSON of its interface",
+    ),
+    ("import", "jbot-keras"): (
+        "jetzoo.models.keras_import",
+        "build a jetzoo backbone from a published jBOT Keras .weights.h5",
+    ),
+    ("publish",): (
+        "jetzoo.models.publish",
+        "upload a saved backbone folder to the Hugging Face Hub",
+    ),
+    ("ship",): (
+        "jetzoo.release",
+        "ship a trained backbone with the package (jetzoo/weights/NAME + model card)",
+    ),
+    ("leaderboard", "submit"): (
+        "jetzoo.leaderboard.submission",
+        "score a backbone on every task that applies and write its result file",
+    ),
+    ("leaderboard", "render"): (
+        "jetzoo.leaderboard.render",
+        "rebuild leaderboard/README.md and ROC plots from result files",
+    ),
 }
 
 

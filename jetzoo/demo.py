@@ -6,12 +6,17 @@ class (``runs/demo/projection.png``). About a minute on 2 CPU cores.
     python -m jetzoo.demo [--model jetclr] [--out runs/demo]
     python -m jetzoo.demo --pretrain [--minutes 5]    # pre-train a small jBOT-S first
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported by the functions that use it
+    import torch
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "jbot-s.yaml"
 
@@ -22,17 +27,20 @@ def probe_scores(backbone, train_set, test_set) -> dict[str, float]:
     from jetzoo.leaderboard.metrics import accuracy
     from jetzoo.leaderboard.probes import knn_probe, linear_probe
 
-    tr, ytr = extract_embeddings(backbone, train_set, batch_size=512, accelerator="cpu",
-                                 progress=False)
-    te, yte = extract_embeddings(backbone, test_set, batch_size=512, accelerator="cpu",
-                                 progress=False)
+    tr, ytr = extract_embeddings(
+        backbone, train_set, batch_size=512, accelerator="cpu", progress=False
+    )
+    te, yte = extract_embeddings(
+        backbone, test_set, batch_size=512, accelerator="cpu", progress=False
+    )
     knn = knn_probe(tr, ytr, te, k=30, num_classes=5)
     lin = linear_probe(tr, ytr, te, num_classes=5)
     return {"knn": float(accuracy(knn.pred, yte)), "linear": float(accuracy(lin.pred, yte))}
 
 
-def projection_plot(panels: list[tuple[str, "torch.Tensor"]], labels: "torch.Tensor",
-                    path: Path) -> Path:
+def projection_plot(
+    panels: list[tuple[str, "torch.Tensor"]], labels: "torch.Tensor", path: Path
+) -> Path:
     """PCA of each embedding to 2-D, one panel per backbone, points coloured by class; PNG."""
     import matplotlib
 
@@ -67,13 +75,22 @@ def projection_plot(panels: list[tuple[str, "torch.Tensor"]], labels: "torch.Ten
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jetzoo.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="jbot-b",
-                        help="a shipped backbone (jetzoo.list_models()), a folder or org/name")
+    parser = argparse.ArgumentParser(
+        prog="python -m jetzoo.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        default="jbot-b",
+        help="a shipped backbone (jetzoo.list_models()), a folder or org/name",
+    )
     parser.add_argument("--out", default="runs/demo", help="folder for the projection plot")
-    parser.add_argument("--pretrain", action="store_true",
-                        help="instead: pre-train a small jBOT-S on the sample first (CPU)")
+    parser.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="instead: pre-train a small jBOT-S on the sample first (CPU)",
+    )
     parser.add_argument("--minutes", type=float, default=5.0, help="--pretrain time budget")
     parser.add_argument("--epochs", type=int, default=40, help="--pretrain epoch cap")
     args = parser.parse_args(argv)
@@ -95,31 +112,42 @@ def main(argv: list[str] | None = None) -> int:
     trained = JetZoo.from_pretrained(model_ref)
     name = getattr(trained, "model_name", model_ref)
     random_init = random_init_like(trained).eval()  # same architecture + preprocessing
-    print(f"[demo] {name}: {sum(p.numel() for p in trained.parameters()) / 1e3:.0f}k "
-          f"parameters, loaded from {trained.pretrained_cfg.get('source')}")
+    print(
+        f"[demo] {name}: {sum(p.numel() for p in trained.parameters()) / 1e3:.0f}k "
+        f"parameters, loaded from {trained.pretrained_cfg.get('source')}"
+    )
     seen = trained.pretrained_cfg.get("dataset") or {}  # the model's own record
-    print(f"[demo] held-out jets: the embedded sample {sample} (Pythia 8 + FastJet, seed 1); "
-          f"{name} was pre-trained on {seen.get('path', 'other jets')}"
-          + (f" (sha256 {seen['sha256'][:16]})" if seen.get("sha256") else ""))
+    print(
+        f"[demo] held-out jets: the embedded sample {sample} (Pythia 8 + FastJet, seed 1); "
+        f"{name} was pre-trained on {seen.get('path', 'other jets')}"
+        + (f" (sha256 {seen['sha256'][:16]})" if seen.get("sha256") else "")
+    )
     dm = JetDataModule(sample, batch_size=512, seed=0)
     dm.setup()
     train_set, test_set = dm.dataset("train"), dm.dataset("test")
-    rows = [(f"{name}, random init", probe_scores(random_init, train_set, test_set)),
-            (f"{name}, pre-trained", probe_scores(trained, train_set, test_set))]
-    print(f"\n5-class accuracy on frozen [CLS] embeddings ({len(train_set)} reference jets, "
-          f"{len(test_set)} test jets, chance 0.20)")
+    rows = [
+        (f"{name}, random init", probe_scores(random_init, train_set, test_set)),
+        (f"{name}, pre-trained", probe_scores(trained, train_set, test_set)),
+    ]
+    print(
+        f"\n5-class accuracy on frozen [CLS] embeddings ({len(train_set)} reference jets, "
+        f"{len(test_set)} test jets, chance 0.20)"
+    )
     print(f"{'backbone':<32} {'kNN (k=30)':>10} {'linear':>8}")
     for label, s in rows:
         print(f"{label:<32} {s['knn']:>10.3f} {s['linear']:>8.3f}")
     panels = []
     for label, model in ((rows[0][0], random_init), (rows[1][0], trained)):
-        emb, y = extract_embeddings(model, test_set, batch_size=512, accelerator="cpu",
-                                    progress=False)
+        emb, y = extract_embeddings(
+            model, test_set, batch_size=512, accelerator="cpu", progress=False
+        )
         panels.append((label, emb))
     png = projection_plot(panels, y, Path(args.out) / "projection.png")
     print(f"\n[demo] 2-D projection of the test jets' embeddings, coloured by class: {png}")
-    print(f"[demo] done in {time.perf_counter() - t0:.0f} s. Next: jetzoo leaderboard submit "
-          f"{model_ref}")
+    print(
+        f"[demo] done in {time.perf_counter() - t0:.0f} s. Next: jetzoo leaderboard submit "
+        f"{model_ref}"
+    )
     return 0
 
 
@@ -130,10 +158,16 @@ def pretrain(minutes: float, epochs: int, out: Path) -> Path:
     minutes = max(minutes, 0.5)
     h, m = divmod(int(minutes * 60), 3600)
     overrides = [
-        "data.path=sample", "data.batch_size=128", "data.num_workers=0",
-        "optimizer.lr=5e-4", "optimizer.scale_lr_by_batch=false", "optimizer.warmup_epochs=1",
-        "trainer.accelerator=cpu", "trainer.log_every_n_steps=10",
-        f"trainer.max_epochs={epochs}", f"trainer.max_time=00:{h:02d}:{m // 60:02d}:{m % 60:02d}",
+        "data.path=sample",
+        "data.batch_size=128",
+        "data.num_workers=0",
+        "optimizer.lr=5e-4",
+        "optimizer.scale_lr_by_batch=false",
+        "optimizer.warmup_epochs=1",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=10",
+        f"trainer.max_epochs={epochs}",
+        f"trainer.max_time=00:{h:02d}:{m // 60:02d}:{m % 60:02d}",
         f"output.dir={out}",
     ]
     print(f"[demo] jetzoo run {RECIPE.relative_to(RECIPE.parents[1])} {' '.join(overrides)}")

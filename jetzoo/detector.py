@@ -75,6 +75,7 @@ Response and resolution
 All functions are vectorised over particles and cells: one ``np.bincount`` per layer
 accumulates the deposits on the (ieta, iphi) grid.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,13 +107,20 @@ class CaloLayer:
 def _default_layers() -> tuple[CaloLayer, ...]:
     lam_ecal = 1.0  # ECAL depth in interaction lengths (22.3 X0 of Pb/LAr)
     x0_to_lam = lam_ecal / 22.3
-    ecal = [("ECAL1", 0.025, 256, (0.0, 4.3), 0.020, 0.008),
-            ("ECAL2", 0.025, 256, (4.3, 20.3), 0.030, 0.0125),
-            ("ECAL3", 0.050, 128, (20.3, 22.3), 0.020, 0.020)]
-    layers = [CaloLayer(n, de, nphi, (x0[0] * x0_to_lam, x0[1] * x0_to_lam), x0, noise, w, 0.04)
-              for n, de, nphi, x0, noise, w in ecal]
-    hcal = [("HCAL1", 0.10, 64, (1.0, 2.5)), ("HCAL2", 0.10, 64, (2.5, 6.6)),
-            ("HCAL3", 0.20, 32, (6.6, 8.4))]
+    ecal = [
+        ("ECAL1", 0.025, 256, (0.0, 4.3), 0.020, 0.008),
+        ("ECAL2", 0.025, 256, (4.3, 20.3), 0.030, 0.0125),
+        ("ECAL3", 0.050, 128, (20.3, 22.3), 0.020, 0.020),
+    ]
+    layers = [
+        CaloLayer(n, de, nphi, (x0[0] * x0_to_lam, x0[1] * x0_to_lam), x0, noise, w, 0.04)
+        for n, de, nphi, x0, noise, w in ecal
+    ]
+    hcal = [
+        ("HCAL1", 0.10, 64, (1.0, 2.5)),
+        ("HCAL2", 0.10, 64, (2.5, 6.6)),
+        ("HCAL3", 0.20, 32, (6.6, 8.4)),
+    ]
     layers += [CaloLayer(n, de, nphi, lam, None, 0.020, 0.03, 0.04) for n, de, nphi, lam in hcal]
     return tuple(layers)
 
@@ -307,9 +315,9 @@ class Detector:
             start = rng.exponential(1.0, len(eh))
             f_em = 1.0 - np.power(np.maximum(eh, 1.0), c.had_fem_k - 1.0)
             em_part = self._em_fractions(f_em * eh, start / self._lam_per_x0)
-            dep[had] = ((f_em * eh)[:, None] * em_part
-                        + ((1.0 - f_em) * eh * c.had_h_over_e)[:, None]
-                        * self._had_fractions(eh, start))
+            dep[had] = (f_em * eh)[:, None] * em_part + ((1.0 - f_em) * eh * c.had_h_over_e)[
+                :, None
+            ] * self._had_fractions(eh, start)
         if mu.any():
             dep[mu] = c.muon_dedx * np.diff(self._lam_edges, axis=1)[:, 0][None, :]
         # constant term per particle, stochastic term per deposit (Gamma, mean E, var a^2 E)
@@ -326,8 +334,15 @@ class Detector:
         out = np.concatenate(cells, axis=0)
         return out[np.argsort(-out[:, 0], kind="stable")]
 
-    def _share_laterally(self, layer: int, energy: np.ndarray, eta: np.ndarray, phi: np.ndarray,
-                         em: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _share_laterally(
+        self,
+        layer: int,
+        energy: np.ndarray,
+        eta: np.ndarray,
+        phi: np.ndarray,
+        em: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """Energy grid ``(n_eta * n_phi,)`` of one layer from Gaussian lateral profiles."""
         c = self.config
         L = c.layers[layer]
@@ -369,8 +384,9 @@ class Detector:
         idx = np.flatnonzero(grid > self.config.cell_threshold_sigma * L.noise)
         eta_c, phi_c = self.cell_centers(layer)
         ie, ip = np.divmod(idx, L.nphi)
-        return np.stack([grid[idx], eta_c[ie], phi_c[ip], np.full(len(idx), layer, float)],
-                        axis=1).astype(np.float32)
+        return np.stack(
+            [grid[idx], eta_c[ie], phi_c[ip], np.full(len(idx), layer, float)], axis=1
+        ).astype(np.float32)
 
     # ----------------------------------------------------------------------------- both
     def simulate(self, particles: Particles, rng: np.random.Generator) -> DetectorResponse:

@@ -11,6 +11,7 @@ distribution declares a ``lightning`` script) and provides the command:
 - anything else (``lightning run train.py --devices 2 ...``, ``lightning consolidate ...``) is
   handed on unchanged to Lightning Fabric's CLI (``fabric run ...``).
 """
+
 from __future__ import annotations
 
 import sys

@@ -11,6 +11,7 @@
 Distributed helpers (:func:`gather_with_grad`, :func:`all_reduce_mean`) are no-ops at world
 size 1, so every loss is correct both in a plain process and under DDP.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,9 +19,20 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["nt_xent", "dino_cross_entropy", "teacher_probs", "update_center", "entropy", "koleo",
-           "variance_loss", "covariance_loss", "cosine_distance", "gather_with_grad",
-           "all_reduce_sum", "world_info"]
+__all__ = [
+    "nt_xent",
+    "dino_cross_entropy",
+    "teacher_probs",
+    "update_center",
+    "entropy",
+    "koleo",
+    "variance_loss",
+    "covariance_loss",
+    "cosine_distance",
+    "gather_with_grad",
+    "all_reduce_sum",
+    "world_info",
+]
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -54,7 +66,7 @@ def gather_with_grad(t: Tensor) -> tuple[Tensor, int]:
     else:
         t_padded = t
     full = _all_gather_autograd(t_padded)  # (world * max_size, ...)
-    out = torch.cat([full[r * max_size:r * max_size + n] for r, n in enumerate(sizes_l)], dim=0)
+    out = torch.cat([full[r * max_size : r * max_size + n] for r, n in enumerate(sizes_l)], dim=0)
     return out, sum(sizes_l[:rank])
 
 
@@ -96,8 +108,10 @@ def nt_xent(z_a: Tensor, z_b: Tensor, temperature: float = 0.1, gather: bool = T
         gather: use negatives from all ranks when a process group is initialised.
     """
     if z_a.shape != z_b.shape or z_a.dim() != 2:
-        raise ValueError(f"nt_xent needs two (B, D) tensors of equal shape, got "
-                         f"{tuple(z_a.shape)} and {tuple(z_b.shape)}")
+        raise ValueError(
+            f"nt_xent needs two (B, D) tensors of equal shape, got "
+            f"{tuple(z_a.shape)} and {tuple(z_b.shape)}"
+        )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     z_a = F.normalize(z_a.float(), dim=-1)
@@ -129,8 +143,9 @@ def teacher_probs(teacher_logits: Tensor, center: Tensor, temperature: float = 0
 
 
 @torch.no_grad()
-def update_center(center: Tensor, outputs: Tensor, momentum: float,
-                  mask: Tensor | None = None) -> Tensor:
+def update_center(
+    center: Tensor, outputs: Tensor, momentum: float, mask: Tensor | None = None
+) -> Tensor:
     """In place ``c <- m c + (1 - m) mean(outputs)`` (DINO/iBOT teacher centring).
 
     The mean runs over all leading dimensions of ``outputs`` (..., K), restricted to ``mask``
@@ -138,8 +153,7 @@ def update_center(center: Tensor, outputs: Tensor, momentum: float,
     the sums and counts), so every rank holds the same centre. Returns ``center``.
     """
     flat = outputs.detach().float().reshape(-1, outputs.shape[-1])
-    w = (torch.ones(flat.shape[0], device=flat.device) if mask is None
-         else mask.reshape(-1).float())
+    w = torch.ones(flat.shape[0], device=flat.device) if mask is None else mask.reshape(-1).float()
     stats = all_reduce_sum(torch.cat([(flat * w[:, None]).sum(0), w.sum().reshape(1)]))
     mean = stats[:-1] / stats[-1].clamp_min(1.0)
     center.mul_(momentum).add_(mean.to(center.dtype).reshape(center.shape), alpha=1 - momentum)
@@ -151,9 +165,14 @@ def entropy(probs: Tensor) -> Tensor:
     return -(probs * torch.log(probs.clamp_min(1e-12))).sum(-1).mean()
 
 
-def dino_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, center: Tensor,
-                       student_temp: float = 0.1, teacher_temp: float = 0.04,
-                       mask: Tensor | None = None) -> Tensor:
+def dino_cross_entropy(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    center: Tensor,
+    student_temp: float = 0.1,
+    teacher_temp: float = 0.04,
+    mask: Tensor | None = None,
+) -> Tensor:
     """DINO/iBOT cross-entropy -P_t . log P_s between teacher and student projections.
 
     P_t = softmax((t - center) / teacher_temp) (stop-gradient), P_s = softmax(s / student_temp).
@@ -170,8 +189,10 @@ def dino_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, center: T
         scalar loss.
     """
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student {tuple(student_logits.shape)} and teacher "
-                         f"{tuple(teacher_logits.shape)} outputs differ in shape")
+        raise ValueError(
+            f"student {tuple(student_logits.shape)} and teacher "
+            f"{tuple(teacher_logits.shape)} outputs differ in shape"
+        )
     p_t = teacher_probs(teacher_logits, center, teacher_temp)
     log_p_s = F.log_softmax(student_logits.float() / student_temp, dim=-1)
     ce = -(p_t * log_p_s).sum(-1)

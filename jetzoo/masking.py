@@ -5,6 +5,7 @@ the shuffled list, the one whose cumulative pT fraction is closest to the target
 masked. This masks ~ratio of the jet pT without always picking the hardest (or softest)
 particles, and never overshoots or undershoots by more than half a particle's pT share.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,17 +14,24 @@ from torch import Tensor
 __all__ = ["pt_aware_mask", "sample_mask_ratios"]
 
 
-def sample_mask_ratios(batch_size: int, low: float = 0.0, high: float = 0.5,
-                       device: torch.device | str | None = None,
-                       generator: torch.Generator | None = None) -> Tensor:
+def sample_mask_ratios(
+    batch_size: int,
+    low: float = 0.0,
+    high: float = 0.5,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Per-jet target pT ratios uniform in [low, high] (jBOT: [0, 0.5] per view)."""
     if not 0.0 <= low <= high <= 1.0:
-        raise ValueError(f"mask ratio range must satisfy 0 <= low <= high <= 1, got ({low}, {high})")
+        raise ValueError(
+            f"mask ratio range must satisfy 0 <= low <= high <= 1, got ({low}, {high})"
+        )
     return low + (high - low) * torch.rand(batch_size, device=device, generator=generator)
 
 
-def pt_aware_mask(pt: Tensor, mask: Tensor, ratio: Tensor | float,
-                  generator: torch.Generator | None = None) -> Tensor:
+def pt_aware_mask(
+    pt: Tensor, mask: Tensor, ratio: Tensor | float, generator: torch.Generator | None = None
+) -> Tensor:
     """Choose particles to mask so that their summed pT is closest to ``ratio`` of the jet pT.
 
     Args:

@@ -16,6 +16,7 @@ finds it offline on any install) and its card in ``model_cards/<name>.md``. Ship
 4. re-saves the folder with ``model_name = name``, the results and the comparisons in
    ``config.json`` (the weights' bytes, hence their sha256, do not change) and renders the card.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ def _rows(result: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
     return {(r["task"], r["evaluation"], r["metric"]): r for r in result["results"]}
 
 
-def _metric_for(task: str, rows: dict[tuple[str, str, str], dict[str, Any]],
-                main: dict[str, str]) -> str | None:
+def _metric_for(
+    task: str, rows: dict[tuple[str, str, str], dict[str, Any]], main: dict[str, str]
+) -> str | None:
     metrics = {m for (t, _, m) in rows if t == task}
     preferred = [main[task].split("/", 1)[1]] if task in main else []
     for metric in preferred + ["accuracy", "auc", "auc[union]"]:
@@ -49,8 +51,9 @@ def _metric_for(task: str, rows: dict[tuple[str, str, str], dict[str, Any]],
     return None
 
 
-def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
-            ) -> list[dict[str, Any]]:
+def compare(
+    result: dict[str, Any], reference: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Rows setting ``result`` (a store summary, :func:`load_store_folder`) against baselines,
     on each task's main metric (``result["main"]``, else :data:`HEADLINE_METRIC`):
 
@@ -67,9 +70,18 @@ def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
     def add(task: str, metric: str, mine: dict[str, Any], base: dict[str, Any], label: str) -> None:
         if mine["value"] is None or base["value"] is None:
             return
-        out.append({"task": task, "metric": metric, "evaluation": mine["evaluation"],
-                    "value": mine["value"], "spread": mine["spread"], "baseline": label,
-                    "baseline_value": base["value"], "baseline_spread": base["spread"]})
+        out.append(
+            {
+                "task": task,
+                "metric": metric,
+                "evaluation": mine["evaluation"],
+                "value": mine["value"],
+                "spread": mine["spread"],
+                "baseline": label,
+                "baseline_value": base["value"],
+                "baseline_spread": base["spread"],
+            }
+        )
 
     for task in dict.fromkeys(t for (t, _, _) in rows):
         metric = _metric_for(task, rows, main)
@@ -84,8 +96,13 @@ def compare(result: dict[str, Any], reference: dict[str, Any] | None = None
                 if base is not None:
                     add(task, metric, mine, base, f"supervised-{fraction} (same architecture)")
             elif not evaluation.startswith("supervised") and (task, evaluation, metric) in ref_rows:
-                add(task, metric, mine, ref_rows[(task, evaluation, metric)],
-                    f"{ref_id} {evaluation}")
+                add(
+                    task,
+                    metric,
+                    mine,
+                    ref_rows[(task, evaluation, metric)],
+                    f"{ref_id} {evaluation}",
+                )
     return out
 
 
@@ -97,13 +114,18 @@ def _check_architecture(model: Any, name: str, folder: Path) -> None:
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if diff:
         detail = ", ".join(f"{k}: {have.get(k)!r} (registered {want.get(k)!r})" for k in diff)
-        raise ReleaseError(f"{folder}: architecture differs from the registered {name!r} "
-                           f"in {detail}")
+        raise ReleaseError(
+            f"{folder}: architecture differs from the registered {name!r} in {detail}"
+        )
 
 
-def load_store_folder(folder: str | Path | None, weights_sha256: str | None, what: str,
-                      tier: str = "standard", config_sha256: str | None = None
-                      ) -> dict[str, Any] | None:
+def load_store_folder(
+    folder: str | Path | None,
+    weights_sha256: str | None,
+    what: str,
+    tier: str = "standard",
+    config_sha256: str | None = None,
+) -> dict[str, Any] | None:
     """The results of one model's store folder (``<store>/<model>/<identity-sha12>/``, one file
     per task) at ``tier``: ``{"model", "tier", "results"`` (rows with ``task``, ``dataset`` and
     ``dataset_sha256``), ``"main"`` (task -> main score), ``"files"`` (task -> checksum),
@@ -116,16 +138,26 @@ def load_store_folder(folder: str | Path | None, weights_sha256: str | None, wha
         return None
     folder = Path(folder)
     if tier == "quick":
-        raise ReleaseError(f"{folder}: tier 'quick' (the embedded sample) does not describe a "
-                           "released model; ship standard or paper results")
+        raise ReleaseError(
+            f"{folder}: tier 'quick' (the embedded sample) does not describe a "
+            "released model; ship standard or paper results"
+        )
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files and folder.is_dir():
         files = list(iter_store(folder))
     if not files:
-        raise ReleaseError(f"{what}: {folder} holds no result files (<task>.json of the store "
-                           "leaderboard/results/<model>/<identity-sha12>/)")
-    out: dict[str, Any] = {"tier": tier, "results": [], "main": {}, "files": {}, "date": "",
-                           "jetzoo_version": ""}
+        raise ReleaseError(
+            f"{what}: {folder} holds no result files (<task>.json of the store "
+            "leaderboard/results/<model>/<identity-sha12>/)"
+        )
+    out: dict[str, Any] = {
+        "tier": tier,
+        "results": [],
+        "main": {},
+        "files": {},
+        "date": "",
+        "jetzoo_version": "",
+    }
     for path in files:
         try:
             result, _ = load_result(path, load_roc=False)
@@ -133,15 +165,19 @@ def load_store_folder(folder: str | Path | None, weights_sha256: str | None, wha
             raise ReleaseError(f"{what}: {err}") from err
         sha = result["model"]["weights_sha256"]
         if weights_sha256 is not None and sha != weights_sha256:
-            raise ReleaseError(f"{path}: field 'model.weights_sha256' ({sha[:12]}...) is not the "
-                               f"sha256 of the weights being shipped ({weights_sha256[:12]}...): "
-                               "these results scored another model")
+            raise ReleaseError(
+                f"{path}: field 'model.weights_sha256' ({sha[:12]}...) is not the "
+                f"sha256 of the weights being shipped ({weights_sha256[:12]}...): "
+                "these results scored another model"
+            )
         stated = result["model"].get("config_sha256")
         if config_sha256 is not None and stated is not None and stated != config_sha256:
-            raise ReleaseError(f"{path}: field 'model.config_sha256' ({stated[:12]}...) is not "
-                               f"the architecture config being shipped ({config_sha256[:12]}"
-                               "...): these results scored the same weights with other "
-                               "architecture options")
+            raise ReleaseError(
+                f"{path}: field 'model.config_sha256' ({stated[:12]}...) is not "
+                f"the architecture config being shipped ({config_sha256[:12]}"
+                "...): these results scored the same weights with other "
+                "architecture options"
+            )
         run = result["runs"].get(tier)
         if run is None:
             continue
@@ -151,17 +187,28 @@ def load_store_folder(folder: str | Path | None, weights_sha256: str | None, wha
         out["files"][task] = result["checksum"]
         out["date"] = max(out["date"], run["date"])
         out["jetzoo_version"] = max(out["jetzoo_version"], run["jetzoo_version"])
-        out["results"] += [{**row, "dataset": run["dataset"].get("name", "?"),
-                            "dataset_sha256": run["dataset"]["sha256"]}
-                           for row in flat_rows(result, tier)]
+        out["results"] += [
+            {
+                **row,
+                "dataset": run["dataset"].get("name", "?"),
+                "dataset_sha256": run["dataset"]["sha256"],
+            }
+            for row in flat_rows(result, tier)
+        ]
     if not out["results"]:
         raise ReleaseError(f"{what}: {folder} has no '{tier}' results; submit with --tier {tier}")
     return out
 
 
-def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
-         reference: str | Path | None = None, weights_root: str | Path = PACKAGE_WEIGHTS,
-         cards_dir: str | Path | None = CARDS_DIR, tier: str = "standard") -> Path:
+def ship(
+    model_dir: str | Path,
+    name: str,
+    results: str | Path | None = None,
+    reference: str | Path | None = None,
+    weights_root: str | Path = PACKAGE_WEIGHTS,
+    cards_dir: str | Path | None = CARDS_DIR,
+    tier: str = "standard",
+) -> Path:
     """Copy the trained backbone in ``model_dir`` to ``<weights_root>/<name>/`` with its
     leaderboard ``results`` (a store folder) at ``tier`` and comparisons against ``reference``
     (see the module docstring); write the card to ``<cards_dir>/<name>.md`` too. Returns the
@@ -184,16 +231,32 @@ def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
         raise ReleaseError(f"{target}: exists and is not a model folder")
     if result is not None:  # what the card needs; the full files stay in leaderboard/results
         folder_name = "/".join(Path(results).resolve().parts[-2:])  # type: ignore[arg-type]
-        result = {"file": folder_name, "tier": tier, "checksums": result["files"],
-                  "date": result["date"], "jetzoo_version": result["jetzoo_version"],
-                  "main": result["main"], "datasets": {
-                      r["task"]: {"name": r["dataset"], "sha256": r["dataset_sha256"]}
-                      for r in result["results"]},
-                  "results": [{k: v for k, v in r.items() if k not in ("details", "per_seed")}
-                              for r in result["results"]]}
-    out = save_pretrained(model, target, model_name=name, recipe=config.get("recipe"),
-                          dataset=config.get("dataset"), training=config.get("training"),
-                          results=result, comparisons=comparisons)
+        result = {
+            "file": folder_name,
+            "tier": tier,
+            "checksums": result["files"],
+            "date": result["date"],
+            "jetzoo_version": result["jetzoo_version"],
+            "main": result["main"],
+            "datasets": {
+                r["task"]: {"name": r["dataset"], "sha256": r["dataset_sha256"]}
+                for r in result["results"]
+            },
+            "results": [
+                {k: v for k, v in r.items() if k not in ("details", "per_seed")}
+                for r in result["results"]
+            ],
+        }
+    out = save_pretrained(
+        model,
+        target,
+        model_name=name,
+        recipe=config.get("recipe"),
+        dataset=config.get("dataset"),
+        training=config.get("training"),
+        results=result,
+        comparisons=comparisons,
+    )
     if sha256_file(out / "model.safetensors") != sha:  # pragma: no cover - safetensors is stable
         shutil.rmtree(out)
         raise ReleaseError(f"{out}: re-saved weights differ from {folder}; nothing shipped")
@@ -206,25 +269,46 @@ def ship(model_dir: str | Path, name: str, results: str | Path | None = None,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="trained model folder or run folder (its backbone/)")
     parser.add_argument("--name", required=True, help="registered model name, e.g. jbot-b")
-    parser.add_argument("--results", default=None,
-                        help="its store folder (leaderboard/results/<model>/<weights-sha12>)")
-    parser.add_argument("--reference", default=None,
-                        help="store folder of a baseline backbone (e.g. random init) for the "
-                        "frozen-probe comparison")
-    parser.add_argument("--tier", default="standard", choices=("standard", "paper"),
-                        help="which tier's results the card shows (default standard)")
-    parser.add_argument("--weights-root", default=str(PACKAGE_WEIGHTS),
-                        help="where shipped folders live (default: the package's jetzoo/weights)")
-    parser.add_argument("--cards", default=str(CARDS_DIR),
-                        help="folder for <name>.md (default: model_cards/)")
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="its store folder (leaderboard/results/<model>/<weights-sha12>)",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="store folder of a baseline backbone (e.g. random init) for the "
+        "frozen-probe comparison",
+    )
+    parser.add_argument(
+        "--tier",
+        default="standard",
+        choices=("standard", "paper"),
+        help="which tier's results the card shows (default standard)",
+    )
+    parser.add_argument(
+        "--weights-root",
+        default=str(PACKAGE_WEIGHTS),
+        help="where shipped folders live (default: the package's jetzoo/weights)",
+    )
+    parser.add_argument(
+        "--cards", default=str(CARDS_DIR), help="folder for <name>.md (default: model_cards/)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from jetzoo.models.zoo import ZooError
 
     try:
-        out = ship(args.model, args.name, args.results, args.reference, args.weights_root,
-                   args.cards, tier=args.tier)
+        out = ship(
+            args.model,
+            args.name,
+            args.results,
+            args.reference,
+            args.weights_root,
+            args.cards,
+            tier=args.tier,
+        )
     except (ReleaseError, ZooError, KeyError) as err:
         print(f"jetzoo ship: {err}", file=sys.stderr)
         return 1

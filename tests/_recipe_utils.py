@@ -1,4 +1,5 @@
 """Shared helpers of the recipe tests: tiny backbones, synthetic or sample jets, short fits."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,9 @@ from torch.utils.data import DataLoader, Dataset
 TINY = dict(embed_dim=16, depth=1, num_heads=2, dropout=0.0)
 
 
-def synthetic_jets(n_jets: int = 500, n_particles: int = 30, seed: int = 0,
-                   pairs: bool = False) -> dict[str, torch.Tensor]:
+def synthetic_jets(
+    n_jets: int = 500, n_particles: int = 30, seed: int = 0, pairs: bool = False
+) -> dict[str, torch.Tensor]:
     """JetNet-like padded jets of 5 classes: class k has k+1 prongs (1..5) spread in (eta, phi),
     with more particles for more prongs. pT-ordered, pt_rel sums to 1, padding at the end.
     ``pairs`` adds ``x_b, mask_b, jet_b``: a second "hadronisation" of the same prongs."""
@@ -23,20 +25,25 @@ def synthetic_jets(n_jets: int = 500, n_particles: int = 30, seed: int = 0,
     out: dict[str, torch.Tensor] = {"label": labels}
 
     def hadronise(suffix: str) -> None:
-        n_real = (8 + 4 * labels + torch.randint(0, 6, (n_jets,), generator=g)).clamp_max(n_particles)
+        n_real = (8 + 4 * labels + torch.randint(0, 6, (n_jets,), generator=g)).clamp_max(
+            n_particles
+        )
         mask = torch.arange(n_particles)[None] < n_real[:, None]
         prong = (torch.rand(n_jets, n_particles, generator=g) * (labels[:, None] + 1)).long()
         centre = torch.gather(axes, 1, prong[..., None].expand(-1, -1, 2))
         pos = centre + torch.randn(n_jets, n_particles, 2, generator=g) * 0.04
-        pt = torch.rand(n_jets, n_particles, generator=g).pow(2) * torch.gather(axis_share, 1, prong)
+        pt = torch.rand(n_jets, n_particles, generator=g).pow(2) * torch.gather(
+            axis_share, 1, prong
+        )
         pt = pt * mask
         pt = pt / pt.sum(1, keepdim=True)
         x = torch.cat([pos, pt[..., None]], -1) * mask[..., None]
         order = torch.argsort(torch.where(mask, pt, -1.0), dim=1, descending=True)
         x = torch.gather(x, 1, order[..., None].expand_as(x))
         mask = torch.gather(mask, 1, order)
-        jet = torch.stack([jet_pt, torch.zeros(n_jets), 50 + 30 * labels.float(),
-                           n_real.float()], -1)
+        jet = torch.stack(
+            [jet_pt, torch.zeros(n_jets), 50 + 30 * labels.float(), n_real.float()], -1
+        )
         out.update({"x" + suffix: x.float(), "mask" + suffix: mask, "jet" + suffix: jet.float()})
 
     hadronise("")
@@ -61,7 +68,9 @@ def loader(data: dict[str, torch.Tensor], batch_size: int = 64, shuffle: bool = 
 
 
 @torch.no_grad()
-def eval_loss(recipe: Any, batch: dict[str, torch.Tensor], seed: int = 123, repeats: int = 4) -> float:
+def eval_loss(
+    recipe: Any, batch: dict[str, torch.Tensor], seed: int = 123, repeats: int = 4
+) -> float:
     """Mean loss on a fixed batch with fixed augmentation/mask randomness, in eval mode."""
     was = recipe.training
     recipe.eval()
@@ -76,10 +85,18 @@ def eval_loss(recipe: Any, batch: dict[str, torch.Tensor], seed: int = 123, repe
 def fit(recipe: Any, data: dict[str, torch.Tensor], steps: int, batch_size: int = 64) -> Any:
     import lightning as L
 
-    trainer = L.Trainer(max_steps=steps, max_epochs=math.ceil(steps * batch_size / len(data["label"])) + 1,
-                        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=math.ceil(steps * batch_size / len(data["label"])) + 1,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(recipe, train_dataloaders=loader(data, batch_size))
     return trainer
 

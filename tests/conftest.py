@@ -1,4 +1,5 @@
 """Fixtures shared by the test files."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -36,10 +37,13 @@ settings: {bootstrap: 10, knn_k: 5}
 def mini_top_yaml() -> Callable[..., str]:
     """The text of a small binary task file (t against q, g on the embedded sample) with the
     given evaluations (default knn), metrics and settings."""
-    def text(*evaluations: str, metrics: str = "accuracy, auc",
-             settings: str = "bootstrap: 5") -> str:
-        return MINI_TOP.format(evaluations=", ".join(evaluations or ["knn"]), metrics=metrics,
-                               settings=settings)
+
+    def text(
+        *evaluations: str, metrics: str = "accuracy, auc", settings: str = "bootstrap: 5"
+    ) -> str:
+        return MINI_TOP.format(
+            evaluations=", ".join(evaluations or ["knn"]), metrics=metrics, settings=settings
+        )
 
     return text
 

@@ -1,5 +1,6 @@
 """Augmentation invariants: rotation keeps dR to the axis, splitting conserves pT, smearing
 width scales as sqrt(Lambda_QCD / pT), padding is never touched."""
+
 from __future__ import annotations
 
 import math
@@ -8,19 +9,32 @@ import numpy as np
 import pytest
 import torch
 
-from jetzoo.augmentations import (Compose, build_augmentations, collinear_split, rotate, smear,
-                                  sort_by_pt, translate)
+from jetzoo.augmentations import (
+    Compose,
+    build_augmentations,
+    collinear_split,
+    rotate,
+    smear,
+    sort_by_pt,
+    translate,
+)
 
 
-def _batch(b: int = 64, n: int = 30, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(
+    b: int = 64, n: int = 30, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random padded jets, pT-ordered, pt_rel summing to 1, padding at the end."""
     g = torch.Generator().manual_seed(seed)
     n_real = torch.randint(2, n + 1, (b,), generator=g)
     mask = torch.arange(n)[None] < n_real[:, None]
     pt = torch.rand(b, n, generator=g).pow(3) * mask
     pt = pt / pt.sum(1, keepdim=True)
-    x = torch.stack([torch.randn(b, n, generator=g) * 0.2, torch.randn(b, n, generator=g) * 0.2,
-                     pt], -1) * mask[..., None]
+    x = (
+        torch.stack(
+            [torch.randn(b, n, generator=g) * 0.2, torch.randn(b, n, generator=g) * 0.2, pt], -1
+        )
+        * mask[..., None]
+    )
     x, mask = sort_by_pt(x, mask)
     jet_pt = 500 + 500 * torch.rand(b, generator=g)
     return x, mask, jet_pt
@@ -48,8 +62,9 @@ def test_rotate_keeps_distance_to_axis_and_pt() -> None:
 
 def test_rotation_angle_is_uniform() -> None:
     one = torch.tensor([[1.0, 0.0, 1.0]]).expand(20000, 1, 3)
-    r, _ = rotate(one, torch.ones(20000, 1, dtype=torch.bool),
-                  generator=torch.Generator().manual_seed(2))
+    r, _ = rotate(
+        one, torch.ones(20000, 1, dtype=torch.bool), generator=torch.Generator().manual_seed(2)
+    )
     angle = torch.atan2(r[:, 0, 1], r[:, 0, 0]).numpy()
     hist, _ = np.histogram(angle, bins=8, range=(-math.pi, math.pi))
     assert hist.min() > 0.9 * 2500 and hist.max() < 1.1 * 2500
@@ -74,8 +89,9 @@ def test_smearing_sigma_scales_as_inverse_sqrt_pt() -> None:
     with pytest.raises(ValueError, match="jet pT"):
         smear(x, mask)
     # JetCLR-code law: sigma = Lambda / pT
-    y_lin, _ = smear(x, mask, jet_pt, generator=torch.Generator().manual_seed(4),
-                     sigma_law="linear")
+    y_lin, _ = smear(
+        x, mask, jet_pt, generator=torch.Generator().manual_seed(4), sigma_law="linear"
+    )
     for k, p in enumerate(pts_gev.tolist()):
         assert y_lin[:, k, 1].std().item() == pytest.approx(0.1 / p, rel=0.03)
     with pytest.raises(ValueError, match="sigma_law"):
@@ -93,8 +109,9 @@ def test_smearing_jbot_reference_law_is_scale_over_pt_rel() -> None:
         for f in (0, 1):
             assert y[:, k, f].std().item() == pytest.approx(3e-4 / p, rel=0.03)
     torch.testing.assert_close(y[..., 2], x[..., 2])
-    y2, _ = smear(x, mask, generator=torch.Generator().manual_seed(5), sigma_law="pt_rel",
-                  pt_rel_scale=6e-4)
+    y2, _ = smear(
+        x, mask, generator=torch.Generator().manual_seed(5), sigma_law="pt_rel", pt_rel_scale=6e-4
+    )
     torch.testing.assert_close(y2[..., :2], 2 * y[..., :2])
     with pytest.raises(ValueError, match="'sqrt', 'linear' or 'pt_rel'"):
         smear(x, mask, sigma_law="cubic")
@@ -130,8 +147,9 @@ def test_collinear_split_max_splits() -> None:
     x, mask, jet_pt = _batch()
     _, m = collinear_split(x, mask, jet_pt, max_splits=3)
     n_in = mask.sum(1)
-    assert (m.sum(1) == n_in + torch.minimum(torch.minimum(30 - n_in, n_in),
-                                             torch.full_like(n_in, 3))).all()
+    assert (
+        m.sum(1) == n_in + torch.minimum(torch.minimum(30 - n_in, n_in), torch.full_like(n_in, 3))
+    ).all()
 
 
 def test_collinear_split_with_no_splits_is_the_identity() -> None:
@@ -139,8 +157,9 @@ def test_collinear_split_with_no_splits_is_the_identity() -> None:
     (``model.augmentations.collinear_split.max_splits=0``, zoo-runs/jetclr-nosplit): the jets
     come back unchanged."""
     x, mask, jet_pt = _batch(b=128)
-    y, m = collinear_split(x, mask, jet_pt, generator=torch.Generator().manual_seed(1),
-                           max_splits=0)
+    y, m = collinear_split(
+        x, mask, jet_pt, generator=torch.Generator().manual_seed(1), max_splits=0
+    )
     assert torch.equal(m, mask)
     torch.testing.assert_close(y, x, rtol=0, atol=0)
 
@@ -151,8 +170,9 @@ def test_collinear_split_truncate_splits_full_jets_and_keeps_the_hardest() -> No
     every split come out exactly as the collinear fill with the same draws."""
     x, mask, jet_pt = _batch(b=256)
     k = 5
-    y, m = collinear_split(x, mask, jet_pt, generator=torch.Generator().manual_seed(4),
-                           max_splits=k, truncate=True)
+    y, m = collinear_split(
+        x, mask, jet_pt, generator=torch.Generator().manual_seed(4), max_splits=k, truncate=True
+    )
     _padding_untouched(y, m)
     n_in = mask.sum(1)
     n_split = torch.minimum(n_in, torch.full_like(n_in, k))
@@ -174,8 +194,9 @@ def test_collinear_split_truncate_splits_full_jets_and_keeps_the_hardest() -> No
     # full jets change, unlike with the plain fill
     assert not torch.allclose(y[full], x[full])
     # jets with room for all k splits: identical to the fill path (same draws)
-    y_fill, m_fill = collinear_split(x, mask, jet_pt, generator=torch.Generator().manual_seed(4),
-                                     max_splits=k)
+    y_fill, m_fill = collinear_split(
+        x, mask, jet_pt, generator=torch.Generator().manual_seed(4), max_splits=k
+    )
     roomy = n_in + n_split <= 30
     assert roomy.any()
     assert torch.equal(m[roomy], m_fill[roomy])
@@ -209,8 +230,9 @@ def test_translate_shifts_whole_jet() -> None:
     y, m = translate(x, mask, jet_pt, width=0.5)
     shift = (y - x)[..., :2]
     first = shift[:, :1]
-    assert torch.allclose(torch.where(mask[..., None], shift - first, 0 * shift),
-                          torch.zeros_like(shift), atol=1e-6)
+    assert torch.allclose(
+        torch.where(mask[..., None], shift - first, 0 * shift), torch.zeros_like(shift), atol=1e-6
+    )
     _padding_untouched(y, m)
 
 
@@ -237,8 +259,9 @@ def test_local_crop_keeps_the_particles_nearest_the_seed_in_jet_order() -> None:
     x = torch.zeros(2, 6, 3)
     mask = torch.zeros(2, 6, dtype=torch.bool)
     # jet 0: all pT on particle 0, so it is always the seed
-    x[0, :5] = torch.tensor([[0.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.1, 0.0, 0.0],
-                             [0.3, -0.3, 0.0], [0.05, 0.05, 0.0]])
+    x[0, :5] = torch.tensor(
+        [[0.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.1, 0.0, 0.0], [0.3, -0.3, 0.0], [0.05, 0.05, 0.0]]
+    )
     mask[0, :5] = True
     x[1, :2] = torch.tensor([[0.0, 0.0, 0.7], [0.3, 0.0, 0.3]])  # fewer particles than kept
     mask[1, :2] = True

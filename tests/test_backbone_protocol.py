@@ -1,4 +1,5 @@
 """Every registered model follows the Backbone protocol, and the package keeps its layers."""
+
 from __future__ import annotations
 
 import ast
@@ -41,8 +42,9 @@ def test_protocol_names_what_is_missing() -> None:
     assert backbone_problems(Half()) == ["missing lora_targets, config, embed, get_layer_id"]
     model = create_backbone("jbot-s")
     model.lora_targets = ("nope",)
-    assert "lora_targets ['nope'] name no nn.Linear module ('nope' missing)" in \
-        backbone_problems(model)
+    assert "lora_targets ['nope'] name no nn.Linear module ('nope' missing)" in backbone_problems(
+        model
+    )
 
 
 def _type_checking_only(tree: ast.AST) -> set[int]:
@@ -78,9 +80,18 @@ def _module(path: Path) -> str:
 
 def test_layers_point_one_way() -> None:
     """data -> models -> recipes / leaderboard -> release: no module imports a higher layer."""
-    layer = {"jetzoo.utils": 0, "jetzoo.data": 1, "jetzoo.detector": 1, "jetzoo.models": 2,
-             "jetzoo.losses": 2, "jetzoo.augmentations": 2, "jetzoo.masking": 2,
-             "jetzoo.recipes": 3, "jetzoo.leaderboard": 3, "jetzoo.release": 4}
+    layer = {
+        "jetzoo.utils": 0,
+        "jetzoo.data": 1,
+        "jetzoo.detector": 1,
+        "jetzoo.models": 2,
+        "jetzoo.losses": 2,
+        "jetzoo.augmentations": 2,
+        "jetzoo.masking": 2,
+        "jetzoo.recipes": 3,
+        "jetzoo.leaderboard": 3,
+        "jetzoo.release": 4,
+    }
 
     def level(mod: str) -> int | None:
         hits = [v for k, v in layer.items() if mod == k or mod.startswith(k + ".")]
@@ -111,8 +122,10 @@ def test_no_import_cycles_in_the_package() -> None:
             name = name.rpartition(".")[0]
         return name or None
 
-    graph = {m: {o for i in _imports(p) if (o := owner(i)) and o != m
-                 and not m.startswith(o + ".")} for m, p in mods.items()}
+    graph = {
+        m: {o for i in _imports(p) if (o := owner(i)) and o != m and not m.startswith(o + ".")}
+        for m, p in mods.items()
+    }
     state: dict[str, int] = {}
 
     def visit(m: str, stack: list[str]) -> None:

@@ -1,6 +1,7 @@
 """The bad-input table: every row is an input a physicist may hand jetzoo by mistake. Each gives
 exactly one clear error that names the file and the field (through the command a user would run
 where there is one), and nothing that was there before is changed or overwritten."""
+
 from __future__ import annotations
 
 import ast
@@ -22,9 +23,14 @@ from jetzoo.data.rs3l_dataset import rs3l_sample_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "recipes" / "jetclr.yaml")
-TINY = ["model.backbone_overrides.embed_dim=16", "model.backbone_overrides.depth=1",
-        "model.backbone_overrides.num_heads=2", "trainer.accelerator=cpu",
-        "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+TINY = [
+    "model.backbone_overrides.embed_dim=16",
+    "model.backbone_overrides.depth=1",
+    "model.backbone_overrides.num_heads=2",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+]
 
 
 # --------------------------------------------------------------------------- builders
@@ -65,8 +71,11 @@ def wrong_shapes(tmp: Path):
     with h5py.File(path, "w") as f:
         f["particle_features"] = np.zeros((8, 30, 3), np.float32)
         f["jet_features"] = np.zeros((8, 4), np.float32)
-    return "cli", _run_on(folder, tmp), [str(path), "field 'particle_features' has shape "
-                                         "(8, 30, 3), expected (N, *, 4)"]
+    return (
+        "cli",
+        _run_on(folder, tmp),
+        [str(path), "field 'particle_features' has shape (8, 30, 3), expected (N, *, 4)"],
+    )
 
 
 def nan_features(tmp: Path):
@@ -77,8 +86,11 @@ def nan_features(tmp: Path):
     _edit(shard, "particle_features", lambda a: a.__setitem__((17, 3, 0), np.nan))
     _drop_manifest(folder)
     ds = JetDataset(folder)
-    return "call", lambda: ds.get_batch(range(4000, 4100)), \
-        [str(shard), "field 'particle_features' holds NaN or inf (jet 17)"]
+    return (
+        "call",
+        lambda: ds.get_batch(range(4000, 4100)),
+        [str(shard), "field 'particle_features' holds NaN or inf (jet 17)"],
+    )
 
 
 def inf_features(tmp: Path):
@@ -89,8 +101,11 @@ def inf_features(tmp: Path):
     _edit(shard, "jet_features", lambda a: a.__setitem__((5, 0), np.inf))
     _drop_manifest(folder)
     ds = JetDataset(folder)
-    return "call", lambda: ds.get_batch([5]), [str(shard), "field 'jet_features' holds NaN or "
-                                               "inf (jet 5)"]
+    return (
+        "call",
+        lambda: ds.get_batch([5]),
+        [str(shard), "field 'jet_features' holds NaN or inf (jet 5)"],
+    )
 
 
 def labels_out_of_range(tmp: Path):
@@ -111,8 +126,11 @@ def manifest_hash_mismatch(tmp: Path):
     folder = _dataset(tmp)
     shard = folder / "shard-00003.h5"
     _edit(shard, "jet_features", lambda a: a.__setitem__((0, 0), 1234.5))
-    return "cli", _run_on(folder, tmp), [str(shard), "field 'shards[3].sha256'",
-                                         str(folder / "manifest.json")]
+    return (
+        "cli",
+        _run_on(folder, tmp),
+        [str(shard), "field 'shards[3].sha256'", str(folder / "manifest.json")],
+    )
 
 
 def manifest_hash_mismatch_leaderboard(tmp: Path):
@@ -167,16 +185,26 @@ def unknown_arch(tmp: Path):
     cfg = json.loads((folder / "config.json").read_text())
     cfg["backbone"]["arch"] = "particle_transformer_v9"
     (folder / "config.json").write_text(json.dumps(cfg))
-    return "call", _load(folder), [str(folder / "config.json"), "field 'backbone'",
-                                   "unknown architecture 'particle_transformer_v9'"]
+    return (
+        "call",
+        _load(folder),
+        [
+            str(folder / "config.json"),
+            "field 'backbone'",
+            "unknown architecture 'particle_transformer_v9'",
+        ],
+    )
 
 
 def pickle_as_safetensors(tmp: Path):
     folder = _saved_model(tmp)
     weights = folder / "model.safetensors"
     weights.write_bytes(pickle.dumps({"w": np.zeros(3)}))
-    return "call", _load(folder), [str(weights), "a pickle file, not safetensors",
-                                   "never unpickles"]
+    return (
+        "call",
+        _load(folder),
+        [str(weights), "a pickle file, not safetensors", "never unpickles"],
+    )
 
 
 def torch_save_as_safetensors(tmp: Path):
@@ -201,18 +229,27 @@ def invalid_task_yaml(tmp: Path):
 
 
 def negative_epochs(tmp: Path):
-    return "cli", ["run", RECIPE, "trainer.max_epochs=-3", f"output.dir={tmp / 'run'}"], \
-        [RECIPE, "trainer.max_epochs: must be >= 1, got -3"]
+    return (
+        "cli",
+        ["run", RECIPE, "trainer.max_epochs=-3", f"output.dir={tmp / 'run'}"],
+        [RECIPE, "trainer.max_epochs: must be >= 1, got -3"],
+    )
 
 
 def batch_size_zero(tmp: Path):
-    return "cli", ["run", RECIPE, "data.batch_size=0", f"output.dir={tmp / 'run'}"], \
-        [RECIPE, "data.batch_size: must be >= 1, got 0"]
+    return (
+        "cli",
+        ["run", RECIPE, "data.batch_size=0", f"output.dir={tmp / 'run'}"],
+        [RECIPE, "data.batch_size: must be >= 1, got 0"],
+    )
 
 
 def task_batch_size_zero(tmp: Path):
-    return "cli", ["leaderboard", "submit", "jbot-s", "--set", "batch_size=0", "--out",
-                   str(tmp / "results")], ["setting 'batch_size'", "out of range: must be >= 1"]
+    return (
+        "cli",
+        ["leaderboard", "submit", "jbot-s", "--set", "batch_size=0", "--out", str(tmp / "results")],
+        ["setting 'batch_size'", "out of range: must be >= 1"],
+    )
 
 
 def two_runs_into_one_folder(tmp: Path):
@@ -220,40 +257,73 @@ def two_runs_into_one_folder(tmp: Path):
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("recipe: jetclr\nseed: 1\n")
     (run / "checkpoints" / "last.ckpt").write_bytes(b"earlier run")
-    return "cli", ["run", RECIPE, "data.path=sample", f"output.dir={run}", *TINY], \
-        [str(run), "already holds config.yaml, checkpoints", "--resume"]
+    return (
+        "cli",
+        ["run", RECIPE, "data.path=sample", f"output.dir={run}", *TINY],
+        [str(run), "already holds config.yaml, checkpoints", "--resume"],
+    )
 
 
 def truncated_checkpoint_on_resume(tmp: Path):
     run = tmp / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 cut short")
-    return "cli", ["run", RECIPE, "data.path=sample", f"output.dir={run}", "--resume", *TINY], \
-        [str(run / "checkpoints" / "last.ckpt"), "not a loadable checkpoint"]
+    return (
+        "cli",
+        ["run", RECIPE, "data.path=sample", f"output.dir={run}", "--resume", *TINY],
+        [str(run / "checkpoints" / "last.ckpt"), "not a loadable checkpoint"],
+    )
 
 
 def unknown_override_value(tmp: Path):
-    return "cli", ["run", RECIPE, "optimizer.lr=[1e-3", f"output.dir={tmp / 'run'}"], \
-        [RECIPE, "command-line override 'optimizer.lr=[1e-3'", "not valid YAML"]
+    return (
+        "cli",
+        ["run", RECIPE, "optimizer.lr=[1e-3", f"output.dir={tmp / 'run'}"],
+        [RECIPE, "command-line override 'optimizer.lr=[1e-3'", "not valid YAML"],
+    )
 
 
-ROWS = [truncated_hdf5, wrong_shapes, nan_features, inf_features, labels_out_of_range,
-        empty_folder, manifest_hash_mismatch, manifest_hash_mismatch_leaderboard,
-        unreadable_manifest, truncated_safetensors, wrong_weights_sha256, unknown_arch,
-        pickle_as_safetensors, torch_save_as_safetensors, invalid_recipe_yaml, invalid_task_yaml,
-        negative_epochs, batch_size_zero, task_batch_size_zero, two_runs_into_one_folder,
-        truncated_checkpoint_on_resume, unknown_override_value]
+ROWS = [
+    truncated_hdf5,
+    wrong_shapes,
+    nan_features,
+    inf_features,
+    labels_out_of_range,
+    empty_folder,
+    manifest_hash_mismatch,
+    manifest_hash_mismatch_leaderboard,
+    unreadable_manifest,
+    truncated_safetensors,
+    wrong_weights_sha256,
+    unknown_arch,
+    pickle_as_safetensors,
+    torch_save_as_safetensors,
+    invalid_recipe_yaml,
+    invalid_task_yaml,
+    negative_epochs,
+    batch_size_zero,
+    task_batch_size_zero,
+    two_runs_into_one_folder,
+    truncated_checkpoint_on_resume,
+    unknown_override_value,
+]
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                         p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.__name__ for r in ROWS])
-def test_bad_input_gives_one_clear_error(row: Callable[[Path], Any], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gives_one_clear_error(
+    row: Callable[[Path], Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     kind, action, needles = row(tmp_path)
     before = _snapshot(tmp_path)
     capsys.readouterr()
@@ -261,8 +331,11 @@ def test_bad_input_gives_one_clear_error(row: Callable[[Path], Any], tmp_path: P
         rc = cli_main(action)
         assert rc != 0
         err = capsys.readouterr().err
-        lines = [line for line in err.splitlines() if "error" in line.lower()
-                 or "refused" in line.lower()]
+        lines = [
+            line
+            for line in err.splitlines()
+            if "error" in line.lower() or "refused" in line.lower()
+        ]
         assert len(lines) == 1, err  # one error, no traceback
         assert "Traceback" not in err
         message = lines[0]
@@ -280,13 +353,22 @@ def test_bad_input_gives_one_clear_error(row: Callable[[Path], Any], tmp_path: P
 def test_no_torch_load_without_weights_only() -> None:
     """Every torch.load in the repository passes weights_only=True (no arbitrary unpickling)."""
     bad = []
-    for path in sorted([*ROOT.glob("jetzoo/**/*.py"), *ROOT.glob("tests/*.py"),
-                        *ROOT.glob("benchmarks/*.py")]):
+    for path in sorted(
+        [*ROOT.glob("jetzoo/**/*.py"), *ROOT.glob("tests/*.py"), *ROOT.glob("benchmarks/*.py")]
+    ):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr == "load" and getattr(node.func.value, "id", "") == "torch":
-                ok = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant)
-                         and k.value.value is True for k in node.keywords)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and getattr(node.func.value, "id", "") == "torch"
+            ):
+                ok = any(
+                    k.arg == "weights_only"
+                    and isinstance(k.value, ast.Constant)
+                    and k.value.value is True
+                    for k in node.keywords
+                )
                 if not ok:
                     bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not bad, bad

@@ -1,4 +1,6 @@
-"""benchmarks/knn_heldout.py: the shipped ae beats its random init on held-out jets; no data, no run."""
+"""benchmarks/knn_heldout.py: the shipped ae beats its random init on held-out jets; no data,
+no run."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,8 +18,12 @@ _spec.loader.exec_module(bench)
 
 
 def test_shipped_ae_above_random_init_on_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--data", str(sample_path()), "--n", "1000", "--models", "ae",
-                       "--bootstrap", "200"]) == 0
+    assert (
+        bench.main(
+            ["--data", str(sample_path()), "--n", "1000", "--models", "ae", "--bootstrap", "200"]
+        )
+        == 0
+    )
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| ae |"))
     trained, random_init = (float(c) for c in row.split("|")[2:4])
     assert 0.2 <= random_init < trained <= 1.0, row  # 5 classes: chance is 0.2
@@ -32,28 +38,41 @@ def test_confusion_table_counts_and_per_class_accuracy() -> None:
     label = torch.tensor([0, 0, 0, 1, 1, 2])
     pred = torch.tensor([0, 1, 0, 1, 2, 2])
     table = bench.confusion_table("m", pred, label, ["q", "g", "t"]).splitlines()
-    assert table[2:] == ["|---|---|---|---|---|",
-                         "| q | 2 | 1 | 0 | 0.667 |",
-                         "| g | 0 | 1 | 1 | 0.500 |",
-                         "| t | 0 | 0 | 1 | 1.000 |"]
+    assert table[2:] == [
+        "|---|---|---|---|---|",
+        "| q | 2 | 1 | 0 | 0.667 |",
+        "| g | 0 | 1 | 1 | 0.500 |",
+        "| t | 0 | 0 | 1 | 1.000 |",
+    ]
 
 
 def test_mass_line_separates_w_from_z_in_gev_and_in_mass_over_pt() -> None:
     # columns: pt, eta, mass, n. In GeV the Z jets are heavier; their larger pT hides it in m/pT
-    jet = torch.tensor([[1000.0, 0, 80, 30], [1000.0, 0, 82, 30], [1300.0, 0, 91, 30],
-                        [1300.0, 0, 92, 30], [900.0, 0, 150, 30]])
+    jet = torch.tensor(
+        [
+            [1000.0, 0, 80, 30],
+            [1000.0, 0, 82, 30],
+            [1300.0, 0, 91, 30],
+            [1300.0, 0, 92, 30],
+            [900.0, 0, 150, 30],
+        ]
+    )
     label = torch.tensor([3, 3, 4, 4, 0])  # w, w, z, z, q (not counted)
     line = bench.mass_line({"jet": jet, "label": label}, ["q", "g", "t", "w", "z"])
-    assert line == ("W vs Z AUC of the jet mass: 1.000 in GeV, 0.000 as mass / pT "
-                    "(4 query jets)")
+    assert line == ("W vs Z AUC of the jet mass: 1.000 in GeV, 0.000 as mass / pT (4 query jets)")
 
 
 def test_seen_table_compares_training_jets_with_held_out_jets(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # the sample as both sets: its train split stands in for the pre-training jets
     path = str(sample_path())
-    assert bench.main(["--data", path, "--n", "400", "--models", "ae", "--bootstrap", "100",
-                       "--seen", path]) == 0
+    assert (
+        bench.main(
+            ["--data", path, "--n", "400", "--models", "ae", "--bootstrap", "100", "--seen", path]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     main_row = next(line for line in out.splitlines() if line.startswith("| ae |"))
     seen_row = [line for line in out.splitlines() if line.startswith("| ae |")][1]

@@ -1,4 +1,5 @@
 """benchmarks/learning_curve.py, domain_shift.py and embedding_pooling.py on the embedded sample."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,37 +15,64 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(f"jetzoo_bench_{name}",
-                                                  ROOT / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"jetzoo_bench_{name}", ROOT / "benchmarks" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def _rows(out: str) -> list[list[str]]:
-    return [line.split("|") for line in out.splitlines()
-            if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    return [
+        line.split("|")
+        for line in out.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
 
 
-def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_learning_curve_scores_every_epoch_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from test_runner import RECIPE_DIR, TINY
 
     run = tmp_path / "run"
     train(RECIPE_DIR / "jetclr.yaml", [*TINY, f"output.dir={run}"])
     bench = _load("learning_curve")
     png = tmp_path / "curve.png"
-    assert bench.main([str(run), "--data", str(sample_path()), "--n", "500",
-                       "--bootstrap", "50", "--png", str(png)]) == 0
+    assert (
+        bench.main(
+            [
+                str(run),
+                "--data",
+                str(sample_path()),
+                "--n",
+                "500",
+                "--bootstrap",
+                "50",
+                "--png",
+                str(png),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = _rows(out)
     # epoch, jet-passes (192 per epoch, counted from the checkpoints), accuracy above chance
     assert [(int(r[1]), r[2].strip()) for r in rows] == [(1, "192"), (2, "384")]
     assert all(0.2 < float(r[3]) <= 1.0 for r in rows)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    base = [str(run), "--data", str(sample_path()), "--n", "500", "--bootstrap", "50",
-            "--png", str(png)]
+    base = [
+        str(run),
+        "--data",
+        str(sample_path()),
+        "--n",
+        "500",
+        "--bootstrap",
+        "50",
+        "--png",
+        str(png),
+    ]
 
     # a curve scored --every 2 is filled in later with --epochs: the rows merge in epoch order
     assert bench.main([*base, "--every", "2"]) == 0
@@ -90,8 +118,17 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     assert rand_of(legacy_out) != rand_of(out)  # the sample's standardisation is not the default
     assert [r[:4] for r in _rows(legacy_out)] == [r[:4] for r in rows]  # same trained nets
     (run / "checkpoints" / "epoch000.ckpt").unlink()
-    args = [str(run), "--data", str(sample_path()), "--n", "500", "--bootstrap", "50",
-            "--png", str(png)]
+    args = [
+        str(run),
+        "--data",
+        str(sample_path()),
+        "--n",
+        "500",
+        "--bootstrap",
+        "50",
+        "--png",
+        str(png),
+    ]
     assert bench.main([*args, "--earlier", str(md)]) == 0
     again = _rows(capsys.readouterr().out)
     assert again == rows
@@ -108,14 +145,16 @@ def test_learning_curve_scores_every_epoch_checkpoint(tmp_path: Path,
     assert float(diff) == pytest.approx(float(carried[3]) - rand_of(out), abs=1.1e-3)
     assert spread.strip() == _rows(legacy_out)[0][4].split("±")[1].strip()  # scored there
     # a random init that is neither this one nor the legacy one: other jets or architecture
-    (tmp_path / "other.md").write_text(out.replace(f"random init {rand_of(out):.3f}",
-                                                   "random init 0.999"))
+    (tmp_path / "other.md").write_text(
+        out.replace(f"random init {rand_of(out):.3f}", "random init 0.999")
+    )
     with pytest.raises(ValueError, match="its random init scored 0.999"):
         bench.main([*args, "--earlier", str(tmp_path / "other.md")])
 
 
 def test_learning_curve_anomaly_auc_matches_scikit_learn(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import numpy as np
     from sklearn.metrics import roc_auc_score
     from sklearn.neighbors import NearestNeighbors
@@ -130,8 +169,19 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     bench = _load("learning_curve")
     # --n above the sample's split sizes: every val q/g jet is a reference, every test jet a
     # query (and an --earlier file records those counts, not --n)
-    args = [str(run), "--data", str(sample_path()), "--n", "100000", "--k", "10",
-            "--bootstrap", "50", "--png", str(tmp_path / "curve.png")]
+    args = [
+        str(run),
+        "--data",
+        str(sample_path()),
+        "--n",
+        "100000",
+        "--k",
+        "10",
+        "--bootstrap",
+        "50",
+        "--png",
+        str(tmp_path / "curve.png"),
+    ]
     assert bench.main([*args, "--task", "anomaly"]) == 0
     out = capsys.readouterr().out
     assert "reference jets (val, q+g only)" in out and "anomaly AUC (t+w+z vs q+g)" in out
@@ -145,8 +195,10 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     assert f"{len(ref['label'])} reference jets (val, q+g only), {len(query['label'])} " in out
     assert set(np.unique(ref["label"].numpy())) <= {dm.class_names.index(c) for c in "qg"}
     net, _ = checkpoint_backbone(run, run / "checkpoints" / "epoch001.ckpt")
-    unit = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in
-            (extract(net, d, progress=False)[0].double().numpy() for d in (ref, query))]
+    unit = [
+        e / np.linalg.norm(e, axis=1, keepdims=True)
+        for e in (extract(net, d, progress=False)[0].double().numpy() for d in (ref, query))
+    ]
     dist = NearestNeighbors(n_neighbors=10).fit(unit[0]).kneighbors(unit[1])[0].mean(1)
     signal = ~np.isin(query["label"].numpy(), [dm.class_names.index(c) for c in "qg"])
     assert float(rows[1][3]) == pytest.approx(roc_auc_score(signal, dist), abs=1.5e-3)
@@ -154,8 +206,12 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     # anomaly_geometry.py on the same jets: the same AUC, its distances and the q-vs-g AUC
     # from scikit-learn
     geo = _load("anomaly_geometry")
-    assert geo.main([str(run), "--data", str(sample_path()), "--n", "100000", "--k", "10",
-                     "--epochs", "2"]) == 0
+    assert (
+        geo.main(
+            [str(run), "--data", str(sample_path()), "--n", "100000", "--k", "10", "--epochs", "2"]
+        )
+        == 0
+    )
     cols = [c.strip() for c in capsys.readouterr().out.splitlines()[-1].split("|")[1:-1]]
     assert cols[0] == "2" and cols[1] == rows[1][3].strip()
     bg = ~signal
@@ -163,8 +219,13 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
     assert float(cols[3]) == pytest.approx(dist[signal].mean(), abs=6e-4)
     assert float(cols[4]) == pytest.approx(dist[signal].mean() - dist[bg].mean(), abs=1.1e-3)
     q, g = (dm.class_names.index(c) for c in "qg")
-    d_q, d_g = (NearestNeighbors(n_neighbors=10).fit(unit[0][ref["label"].numpy() == c])
-                .kneighbors(unit[1][bg])[0].mean(1) for c in (q, g))
+    d_q, d_g = (
+        NearestNeighbors(n_neighbors=10)
+        .fit(unit[0][ref["label"].numpy() == c])
+        .kneighbors(unit[1][bg])[0]
+        .mean(1)
+        for c in (q, g)
+    )
     is_g = query["label"].numpy()[bg] == g
     assert float(cols[-1]) == pytest.approx(roc_auc_score(is_g, d_q - d_g), abs=1.5e-3)
     with pytest.raises(FileNotFoundError, match="epoch004.ckpt"):
@@ -179,7 +240,8 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
 
 
 def test_domain_shift_prints_the_commands_then_scores_four_sets(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bench = _load("domain_shift")
     root = tmp_path / "shift"
     assert bench.main(["--root", str(root)]) == 0
@@ -189,8 +251,11 @@ def test_domain_shift_prints_the_commands_then_scores_four_sets(
     for name in bench.SETS:  # four copies of one set: one classifier, four equal scores
         (root / name).symlink_to(sample_path(), target_is_directory=True)
     assert bench.main(["--root", str(root), "--epochs", "1"]) == 0
-    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| ") and line.split("|")[1].strip() in bench.SETS]
+    rows = [
+        line.split("|")
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip() in bench.SETS
+    ]
     assert [r[1].strip() for r in rows] == list(bench.SETS)
     accuracies = {float(r[4]) for r in rows}
     assert len(accuracies) == 1 and 0.2 < accuracies.pop() <= 1.0
@@ -228,8 +293,11 @@ def test_embedding_pooling_mean_excludes_padding_and_cls_is_embed() -> None:
 def test_embedding_pooling_table_on_the_quick_tier(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _load("embedding_pooling")
     assert bench.main(["--models", "jbot-s", "--tier", "quick", "--bootstrap", "20"]) == 0
-    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| jbot-s")]
+    rows = [
+        line.split("|")
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| jbot-s")
+    ]
     assert len(rows) == 1
     cls, mean, both = (float(v) for v in rows[0][2:5])
     # 5 classes: every pooling of the trained jbot-s is far above chance on the sample

@@ -1,6 +1,7 @@
 """Cluster launches: ranks from Lightning's cluster environments (a simulated 2-task SLURM job),
 one override reader for recipes and tasks, Lightning's named DDP strategies, and the
 `lightning` command owned by jetzoo alone."""
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from jetzoo.recipes.config import ConfigError, cfg_to_dict, load_config
-from jetzoo.utils.yaml_values import OverrideError, load_yaml, parse_assignment, parse_value
+from jetzoo.utils.yaml_values import OverrideError, parse_assignment, parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "recipe: jbot\nmodel:\n  backbone: jbot-s\n"
@@ -30,19 +31,36 @@ def _write(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
 # --------------------------------------------------------------------------- overrides
 
 
-@pytest.mark.parametrize("text, value", [
-    ("1e-3", 1e-3), ("5E-4", 5e-4), ("-2e+1", -20.0), (".5", 0.5), ("1.5e2", 150.0),
-    ("3", 3), ("true", True), ("null", None), ("", None), ("[1e-3, 2]", [1e-3, 2]),
-    ("bf16-mixed", "bf16-mixed"), ("1e", "1e"), ("runs/a", "runs/a"), (".inf", float("inf")),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1e-3", 1e-3),
+        ("5E-4", 5e-4),
+        ("-2e+1", -20.0),
+        (".5", 0.5),
+        ("1.5e2", 150.0),
+        ("3", 3),
+        ("true", True),
+        ("null", None),
+        ("", None),
+        ("[1e-3, 2]", [1e-3, 2]),
+        ("bf16-mixed", "bf16-mixed"),
+        ("1e", "1e"),
+        ("runs/a", "runs/a"),
+        (".inf", float("inf")),
+    ],
+)
 def test_override_values_read_numbers_the_yaml_1_2_way(text: str, value: object) -> None:
     got = parse_value(text)
     assert got == value and type(got) is type(value)
 
 
 def test_override_errors_name_the_override() -> None:
-    with pytest.raises(OverrideError, match=r"override 'data.classes=\[q,': value '\[q,' is not "
-                                            r"valid YAML"):
+    with pytest.raises(
+        OverrideError,
+        match=r"override 'data.classes=\[q,': value '\[q,' is not "
+        r"valid YAML",
+    ):
         parse_assignment("data.classes=[q,")
     with pytest.raises(OverrideError, match="expected KEY=VALUE"):
         parse_assignment("max_epochs")
@@ -52,9 +70,18 @@ def test_override_errors_name_the_override() -> None:
 
 def test_recipe_overrides_and_files_take_exponent_floats(tmp_path: Path) -> None:
     path = _write(tmp_path, BASE + "  teacher_temp: 4e-2\noptimizer:\n  lr: 1e-3\n")
-    cfg = cfg_to_dict(load_config(path, ["trainer.gradient_clip_val=1e-1", "optimizer.lr=2e-3",
-                                         "model.student_temp=1E-1", "optimizer.weight_decay=5e-5",
-                                         "data.split=[8e-1, 1e-1, 1e-1]"]))
+    cfg = cfg_to_dict(
+        load_config(
+            path,
+            [
+                "trainer.gradient_clip_val=1e-1",
+                "optimizer.lr=2e-3",
+                "model.student_temp=1E-1",
+                "optimizer.weight_decay=5e-5",
+                "data.split=[8e-1, 1e-1, 1e-1]",
+            ],
+        )
+    )
     assert cfg["trainer"]["gradient_clip_val"] == 0.1
     assert isinstance(cfg["trainer"]["gradient_clip_val"], float)
     assert cfg["optimizer"]["lr"] == 2e-3 and cfg["optimizer"]["weight_decay"] == 5e-5
@@ -67,8 +94,11 @@ def test_recipe_overrides_and_files_take_exponent_floats(tmp_path: Path) -> None
 def test_task_overrides_use_the_same_reader() -> None:
     from jetzoo.leaderboard.submission import SubmissionError, parse_overrides
 
-    assert parse_overrides(["base_lrs=[1e-3, 5E-4]", "weight_decay=1e-4", "cosine_tau=5e-2"]) \
-        == {"base_lrs": [1e-3, 5e-4], "weight_decay": 1e-4, "cosine_tau": 0.05}
+    assert parse_overrides(["base_lrs=[1e-3, 5E-4]", "weight_decay=1e-4", "cosine_tau=5e-2"]) == {
+        "base_lrs": [1e-3, 5e-4],
+        "weight_decay": 1e-4,
+        "cosine_tau": 0.05,
+    }
     with pytest.raises(SubmissionError, match=r"--set 'base_lrs=\[1e-3': .*not valid YAML"):
         parse_overrides(["base_lrs=[1e-3"])
 
@@ -78,19 +108,29 @@ def test_task_files_take_exponent_floats(tmp_path: Path) -> None:
 
     src = (ROOT / "leaderboard" / "tasks" / "top-tagging.yaml").read_text()
     assert "\nsettings:\n" in src
-    path = _write(tmp_path, src.replace("\nsettings:\n", "\nsettings:\n  base_lrs: [1e-3, 5E-4]\n"
-                                        "  weight_decay: 1e-4\n"), "top-tagging.yaml")
+    path = _write(
+        tmp_path,
+        src.replace(
+            "\nsettings:\n", "\nsettings:\n  base_lrs: [1e-3, 5E-4]\n  weight_decay: 1e-4\n"
+        ),
+        "top-tagging.yaml",
+    )
     task = load_task(path)
     assert task.settings["base_lrs"] == [1e-3, 5e-4] and task.settings["weight_decay"] == 1e-4
 
 
-# --------------------------------------------------------------------------- the `lightning` command
+# ------------------------------------------------------------------------- the `lightning` command
 
 
 def test_no_other_distribution_installs_a_lightning_command() -> None:
-    owners = sorted({d.metadata["Name"] for d in md.distributions()
-                     for ep in d.entry_points
-                     if ep.group == "console_scripts" and ep.name == "lightning"})
+    owners = sorted(
+        {
+            d.metadata["Name"]
+            for d in md.distributions()
+            for ep in d.entry_points
+            if ep.group == "console_scripts" and ep.name == "lightning"
+        }
+    )
     assert owners == ["jetzoo"], owners
     assert md.version("lightning") >= "2.6"
 
@@ -100,8 +140,7 @@ def test_installed_lightning_command_runs_a_recipe(tmp_path: Path) -> None:
     if not exe.is_file():
         pytest.skip("no console scripts beside this interpreter (not a venv install)")
     path = _write(tmp_path, BASE + "data:\n  batchsize: 3\n", "x.yaml")
-    proc = subprocess.run([str(exe), "run", str(path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([str(exe), "run", str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "jetzoo run: error:" in proc.stderr
     assert "data.batchsize" in proc.stderr and str(path) in proc.stderr
 
@@ -114,8 +153,14 @@ def test_strategy_names_go_to_lightning_unchanged(tmp_path: Path) -> None:
     from lightning.pytorch.strategies import DDPStrategy
 
     for name, unused in (("ddp", False), ("ddp_find_unused_parameters_true", True)):
-        trainer = L.Trainer(accelerator="cpu", devices=2, strategy=name, logger=False,
-                            enable_progress_bar=False, default_root_dir=str(tmp_path))
+        trainer = L.Trainer(
+            accelerator="cpu",
+            devices=2,
+            strategy=name,
+            logger=False,
+            enable_progress_bar=False,
+            default_root_dir=str(tmp_path),
+        )
         assert isinstance(trainer.strategy, DDPStrategy)
         assert trainer.strategy._ddp_kwargs.get("find_unused_parameters", False) is unused
     src = (ROOT / "jetzoo" / "recipes" / "runner.py").read_text()
@@ -134,8 +179,10 @@ def test_non_masking_recipes_train_every_parameter_they_keep_trainable() -> None
     for name, cls in RECIPES.items():
         if name == "rs3l":
             continue  # track + cell batches; covered by its DDP run below
-        kwargs = {"backbone": "ae" if name == "autoencoder" else "jbot-s",
-                  "backbone_overrides": dict(TINY)}
+        kwargs = {
+            "backbone": "ae" if name == "autoencoder" else "jbot-s",
+            "backbone_overrides": dict(TINY),
+        }
         module = cls(**kwargs)
         loss, _ = module.compute_loss(batch, "train")
         loss.backward()
@@ -153,7 +200,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-DRIVER = r'''
+DRIVER = r"""
 import hashlib, json, sys
 from jetzoo.recipes.runner import train
 res = train(sys.argv[2], sys.argv[3:])
@@ -164,7 +211,7 @@ t = res.trainer
 json.dump({"rank": t.global_rank, "world": t.world_size, "step": t.global_step,
            "env": type(t.strategy.cluster_environment).__name__, "sha256": h.hexdigest()},
           open(f"{sys.argv[1]}/rank{t.global_rank}.json", "w"))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -174,30 +221,68 @@ def test_two_task_slurm_job_has_one_rank_zero(tmp_path: Path) -> None:
     gives them ranks 0 and 1, only rank 0 writes the run folder, both end bit-identical."""
     driver = _write(tmp_path, DRIVER, "driver.py")
     run = tmp_path / "run"
-    overrides = ["data.path=sample", "data.max_jets=128", "data.batch_size=32",
-                 "model.backbone_overrides.embed_dim=16", "model.backbone_overrides.depth=1",
-                 "model.backbone_overrides.num_heads=2", "trainer.accelerator=cpu",
-                 "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=1",
-                 "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
-                 "trainer.enable_model_summary=false", "optimizer.warmup_epochs=null",
-                 "optimizer.warmup_steps=1", "logging.tensorboard=false", f"output.dir={run}"]
+    overrides = [
+        "data.path=sample",
+        "data.max_jets=128",
+        "data.batch_size=32",
+        "model.backbone_overrides.embed_dim=16",
+        "model.backbone_overrides.depth=1",
+        "model.backbone_overrides.num_heads=2",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "optimizer.warmup_epochs=null",
+        "optimizer.warmup_steps=1",
+        "logging.tensorboard=false",
+        f"output.dir={run}",
+    ]
     port = str(_free_port())
     procs = []
     for rank in (0, 1):
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), SLURM_NTASKS="2",
-                   SLURM_NTASKS_PER_NODE="2", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
-                   SLURM_NODEID="0", SLURM_JOB_ID="4242", SLURM_JOB_NAME="jetzoo-test",
-                   SLURM_NODELIST="localhost", MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS="1",
+            PYTHONPATH=str(ROOT),
+            SLURM_NTASKS="2",
+            SLURM_NTASKS_PER_NODE="2",
+            SLURM_PROCID=str(rank),
+            SLURM_LOCALID=str(rank),
+            SLURM_NODEID="0",
+            SLURM_JOB_ID="4242",
+            SLURM_JOB_NAME="jetzoo-test",
+            SLURM_NODELIST="localhost",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+        )
         for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE"):
             env.pop(key, None)
-        procs.append(subprocess.Popen(
-            [sys.executable, str(driver), str(tmp_path), str(ROOT / "recipes" / "jetclr.yaml"),
-             *overrides], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(driver),
+                    str(tmp_path),
+                    str(ROOT / "recipes" / "jetclr.yaml"),
+                    *overrides,
+                ],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
         if rank == 0:  # rank 1 starts once rank 0 has written the folder: it must not mind
             deadline = time.monotonic() + 180
-            while not (run / "config.yaml").is_file() and procs[0].poll() is None \
-                    and time.monotonic() < deadline:
+            while (
+                not (run / "config.yaml").is_file()
+                and procs[0].poll() is None
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
     outs = {1: procs[1].communicate(timeout=300)}
     if procs[1].returncode != 0:  # rank 0 would wait for it in the process-group setup

@@ -1,5 +1,6 @@
 """Concurrent writers keep each other's work: submits into one result store, and embedding
 caches sharing one folder. Each writer takes a file lock, reads the file again and merges."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,6 @@ from jetzoo.leaderboard.tasks import synthetic_task_data
 from jetzoo.models.zoo import save_pretrained
 
 
-
 @pytest.fixture()
 def setup(tmp_path: Path, mini_top_yaml, mini_anomaly_yaml) -> tuple[Path, Path]:
     tasks = tmp_path / "tasks"
@@ -29,8 +29,11 @@ def setup(tmp_path: Path, mini_top_yaml, mini_anomaly_yaml) -> tuple[Path, Path]
     (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn", "linear"))
     (tasks / "mini-anomaly.yaml").write_text(mini_anomaly_yaml)
     torch.manual_seed(0)
-    model = save_pretrained(create_backbone("jbot-s", embed_dim=16, depth=1, dropout=0.0),
-                            tmp_path / "tiny", model_name="tiny")
+    model = save_pretrained(
+        create_backbone("jbot-s", embed_dim=16, depth=1, dropout=0.0),
+        tmp_path / "tiny",
+        model_name="tiny",
+    )
     return tasks, model
 
 
@@ -49,21 +52,38 @@ def test_a_submit_that_finishes_during_another_is_kept(setup, tmp_path: Path, mo
     the same file; the first merges instead of overwriting."""
     tasks, model = setup
     out = tmp_path / "store"
-    monkeypatch.setattr(submission, "load_task_data",
-                        lambda task: synthetic_task_data(task, n_per_class=30, seed=0))
+    monkeypatch.setattr(
+        submission, "load_task_data", lambda task: synthetic_task_data(task, n_per_class=30, seed=0)
+    )
     real_run_task = submission.run_task
     nested = []
 
     def run_task_with_a_rival(*args, **kwargs):
         if not nested:  # the rival starts after this submit read the (empty) store
             nested.append(1)
-            submission.submit(model, ["mini-top"], quick=True, out=out, tasks_dir=tasks,
-                              evaluations=["knn"], progress=False, cache_dir=False)
+            submission.submit(
+                model,
+                ["mini-top"],
+                quick=True,
+                out=out,
+                tasks_dir=tasks,
+                evaluations=["knn"],
+                progress=False,
+                cache_dir=False,
+            )
         return real_run_task(*args, **kwargs)
 
     monkeypatch.setattr(submission, "run_task", run_task_with_a_rival)
-    submission.submit(model, ["mini-top"], quick=True, out=out, tasks_dir=tasks,
-                      evaluations=["linear"], progress=False, cache_dir=False)
+    submission.submit(
+        model,
+        ["mini-top"],
+        quick=True,
+        out=out,
+        tasks_dir=tasks,
+        evaluations=["linear"],
+        progress=False,
+        cache_dir=False,
+    )
     assert _store(out) == {"mini-top": {"knn", "linear"}}
 
 
@@ -81,11 +101,19 @@ _CHILD = textwrap.dedent("""\
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", [
-    [("mini-top", "knn"), ("mini-top", "linear")],
-    [("mini-top", "knn"), ("mini-top", "linear"), ("mini-anomaly", "anomaly-knn"),
-     ("mini-anomaly", "anomaly-mahalanobis")],
-], ids=["2-processes", "4-processes"])
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        [("mini-top", "knn"), ("mini-top", "linear")],
+        [
+            ("mini-top", "knn"),
+            ("mini-top", "linear"),
+            ("mini-anomaly", "anomaly-knn"),
+            ("mini-anomaly", "anomaly-mahalanobis"),
+        ],
+    ],
+    ids=["2-processes", "4-processes"],
+)
 def test_concurrent_submits_keep_every_evaluation(setup, tmp_path: Path, jobs):
     """2 and 4 processes, released at the same instant after their imports, submit different
     evaluations and tasks of one model into one store and one embedding cache."""
@@ -95,11 +123,27 @@ def test_concurrent_submits_keep_every_evaluation(setup, tmp_path: Path, jobs):
     procs, ready = [], []
     for k, (task, evaluation) in enumerate(jobs):
         ready.append(tmp_path / f"ready-{k}")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(model), task, evaluation, str(out), str(cache),
-             str(tasks), str(ready[-1]), str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _CHILD,
+                    str(model),
+                    task,
+                    evaluation,
+                    str(out),
+                    str(cache),
+                    str(tasks),
+                    str(ready[-1]),
+                    str(go),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+            )
+        )
     deadline = time.time() + 300
     while not all(r.exists() for r in ready) and time.time() < deadline:
         time.sleep(0.05)
@@ -132,10 +176,19 @@ def test_embedding_caches_sharing_a_folder_merge_rows(tmp_path: Path):
 def test_store_lock_files_are_hidden_and_ignored(setup, tmp_path: Path, monkeypatch):
     tasks, model = setup
     out = tmp_path / "store"
-    monkeypatch.setattr(submission, "load_task_data",
-                        lambda task: synthetic_task_data(task, n_per_class=30, seed=0))
-    paths = submission.submit(model, ["mini-top"], quick=True, out=out, tasks_dir=tasks,
-                              evaluations=["knn"], progress=False, cache_dir=False)
+    monkeypatch.setattr(
+        submission, "load_task_data", lambda task: synthetic_task_data(task, n_per_class=30, seed=0)
+    )
+    paths = submission.submit(
+        model,
+        ["mini-top"],
+        quick=True,
+        out=out,
+        tasks_dir=tasks,
+        evaluations=["knn"],
+        progress=False,
+        cache_dir=False,
+    )
     assert [p.name for p in iter_store(out)] == ["mini-top.json"] == [p.name for p in paths]
     ignore = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().split()
     assert ".*.lock" in ignore

@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL during generation and during training, then the same command again
 (generation) or `--resume` (training): nothing is lost, the end result is that of an
 uninterrupted run (byte-identical shards; the same step and jet counts)."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,15 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     """`jetzoo ARGS` in its own process group (so a SIGKILL takes its workers too)."""
-    return subprocess.Popen([sys.executable, "-m", "jetzoo.cli", *args], cwd=cwd, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jetzoo.cli", *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 240.0) -> None:
@@ -48,32 +55,70 @@ def _dataset_files(folder: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigkill_during_generation_then_rerun_gives_the_same_bytes(tmp_path: Path,
-                                                                   workers: int) -> None:
-    args = ["--classes", "q,t", "--jets-per-class", "6", "--shard-size", "3", "--seed", "7",
-            "--no-progress"]
-    generate(tmp_path / "ref" / "jets", ["q", "t"], 6, seed=7, workers=1, shard_size=3,
-             progress=False)
+def test_sigkill_during_generation_then_rerun_gives_the_same_bytes(
+    tmp_path: Path, workers: int
+) -> None:
+    args = [
+        "--classes",
+        "q,t",
+        "--jets-per-class",
+        "6",
+        "--shard-size",
+        "3",
+        "--seed",
+        "7",
+        "--no-progress",
+    ]
+    generate(
+        tmp_path / "ref" / "jets", ["q", "t"], 6, seed=7, workers=1, shard_size=3, progress=False
+    )
     out = tmp_path / "jets"
-    proc = _start(["generate", "jetnet", *args, "--workers", str(workers), "--out", str(out)],
-                  tmp_path)
-    _kill_when(proc, lambda: (out / "shard-00000.h5").exists()
-               or (out / "shard-00001.h5").exists())
+    proc = _start(
+        ["generate", "jetnet", *args, "--workers", str(workers), "--out", str(out)], tmp_path
+    )
+    _kill_when(proc, lambda: (out / "shard-00000.h5").exists() or (out / "shard-00001.h5").exists())
     assert not (out / "manifest.json").exists()  # the run was cut before its end
-    rerun = subprocess.run([sys.executable, "-m", "jetzoo.cli", "generate", "jetnet", *args,
-                            "--workers", str(workers), "--out", str(out)], cwd=tmp_path,
-                           env=ENV, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jetzoo.cli",
+            "generate",
+            "jetnet",
+            *args,
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert _dataset_files(out) == _dataset_files(tmp_path / "ref" / "jets")
     assert not list(out.glob(".*"))  # no temp file left
 
 
-TINY = ["data.path=sample", "data.max_jets=128", "data.batch_size=32",
-        "model.backbone_overrides.embed_dim=16", "model.backbone_overrides.depth=1",
-        "model.backbone_overrides.num_heads=2", "trainer.accelerator=cpu", "trainer.devices=1",
-        "trainer.max_epochs=4", "trainer.limit_val_batches=1",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-        "optimizer.warmup_epochs=null", "optimizer.warmup_steps=1", "logging.tensorboard=false"]
+TINY = [
+    "data.path=sample",
+    "data.max_jets=128",
+    "data.batch_size=32",
+    "model.backbone_overrides.embed_dim=16",
+    "model.backbone_overrides.depth=1",
+    "model.backbone_overrides.num_heads=2",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.max_epochs=4",
+    "trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "optimizer.warmup_epochs=null",
+    "optimizer.warmup_steps=1",
+    "logging.tensorboard=false",
+]
 
 
 @pytest.mark.slow
@@ -84,14 +129,24 @@ def test_sigkill_during_training_then_resume_finishes_the_run(tmp_path: Path) ->
     _kill_when(proc, lambda: (run / "checkpoints" / "epoch000.ckpt").exists())
     assert not (run / "summary.json").exists() and not (run / "backbone").exists()
     # the same command again refuses to start over the killed run ...
-    again = subprocess.run([sys.executable, "-m", "jetzoo.cli", "run", recipe, *TINY,
-                            f"output.dir={run}"], cwd=tmp_path, env=ENV, capture_output=True,
-                           text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "jetzoo.cli", "run", recipe, *TINY, f"output.dir={run}"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 1 and "pass --resume to continue it" in again.stderr
     # ... and --resume finishes it
-    resumed = subprocess.run([sys.executable, "-m", "jetzoo.cli", "run", recipe, *TINY,
-                              f"output.dir={run}", "--resume"], cwd=tmp_path, env=ENV,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "jetzoo.cli", "run", recipe, *TINY, f"output.dir={run}", "--resume"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((run / "summary.json").read_text())
     steps_per_epoch = 128 // 32
@@ -99,6 +154,7 @@ def test_sigkill_during_training_then_resume_finishes_the_run(tmp_path: Path) ->
     assert summary["epochs"] == 4 and summary["sittings"] == 2
     assert summary["jets_seen"] >= 4 * 128  # the killed sitting's last epoch ran twice at most
     assert (run / "backbone" / "model.safetensors").is_file()
-    assert sorted(p.name for p in (run / "checkpoints").glob("epoch*.ckpt")) == \
-        [f"epoch{e:03d}.ckpt" for e in range(4)]
+    assert sorted(p.name for p in (run / "checkpoints").glob("epoch*.ckpt")) == [
+        f"epoch{e:03d}.ckpt" for e in range(4)
+    ]
     assert list(epoch_checkpoints(run)) == [1, 2, 3, 4]  # counted from 1, as the logs count

@@ -1,4 +1,5 @@
 """JetDataset / JetDataModule / JetNet layout: streaming reads, splits, round trip, bad input."""
+
 from __future__ import annotations
 
 import shutil
@@ -45,6 +46,7 @@ def _rewrite(path: Path, edit) -> Path:
 
 
 # --- streaming reads -------------------------------------------------------------------------
+
 
 def test_batch_contract_and_getitems_equals_items(full: JetDataset) -> None:
     pos = [5, 4321, 17, 9999, 2500, 5]
@@ -139,6 +141,7 @@ def test_class_filter_and_indices() -> None:
 
 # --- JetNet layout ---------------------------------------------------------------------------
 
+
 def test_jetnet_round_trip_and_same_reading_path(tmp_path: Path) -> None:
     shard = read_jetnet(SAMPLE / "shard-00004.h5")  # top jets
     folder = tmp_path / "jetnet"
@@ -173,6 +176,7 @@ def test_jetnet_150_particle_files_load(tmp_path: Path) -> None:
 
 # --- bad input: one clear error naming the file and the field -------------------------------
 
+
 def test_truncated_file(tmp_path: Path) -> None:
     path = _one_shard(tmp_path)
     data = path.read_bytes()
@@ -204,8 +208,11 @@ def test_wrong_shapes(tmp_path: Path) -> None:
         a["particle_features"] = a["particle_features"][..., :3]
 
     path = _rewrite(tmp_path / "a.h5", three_features)
-    with pytest.raises(DataError, match=rf"{path}: field 'particle_features' has shape "
-                                        r"\(1000, 30, 3\), expected \(N, \*, 4\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"{path}: field 'particle_features' has shape "
+        r"\(1000, 30, 3\), expected \(N, \*, 4\)",
+    ):
         JetDataset(path)
 
     def short_jets(a, _):
@@ -223,7 +230,9 @@ def test_nan_is_reported_with_file_field_and_jet(tmp_path: Path) -> None:
     path = _rewrite(tmp_path / "shard-00000.h5", poison)
     ds = JetDataset(path)
     ds[6]  # other jets still read
-    with pytest.raises(DataError, match=rf"{path}: field 'jet_features' holds NaN or inf \(jet 7\)"):
+    with pytest.raises(
+        DataError, match=rf"{path}: field 'jet_features' holds NaN or inf \(jet 7\)"
+    ):
         ds.get_batch([3, 7])
 
 
@@ -259,8 +268,11 @@ def test_manifest_must_match_the_shards(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE, folder)
     assert len(JetDataset(folder)) == 10000
     (folder / "shard-00003.h5").unlink()
-    with pytest.raises(DataError, match=rf"{folder / 'manifest.json'}: field 'shards' does not "
-                                        r"match .*shard-00003\.h5"):
+    with pytest.raises(
+        DataError,
+        match=rf"{folder / 'manifest.json'}: field 'shards' does not "
+        r"match .*shard-00003\.h5",
+    ):
         JetDataset(folder)
 
 
@@ -272,6 +284,7 @@ def test_missing_paths(tmp_path: Path) -> None:
 
 
 # --- data module -----------------------------------------------------------------------------
+
 
 def test_splits_fixed_by_seed_and_disjoint() -> None:
     a = JetDataModule(SAMPLE, seed=0).split_indices
@@ -312,8 +325,10 @@ def test_loaders_and_pairs() -> None:
     dm = JetDataModule(SAMPLE, classes=["t"], batch_size=64, pairs=True, seed=0)
     batch = next(iter(dm.train_dataloader()))
     assert batch["x_b"].shape == (64, 30, 3) and (batch["label"] == 2).all()
-    first = [next(iter(JetDataModule(SAMPLE, batch_size=32, seed=s).train_dataloader()))["jet"]
-             for s in (0, 0, 1)]
+    first = [
+        next(iter(JetDataModule(SAMPLE, batch_size=32, seed=s).train_dataloader()))["jet"]
+        for s in (0, 0, 1)
+    ]
     torch.testing.assert_close(first[0], first[1])
     assert not torch.equal(first[0], first[2])
     val = list(dm.val_dataloader())

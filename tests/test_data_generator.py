@@ -1,5 +1,6 @@
 """`jetzoo generate jetnet`: tiny regenerations checked for physics, reproducibility, pairs,
 resume and crash safety, and the clustering checked against the fastjet package."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,13 @@ def _classes(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     for f in sh.discover_files(folder):
         a = read_jetnet(f)
         out.setdefault(JETNET_CLASSES[int(a.labels[0])], []).append(a)
-    return {c: (np.concatenate([a.particle_features for a in v]),
-                np.concatenate([a.jet_features for a in v])) for c, v in out.items()}
+    return {
+        c: (
+            np.concatenate([a.particle_features for a in v]),
+            np.concatenate([a.jet_features for a in v]),
+        )
+        for c, v in out.items()
+    }
 
 
 def _hashes(folder: Path) -> list[str]:
@@ -43,9 +49,25 @@ def _hashes(folder: Path) -> list[str]:
 def tiny(tmp_path_factory) -> Path:
     """All five classes, 16 jets each, via the CLI (two shards per class, one worker)."""
     out = tmp_path_factory.mktemp("gen") / "tiny"
-    rc = cli_main(["generate", "jetnet", "--classes", "q,g,t,w,z", "--jets-per-class", "16",
-                   "--shard-size", "8", "--seed", "3", "--workers", "1", "--out", str(out),
-                   "--no-progress"])
+    rc = cli_main(
+        [
+            "generate",
+            "jetnet",
+            "--classes",
+            "q,g,t,w,z",
+            "--jets-per-class",
+            "16",
+            "--shard-size",
+            "8",
+            "--seed",
+            "3",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -57,8 +79,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     out = {}
     for name, seed, workers in (("a", 7, 1), ("b", 7, 2), ("c", 8, 1)):
         out[name] = base / name
-        generate(out[name], ["q", "t"], jets_per_class=6, seed=seed, workers=workers,
-                 shard_size=3, progress=False)
+        generate(
+            out[name],
+            ["q", "t"],
+            jets_per_class=6,
+            seed=seed,
+            workers=workers,
+            shard_size=3,
+            progress=False,
+        )
     return out
 
 
@@ -116,7 +145,9 @@ def test_seed_reproducible_and_worker_independent(runs: dict[str, Path]) -> None
     assert len(set(seeds)) == len(seeds)
 
 
-def test_resume_keeps_valid_shards_and_cleans_leftovers(runs: dict[str, Path], tmp_path: Path) -> None:
+def test_resume_keeps_valid_shards_and_cleans_leftovers(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "resume"
     generate(out, ["q", "t"], jets_per_class=6, seed=7, workers=1, shard_size=3, progress=False)
     kept = out / "shard-00000.h5"
@@ -129,8 +160,16 @@ def test_resume_keeps_valid_shards_and_cleans_leftovers(runs: dict[str, Path], t
     assert not leftover.exists()
     assert _hashes(out) == _hashes(runs["a"])  # the regenerated shard is the same bytes
     with pytest.raises(DataError, match=r"shard-00000\.h5: attribute 'settings_sha256'"):
-        generate(out, ["q", "t"], jets_per_class=6, seed=7, workers=1, shard_size=3,
-                 config=GeneratorConfig(jet_pt_min=900.0), progress=False)
+        generate(
+            out,
+            ["q", "t"],
+            jets_per_class=6,
+            seed=7,
+            workers=1,
+            shard_size=3,
+            config=GeneratorConfig(jet_pt_min=900.0),
+            progress=False,
+        )
 
 
 def test_interrupted_write_leaves_no_valid_looking_shard(tmp_path: Path, monkeypatch) -> None:
@@ -154,8 +193,15 @@ def test_interrupted_write_leaves_no_valid_looking_shard(tmp_path: Path, monkeyp
 
 def test_pairs_share_the_parton_event(tmp_path: Path) -> None:
     out = tmp_path / "pairs"
-    generate(out, ["g"], jets_per_class=8, seed=5, workers=1,
-             config=GeneratorConfig(pairs=True), progress=False)
+    generate(
+        out,
+        ["g"],
+        jets_per_class=8,
+        seed=5,
+        workers=1,
+        config=GeneratorConfig(pairs=True),
+        progress=False,
+    )
     ds = JetDataset(out, pairs=True)
     b = ds.get_batch(range(len(ds)))
     ja, jb = b["jet"].numpy(), b["jet_b"].numpy()
@@ -179,8 +225,12 @@ def test_pair_views_refill_the_same_parton_record() -> None:
         py.event.assign(parton)
         assert py.forceHadronLevel()
         ev = py.event
-        assert [ev[i].id() for i in range(parton.size())] == [parton[i].id() for i in range(parton.size())]
-        finals.append([(ev[i].id(), round(ev[i].px(), 6)) for i in range(ev.size()) if ev[i].isFinal()])
+        assert [ev[i].id() for i in range(parton.size())] == [
+            parton[i].id() for i in range(parton.size())
+        ]
+        finals.append(
+            [(ev[i].id(), round(ev[i].px(), 6)) for i in range(ev.size()) if ev[i].isFinal()]
+        )
     assert finals[0] != finals[1]
 
 
@@ -192,10 +242,14 @@ def test_clustering_matches_fastjet_package() -> None:
     for _ in range(3):
         assert py.next()
         ev = py.event
-        parts = [ev[i] for i in range(ev.size())
-                 if ev[i].isFinal() and ev[i].isVisible() and abs(ev[i].eta()) < 5]
-        cs = fastjet.ClusterSequence([fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e())
-                                      for p in parts], jetdef)
+        parts = [
+            ev[i]
+            for i in range(ev.size())
+            if ev[i].isFinal() and ev[i].isVisible() and abs(ev[i].eta()) < 5
+        ]
+        cs = fastjet.ClusterSequence(
+            [fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e()) for p in parts], jetdef
+        )
         fj_jets = fastjet.sorted_by_pt(cs.inclusive_jets(50.0))
         sj.analyze(ev)
         assert sj.sizeJet() == len(fj_jets)
@@ -205,21 +259,42 @@ def test_clustering_matches_fastjet_package() -> None:
             np.testing.assert_allclose(jf, [fj.pt(), fj.eta(), fj.m(), len(cons)], rtol=1e-5)
             top = cons[:30]
             scalar = sum(c.pt() for c in cons)
-            np.testing.assert_allclose(pf[:len(top), 2], [c.pt() / scalar for c in top], rtol=1e-5)
-            np.testing.assert_allclose(pf[:len(top), 0], [c.eta() - fj.eta() for c in top],
-                                       atol=1e-5)
+            np.testing.assert_allclose(pf[: len(top), 2], [c.pt() / scalar for c in top], rtol=1e-5)
+            np.testing.assert_allclose(
+                pf[: len(top), 0], [c.eta() - fj.eta() for c in top], atol=1e-5
+            )
             dphi = [math.remainder(c.phi_std() - fj.phi_std(), 2 * math.pi) for c in top]
-            np.testing.assert_allclose(pf[:len(top), 1], dphi, atol=1e-5)
+            np.testing.assert_allclose(pf[: len(top), 1], dphi, atol=1e-5)
 
 
 def test_bad_cli_input_gives_one_clear_error(tmp_path: Path, capsys) -> None:
-    rc = cli_main(["generate", "jetnet", "--classes", "q,x", "--jets-per-class", "1",
-                   "--out", str(tmp_path / "o")])
+    rc = cli_main(
+        [
+            "generate",
+            "jetnet",
+            "--classes",
+            "q,x",
+            "--jets-per-class",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2 and "unknown jet class 'x'" in capsys.readouterr().err
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    rc = cli_main(["generate", "jetnet", "--classes", "q", "--jets-per-class", "1",
-                   "--out", str(blocker / "out")])
+    rc = cli_main(
+        [
+            "generate",
+            "jetnet",
+            "--classes",
+            "q",
+            "--jets-per-class",
+            "1",
+            "--out",
+            str(blocker / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and f"{blocker / 'out'}: output folder is not writable" in err
     with pytest.raises(ValueError, match="Pythia rejected the setting 'Foo:bar = 1'"):
@@ -238,19 +313,41 @@ def test_jetnet_preset_follows_the_jetnet_recipe(tmp_path: Path, capsys) -> None
     """--preset jetnet: partons in 995-1005 GeV, underlying event on, recorded and reproducible
     from the manifest's command; explicit flags override the preset."""
     out = tmp_path / "jn"
-    rc = cli_main(["generate", "jetnet", "--preset", "jetnet", "--classes", "q",
-                   "--jets-per-class", "6", "--shard-size", "6", "--seed", "2", "--workers", "1",
-                   "--out", str(out), "--no-progress"])
+    rc = cli_main(
+        [
+            "generate",
+            "jetnet",
+            "--preset",
+            "jetnet",
+            "--classes",
+            "q",
+            "--jets-per-class",
+            "6",
+            "--shard-size",
+            "6",
+            "--seed",
+            "2",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     manifest = json.loads((out / "manifest.json").read_text())
     settings = manifest["settings"]
     assert (settings["pthat_min"], settings["pthat_max"]) == (995.0, 1005.0)
     assert settings["extra_settings"] == ["PartonLevel:MPI = on"]
     assert "--pthat-min 995 --pthat-max 1005 --set 'PartonLevel:MPI = on'" in manifest["command"]
-    lines = GeneratorConfig(**{**GeneratorConfig().__dict__, "pthat_min": 995.0,
-                               "pthat_max": 1005.0,
-                               "extra_settings": ("PartonLevel:MPI = on",)}
-                            ).pythia_settings("q", 1)
+    lines = GeneratorConfig(
+        **{
+            **GeneratorConfig().__dict__,
+            "pthat_min": 995.0,
+            "pthat_max": 1005.0,
+            "extra_settings": ("PartonLevel:MPI = on",),
+        }
+    ).pythia_settings("q", 1)
     assert "PhaseSpace:pTHatMax = 1005" in lines
     assert lines.index("PartonLevel:MPI = on") > lines.index("PartonLevel:MPI = off")  # last wins
     jets = read_jetnet(out / "shard-00000.h5").jet_features
@@ -261,12 +358,38 @@ def test_jetnet_preset_follows_the_jetnet_recipe(tmp_path: Path, capsys) -> None
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--preset", "jetnet", "--pthat-min", "990", "--jets-per-class",
-                              "1", "--out", str(tmp_path / "x")])
+    args = parser.parse_args(
+        [
+            "--preset",
+            "jetnet",
+            "--pthat-min",
+            "990",
+            "--jets-per-class",
+            "1",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert make_config(args).pthat_min == 990.0 and make_config(args).pthat_max == 1005.0
-    assert GeneratorConfig().sha256() == GeneratorConfig.from_dict(GeneratorConfig().to_dict()
-                                                                   ).sha256()
-    rc = cli_main(["generate", "jetnet", "--pthat-min", "1000", "--pthat-max", "900",
-                   "--jets-per-class", "1", "--out", str(tmp_path / "y"), "--no-progress"])
-    assert rc == 2 and "--pthat-max (900) must be above --pthat-min (1000)" in \
-        capsys.readouterr().err
+    assert (
+        GeneratorConfig().sha256()
+        == GeneratorConfig.from_dict(GeneratorConfig().to_dict()).sha256()
+    )
+    rc = cli_main(
+        [
+            "generate",
+            "jetnet",
+            "--pthat-min",
+            "1000",
+            "--pthat-max",
+            "900",
+            "--jets-per-class",
+            "1",
+            "--out",
+            str(tmp_path / "y"),
+            "--no-progress",
+        ]
+    )
+    assert (
+        rc == 2 and "--pthat-max (900) must be above --pthat-min (1000)" in capsys.readouterr().err
+    )

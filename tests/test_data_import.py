@@ -5,6 +5,7 @@ set's pandas ``to_hdf`` 'table' frame with its block/axis datasets and attribute
 ROOT tree written with uproot; an energyflow ``QG_jets.npz``), from constituents whose jet
 kinematics are known, and imported through the command a user types.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ from jetzoo.data.shards import verified_dataset_sha256
 
 
 def _jetzoo(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jetzoo.cli", *args], capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "jetzoo.cli", *args], capture_output=True, text=True
+    )
 
 
 def _constituents(n: int, m: int, seed: int, eta0: float = 0.3, phi0: float = 3.0):
@@ -68,8 +70,9 @@ def _write_jetnet_fixture(folder: Path, n: int = 40) -> dict[str, np.ndarray]:
         pf = rng.random((n, 30, 4)).astype(np.float32)
         pf[..., 3] = (np.arange(30)[None, :] < rng.integers(3, 31, (n, 1))).astype(np.float32)
         pf[..., :3] *= pf[..., 3:]
-        jf = np.column_stack([np.full(n, 1000.0 + k), np.zeros(n), np.full(n, 50.0 * (k + 1)),
-                              pf[..., 3].sum(1)]).astype(np.float32)
+        jf = np.column_stack(
+            [np.full(n, 1000.0 + k), np.zeros(n), np.full(n, 50.0 * (k + 1)), pf[..., 3].sum(1)]
+        ).astype(np.float32)
         write_jetnet(folder / f"{cls}.hdf5", pf, jf)
         arrays[cls] = pf
     return arrays
@@ -77,8 +80,16 @@ def _write_jetnet_fixture(folder: Path, n: int = 40) -> dict[str, np.ndarray]:
 
 def test_import_jetnet_keeps_features_classes_and_paper_split(tmp_path: Path) -> None:
     arrays = _write_jetnet_fixture(tmp_path / "jetnet")
-    r = _jetzoo("data", "import", "jetnet", str(tmp_path / "jetnet"), "--out",
-                str(tmp_path / "out"), "--shard-size", "64")
+    r = _jetzoo(
+        "data",
+        "import",
+        "jetnet",
+        str(tmp_path / "jetnet"),
+        "--out",
+        str(tmp_path / "out"),
+        "--shard-size",
+        "64",
+    )
     assert r.returncode == 0, r.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["classes"] == ["g", "q", "t", "w", "z"]  # the jetnet package's order
@@ -114,25 +125,44 @@ def _write_pandas_frame(path: Path, columns: dict[str, np.ndarray]) -> None:
 
     def array(group: h5py.Group, key: str, data: np.ndarray, **attrs: object) -> None:
         ds = group.create_dataset(key, data=data)
-        ds.attrs.update({"CLASS": np.bytes_(b"ARRAY"), "FLAVOR": np.bytes_(b"numpy"),
-                         "TITLE": h5py.Empty("S1"), "VERSION": np.bytes_(b"2.4"),
-                         "transposed": np.uint8(1), **attrs})
+        ds.attrs.update(
+            {
+                "CLASS": np.bytes_(b"ARRAY"),
+                "FLAVOR": np.bytes_(b"numpy"),
+                "TITLE": h5py.Empty("S1"),
+                "VERSION": np.bytes_(b"2.4"),
+                "transposed": np.uint8(1),
+                **attrs,
+            }
+        )
 
     with h5py.File(path, "w") as f:
         g = f.create_group("table")
-        g.attrs.update({"CLASS": np.bytes_(b"GROUP"), "TITLE": h5py.Empty("S1"),
-                        "VERSION": np.bytes_(b"1.0"), "pandas_type": np.bytes_(b"frame"),
-                        "encoding": np.bytes_(b"UTF-8"), "errors": np.bytes_(b"strict"),
-                        "ndim": np.int64(2), "nblocks": np.int64(2),
-                        "axis0_variety": np.bytes_(b"regular"),
-                        "axis1_variety": np.bytes_(b"regular"),
-                        "block0_items_variety": np.bytes_(b"regular"),
-                        "block1_items_variety": np.bytes_(b"regular")})
-        text = {"kind": np.bytes_(b"string"), "name": np.bytes_(b"N."),
-                "nan_rep": h5py.Empty("S1")}
+        g.attrs.update(
+            {
+                "CLASS": np.bytes_(b"GROUP"),
+                "TITLE": h5py.Empty("S1"),
+                "VERSION": np.bytes_(b"1.0"),
+                "pandas_type": np.bytes_(b"frame"),
+                "encoding": np.bytes_(b"UTF-8"),
+                "errors": np.bytes_(b"strict"),
+                "ndim": np.int64(2),
+                "nblocks": np.int64(2),
+                "axis0_variety": np.bytes_(b"regular"),
+                "axis1_variety": np.bytes_(b"regular"),
+                "block0_items_variety": np.bytes_(b"regular"),
+                "block1_items_variety": np.bytes_(b"regular"),
+            }
+        )
+        text = {"kind": np.bytes_(b"string"), "name": np.bytes_(b"N."), "nan_rep": h5py.Empty("S1")}
         array(g, "axis0", np.array(names, dtype="S"), **text)
-        array(g, "axis1", np.arange(n, dtype=np.int64), kind=np.bytes_(b"integer"),
-              name=np.bytes_(b"N."))
+        array(
+            g,
+            "axis1",
+            np.arange(n, dtype=np.int64),
+            kind=np.bytes_(b"integer"),
+            name=np.bytes_(b"N."),
+        )
         for k, block in enumerate((floats, ints)):
             array(g, f"block{k}_items", np.array(block, dtype="S"), **text)
             array(g, f"block{k}_values", np.stack([columns[c] for c in block], axis=1))
@@ -162,8 +192,9 @@ def test_import_toptagging_pandas_table(tmp_path: Path) -> None:
     ds = JetDataset(tmp_path / "out")
     batch = ds.read(np.arange(36))
     np.testing.assert_array_equal(batch["label"], np.tile(np.arange(12) % 2, 3))
-    np.testing.assert_allclose(batch["jet"][:, 0], np.concatenate(
-        [truth[s] for s in imp.SPLITS]), rtol=1e-5)
+    np.testing.assert_allclose(
+        batch["jet"][:, 0], np.concatenate([truth[s] for s in imp.SPLITS]), rtol=1e-5
+    )
     assert batch["mask"].sum(1).max() == 30
     assert ds.class_counts() == {"qcd": 18, "top": 18}
 
@@ -222,9 +253,13 @@ def test_import_toptagging_refuses_a_pickle_that_is_not_names(tmp_path: Path) ->
     _toptagging_frame(4, seed=1).to_hdf(src / "train.h5", key="table", format="table")
     with h5py.File(src / "train.h5", "r+") as f:
         f["table/table"].attrs["values_block_1_kind"] = np.bytes_(
-            pickle.dumps(print, protocol=0))  # a global: refused, never called
-    with pytest.raises(DataError, match=r"train.h5: attribute 'table/table/values_block_1_kind'"
-                                        r": not a list of column names \(refused global"):
+            pickle.dumps(print, protocol=0)
+        )  # a global: refused, never called
+    with pytest.raises(
+        DataError,
+        match=r"train.h5: attribute 'table/table/values_block_1_kind'"
+        r": not a list of column names \(refused global",
+    ):
         imp.import_dataset("toptagging", src, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # a failed import leaves nothing
 
@@ -248,8 +283,7 @@ def test_import_jetclass_in_chunks_gives_the_same_bytes(tmp_path: Path, monkeypa
     e, px, py, pz, valid = _constituents(11, 25, seed=5)
     counts = valid.sum(1)
     jag = lambda a: ak.unflatten(a[valid].astype(np.float32), counts)  # noqa: E731
-    branches = {"part_px": jag(px), "part_py": jag(py), "part_pz": jag(pz),
-                "part_energy": jag(e)}
+    branches = {"part_px": jag(px), "part_py": jag(py), "part_pz": jag(pz), "part_energy": jag(e)}
     for c in imp.JETCLASS_CLASSES:
         branches[f"label_{c}"] = np.arange(11) % 2 == (c == "QCD")
         if c not in ("QCD", "Hbb"):
@@ -273,15 +307,21 @@ def test_import_jetclass_root(tmp_path: Path) -> None:
         e, px, py, pz, valid = _constituents(8, 25, seed=20 + k)
         counts = valid.sum(1)
         jag = lambda a: ak.unflatten(a[valid].astype(np.float32), counts)  # noqa: E731
-        branches = {"part_px": jag(px), "part_py": jag(py), "part_pz": jag(pz),
-                    "part_energy": jag(e), "jet_pt": np.hypot(px.sum(1), py.sum(1))}
+        branches = {
+            "part_px": jag(px),
+            "part_py": jag(py),
+            "part_pz": jag(pz),
+            "part_energy": jag(e),
+            "jet_pt": np.hypot(px.sum(1), py.sum(1)),
+        }
         for c in imp.JETCLASS_CLASSES:
             want = "Hbb" if k == 0 else "QCD"
             branches[f"label_{c}"] = np.full(8, c == want, dtype=bool)
         with uproot.recreate(src / f"{cls}_120.root") as f:
             f["tree"] = branches
-    r = _jetzoo("data", "import", "jetclass", str(tmp_path / "JetClass"), "--out",
-                str(tmp_path / "out"))
+    r = _jetzoo(
+        "data", "import", "jetclass", str(tmp_path / "JetClass"), "--out", str(tmp_path / "out")
+    )
     assert r.returncode == 0, r.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["classes"] == [c.lower() for c in imp.JETCLASS_CLASSES]
@@ -306,8 +346,9 @@ def test_import_qg_npz(tmp_path: Path) -> None:
     x[..., 3] = rng.choice([211, -211, 22, 2112], (n, m)) * valid
     y = (np.arange(n) % 2).astype(np.float64)
     np.savez_compressed(tmp_path / "QG_jets.npz", X=x, y=y)
-    r = _jetzoo("data", "import", "qg", str(tmp_path / "QG_jets.npz"), "--out",
-                str(tmp_path / "out"))
+    r = _jetzoo(
+        "data", "import", "qg", str(tmp_path / "QG_jets.npz"), "--out", str(tmp_path / "out")
+    )
     assert r.returncode == 0, r.stderr
     ds = JetDataset(tmp_path / "out")
     assert ds.class_names == ("g", "q")

@@ -1,4 +1,5 @@
 """The embedded sample: integrity (manifest hashes, size, recorded command) and physics."""
+
 from __future__ import annotations
 
 import json
@@ -33,15 +34,18 @@ def _mass_mode(sample: dict[str, np.ndarray], name: str) -> float:
 def test_manifest_matches_files() -> None:
     folder = sample_path()
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["command"].startswith("jetzoo generate jetnet --classes q,g,t,w,z "
-                                          "--jets-per-class 2000 --seed 1")
+    assert manifest["command"].startswith(
+        "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 2000 --seed 1"
+    )
     assert manifest["pairs"] is True and manifest["seed"] == 1
     hashes = []
     for e in manifest["shards"]:
         assert sh.sha256_file(folder / e["file"]) == e["sha256"]
         hashes.append(e["sha256"])
     assert manifest["dataset_sha256"] == sh.dataset_sha256(hashes)
-    assert sorted(p.name for p in folder.glob("shard-*.h5")) == [e["file"] for e in manifest["shards"]]
+    assert sorted(p.name for p in folder.glob("shard-*.h5")) == [
+        e["file"] for e in manifest["shards"]
+    ]
     total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     assert total < 8 * 1024 * 1024  # the JetNet-like sample itself (rs3l/ is another sample)
     ds = JetDataset(folder)

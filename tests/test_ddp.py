@@ -7,6 +7,7 @@ checks that both ranks end bit-identical, that NT-Xent drew its negatives from t
 (2 * B * world - 2 per anchor), and that jBOT's centre update (``jetzoo.losses.update_center``)
 used the sums and counts of both ranks.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ WORLD = 2
 BATCH = 32  # per rank
 STEPS = 3
 
-DRIVER = r'''
+DRIVER = r"""
 import hashlib, json, os, sys
 import torch
 import jetzoo.losses as losses
@@ -53,24 +54,47 @@ log.update(rank=rank, world=res.trainer.world_size, sha256=h.hexdigest(),
            global_step=res.trainer.global_step)
 with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
     json.dump(log, f)
-'''
+"""
 
 
 def _run_ddp(tmp_path: Path, recipe: str) -> list[dict]:
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     overrides = [
-        "data.path=sample", f"data.max_jets={WORLD * BATCH * STEPS}", f"data.batch_size={BATCH}",
-        "data.num_workers=0", "model.backbone_overrides.embed_dim=16",
-        "model.backbone_overrides.depth=1", "model.backbone_overrides.num_heads=2",
-        "trainer.accelerator=cpu", f"trainer.devices={WORLD}", "trainer.strategy=ddp",
-        "trainer.max_epochs=1", "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false", "optimizer.warmup_epochs=null",
-        "optimizer.warmup_steps=1", "logging.tensorboard=false", f"output.dir={tmp_path / 'run'}"]
+        "data.path=sample",
+        f"data.max_jets={WORLD * BATCH * STEPS}",
+        f"data.batch_size={BATCH}",
+        "data.num_workers=0",
+        "model.backbone_overrides.embed_dim=16",
+        "model.backbone_overrides.depth=1",
+        "model.backbone_overrides.num_heads=2",
+        "trainer.accelerator=cpu",
+        f"trainer.devices={WORLD}",
+        "trainer.strategy=ddp",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "optimizer.warmup_epochs=null",
+        "optimizer.warmup_steps=1",
+        "logging.tensorboard=false",
+        f"output.dir={tmp_path / 'run'}",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(driver), str(tmp_path), str(ROOT / "recipes" /
-                           f"{recipe}.yaml"), *overrides], capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(driver),
+            str(tmp_path),
+            str(ROOT / "recipes" / f"{recipe}.yaml"),
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
     assert [log["rank"] for log in logs] == [0, 1]
@@ -105,13 +129,12 @@ def test_ddp_jbot_identical_weights_and_synchronised_centre(tmp_path: Path) -> N
     n_checked = 0
     for (local0, total0), (local1, total1) in zip(reduce0, reduce1):
         assert total0 == pytest.approx(total1, rel=1e-6, abs=1e-9)
-        assert total0 == pytest.approx([a + b for a, b in zip(local0, local1)], rel=1e-5,
-                                       abs=1e-6)
+        assert total0 == pytest.approx([a + b for a, b in zip(local0, local1)], rel=1e-5, abs=1e-6)
         n_checked += local0 != local1  # the ranks saw different jets
     assert n_checked >= STEPS
 
 
-GRAD_DRIVER = r'''
+GRAD_DRIVER = r"""
 import sys
 import torch
 import torch.distributed as dist
@@ -130,7 +153,7 @@ full, offset = gather_with_grad(torch.arange(n * 2.0).view(n, 2) + 100 * rank)
 torch.save({"grad_a": a.grad, "grad_b": b.grad, "full": full, "offset": offset},
            f"{store}.rank{rank}.pt")
 dist.destroy_process_group()
-'''
+"""
 
 
 def test_gathered_nt_xent_gradient_is_the_global_batch_gradient(tmp_path: Path) -> None:
@@ -146,8 +169,15 @@ def test_gathered_nt_xent_gradient_is_the_global_batch_gradient(tmp_path: Path) 
     driver.write_text(GRAD_DRIVER)
     store = tmp_path / "store"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    procs = [subprocess.Popen([sys.executable, str(driver), str(r), str(WORLD), str(store)],
-                              env=env, stderr=subprocess.PIPE, text=True) for r in range(WORLD)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(driver), str(r), str(WORLD), str(store)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(WORLD)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]

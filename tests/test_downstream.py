@@ -1,6 +1,7 @@
 """A user's downstream work: embed a dataset, fine-tune a zoo backbone on few labels and keep
 the classifier, and the bad inputs of those commands (one error naming the file and the field,
 nothing written)."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,21 @@ def _files(folder: Path) -> list[str]:
 def test_embed_writes_every_jet_with_labels_and_jet_features(tmp_path: Path):
     model = JetZoo.from_pretrained("jbot-s")
     ds = JetDataset(sample_path())
-    assert cli_main(["embed", "jbot-s", str(sample_path()), "--out", str(tmp_path / "e.h5"),
-                     "--batch-size", "700", "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "embed",
+                "jbot-s",
+                str(sample_path()),
+                "--out",
+                str(tmp_path / "e.h5"),
+                "--batch-size",
+                "700",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with h5py.File(tmp_path / "e.h5") as f:
         assert f["embedding"].shape == (len(ds), 32) and f["label"].shape == (len(ds),)
         rows = np.array([0, 699, 700, 9999])
@@ -38,8 +52,19 @@ def test_embed_writes_every_jet_with_labels_and_jet_features(tmp_path: Path):
         assert f.attrs["weights_sha256"] == model.pretrained_cfg["weights_sha256"]
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    assert cli_main(["embed", "jbot-s", str(sample_path()), "--out",
-                     str(tmp_path / "e.parquet"), "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "embed",
+                "jbot-s",
+                str(sample_path()),
+                "--out",
+                str(tmp_path / "e.parquet"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     frame = pd.read_parquet(tmp_path / "e.parquet")
     assert len(frame) == len(ds) and list(frame.columns[:2]) == ["emb_000", "emb_001"]
     assert (frame["class"].to_numpy() == np.asarray(ds.class_names)[ds.labels]).all()
@@ -50,8 +75,10 @@ def test_embed_refuses_bad_output_and_data(tmp_path: Path, capsys):
     assert "e.csv: write .h5 or .parquet" in capsys.readouterr().err
     assert cli_main(["embed", "rs3l", str(sample_path()), "--out", str(tmp_path / "e.h5")]) == 1
     assert "reads 'tracks+cells'" in capsys.readouterr().err
-    assert cli_main(["embed", "jbot-s", str(tmp_path / "nothing"), "--out",
-                     str(tmp_path / "e.h5")]) == 1
+    assert (
+        cli_main(["embed", "jbot-s", str(tmp_path / "nothing"), "--out", str(tmp_path / "e.h5")])
+        == 1
+    )
     assert str(tmp_path / "nothing") in capsys.readouterr().err
     assert _files(tmp_path) == []
 
@@ -83,14 +110,31 @@ def test_lora_classifier_is_saved_with_its_adapters_merged(tmp_path: Path):
     from jetzoo.leaderboard.finetune import FineTuneSettings, finetune, merge_lora
     from jetzoo.leaderboard.tasks import synthetic_task_data, parse_task
 
-    task = parse_task({"name": "t", "family": "jetnet", "dataset": "jetnet-sample", "seed": 0,
-                       "kind": "multiclass", "classes": ["q", "g", "t"],
-                       "evaluations": ["finetune-lora"], "metrics": ["accuracy"]})
+    task = parse_task(
+        {
+            "name": "t",
+            "family": "jetnet",
+            "dataset": "jetnet-sample",
+            "seed": 0,
+            "kind": "multiclass",
+            "classes": ["q", "g", "t"],
+            "evaluations": ["finetune-lora"],
+            "metrics": ["accuracy"],
+        }
+    )
     data = synthetic_task_data(task, n_per_class=30, seed=0)
-    settings = FineTuneSettings(mode="lora", lora_rank=2, max_epochs=3, base_lrs=(3e-2,),
-                                accelerator="cpu")
-    result = finetune(JetZoo.from_pretrained("jbot-s"), data.train, data.val, data.test, 3,
-                      settings, classes=["q", "g", "t"])
+    settings = FineTuneSettings(
+        mode="lora", lora_rank=2, max_epochs=3, base_lrs=(3e-2,), accelerator="cpu"
+    )
+    result = finetune(
+        JetZoo.from_pretrained("jbot-s"),
+        data.train,
+        data.val,
+        data.test,
+        3,
+        settings,
+        classes=["q", "g", "t"],
+    )
     lora_out = result.model(data.test).softmax(-1)
     plain = merge_lora(result.model)
     assert not any("lora" in k for k in plain.state_dict())
@@ -115,39 +159,62 @@ def _two_class_sample(tmp_path: Path, classes: set[str]) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["data.label_fraction=0"], "data.label_fraction: must be in (0, 1], got 0"),
-    (["data.label_fraction=1.5"], "data.label_fraction: must be in (0, 1], got 1.5"),
-    (["mode=lora", "optimizer.lora_targets=[nope]"], "optimizer.lora_targets: no nn.Linear "
-                                                     "named ['nope']"),
-    (["mode=sgd"], "mode: 'sgd' is not one of llrd, lora, full, linear"),
-    (["init_from=null"], "init_from: null trains from scratch and needs backbone: NAME"),
-    (["init_from=/nowhere/model"], "init_from: /nowhere/model: folder not found"),
-    (["data.classes=[q, x]"], "data: "),
-])
-def test_finetune_bad_input_names_the_field_and_writes_nothing(tmp_path: Path, capsys, extra,
-                                                               message):
-    rc = cli_main(["finetune", "llrd", f"output.dir={tmp_path / 'run'}", *extra,
-                   "trainer.max_epochs=1", "--no-progress"])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["data.label_fraction=0"], "data.label_fraction: must be in (0, 1], got 0"),
+        (["data.label_fraction=1.5"], "data.label_fraction: must be in (0, 1], got 1.5"),
+        (
+            ["mode=lora", "optimizer.lora_targets=[nope]"],
+            "optimizer.lora_targets: no nn.Linear named ['nope']",
+        ),
+        (["mode=sgd"], "mode: 'sgd' is not one of llrd, lora, full, linear"),
+        (["init_from=null"], "init_from: null trains from scratch and needs backbone: NAME"),
+        (["init_from=/nowhere/model"], "init_from: /nowhere/model: folder not found"),
+        (["data.classes=[q, x]"], "data: "),
+    ],
+)
+def test_finetune_bad_input_names_the_field_and_writes_nothing(
+    tmp_path: Path, capsys, extra, message
+):
+    rc = cli_main(
+        [
+            "finetune",
+            "llrd",
+            f"output.dir={tmp_path / 'run'}",
+            *extra,
+            "trainer.max_epochs=1",
+            "--no-progress",
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("jetzoo finetune: error: ") and "llrd.yaml" in err and message in err
     assert not (tmp_path / "run").exists()
 
 
-def test_finetune_refuses_a_classifier_of_other_classes_and_one_class_data(tmp_path: Path,
-                                                                          capsys):
+def test_finetune_refuses_a_classifier_of_other_classes_and_one_class_data(tmp_path: Path, capsys):
     run = tmp_path / "first"
     assert cli_main(["finetune", "llrd", f"output.dir={run}", *FAST]) == 0
-    rc = cli_main(["finetune", "llrd", f"init_from={run / 'classifier'}",
-                   "data.classes=[q, g]", f"output.dir={tmp_path / 'second'}", *FAST])
+    rc = cli_main(
+        [
+            "finetune",
+            "llrd",
+            f"init_from={run / 'classifier'}",
+            "data.classes=[q, g]",
+            f"output.dir={tmp_path / 'second'}",
+            *FAST,
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert "data.classes: ['q', 'g'] differ from the classes of the classifier" in err
     assert "'backbone.classes'" in err and not (tmp_path / "second").exists()
     one = _two_class_sample(tmp_path, {"q"})
-    assert cli_main(["finetune", "llrd", f"data.path={one}", f"output.dir={tmp_path / 'x'}",
-                     *FAST]) == 1
+    assert (
+        cli_main(["finetune", "llrd", f"data.path={one}", f"output.dir={tmp_path / 'x'}", *FAST])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "field 'classes': the train split of" in err
     assert "holds no jets of class 'g', 't', 'w', 'z' (1600 jets of ['q'])" in err
@@ -164,20 +231,35 @@ def test_pretrained_llrd_beats_the_same_recipe_from_random_weights(tmp_path: Pat
     accuracy = {}
     for seed in (0, 1, 2):
         for init in ("init_from=jbot-s", "init_from=null"):
-            out = finetune_run("llrd", [init, "backbone=jbot-s", f"seed={seed}",
-                                        "data.label_fraction=0.1", "trainer.max_epochs=10",
-                                        f"output.dir={tmp_path / f'{seed}-{init}'}"],
-                               progress=False)
+            out = finetune_run(
+                "llrd",
+                [
+                    init,
+                    "backbone=jbot-s",
+                    f"seed={seed}",
+                    "data.label_fraction=0.1",
+                    "trainer.max_epochs=10",
+                    f"output.dir={tmp_path / f'{seed}-{init}'}",
+                ],
+                progress=False,
+            )
             accuracy[seed, init] = json.loads((out / "summary.json").read_text())["test"][
-                "accuracy"]
+                "accuracy"
+            ]
     gaps = [accuracy[s, "init_from=jbot-s"] - accuracy[s, "init_from=null"] for s in (0, 1, 2)]
     assert min(gaps) > 0.05, accuracy  # 1,000 test jets: a bootstrap spread of ~0.016
 
 
 def test_finetune_in_sittings_resumes_to_the_end(tmp_path: Path, capsys):
     run = tmp_path / "run"
-    args = ["finetune", "llrd", f"output.dir={run}", "data.label_fraction=0.1",
-            "trainer.max_epochs=3", "--no-progress"]
+    args = [
+        "finetune",
+        "llrd",
+        f"output.dir={run}",
+        "data.label_fraction=0.1",
+        "trainer.max_epochs=3",
+        "--no-progress",
+    ]
     assert cli_main([*args, "--sitting", "0.0001"]) == 0  # ends after the first epoch
     assert "paused (grid point 1 of 1 paused after epoch 1 of 3)" in capsys.readouterr().out
     assert json.loads((run / "summary.json").read_text())["status"] == "paused"
@@ -190,4 +272,5 @@ def test_finetune_in_sittings_resumes_to_the_end(tmp_path: Path, capsys):
     assert cli_main([*args, "--resume"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and isinstance(
-        JetZoo.from_pretrained(run / "classifier"), JetClassifier)
+        JetZoo.from_pretrained(run / "classifier"), JetClassifier
+    )

@@ -1,5 +1,6 @@
 """A fresh, non-editable install of the package loads the shipped zoo backbones with the
 network off: build the wheel, install it into an empty folder, and import from there only."""
+
 from __future__ import annotations
 
 import json
@@ -53,24 +54,45 @@ def test_shipped_weights_are_real_trained_backbones():
         assert training["global_step"] > 100 and training["wall_time_s"] > 60, (name, training)
         assert config["results"] and config["comparisons"], name
         assert (folder / "model.safetensors").stat().st_size < 5_000_000
-        assert (REPO / "model_cards" / f"{name}.md").read_text() == (folder / "README.md"
-                                                                      ).read_text()
+        assert (REPO / "model_cards" / f"{name}.md").read_text() == (
+            folder / "README.md"
+        ).read_text()
 
 
 @pytest.mark.slow
 def test_fresh_wheel_install_loads_jbot_b_offline(tmp_path: Path):
     wheels, site, home = tmp_path / "wheels", tmp_path / "site", tmp_path / "hf-home"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-                          str(REPO)], check=True, cwd=tmp_path, timeout=600)
+    subprocess.run(
+        pip + ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
+        check=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     wheel = next(wheels.glob("jetzoo-*.whl"))
-    subprocess.run(pip + ["install", "--no-deps", "--no-index", "-q", "--target", str(site),
-                          str(wheel)], check=True, cwd=tmp_path, timeout=600)
-    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "HF_HOME": str(home),
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    subprocess.run(
+        pip + ["install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)],
+        check=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(home),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }
     env.pop("PYTHONSAFEPATH", None)
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(site), *RELEASE], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(site), *RELEASE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for name in RELEASE:

@@ -1,5 +1,6 @@
 """Generation split over array-job tasks (`--shard-index I --num-shards N`) and `jetzoo data merge`:
 the merged folder is byte-identical to one unsplit run; bad parts give one clear error."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,11 @@ RUN = dict(classes=["q", "t"], jets_per_class=6, seed=7, shard_size=3, progress=
 
 def _files(folder: Path) -> dict[str, str]:
     """sha256 of every dataset file (shards, manifest, preprocessing), part manifests aside."""
-    return {p.name: sha256_file(p) for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith("manifest.part-")}
+    return {
+        p.name: sha256_file(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith("manifest.part-")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +37,16 @@ def split(tmp_path_factory) -> dict[str, Path]:
     for i in range(3):
         part = generate(base / f"task{i}", workers=1, shard_index=i, num_shards=3, **RUN)
         assert Path(part["part"]).name == parts.part_name(i, 3)
-    return {"whole": base / "whole" / "jets", **{f"task{i}": base / f"task{i}" for i in range(3)},
-            "base": base}
+    return {
+        "whole": base / "whole" / "jets",
+        **{f"task{i}": base / f"task{i}" for i in range(3)},
+        "base": base,
+    }
 
 
 def test_tasks_simulate_a_round_robin_share(split: dict[str, Path]) -> None:
     names = [sorted(p.name for p in split[f"task{i}"].glob("shard-*.h5")) for i in range(3)]
-    assert names == [["shard-00000.h5", "shard-00003.h5"], ["shard-00001.h5"],
-                     ["shard-00002.h5"]]
+    assert names == [["shard-00000.h5", "shard-00003.h5"], ["shard-00001.h5"], ["shard-00002.h5"]]
     for i in range(3):  # no dataset files before the merge
         assert not (split[f"task{i}"] / "manifest.json").exists()
         assert not (split[f"task{i}"] / "preprocessing.json").exists()
@@ -48,8 +54,16 @@ def test_tasks_simulate_a_round_robin_share(split: dict[str, Path]) -> None:
 
 def test_merge_equals_one_unsplit_run(split: dict[str, Path]) -> None:
     out = split["base"] / "merged" / "jets"  # same folder name: the manifest records it
-    rc = cli_main(["data", "merge", *(str(split[f"task{i}"]) for i in range(3)), "--out",
-                   str(out), "--no-progress"])
+    rc = cli_main(
+        [
+            "data",
+            "merge",
+            *(str(split[f"task{i}"]) for i in range(3)),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert _files(out) == _files(split["whole"])  # shards, manifest.json, preprocessing.json
     assert len(JetDataset(out)) == 12
@@ -65,11 +79,15 @@ def test_merge_in_a_shared_folder(split: dict[str, Path], tmp_path: Path) -> Non
     assert _files(shared) == _files(split["whole"])
 
 
-def test_merge_refuses_missing_tampered_and_foreign_parts(split: dict[str, Path],
-                                                          tmp_path: Path) -> None:
+def test_merge_refuses_missing_tampered_and_foreign_parts(
+    split: dict[str, Path], tmp_path: Path
+) -> None:
     srcs = [split[f"task{i}"] for i in range(3)]
-    with pytest.raises(DataError, match=r"parts 2 of 3 are missing; run `jetzoo generate jetnet "
-                                        r".*--shard-index 2 --num-shards 3`"):
+    with pytest.raises(
+        DataError,
+        match=r"parts 2 of 3 are missing; run `jetzoo generate jetnet "
+        r".*--shard-index 2 --num-shards 3`",
+    ):
         merge(srcs[:2], tmp_path / "a", progress=False)
     # a shard whose bytes changed after its part manifest was written
     bad = tmp_path / "bad"
@@ -78,8 +96,11 @@ def test_merge_refuses_missing_tampered_and_foreign_parts(split: dict[str, Path]
     data = bytearray(shard.read_bytes())
     data[-100] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(DataError, match=r"shard-00001\.h5: sha256 .* differs from field "
-                                        r"'shards\[0\]\.sha256' .*manifest\.part-00001-of-00003"):
+    with pytest.raises(
+        DataError,
+        match=r"shard-00001\.h5: sha256 .* differs from field "
+        r"'shards\[0\]\.sha256' .*manifest\.part-00001-of-00003",
+    ):
         merge([srcs[0], bad, srcs[2]], tmp_path / "b", progress=False)
     assert not (tmp_path / "b" / "manifest.json").exists()
     # a part of another run (other seed)
@@ -103,11 +124,25 @@ def test_merge_refuses_missing_tampered_and_foreign_parts(split: dict[str, Path]
 
 
 def test_shard_flags_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    for flags, msg in ((["--shard-index", "3", "--num-shards", "3"], "--shard-index must be in 0..2"),
-                       (["--shard-index", "0"], "go together"),
-                       (["--shard-index", "0", "--num-shards", "0"], "--num-shards must be >= 1")):
-        rc = cli_main(["generate", "jetnet", "--classes", "q", "--jets-per-class", "2",
-                       "--out", str(tmp_path / "x"), "--no-progress", *flags])
+    for flags, msg in (
+        (["--shard-index", "3", "--num-shards", "3"], "--shard-index must be in 0..2"),
+        (["--shard-index", "0"], "go together"),
+        (["--shard-index", "0", "--num-shards", "0"], "--num-shards must be >= 1"),
+    ):
+        rc = cli_main(
+            [
+                "generate",
+                "jetnet",
+                "--classes",
+                "q",
+                "--jets-per-class",
+                "2",
+                "--out",
+                str(tmp_path / "x"),
+                "--no-progress",
+                *flags,
+            ]
+        )
         assert rc == 2 and msg in capsys.readouterr().err
     assert not list((tmp_path / "x").glob("*.h5")) if (tmp_path / "x").exists() else True
 
@@ -123,17 +158,25 @@ def test_rs3l_split_run_merges_to_the_unsplit_dataset(tmp_path: Path) -> None:
     from jetzoo.data.rs3l_generator import generate as generate_rs3l
 
     events, cfg = {"q": 2, "g": 2, "dark_D": 2}, GenerationConfig(seed=5)
-    whole = generate_rs3l(tmp_path / "whole", events, cfg, events_per_shard=1, workers=1,
-                          progress=False)
+    whole = generate_rs3l(
+        tmp_path / "whole", events, cfg, events_per_shard=1, workers=1, progress=False
+    )
     shared = tmp_path / "shared"
     for i in range(2):
-        generate_rs3l(shared, events, cfg, events_per_shard=1, workers=1, progress=False,
-                      shard_index=i, num_shards=2)
+        generate_rs3l(
+            shared,
+            events,
+            cfg,
+            events_per_shard=1,
+            workers=1,
+            progress=False,
+            shard_index=i,
+            num_shards=2,
+        )
     assert not (shared / "manifest.json").exists()
     merged = merge([shared], shared, progress=False)
     assert merged["dataset_sha256"] == whole["dataset_sha256"]
-    assert [s["sha256"] for s in merged["raw_shards"]] == \
-        [s["sha256"] for s in whole["raw_shards"]]
+    assert [s["sha256"] for s in merged["raw_shards"]] == [s["sha256"] for s in whole["raw_shards"]]
     assert merged["dark_resampling"] == whole["dark_resampling"]
 
 
@@ -141,6 +184,16 @@ def test_rs3l_recorded_command_drops_the_task_flags() -> None:
     """Every task of a split RS3L run records the same command (the plan hash includes it)."""
     from jetzoo.data.rs3l_generator import _run_args
 
-    argv = ["--out", "d", "--events", "70", "--shard-index", "3", "--num-shards=8", "--seed", "1",
-            "--no-progress"]
+    argv = [
+        "--out",
+        "d",
+        "--events",
+        "70",
+        "--shard-index",
+        "3",
+        "--num-shards=8",
+        "--seed",
+        "1",
+        "--no-progress",
+    ]
     assert _run_args(argv) == ["--out", "d", "--events", "70", "--seed", "1"]

@@ -8,6 +8,7 @@
 - ``jetzoo run`` on the GPU (bf16-mixed, compiled) writes a backbone that embeds on the CPU;
 - leaderboard embeddings extracted on the GPU equal the CPU's.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,8 +52,11 @@ def test_cuda_masked_attention_equals_the_cpu_path(name: str) -> None:
     assert _relative_error(out_gpu.tokens, out_cpu.tokens) < 1e-5
     out_cpu.cls.square().sum().backward()
     out_gpu.cls.square().sum().backward()
-    errors = {pname: _relative_error(b.grad, a.grad) for (pname, a), b
-              in zip(cpu.named_parameters(), gpu.parameters()) if a.grad is not None}
+    errors = {
+        pname: _relative_error(b.grad, a.grad)
+        for (pname, a), b in zip(cpu.named_parameters(), gpu.parameters())
+        if a.grad is not None
+    }
     assert len(errors) > 10 and max(errors.values()) < 1e-4, errors
 
 
@@ -62,8 +66,9 @@ def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
-def _loss_and_grads(module: JBOTRecipe, batch: dict[str, torch.Tensor],
-                    autocast: bool = False) -> tuple[float, dict[str, torch.Tensor]]:
+def _loss_and_grads(
+    module: JBOTRecipe, batch: dict[str, torch.Tensor], autocast: bool = False
+) -> tuple[float, dict[str, torch.Tensor]]:
     module.zero_grad(set_to_none=True)
     torch.manual_seed(5)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
@@ -100,12 +105,24 @@ def test_jetzoo_run_on_the_gpu_bf16_compiled(tmp_path: Path) -> None:
     from jetzoo import JetZoo
     from jetzoo.recipes.runner import run_recipe
 
-    folder = run_recipe(ROOT / "recipes" / "jbot-s.yaml", [
-        "data.path=sample", "data.batch_size=256", "data.max_jets=2048", "data.num_workers=0",
-        "trainer.max_epochs=2", "optimizer.warmup_epochs=1", "trainer.accelerator=gpu",
-        "trainer.devices=1", "trainer.precision=bf16-mixed", "compile=default",
-        "trainer.enable_progress_bar=false", "logging.tensorboard=false",
-        f"output.dir={tmp_path / 'run'}"])
+    folder = run_recipe(
+        ROOT / "recipes" / "jbot-s.yaml",
+        [
+            "data.path=sample",
+            "data.batch_size=256",
+            "data.max_jets=2048",
+            "data.num_workers=0",
+            "trainer.max_epochs=2",
+            "optimizer.warmup_epochs=1",
+            "trainer.accelerator=gpu",
+            "trainer.devices=1",
+            "trainer.precision=bf16-mixed",
+            "compile=default",
+            "trainer.enable_progress_bar=false",
+            "logging.tensorboard=false",
+            f"output.dir={tmp_path / 'run'}",
+        ],
+    )
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["jets_seen"] == 2 * 2048
     assert math.isfinite(summary["final_metrics"]["train/loss"])
@@ -122,9 +139,11 @@ def test_leaderboard_embeddings_on_the_gpu_equal_the_cpu() -> None:
     torch.manual_seed(0)
     model = create_backbone("jbot-s")
     data = synthetic_jets(500)
-    on_cpu, labels_cpu = extract_embeddings(model, data, accelerator="cpu", batch_size=128,
-                                            progress=False)
-    on_gpu, labels_gpu = extract_embeddings(model, data, accelerator="gpu", batch_size=128,
-                                            progress=False)
+    on_cpu, labels_cpu = extract_embeddings(
+        model, data, accelerator="cpu", batch_size=128, progress=False
+    )
+    on_gpu, labels_gpu = extract_embeddings(
+        model, data, accelerator="gpu", batch_size=128, progress=False
+    )
     assert torch.equal(labels_cpu, labels_gpu)
     torch.testing.assert_close(on_gpu, on_cpu, rtol=1e-4, atol=1e-5)

@@ -2,6 +2,7 @@
 (random weights), read into a ParticleTransformer whose [CLS] equals an independent numpy
 implementation of the Keras forward pass (post-norm, key_dim = d // heads, raw 4-feature input,
 no padding mask) to 1e-5."""
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,7 @@ def write_keras_fixture(path: Path, d: int, heads: int, layers: int, seed: int =
         f.create_group("layers/input_layer/vars").attrs["name"] = "particles_in"
         for key, value in arrays.items():
             if key.startswith("__attr__/"):
-                f.require_group(key[len("__attr__/"):]).attrs["name"] = value
+                f.require_group(key[len("__attr__/") :]).attrs["name"] = value
             else:
                 f[key] = value
     return {k: v for k, v in arrays.items() if not k.startswith("__attr__/")}
@@ -55,6 +56,7 @@ def write_keras_fixture(path: Path, d: int, heads: int, layers: int, seed: int =
 
 def keras_forward(w: dict, x4: np.ndarray, heads: int, layers: int) -> np.ndarray:
     """The Keras model's [CLS], written from the Keras layer definitions (float64)."""
+
     def ln(h, g, b):
         mu = h.mean(-1, keepdims=True)
         var = ((h - mu) ** 2).mean(-1, keepdims=True)
@@ -68,15 +70,20 @@ def keras_forward(w: dict, x4: np.ndarray, heads: int, layers: int) -> np.ndarra
     h = np.concatenate([np.repeat(g["layers/add_cls_token/vars/0"], len(h), 0), h], 1)
     for i in range(layers):
         b = "layers/transformer_block" + (f"_{i}" if i else "")
-        q, k_, v = (np.einsum("btd,dhk->bthk", h, g[f"{b}/mha/{p}_dense/vars/0"])
-                    + g[f"{b}/mha/{p}_dense/vars/1"] for p in ("query", "key", "value"))
+        q, k_, v = (
+            np.einsum("btd,dhk->bthk", h, g[f"{b}/mha/{p}_dense/vars/0"])
+            + g[f"{b}/mha/{p}_dense/vars/1"]
+            for p in ("query", "key", "value")
+        )
         q = q / math.sqrt(q.shape[-1])
         s = np.einsum("bqhk,bthk->bhqt", q, k_)
         a = np.exp(s - s.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)
         o = np.einsum("bhqt,bthk->bqhk", a, v)
-        attn = np.einsum("bqhk,hkd->bqd", o, g[f"{b}/mha/output_dense/vars/0"]) \
+        attn = (
+            np.einsum("bqhk,hkd->bqd", o, g[f"{b}/mha/output_dense/vars/0"])
             + g[f"{b}/mha/output_dense/vars/1"]
+        )
         h = ln(h + attn, g[f"{b}/ln1/vars/0"], g[f"{b}/ln1/vars/1"])
         f1 = gelu(h @ g[f"{b}/ffn/layers/dense/vars/0"] + g[f"{b}/ffn/layers/dense/vars/1"])
         f2 = f1 @ g[f"{b}/ffn/layers/dense_1/vars/0"] + g[f"{b}/ffn/layers/dense_1/vars/1"]
@@ -93,8 +100,9 @@ def _jets(n: int = 6, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("d, heads, layers", [(32, 4, 2), (64, 6, 4)])  # jBOT-S, jBOT-B
-def test_imported_cls_equals_the_keras_forward(tmp_path: Path, d: int, heads: int,
-                                               layers: int) -> None:
+def test_imported_cls_equals_the_keras_forward(
+    tmp_path: Path, d: int, heads: int, layers: int
+) -> None:
     path = tmp_path / f"all_backbone_pretrain_{d}_{heads}_{layers}.weights.h5"
     w = write_keras_fixture(path, d, heads, layers)
     model = import_jbot_keras(path)
@@ -111,8 +119,22 @@ def test_cli_writes_a_loadable_folder(tmp_path: Path, capsys) -> None:
     path = tmp_path / "b.weights.h5"
     write_keras_fixture(path, 32, 4, 2, seed=3)
     out = tmp_path / "jbot-s-ref"
-    assert cli_main(["import", "jbot-keras", str(path), "--name", "jbot-s-ref", "--out",
-                     str(out), "--source", "github hftsoi/jbot models/"]) == 0
+    assert (
+        cli_main(
+            [
+                "import",
+                "jbot-keras",
+                str(path),
+                "--name",
+                "jbot-s-ref",
+                "--out",
+                str(out),
+                "--source",
+                "github hftsoi/jbot models/",
+            ]
+        )
+        == 0
+    )
     model = JetZoo.from_pretrained(out)
     x, mask = _jets()
     with torch.no_grad():
@@ -127,8 +149,11 @@ def test_bad_files_name_the_field(tmp_path: Path) -> None:
     write_keras_fixture(path, 32, 4, 2)
     with h5py.File(path, "r+") as f:
         del f["layers/transformer_block_1/ln2/vars/1"]
-    with pytest.raises(ZooError, match=r"x\.weights\.h5: field 'layers/transformer_block_1/ln2/"
-                                       r"vars/1' is missing"):
+    with pytest.raises(
+        ZooError,
+        match=r"x\.weights\.h5: field 'layers/transformer_block_1/ln2/"
+        r"vars/1' is missing",
+    ):
         import_jbot_keras(path)
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:

@@ -1,4 +1,5 @@
 """Anomaly scores: equal to brute-force / scikit-learn references, and a shifted signal is found."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,9 @@ def test_knn_and_cosine_scores_equal_brute_force() -> None:
     np.testing.assert_allclose(ours.numpy(), dist.mean(1), atol=1e-5)
     cos = np.einsum("nd,nkd->nk", zt, zr[idx])
     ref_cos = -np.exp(cos / 0.05).mean(1)
-    np.testing.assert_allclose(an.cosine_score(ref, test, k=30, tau=0.05, device="cpu").numpy(),
-                               ref_cos, rtol=2e-5)
+    np.testing.assert_allclose(
+        an.cosine_score(ref, test, k=30, tau=0.05, device="cpu").numpy(), ref_cos, rtol=2e-5
+    )
     both = an.anomaly_scores(ref, test, methods=("knn", "cosine"))
     np.testing.assert_allclose(both["knn"].numpy(), dist.mean(1), atol=1e-5)
     np.testing.assert_allclose(both["cosine"].numpy(), ref_cos, rtol=2e-5)
@@ -64,16 +66,20 @@ def test_mahalanobis_equals_numpy_with_tied_covariance() -> None:
     # without labels: one Gaussian with the full covariance (ddof = 0)
     mu = zr.mean(0)
     inv1 = np.linalg.inv(np.cov(zr.T, ddof=0))
-    np.testing.assert_allclose(an.mahalanobis(ref, test, ridge=0.0).numpy(),
-                               np.einsum("nd,de,ne->n", zt - mu, inv1, zt - mu), rtol=1e-8)
+    np.testing.assert_allclose(
+        an.mahalanobis(ref, test, ridge=0.0).numpy(),
+        np.einsum("nd,de,ne->n", zt - mu, inv1, zt - mu),
+        rtol=1e-8,
+    )
 
 
 def test_gmm_score_is_negative_log_likelihood() -> None:
     ref, _ = _background(800, 5)
     test = _signal(40, 6)
     gmm = GaussianMixture(4, random_state=0, reg_covar=1e-6).fit(_norm(ref))
-    np.testing.assert_allclose(an.gmm_score(ref, test, n_components=4).numpy(),
-                               -gmm.score_samples(_norm(test)), rtol=1e-10)
+    np.testing.assert_allclose(
+        an.gmm_score(ref, test, n_components=4).numpy(), -gmm.score_samples(_norm(test)), rtol=1e-10
+    )
 
 
 def test_shifted_gaussian_signal_scores_higher_than_background() -> None:
@@ -87,8 +93,9 @@ def test_shifted_gaussian_signal_scores_higher_than_background() -> None:
     # with a shift of 2 sigma into an empty direction the signal is well separated (~0.9)
     assert all(auc > 0.8 for auc in aucs.values()), aucs
     # and an unshifted "signal" drawn from the background itself is at chance (sd ~ 0.013)
-    null = an.anomaly_scores(ref, np.concatenate([bkg_test, _background(1000, 10)[0]]),
-                             ref_labels=ref_y)
+    null = an.anomaly_scores(
+        ref, np.concatenate([bkg_test, _background(1000, 10)[0]]), ref_labels=ref_y
+    )
     for name, s in null.items():
         assert binary_auc(s, is_sig) == pytest.approx(0.5, abs=0.06), name
 
@@ -108,8 +115,11 @@ class _ToyAE(nn.Module):
 
 def test_reconstruction_score_goes_through_extract_in_order() -> None:
     g = torch.Generator().manual_seed(0)
-    data = {"x": torch.rand(23, 30, 3, generator=g), "mask": torch.ones(23, 30, dtype=torch.bool),
-            "label": torch.arange(23)}
+    data = {
+        "x": torch.rand(23, 30, 3, generator=g),
+        "mask": torch.ones(23, 30, dtype=torch.bool),
+        "label": torch.arange(23),
+    }
     model = _ToyAE()
     scores = an.reconstruction_score(model, data, batch_size=5, accelerator="cpu", progress=False)
     with torch.no_grad():
@@ -127,8 +137,11 @@ def test_reconstruction_score_of_the_registered_autoencoder() -> None:
     if not hasattr(ae, "reconstruction_score"):
         pytest.skip("the registered 'ae' has no reconstruction_score yet")
     g = torch.Generator().manual_seed(1)
-    data = {"x": torch.rand(19, 30, 3, generator=g), "mask": torch.rand(19, 30, generator=g) > 0.2,
-            "label": torch.zeros(19, dtype=torch.long)}
+    data = {
+        "x": torch.rand(19, 30, 3, generator=g),
+        "mask": torch.rand(19, 30, generator=g) > 0.2,
+        "label": torch.zeros(19, dtype=torch.long),
+    }
     scores = an.reconstruction_score(ae, data, batch_size=4, accelerator="cpu", progress=False)
     ae.eval()
     with torch.no_grad():

@@ -3,6 +3,7 @@
 The 2-process test runs this file as a script (Lightning's ``ddp`` strategy re-launches the
 calling script per device, which must not be pytest itself): two CPU processes with gloo.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from jetzoo.leaderboard.embeddings import (ContiguousDistributedSampler, extract,
-                                           extract_embeddings, is_global_zero)
+from jetzoo.leaderboard.embeddings import (
+    ContiguousDistributedSampler,
+    extract,
+    extract_embeddings,
+    is_global_zero,
+)
 
 N_JETS = 37  # not divisible by 2 processes x batch 8 (= 16), nor by 2
 BATCH = 8
@@ -43,8 +48,9 @@ def test_contiguous_sampler_covers_every_index_once(n: int, world: int) -> None:
     assert sum(parts, []) == list(range(n))  # in order, no duplicate, none missing
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
     # torch's DistributedSampler pads by repeating jets, which would score them twice
-    torch_parts = [list(DistributedSampler(range(n), world, r, shuffle=False))
-                   for r in range(world)]
+    torch_parts = [
+        list(DistributedSampler(range(n), world, r, shuffle=False)) for r in range(world)
+    ]
     assert sum(map(len, torch_parts)) == world * -(-n // world)  # > n unless world divides n
     if n % world:
         assert len(set(sum(torch_parts, []))) < sum(map(len, torch_parts))
@@ -52,8 +58,9 @@ def test_contiguous_sampler_covers_every_index_once(n: int, world: int) -> None:
 
 def test_single_process_extract_equals_direct_embed() -> None:
     model, data = _model(), _data()
-    emb, labels = extract_embeddings(model, data, batch_size=BATCH, accelerator="cpu",
-                                     progress=False)
+    emb, labels = extract_embeddings(
+        model, data, batch_size=BATCH, accelerator="cpu", progress=False
+    )
     assert model.training  # training flag restored
     model.eval()
     with torch.no_grad():
@@ -69,8 +76,14 @@ def test_single_process_extract_equals_direct_embed() -> None:
     assert torch.equal(labels2, torch.arange(N_JETS))
     torch.testing.assert_close(emb2, ref, atol=1e-5, rtol=1e-5)
     # other per-jet functions go through the same path (here: a callable)
-    norms, _ = extract(model, data, fn=lambda m, b: m.embed(b).norm(dim=1), batch_size=BATCH,
-                       accelerator="cpu", progress=False)
+    norms, _ = extract(
+        model,
+        data,
+        fn=lambda m, b: m.embed(b).norm(dim=1),
+        batch_size=BATCH,
+        accelerator="cpu",
+        progress=False,
+    )
     torch.testing.assert_close(norms, ref.norm(dim=1), atol=1e-5, rtol=1e-5)
 
 
@@ -107,6 +120,7 @@ def test_extract_on_the_embedded_sample_keeps_dataset_order() -> None:
 def test_extract_errors_name_the_problem() -> None:
     with pytest.raises(AttributeError, match="reconstruction_score"):
         extract(_model(), _data(), fn="reconstruction_score", accelerator="cpu", progress=False)
+
     class Stream(torch.utils.data.IterableDataset):
         def __iter__(self):  # type: ignore[no-untyped-def]
             return iter([])
@@ -121,16 +135,22 @@ def test_two_process_ddp_embeddings_equal_single_process(tmp_path: Path) -> None
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("LOCAL_RANK", None)
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=240,
-                          cwd=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert out["world_size"] == 2
     # each rank saw its own contiguous block (19 + 18 jets)
     assert sorted(out["local_sizes"]) == [18, 19]
-    single, single_labels = extract_embeddings(model, data, batch_size=BATCH, accelerator="cpu",
-                                               progress=False)
+    single, single_labels = extract_embeddings(
+        model, data, batch_size=BATCH, accelerator="cpu", progress=False
+    )
     assert torch.equal(out["labels"], torch.arange(N_JETS))
     assert torch.equal(single_labels, out["labels"])
     assert out["emb"].shape == single.shape
@@ -146,15 +166,29 @@ def _ddp_worker(outdir: Path) -> None:
 
     model = _model()
     model.load_state_dict(torch.load(outdir / "weights.pt", weights_only=True))
-    emb, labels = extract_embeddings(model, _data(), devices=2, batch_size=BATCH,
-                                     accelerator="cpu", strategy="ddp", progress=False)
+    emb, labels = extract_embeddings(
+        model,
+        _data(),
+        devices=2,
+        batch_size=BATCH,
+        accelerator="cpu",
+        strategy="ddp",
+        progress=False,
+    )
     world = dist.get_world_size()
     local = torch.tensor([len(ContiguousDistributedSampler(N_JETS, world, dist.get_rank()))])
     sizes = [torch.zeros_like(local) for _ in range(world)]
     dist.all_gather(sizes, local)
     if is_global_zero():
-        torch.save({"emb": emb, "labels": labels, "world_size": world,
-                    "local_sizes": [int(s) for s in sizes]}, outdir / "ddp.pt")
+        torch.save(
+            {
+                "emb": emb,
+                "labels": labels,
+                "world_size": world,
+                "local_sizes": [int(s) for s in sizes],
+            },
+            outdir / "ddp.pt",
+        )
     # leave gloo before the interpreter exits: its threads torn down at exit have aborted a
     # rank ("terminate called without an active exception", one CI run of 2026-12-04)
     dist.barrier()

@@ -1,5 +1,6 @@
 """Fine-tuning: LLRD learning rates, LoRA adapters, label fractions, a classifier that learns;
 task files: validation errors name the file and the field."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,24 @@ import torch.nn.functional as F
 
 from jetzoo import create_backbone
 from jetzoo.leaderboard.batches import stratified_subset
-from jetzoo.leaderboard.finetune import (FineTuneSettings, JetClassifier, LoRALinear,
-                                         apply_lora, count_trainable, finetune,
-                                         llrd_param_groups)
-from jetzoo.leaderboard.tasks import (TASKS_DIR, TaskError, applicable_tasks, load_task,
-                                      load_tasks, parse_task,
-                                      synthetic_task_data)
+from jetzoo.leaderboard.finetune import (
+    FineTuneSettings,
+    JetClassifier,
+    LoRALinear,
+    apply_lora,
+    count_trainable,
+    finetune,
+    llrd_param_groups,
+)
+from jetzoo.leaderboard.tasks import (
+    TASKS_DIR,
+    TaskError,
+    applicable_tasks,
+    load_task,
+    load_tasks,
+    parse_task,
+    synthetic_task_data,
+)
 
 
 def tiny(depth: int = 1, **kw):
@@ -28,12 +41,18 @@ def test_llrd_learning_rates_are_base_times_decay_power():
     groups = llrd_param_groups(model, base, decay, weight_decay=1e-4)
     # depth 2: L = 2; embedding (id 0) -> decay^3, block 0 -> decay^2, block 1 -> decay^1,
     # final norm (id 3) -> decay^0 = base, head -> base
-    expected_exp = {"particle_embed.weight": 3, "cls_token": 3, "blocks.0.attn.qkv.weight": 2,
-                    "blocks.1.mlp.fc2.bias": 1, "norm.weight": 0, "head.0.weight": 0,
-                    "head.6.bias": 0}
+    expected_exp = {
+        "particle_embed.weight": 3,
+        "cls_token": 3,
+        "blocks.0.attn.qkv.weight": 2,
+        "blocks.1.mlp.fc2.bias": 1,
+        "norm.weight": 0,
+        "head.0.weight": 0,
+        "head.6.bias": 0,
+    }
     lr_of = {n: g["lr"] for g in groups for n in g["param_names"]}
     for name, k in expected_exp.items():
-        assert lr_of[name] == base * decay ** k, name
+        assert lr_of[name] == base * decay**k, name
     assert lr_of["particle_embed.weight"] == pytest.approx(3.43e-4, rel=1e-12)
     # every trainable parameter is in exactly one group
     n_params = sum(len(g["params"]) for g in groups)
@@ -105,8 +124,15 @@ def test_finetuned_classifier_beats_chance(mode):
     # three classes (q, g, t of the top-tagging task) told apart by multiplicity and spread
     task = load_task(TASKS_DIR / "top-tagging.yaml")
     data = synthetic_task_data(task, n_per_class=80, seed=0)
-    settings = FineTuneSettings(mode=mode, base_lrs=(3e-3,), decays=(0.8,), max_epochs=10,
-                                batch_size=32, seed=0, accelerator="cpu")
+    settings = FineTuneSettings(
+        mode=mode,
+        base_lrs=(3e-3,),
+        decays=(0.8,),
+        max_epochs=10,
+        batch_size=32,
+        seed=0,
+        accelerator="cpu",
+    )
     out = finetune(tiny(), data.train, data.val, data.test, 3, settings)
     acc = float((out.test_proba.argmax(1) == data.test["label"]).float().mean())
     assert out.test_proba.shape == (len(data.test["label"]), 3)
@@ -120,38 +146,78 @@ def test_grid_scan_selects_best_validation_point():
     task = load_task(TASKS_DIR / "top-tagging.yaml")
     data = synthetic_task_data(task, n_per_class=60, seed=1)
     target = {k: v for k, v in data.train.items()}
-    settings = FineTuneSettings(mode="llrd", base_lrs=(1e-6, 3e-3), decays=(0.7,), max_epochs=3,
-                                batch_size=32, label_fraction=0.5, accelerator="cpu")
+    settings = FineTuneSettings(
+        mode="llrd",
+        base_lrs=(1e-6, 3e-3),
+        decays=(0.7,),
+        max_epochs=3,
+        batch_size=32,
+        label_fraction=0.5,
+        accelerator="cpu",
+    )
     out = finetune(tiny(), target, data.val, data.test, 3, settings)
     assert len(out.scan) == 2
     best = max(out.scan, key=lambda s: (s["val_accuracy"], -s["val_loss"]))
     assert out.best == best
-    assert out.n_train == sum(max(1, round(0.5 * int(n))) for n in
-                              torch.bincount(data.train["label"]))
+    assert out.n_train == sum(
+        max(1, round(0.5 * int(n))) for n in torch.bincount(data.train["label"])
+    )
 
 
 def test_task_files_validate_and_apply_by_family(tmp_path: Path):
     tasks = load_tasks()
     names = {t.name for t in tasks}
-    assert {"jetnet-5class", "top-tagging", "anomaly-qcd", "rs3l-gluon-tagging",
-            "rs3l-tau-tagging", "rs3l-darkjet"} <= names
+    assert {
+        "jetnet-5class",
+        "top-tagging",
+        "anomaly-qcd",
+        "rs3l-gluon-tagging",
+        "rs3l-tau-tagging",
+        "rs3l-darkjet",
+    } <= names
     assert {t.name for t in applicable_tasks(tiny(), tasks)} == {
-        t.name for t in tasks if t.family == "jetnet"}
+        t.name for t in tasks if t.family == "jetnet"
+    }
     top = next(t for t in tasks if t.name == "top-tagging")
     assert top.signal == ("t",) and top.background == ("q", "g") and top.num_classes == 2
     bad = tmp_path / "bad.yaml"
-    bad.write_text((TASKS_DIR / "top-tagging.yaml").read_text().replace("name: top-tagging",
-                                                                         "name: bad")
-                   .replace("kind: binary", "kind: binery"))
+    bad.write_text(
+        (TASKS_DIR / "top-tagging.yaml")
+        .read_text()
+        .replace("name: top-tagging", "name: bad")
+        .replace("kind: binary", "kind: binery")
+    )
     with pytest.raises(TaskError, match=r"bad\.yaml: field 'kind'"):
         load_task(bad)
     with pytest.raises(TaskError, match=r"x\.yaml: field 'signal': class 'w' is not in classes"):
-        parse_task({"name": "x", "family": "jetnet", "dataset": "d", "seed": 0, "kind": "binary",
-                    "classes": ["q", "t"], "signal": ["w"], "evaluations": ["knn"],
-                    "metrics": ["auc"]}, source="x.yaml")
+        parse_task(
+            {
+                "name": "x",
+                "family": "jetnet",
+                "dataset": "d",
+                "seed": 0,
+                "kind": "binary",
+                "classes": ["q", "t"],
+                "signal": ["w"],
+                "evaluations": ["knn"],
+                "metrics": ["auc"],
+            },
+            source="x.yaml",
+        )
     with pytest.raises(TaskError, match=r"field 'settings.knn_kk': unknown setting"):
-        parse_task({"name": "x", "family": "jetnet", "dataset": "d", "seed": 0,
-                    "kind": "multiclass", "classes": ["q", "t"], "evaluations": ["knn"],
-                    "metrics": ["accuracy"], "settings": {"knn_kk": 3}}, source="x.yaml")
+        parse_task(
+            {
+                "name": "x",
+                "family": "jetnet",
+                "dataset": "d",
+                "seed": 0,
+                "kind": "multiclass",
+                "classes": ["q", "t"],
+                "evaluations": ["knn"],
+                "metrics": ["accuracy"],
+                "settings": {"knn_kk": 3},
+            },
+            source="x.yaml",
+        )
     with pytest.raises(TaskError, match="no task matches 'nope'"):
         load_tasks(names=["nope"])

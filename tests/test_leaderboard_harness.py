@@ -1,5 +1,6 @@
 """Benchmark v1 harness: tiers, main scores, the evaluator registry, seeds, the result store
 (merge and skip), the embedding cache and the pinned dataset catalog."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,39 @@ from jetzoo.leaderboard import evaluators as E
 from jetzoo.leaderboard import submission
 from jetzoo.leaderboard.cache import EmbeddingCache
 from jetzoo.leaderboard.schema import load_result
-from jetzoo.leaderboard.submission import (RunSettings, SubmissionError, combine_seeds, run_task,
-                                          load_model, submit)
-from jetzoo.leaderboard.tasks import (TASKS_DIR, TIER_SETTINGS, TaskError, TaskSkipped,
-                                      load_task, load_tasks, parse_task, resolve_dataset,
-                                      synthetic_task_data)
+from jetzoo.leaderboard.submission import (
+    RunSettings,
+    SubmissionError,
+    combine_seeds,
+    run_task,
+    load_model,
+    submit,
+)
+from jetzoo.leaderboard.tasks import (
+    TASKS_DIR,
+    TIER_SETTINGS,
+    TaskError,
+    TaskSkipped,
+    load_task,
+    load_tasks,
+    parse_task,
+    resolve_dataset,
+    synthetic_task_data,
+)
 from jetzoo.models.zoo import save_pretrained
 from jetzoo.utils.io import sha256_file
 
-BASE = {"name": "t", "family": "jetnet", "dataset": "jetnet-sample", "seed": 0,
-        "kind": "binary", "classes": ["q", "g", "t"], "signal": ["t"],
-        "evaluations": ["knn", "linear", "supervised"], "metrics": ["accuracy", "auc"]}
+BASE = {
+    "name": "t",
+    "family": "jetnet",
+    "dataset": "jetnet-sample",
+    "seed": 0,
+    "kind": "binary",
+    "classes": ["q", "g", "t"],
+    "signal": ["t"],
+    "evaluations": ["knn", "linear", "supervised"],
+    "metrics": ["accuracy", "auc"],
+}
 
 
 def tiny(seed: int = 0):
@@ -67,9 +90,14 @@ def test_benchmark_scale_of_the_standard_tier() -> None:
 
 
 def test_tier_settings_precedence() -> None:
-    raw = {**BASE, "settings": {"bootstrap": 7},
-           "tiers": {"quick": {"settings": {"max_epochs": 2}, "split": [0.6, 0.2, 0.2]},
-                     "standard": {"dataset": "elsewhere"}}}
+    raw = {
+        **BASE,
+        "settings": {"bootstrap": 7},
+        "tiers": {
+            "quick": {"settings": {"max_epochs": 2}, "split": [0.6, 0.2, 0.2]},
+            "standard": {"dataset": "elsewhere"},
+        },
+    }
     task = parse_task(raw)
     quick = task.for_tier("quick")
     assert quick.settings["bootstrap"] == 7  # the task's own setting wins over the tier's 20
@@ -96,8 +124,12 @@ def test_tier_settings_precedence() -> None:
 
 
 def test_combine_seeds_is_mean_and_sample_std() -> None:
-    rows = {s: [{"evaluation": "e", "metric": "accuracy", "value": v, "spread": 0.01 * (s + 1),
-                 "n": 10}] for s, v in ((0, 0.5), (1, 0.6), (2, 0.7))}
+    rows = {
+        s: [
+            {"evaluation": "e", "metric": "accuracy", "value": v, "spread": 0.01 * (s + 1), "n": 10}
+        ]
+        for s, v in ((0, 0.5), (1, 0.6), (2, 0.7))
+    }
     [row] = combine_seeds(rows)
     assert row["value"] == pytest.approx(0.6) and row["seed_std"] == pytest.approx(0.1)
     assert row["spread"] == pytest.approx(0.02) and row["per_seed"] == [0.5, 0.6, 0.7]
@@ -105,9 +137,18 @@ def test_combine_seeds_is_mean_and_sample_std() -> None:
 
 
 def test_seeded_finetuning_records_every_seed() -> None:
-    task = parse_task({**BASE, "evaluations": ["supervised"],
-                       "settings": {"label_fractions": [1.0], "seeds": [0, 1],
-                                    "max_epochs": 1, "bootstrap": 5}})
+    task = parse_task(
+        {
+            **BASE,
+            "evaluations": ["supervised"],
+            "settings": {
+                "label_fractions": [1.0],
+                "seeds": [0, 1],
+                "max_epochs": 1,
+                "bootstrap": 5,
+            },
+        }
+    )
     data = synthetic_task_data(task, n_per_class=30)
     res = run_task(tiny(), task, RunSettings(accelerator="cpu", quick=True), data=data)
     acc = next(r for r in res.rows if r["metric"] == "accuracy")
@@ -129,12 +170,23 @@ def test_a_new_evaluation_is_one_registered_class(monkeypatch) -> None:
     monkeypatch.setattr(submission, "EVALUATORS", E.EVALUATORS)
     monkeypatch.setattr("jetzoo.leaderboard.tasks.EVALUATORS", E.EVALUATORS, raising=False)
     E.register_evaluator(Constant)
-    task = parse_task({**BASE, "evaluations": ["constant"], "main_score": "constant/auc",
-                       "settings": {"bootstrap": 3}})
-    res = run_task(tiny(), task, RunSettings(accelerator="cpu", quick=True),
-                   data=synthetic_task_data(task, n_per_class=20))
-    assert {(r["evaluation"], r["metric"]): r["value"] for r in res.rows}[("constant", "auc")] \
-        == pytest.approx(0.5)
+    task = parse_task(
+        {
+            **BASE,
+            "evaluations": ["constant"],
+            "main_score": "constant/auc",
+            "settings": {"bootstrap": 3},
+        }
+    )
+    res = run_task(
+        tiny(),
+        task,
+        RunSettings(accelerator="cpu", quick=True),
+        data=synthetic_task_data(task, n_per_class=20),
+    )
+    assert {(r["evaluation"], r["metric"]): r["value"] for r in res.rows}[
+        ("constant", "auc")
+    ] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="registered twice"):
         E.register_evaluator(Constant)
     assert E.evaluator_of("finetune-llrd-10%").name == "finetune-llrd"
@@ -166,7 +218,6 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_ro
     (no jet embedded, nothing rewritten); a new evaluation is merged into the same file; the
     cache's jets are shared between tasks."""
     model_dir = save_pretrained(tiny(), tmp_path / "tiny", model_name="tiny")
-    sha = sha256_file(model_dir / "model.safetensors")
     out, cache = tmp_path / "store", tmp_path / "cache"
     kwargs = dict(tier="quick", out=out, cache_dir=cache, accelerator="cpu", progress=False)
     computed = embedded_rows
@@ -178,8 +229,7 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_ro
     assert n_first > 0
     mtimes = {p: p.stat().st_mtime_ns for p in paths}
     computed.clear()
-    assert submit(model_dir, ["top-tagging", "jetnet-5class"], evaluations=["knn"],
-                  **kwargs) == []
+    assert submit(model_dir, ["top-tagging", "jetnet-5class"], evaluations=["knn"], **kwargs) == []
     assert computed == [] and all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
     # a new evaluation is merged: its rows join the knn rows; its embeddings are cached
     computed.clear()
@@ -192,23 +242,37 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_ro
     # other --set settings do not silently replace the tier's run (its linear rows would go);
     # --force replaces it, and rescoring with --force keeps one row per metric
     with pytest.raises(SubmissionError, match=r"losing its rows of knn, linear.*--force"):
-        submit(model_dir, ["top-tagging"], evaluations=["knn"], overrides={"knn_k": 5},
-               **kwargs)
-    [path] = submit(model_dir, ["top-tagging"], evaluations=["knn"],
-                    overrides={"knn_k": 5}, force=True, **kwargs)
+        submit(model_dir, ["top-tagging"], evaluations=["knn"], overrides={"knn_k": 5}, **kwargs)
+    [path] = submit(
+        model_dir,
+        ["top-tagging"],
+        evaluations=["knn"],
+        overrides={"knn_k": 5},
+        force=True,
+        **kwargs,
+    )
     run = load_result(path)[0]["runs"]["quick"]
     assert {r["evaluation"] for r in run["results"]} == {"knn"}
     assert run["settings"]["knn_k"] == 5 and run["overrides"] == {"knn_k": 5}
-    [path] = submit(model_dir, ["top-tagging"], evaluations=["knn"], overrides={"knn_k": 5},
-                    force=True, **kwargs)
+    [path] = submit(
+        model_dir,
+        ["top-tagging"],
+        evaluations=["knn"],
+        overrides={"knn_k": 5},
+        force=True,
+        **kwargs,
+    )
     rows = load_result(path)[0]["runs"]["quick"]["results"]
     assert len(rows) == len({(r["evaluation"], r["metric"]) for r in rows})
 
 
 def test_catalog_names_the_command_of_a_missing_set(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("JETZOO_DATA", str(tmp_path))
-    with pytest.raises(catalog.DatasetMissing, match=r"make it with `jetzoo generate jetnet "
-                                                     r".*--seed 101"):
+    with pytest.raises(
+        catalog.DatasetMissing,
+        match=r"make it with `jetzoo generate jetnet "
+        r".*--seed 101",
+    ):
         catalog.locate("jetnet-bench-220k")
     task = load_task(TASKS_DIR / "top-tagging.yaml").for_tier("standard")
     with pytest.raises(TaskSkipped, match="jetnet-bench-220k.*jetzoo generate jetnet"):
@@ -217,8 +281,11 @@ def test_catalog_names_the_command_of_a_missing_set(tmp_path: Path, monkeypatch)
     fake = tmp_path / "jetnet-bench-220k"
     fake.mkdir()
     (fake / "shard-00000.h5").write_bytes(b"jets")
-    (fake / "manifest.json").write_text(json.dumps({"shards": [
-        {"file": "shard-00000.h5", "sha256": sha256_file(fake / "shard-00000.h5")}]}))
+    (fake / "manifest.json").write_text(
+        json.dumps(
+            {"shards": [{"file": "shard-00000.h5", "sha256": sha256_file(fake / "shard-00000.h5")}]}
+        )
+    )
     with pytest.raises(catalog.DataError, match="differs from the pinned"):
         catalog.locate("jetnet-bench-220k")
     assert catalog.locate("jetnet-sample") == catalog.EMBEDDED

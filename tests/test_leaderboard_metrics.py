@@ -1,4 +1,5 @@
 """Every leaderboard metric equals scikit-learn's on the same random arrays."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,8 @@ def test_binary_auc_and_roc_match_sklearn(seed: int, ties: bool) -> None:
     assert m.binary_auc(s, y) == pytest.approx(skm.roc_auc_score(y, s), abs=1e-6)
     # only the order matters: a huge affine map (which a sigmoid would squash into ties) is fine
     assert m.binary_auc(torch.tensor(s) * 1e9 - 5e9, torch.tensor(y)) == pytest.approx(
-        skm.roc_auc_score(y, s), abs=1e-6)
+        skm.roc_auc_score(y, s), abs=1e-6
+    )
     fpr, tpr, thr = skm.roc_curve(y, s, drop_intermediate=False)
     ours = m.roc_curve(s, y)
     np.testing.assert_allclose(ours.fpr.numpy(), fpr, atol=1e-12)
@@ -62,8 +64,10 @@ def test_working_point_exactly_on_a_count_boundary() -> None:
     assert m.signal_efficiency_at(s, y, 0.1) == pytest.approx(np.mean(sig >= 899.5))
     assert m.background_rejection_at(s, y, 1.0) == pytest.approx(1000 / np.sum(bkg >= 450.5))
     # perfectly separated: no background passes a working point -> infinite rejection
-    assert m.background_rejection_at(np.r_[np.zeros(5), np.ones(5)], np.r_[[0] * 5, [1] * 5],
-                                     0.5) == np.inf
+    assert (
+        m.background_rejection_at(np.r_[np.zeros(5), np.ones(5)], np.r_[[0] * 5, [1] * 5], 0.5)
+        == np.inf
+    )
 
 
 def test_accuracy_and_multiclass_auc_match_sklearn() -> None:
@@ -73,14 +77,16 @@ def test_accuracy_and_multiclass_auc_match_sklearn() -> None:
     scores = rng.normal(size=(n, c)) + 1.2 * np.eye(c)[y]
     assert m.accuracy(scores, y) == pytest.approx(skm.accuracy_score(y, scores.argmax(1)), abs=1e-7)
     assert m.accuracy(scores.argmax(1), y, num_classes=c) == pytest.approx(
-        skm.accuracy_score(y, scores.argmax(1)), abs=1e-7)
+        skm.accuracy_score(y, scores.argmax(1)), abs=1e-7
+    )
     ours = m.multiclass_auc(scores, y).numpy()
     ref = [skm.roc_auc_score(y == k, scores[:, k]) for k in range(c)]
     np.testing.assert_allclose(ours, ref, atol=1e-6)
     # sklearn's one-vs-rest macro average on probabilities equals the mean of ours
     probs = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)
-    np.testing.assert_allclose(m.multiclass_auc(probs, y).mean(),
-                               skm.roc_auc_score(y, probs, multi_class="ovr"), atol=1e-6)
+    np.testing.assert_allclose(
+        m.multiclass_auc(probs, y).mean(), skm.roc_auc_score(y, probs, multi_class="ovr"), atol=1e-6
+    )
 
 
 def test_bootstrap_spread_of_a_mean_is_the_standard_error() -> None:
@@ -102,8 +108,9 @@ def test_bootstrap_of_auc_is_reproducible_and_stratified() -> None:
     assert a.mean == pytest.approx(skm.roc_auc_score(y, s), abs=0.01)
     # the AUC standard error (Hanley-McNeil) for n = 500 + 500 at AUC ~ 0.74 is ~0.016
     assert 0.008 < a.spread < 0.03
-    vec = m.bootstrap(lambda p, t: m.multiclass_auc(p, t), np.stack([-s, s], 1), y,
-                      n_resamples=20, stratify=y)
+    vec = m.bootstrap(
+        lambda p, t: m.multiclass_auc(p, t), np.stack([-s, s], 1), y, n_resamples=20, stratify=y
+    )
     assert vec.mean.shape == (2,) and vec.mean[1] == pytest.approx(a.mean, abs=0.02)
 
 

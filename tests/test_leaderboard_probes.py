@@ -1,4 +1,5 @@
 """kNN and linear probes: perfect embeddings score 1.0, noise scores chance, kNN equals sklearn."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -82,8 +83,9 @@ def test_knn_weighted_vote_by_hand() -> None:
     expected = torch.tensor([w[0], w[1] + w[2]]) / w.sum()
     torch.testing.assert_close(res.scores[0].double(), expected, atol=1e-6, rtol=0)
     assert res.pred.item() == 0  # one very close neighbour outweighs two farther ones
-    majority = knn_probe(refs, labels, torch.tensor([[2.0, 0.0]]), k=3, vote="majority",
-                         device="cpu")
+    majority = knn_probe(
+        refs, labels, torch.tensor([[2.0, 0.0]]), k=3, vote="majority", device="cpu"
+    )
     assert majority.pred.item() == 1
 
 
@@ -94,8 +96,9 @@ def test_linear_probe_equals_sklearn_pipeline_and_perfect_embedding() -> None:
     assert accuracy(res.pred, yt) == 1.0
     scaler = StandardScaler().fit(x.numpy())
     ref = LogisticRegression(max_iter=1000, random_state=0).fit(scaler.transform(x.numpy()), y)
-    np.testing.assert_allclose(res.scores.numpy(), ref.predict_proba(scaler.transform(xt.numpy())),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        res.scores.numpy(), ref.predict_proba(scaler.transform(xt.numpy())), atol=1e-5
+    )
 
 
 def test_linear_probe_on_noise_scores_chance() -> None:

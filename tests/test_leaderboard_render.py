@@ -1,5 +1,6 @@
 """Render: main scores per tier, tables per task and tier with the baseline beside the SSL rows,
 seeds shown, ROC PNGs, refusal of tampering."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,52 +18,106 @@ MAIN = {"top-tagging": "knn/auc", "anomaly-qcd": "anomaly-knn/auc[w]"}
 
 def _rows(task: str, auc_knn: float, auc_ft: float) -> list[dict]:
     if task == "anomaly-qcd":
-        return [{"evaluation": "anomaly-knn", "metric": "auc[w]", "value": 0.8072,
-                 "spread": 0.0028, "n": 900}]
+        return [
+            {
+                "evaluation": "anomaly-knn",
+                "metric": "auc[w]",
+                "value": 0.8072,
+                "spread": 0.0028,
+                "n": 900,
+            }
+        ]
     rows = []
-    for ev, auc, base in (("knn", auc_knn, None), ("finetune-llrd-10%", auc_ft, False),
-                          ("supervised-10%", 0.91, True),
-                          ("finetune-llrd-100%", auc_ft + 0.01, False),
-                          ("supervised-100%", 0.93, True)):
-        seeded = {} if base is None else {"baseline": base, "seeds": [0, 1, 2],
-                                          "per_seed": [auc - 0.01, auc, auc + 0.01],
-                                          "seed_std": 0.01}
-        rows.append({"evaluation": ev, "metric": "auc", "value": auc, "spread": 0.0021,
-                     "n": 500, **seeded})
-        rows.append({"evaluation": ev, "metric": "rej_b@eff_s=0.5",
-                     "value": None if ev == "knn" else 41.25, "spread": 2.5, "n": 500})
+    for ev, auc, base in (
+        ("knn", auc_knn, None),
+        ("finetune-llrd-10%", auc_ft, False),
+        ("supervised-10%", 0.91, True),
+        ("finetune-llrd-100%", auc_ft + 0.01, False),
+        ("supervised-100%", 0.93, True),
+    ):
+        seeded = (
+            {}
+            if base is None
+            else {
+                "baseline": base,
+                "seeds": [0, 1, 2],
+                "per_seed": [auc - 0.01, auc, auc + 0.01],
+                "seed_std": 0.01,
+            }
+        )
+        rows.append(
+            {"evaluation": ev, "metric": "auc", "value": auc, "spread": 0.0021, "n": 500, **seeded}
+        )
+        rows.append(
+            {
+                "evaluation": ev,
+                "metric": "rej_b@eff_s=0.5",
+                "value": None if ev == "knn" else 41.25,
+                "spread": 2.5,
+                "n": 500,
+            }
+        )
     return rows
 
 
-def _write(root: Path, model: str, sha: str, tiers: dict[str, tuple[float, float]],
-           roc_labels: dict[str, list[str]]) -> None:
+def _write(
+    root: Path,
+    model: str,
+    sha: str,
+    tiers: dict[str, tuple[float, float]],
+    roc_labels: dict[str, list[str]],
+) -> None:
     """One store file per task holding a run per tier; ROC curves of the standard tier."""
     for task in ("top-tagging", "anomaly-qcd"):
-        runs = {tier: {"task_sha256": "c" * 64, "settings": {"max_epochs": 20},
-                       "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64,
-                                   "n_test": 500},
-                       "jetzoo_version": "0.1.0", "date": "2026-11-23T12:00:00+00:00",
-                       "results": _rows(task, *aucs)} for tier, aucs in tiers.items()}
-        obj = {"model": {"id": model, "revision": "local", "weights_sha256": sha,
-                         "arch": "particle_transformer", "family": "jetnet",
-                         "num_features": 16},
-               "task": {"name": task, "kind": KIND[task], "family": "jetnet",
-                        "main_score": MAIN[task]},
-               "runs": runs}
+        runs = {
+            tier: {
+                "task_sha256": "c" * 64,
+                "settings": {"max_epochs": 20},
+                "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64, "n_test": 500},
+                "jetzoo_version": "0.1.0",
+                "date": "2026-11-23T12:00:00+00:00",
+                "results": _rows(task, *aucs),
+            }
+            for tier, aucs in tiers.items()
+        }
+        obj = {
+            "model": {
+                "id": model,
+                "revision": "local",
+                "weights_sha256": sha,
+                "arch": "particle_transformer",
+                "family": "jetnet",
+                "num_features": 16,
+            },
+            "task": {
+                "name": task,
+                "kind": KIND[task],
+                "family": "jetnet",
+                "main_score": MAIN[task],
+            },
+            "runs": runs,
+        }
         tpr = np.linspace(0, 1, 20)
-        roc = {f"standard|{ev}|{label}": (tpr ** 3, tpr)
-               for ev, labels in roc_labels.items() for label in labels
-               if (task == "anomaly-qcd") == ev.startswith("anomaly")}
+        roc = {
+            f"standard|{ev}|{label}": (tpr**3, tpr)
+            for ev, labels in roc_labels.items()
+            for label in labels
+            if (task == "anomaly-qcd") == ev.startswith("anomaly")
+        }
         write_result(result_path(root, model, sha, task), obj, roc)
 
 
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
     d = tmp_path / "results"
-    _write(d, "jbot-s", "a" * 64, {"standard": (0.90, 0.95)},
-           {"knn": ["t"], "anomaly-knn": ["w"]})
-    _write(d, "ae", "e" * 64, {"standard": (0.92, 0.94), "quick": (0.70, 0.60)},
-           {"supervised-10%": ["t"]})
+    _write(d, "jbot-s", "a" * 64, {"standard": (0.90, 0.95)}, {"knn": ["t"], "anomaly-knn": ["w"]})
+    _write(
+        d,
+        "ae",
+        "e" * 64,
+        {"standard": (0.92, 0.94), "quick": (0.70, 0.60)},
+        {"supervised-10%": ["t"]},
+    )
     return d
 
 
@@ -74,8 +129,9 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
     assert text.index("## Tier `standard`") < text.index("## Tier `quick`")
     main = text.split("## Tier `standard`: main scores")[1].split("##")[0]
     lines = [ln for ln in main.splitlines() if ln.startswith("| ")]
-    assert lines[0] == ("| model | top-tagging<br>`knn/auc` | anomaly-qcd<br>"
-                        "`anomaly-knn/auc[w]` |")
+    assert lines[0] == (
+        "| model | top-tagging<br>`knn/auc` | anomaly-qcd<br>`anomaly-knn/auc[w]` |"
+    )
     assert lines[1].startswith("| ae `eeeeeeeeeeee` | 0.9200 ± 0.0021 |")  # best first
     assert lines[2].startswith("| jbot-s `aaaaaaaaaaaa` | 0.9000 ± 0.0021 |")
     assert "## top-tagging (tier `standard`)" in text and "## anomaly-qcd (tier `quick`)" in text
@@ -84,17 +140,22 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
     rows = [ln for ln in section.splitlines() if ln.startswith("| jbot-s ")]
     evals = [ln.split("|")[2].strip() for ln in rows]
     # frozen first, then per fraction: the baseline directly above its fine-tuned row
-    assert evals == ["kNN probe (frozen)",
-                     "supervised from scratch (baseline), 10% labels",
-                     "fine-tuned, LLRD, 10% labels",
-                     "supervised from scratch (baseline), 100% labels",
-                     "fine-tuned, LLRD, 100% labels"]
-    assert ("| jbot-s `aaaaaaaaaaaa` | fine-tuned, LLRD, 10% labels | 0.9500 ± 0.0021 "
-            "(± 0.0100 over 3 seeds) | 41.2 ± 2.5 |") in text
+    assert evals == [
+        "kNN probe (frozen)",
+        "supervised from scratch (baseline), 10% labels",
+        "fine-tuned, LLRD, 10% labels",
+        "supervised from scratch (baseline), 100% labels",
+        "fine-tuned, LLRD, 100% labels",
+    ]
+    assert (
+        "| jbot-s `aaaaaaaaaaaa` | fine-tuned, LLRD, 10% labels | 0.9500 ± 0.0021 "
+        "(± 0.0100 over 3 seeds) | 41.2 ± 2.5 |"
+    ) in text
     assert "| jbot-s `aaaaaaaaaaaa` | kNN probe (frozen) | 0.9000 ± 0.0021 | n/a |" in text
     assert "| ae `eeeeeeeeeeee` | anomaly: kNN distance | 0.8072 ± 0.0028 |" in text
     assert text.index("## top-tagging (tier `standard`)") < text.index(
-        "## anomaly-qcd (tier `standard`)")  # classification first
+        "## anomaly-qcd (tier `standard`)"
+    )  # classification first
     for task in ("top-tagging", "anomaly-qcd"):
         png = out / "roc" / f"{task}-standard.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
@@ -116,8 +177,12 @@ def test_render_refuses_tampered_file(results: Path, tmp_path: Path, capsys):
     path.write_text(path.read_text().replace('"value": 0.92', '"value": 0.99'))
     with pytest.raises(ResultFileError, match=r"top-tagging\.json: field 'checksum'"):
         render(results, tmp_path / "board")
-    assert cli_main(["leaderboard", "render", "--results", str(results), "--out",
-                     str(tmp_path / "board")]) == 1
+    assert (
+        cli_main(
+            ["leaderboard", "render", "--results", str(results), "--out", str(tmp_path / "board")]
+        )
+        == 1
+    )
     assert "refused" in capsys.readouterr().err
     assert not (tmp_path / "board" / "README.md").exists()
 

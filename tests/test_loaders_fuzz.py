@@ -3,6 +3,7 @@ task files, recipe files and result files. Whatever a field holds, the loader re
 object or raises its jetzoo error naming the file, never another exception, and never hangs
 (each example has a deadline). Under CI the examples are derandomised (the same each run);
 locally each run looks at new ones."""
+
 from __future__ import annotations
 
 import json
@@ -29,17 +30,32 @@ from jetzoo.models.zoo import ZooError, save_pretrained
 from jetzoo.recipes.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-settings.register_profile("jetzoo", max_examples=40, deadline=5000, derandomize="CI" in os.environ,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "jetzoo",
+    max_examples=40,
+    deadline=5000,
+    derandomize="CI" in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile("jetzoo")
 
 # any JSON / YAML value, with the sizes and numbers that break naive code
-SCALARS = (st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.sampled_from(
-    [0, -1, 1, 2, 3, 10**6, 10**12, 0.0, -0.5, 1e-300, 1e300]) | st.floats(allow_nan=True)
-    | st.text(max_size=12) | st.sampled_from(["..", ".", "/", "a/b", "nan", "1e-3"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=8)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.sampled_from([0, -1, 1, 2, 3, 10**6, 10**12, 0.0, -0.5, 1e-300, 1e300])
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+    | st.sampled_from(["..", ".", "/", "a/b", "nan", "1e-3"])
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
 
 
 def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
@@ -88,8 +104,11 @@ def valid_or_named(load: Any, arg: Any, error: type[Exception], where: Path) -> 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    return save_pretrained(create_backbone("jbot-s", embed_dim=16, depth=1, num_heads=2),
-                           tmp_path_factory.mktemp("zoo") / "model", model_name="tiny")
+    return save_pretrained(
+        create_backbone("jbot-s", embed_dim=16, depth=1, num_heads=2),
+        tmp_path_factory.mktemp("zoo") / "model",
+        model_name="tiny",
+    )
 
 
 def _copy(src: Path) -> Path:
@@ -109,8 +128,10 @@ def test_model_folder_config(model_folder: Path, data) -> None:
         shutil.rmtree(folder.parent)
 
 
-@given(cut=st.integers(0, 10_000), flips=st.lists(st.tuples(st.integers(0, 10**6),
-                                                              st.integers(0, 255)), max_size=4))
+@given(
+    cut=st.integers(0, 10_000),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+)
 def test_model_folder_weights_bytes(model_folder: Path, cut: int, flips) -> None:
     folder = _copy(model_folder)
     try:
@@ -131,10 +152,14 @@ def test_model_folder_weights_bytes(model_folder: Path, cut: int, flips) -> None
 SHARD_KEYS = ("particle_features", "jet_features", "labels")
 
 
-@given(key=st.sampled_from(SHARD_KEYS), dtype=st.sampled_from(["f4", "f8", "i8", "u1", "S3"]),
-       shape=st.lists(st.integers(0, 40), min_size=0, max_size=4),
-       fill=st.sampled_from([0.0, 0.5, -1.0, 7.0, 1e9, float("nan"), float("inf")]),
-       attr=st.sampled_from([None, "format", "classes"]), attr_value=SCALARS)
+@given(
+    key=st.sampled_from(SHARD_KEYS),
+    dtype=st.sampled_from(["f4", "f8", "i8", "u1", "S3"]),
+    shape=st.lists(st.integers(0, 40), min_size=0, max_size=4),
+    fill=st.sampled_from([0.0, 0.5, -1.0, 7.0, 1e9, float("nan"), float("inf")]),
+    attr=st.sampled_from([None, "format", "classes"]),
+    attr_value=SCALARS,
+)
 def test_shard_fields(key, dtype, shape, fill, attr, attr_value) -> None:
     folder = _copy(Path(sample_path()))
     try:
@@ -161,10 +186,14 @@ TASK = yaml.safe_load((ROOT / "leaderboard" / "tasks" / "top-tagging.yaml").read
 RECIPE = yaml.safe_load((ROOT / "recipes" / "jbot-s.yaml").read_text())
 
 
-@pytest.mark.parametrize("original,name,load,error", [
-    (TASK, "top-tagging.yaml", load_task, TaskError),
-    (RECIPE, "x.yaml", load_config, ConfigError),
-], ids=["task-files", "recipe-files"])
+@pytest.mark.parametrize(
+    "original,name,load,error",
+    [
+        (TASK, "top-tagging.yaml", load_task, TaskError),
+        (RECIPE, "x.yaml", load_config, ConfigError),
+    ],
+    ids=["task-files", "recipe-files"],
+)
 @given(data=st.data())
 def test_yaml_files(tmp_path_factory, original, name, load, error, data) -> None:
     path = tmp_path_factory.mktemp("yaml") / name
@@ -172,8 +201,9 @@ def test_yaml_files(tmp_path_factory, original, name, load, error, data) -> None
     valid_or_named(load, path, error, path)
 
 
-RESULT = json.loads(next((ROOT / "leaderboard" / "results" / "jbot-s").glob("*/top-tagging.json"))
-                    .read_text())
+RESULT = json.loads(
+    next((ROOT / "leaderboard" / "results" / "jbot-s").glob("*/top-tagging.json")).read_text()
+)
 
 
 @given(data=st.data(), resign=st.booleans())

@@ -1,4 +1,5 @@
 """Losses against hand computations in numpy on 3-sample batches (issue #4, item 5)."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,17 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from jetzoo.losses import (covariance_loss, cosine_distance, dino_cross_entropy, entropy, koleo,
-                           nt_xent, teacher_probs, update_center, variance_loss)
+from jetzoo.losses import (
+    covariance_loss,
+    cosine_distance,
+    dino_cross_entropy,
+    entropy,
+    koleo,
+    nt_xent,
+    teacher_probs,
+    update_center,
+    variance_loss,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -56,13 +66,15 @@ def test_dino_cross_entropy_matches_hand_computation() -> None:
     p_t = _np_softmax((t - c) / 0.04)
     log_p_s = np.log(_np_softmax(s / 0.1))
     want = np.mean(-(p_t * log_p_s).sum(-1))
-    got = dino_cross_entropy(torch.tensor(s), torch.tensor(t), torch.tensor(c),
-                             student_temp=0.1, teacher_temp=0.04).item()
+    got = dino_cross_entropy(
+        torch.tensor(s), torch.tensor(t), torch.tensor(c), student_temp=0.1, teacher_temp=0.04
+    ).item()
     assert got == pytest.approx(want, rel=1e-5)
     # entropy of the teacher distribution
     want_h = np.mean(-(p_t * np.log(p_t)).sum(-1))
-    assert entropy(teacher_probs(torch.tensor(t), torch.tensor(c), 0.04)).item() == \
-        pytest.approx(want_h, rel=1e-4, abs=1e-6)
+    assert entropy(teacher_probs(torch.tensor(t), torch.tensor(c), 0.04)).item() == pytest.approx(
+        want_h, rel=1e-4, abs=1e-6
+    )
 
 
 def test_dino_cross_entropy_masked_tokens() -> None:
@@ -71,8 +83,9 @@ def test_dino_cross_entropy_masked_tokens() -> None:
     m = np.array([[1, 0], [1, 1], [0, 0]], dtype=bool)
     ce = -(_np_softmax(t / 0.04) * np.log(_np_softmax(s / 0.1))).sum(-1)  # (3, 2)
     per_jet = [ce[0, 0], (ce[1, 0] + ce[1, 1]) / 2, 0.0]  # jet without masked particles -> 0
-    got = dino_cross_entropy(torch.tensor(s), torch.tensor(t), torch.tensor(c),
-                             mask=torch.tensor(m)).item()
+    got = dino_cross_entropy(
+        torch.tensor(s), torch.tensor(t), torch.tensor(c), mask=torch.tensor(m)
+    ).item()
     assert got == pytest.approx(np.mean(per_jet), rel=1e-5)
 
 
@@ -106,14 +119,16 @@ def test_variance_covariance_cosine_match_hand_computation() -> None:
     z = RNG.normal(size=(3, 4))
     std = np.sqrt(z.var(axis=0, ddof=1) + 1e-4)
     assert variance_loss(torch.tensor(z)).item() == pytest.approx(
-        np.maximum(0, 1 - std).mean(), rel=1e-5)
+        np.maximum(0, 1 - std).mean(), rel=1e-5
+    )
     cov = np.cov(z, rowvar=False)
     off = cov - np.diag(np.diag(cov))
-    assert covariance_loss(torch.tensor(z)).item() == pytest.approx((off ** 2).sum() / 4, rel=1e-5)
+    assert covariance_loss(torch.tensor(z)).item() == pytest.approx((off**2).sum() / 4, rel=1e-5)
     x = RNG.normal(size=(3, 4))
     cos = (x * z).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(z, axis=1)
-    np.testing.assert_allclose(cosine_distance(torch.tensor(x), torch.tensor(z)).numpy(),
-                               1 - cos, rtol=1e-5)
+    np.testing.assert_allclose(
+        cosine_distance(torch.tensor(x), torch.tensor(z)).numpy(), 1 - cos, rtol=1e-5
+    )
 
 
 # ----------------------------------------------------------------------------- DDP
@@ -123,8 +138,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world: int, port: int, a: torch.Tensor, b: torch.Tensor,
-                out: dict) -> None:
+def _ddp_worker(
+    rank: int, world: int, port: int, a: torch.Tensor, b: torch.Tensor, out: dict
+) -> None:
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -140,8 +156,12 @@ def _ddp_worker(rank: int, world: int, port: int, a: torch.Tensor, b: torch.Tens
         loss_u = nt_xent(a[uneven], b[uneven], temperature=0.2)
         # jBOT centre: masked mean over the (uneven) global batch of tokens
         center = torch.ones(1, 5)
-        update_center(center, a[uneven, None].expand(-1, 2, -1), 0.9,
-                      mask=torch.tensor([[True, False]]).expand(len(a[uneven]), -1))
+        update_center(
+            center,
+            a[uneven, None].expand(-1, 2, -1),
+            0.9,
+            mask=torch.tensor([[True, False]]).expand(len(a[uneven]), -1),
+        )
         out[rank] = (loss.item(), za.grad.clone(), zb.grad.clone(), loss_u.item(), center)
     finally:
         dist.destroy_process_group()

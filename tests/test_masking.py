@@ -1,4 +1,5 @@
 """pT-aware masking: masked pT fraction close to the target, padding never masked."""
+
 from __future__ import annotations
 
 import pytest

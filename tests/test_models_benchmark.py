@@ -1,4 +1,5 @@
 """benchmarks/inference.py: the plain baseline has the stated size and the rows are sane."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,9 +19,13 @@ def test_baseline_size_matches_the_backbone():
     s, b = create_backbone("jbot-s"), create_backbone("jbot-b")
     plain_s, plain_b = bench.baseline_for(s), bench.baseline_for(b)
     # same width/depth/MLP; jbot-s has identical parameter count up to the unused [MASK] token
-    assert sum(p.numel() for p in plain_s.parameters()) + 32 == sum(p.numel() for p in s.parameters())
+    assert sum(p.numel() for p in plain_s.parameters()) + 32 == sum(
+        p.numel() for p in s.parameters()
+    )
     assert plain_b.encoder.layers[0].self_attn.num_heads == 4  # 6 does not divide 64
-    assert len(plain_b.encoder.layers) == 4 and plain_b.encoder.layers[0].linear1.out_features == 256
+    assert (
+        len(plain_b.encoder.layers) == 4 and plain_b.encoder.layers[0].linear1.out_features == 256
+    )
 
 
 def test_plain_baseline_ignores_padding_and_rows_are_sane():

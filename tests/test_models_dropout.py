@@ -1,5 +1,6 @@
 """FastDropout: nn.Dropout in distribution (keep rate, exact expectation, independent elements),
 identity in eval, seeded; the transformer drops on its residual branches only (jBOT reference)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The timm-style registry: names, configs, overrides, unknown names."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,13 +20,19 @@ def test_registered_names_and_patterns():
         assert "rs3l" in names
 
 
-@pytest.mark.parametrize("name,d,depth,heads,head_dim", [
-    ("jbot-s", 32, 2, 4, 8), ("jbot-b", 64, 4, 6, 16), ("jetclr", 64, 4, 4, 16)])
+@pytest.mark.parametrize(
+    "name,d,depth,heads,head_dim",
+    [("jbot-s", 32, 2, 4, 8), ("jbot-b", 64, 4, 6, 16), ("jetclr", 64, 4, 4, 16)],
+)
 def test_configs(name, d, depth, heads, head_dim):
     model = create_backbone(name)
     attn = model.blocks[0].attn
     assert (model.num_features, len(model.blocks), attn.num_heads, attn.head_dim) == (
-        d, depth, heads, head_dim)
+        d,
+        depth,
+        heads,
+        head_dim,
+    )
     assert model.blocks[0].mlp.fc1.out_features == 4 * d
     spec = get_model_spec(name)
     assert spec.hub_repo == f"jetzoo/{name}" and spec.revision == "main"
@@ -36,7 +43,8 @@ def test_overrides_and_rebuild_from_config():
     assert len(model.blocks) == 3 and model.config["dropout"] == 0.0
     rebuilt = build_from_config(model.config)
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
-        k: v.shape for k, v in model.state_dict().items()}
+        k: v.shape for k, v in model.state_dict().items()
+    }
     assert rebuilt.config == model.config
     assert get_model_spec("jbot-s").config["depth"] == 2  # the registered config is untouched
 

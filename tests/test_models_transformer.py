@@ -1,5 +1,6 @@
 """ParticleTransformer: padding invariance, masking, attention vs a hand computation, and a block
 vs torch's own pre-norm nn.TransformerEncoderLayer with copied weights."""
+
 from __future__ import annotations
 
 import math
@@ -89,8 +90,9 @@ def test_attention_matches_a_hand_computation():
 
 def test_block_matches_torch_pre_norm_encoder_layer(jbot_s):
     block = jbot_s.blocks[0]
-    layer = nn.TransformerEncoderLayer(32, 4, 128, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=True).eval()
+    layer = nn.TransformerEncoderLayer(
+        32, 4, 128, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    ).eval()
     with torch.no_grad():
         layer.self_attn.in_proj_weight.copy_(block.attn.qkv.weight)
         layer.self_attn.in_proj_bias.copy_(block.attn.qkv.bias)
@@ -111,7 +113,9 @@ def test_block_matches_torch_pre_norm_encoder_layer(jbot_s):
 def test_parameter_count_and_head_layout():
     s, b = create_backbone("jbot-s"), create_backbone("jbot-b")
     d = 32  # jbot-s: embed + cls + mask + 2 blocks + final norm
-    block = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * 4 * d + 4 * d) + (4 * d * d + d)
+    block = (
+        2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * 4 * d + 4 * d) + (4 * d * d + d)
+    )
     assert sum(p.numel() for p in s.parameters()) == (3 * d + d) + 2 * d + 2 * block + 2 * d
     assert s.num_features == 32 and len(s.blocks) == 2 and s.blocks[0].attn.num_heads == 4
     assert b.num_features == 64 and len(b.blocks) == 4
@@ -123,8 +127,10 @@ def test_preprocessing_is_inside_the_backbone():
     model = create_backbone("jbot-s", preprocessing=prep.to_dict())
     x, mask = _jets(1, 30, [12])
     feats = model.preprocess(x, mask)
-    expected = (torch.stack([x[..., 0], x[..., 1], torch.log(x[..., 2])], -1)[mask]
-                - torch.tensor(prep.mean)) / torch.tensor(prep.std)
+    expected = (
+        torch.stack([x[..., 0], x[..., 1], torch.log(x[..., 2])], -1)[mask]
+        - torch.tensor(prep.mean)
+    ) / torch.tensor(prep.std)
     torch.testing.assert_close(feats[mask], expected)
     assert feats[~mask].abs().max() == 0
     assert model.config["preprocessing"]["mean"] == prep.mean

@@ -1,6 +1,7 @@
 """`jetzoo export-onnx`: backbones and classifiers as ONNX graphs with the preprocessing inside,
 checked against torch eager with onnxruntime on real-shaped batches, and a saved classifier
 that loads back with its classes."""
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,20 @@ def _batches() -> dict[str, dict[str, torch.Tensor]]:
     one[:, 1:] = False
     wide_x = torch.cat([x, torch.zeros(len(x), 15, 3)], dim=1)
     wide_m = torch.cat([mask, torch.zeros(len(x), 15, dtype=torch.bool)], dim=1)
-    return {"padded": {"x": x, "mask": mask},
-            "one-particle": {"x": x * one[..., None], "mask": one},
-            "8-particles": {"x": x[:, :8].contiguous(), "mask": mask[:, :8].contiguous()},
-            "45-particles": {"x": wide_x, "mask": wide_m},
-            "batch-of-one": {"x": x[:1], "mask": mask[:1]}}
+    return {
+        "padded": {"x": x, "mask": mask},
+        "one-particle": {"x": x * one[..., None], "mask": one},
+        "8-particles": {"x": x[:, :8].contiguous(), "mask": mask[:, :8].contiguous()},
+        "45-particles": {"x": wide_x, "mask": wide_m},
+        "batch-of-one": {"x": x[:1], "mask": mask[:1]},
+    }
 
 
 def _run(path: Path, batch: dict[str, torch.Tensor]) -> np.ndarray:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": batch["x"].numpy().astype(np.float32),
-                              "mask": batch["mask"].numpy()})[0]
+    return session.run(
+        None, {"x": batch["x"].numpy().astype(np.float32), "mask": batch["mask"].numpy()}
+    )[0]
 
 
 @pytest.mark.parametrize("name", ["jbot-s", "jbot-b"])
@@ -55,8 +59,9 @@ def test_backbone_embeddings_match_torch(name: str, tmp_path: Path):
         assert np.abs(got - want).max() <= 1e-4, what
     info = json.loads(path.with_suffix(".json").read_text())
     assert info["inputs"]["x"]["shape"] == ["batch", "particles", 3]
-    assert info["outputs"] == {"embedding": {"dtype": "float32",
-                                             "shape": ["batch", model.num_features]}}
+    assert info["outputs"] == {
+        "embedding": {"dtype": "float32", "shape": ["batch", model.num_features]}
+    }
     assert info["model"]["weights_sha256"] == model.pretrained_cfg["weights_sha256"]
     assert info["preprocessing_in_graph"] and info["classes"] is None
 
@@ -91,8 +96,11 @@ def test_export_refuses_what_it_cannot_export(tmp_path: Path, capsys):
         export_onnx("jbot-s", tmp_path / "model.bin")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-model"]  # nothing written
     with pytest.raises(ZooError, match="config.json: field 'backbone.num_classes': 1 is outside"):
-        broken = save_pretrained(JetClassifier(JetZoo.from_pretrained("jbot-s"), classes=["a", "b"]),
-                                 tmp_path / "clf", model_name="clf")
+        broken = save_pretrained(
+            JetClassifier(JetZoo.from_pretrained("jbot-s"), classes=["a", "b"]),
+            tmp_path / "clf",
+            model_name="clf",
+        )
         config = json.loads((broken / "config.json").read_text())
         config["backbone"]["num_classes"] = 1
         (broken / "config.json").write_text(json.dumps(config))

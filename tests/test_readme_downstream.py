@@ -2,6 +2,7 @@
 there (only ``~/toptag`` is replaced by a folder of Top Tagging files), run in order and end to
 end. The files are in the published layout (pandas/PyTables tables), made from the embedded
 sample's q and g (qcd) and t (top) jets."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def write_toptagging(folder: Path) -> None:
     x, mask, jet = batch["x"], batch["mask"], batch["jet"]
     pt = x[..., 2] * jet[:, :1] * mask
     eta, phi = (x[..., 0] + jet[:, 1:2]) * mask, x[..., 1] * mask
-    four = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)],
-                    axis=-1)  # (N, 30, 4): E, PX, PY, PZ
+    four = np.stack(
+        [pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1
+    )  # (N, 30, 4): E, PX, PY, PZ
     n = len(pt)
     values = np.zeros((n, 200, 4), np.float32)
     values[:, :30] = four

@@ -1,4 +1,5 @@
 """Autoencoder baseline: JetAutoencoder as one zoo backbone, anomaly score, loss decrease."""
+
 from __future__ import annotations
 
 import copy
@@ -8,8 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from _recipe_utils import (TINY, eval_loss, fit, one_thread, sample_jets, sample_preprocessing,
-                           synthetic_jets)
+from _recipe_utils import (
+    TINY,
+    eval_loss,
+    fit,
+    one_thread,
+    sample_jets,
+    sample_preprocessing,
+    synthetic_jets,
+)
 from jetzoo.models.autoencoder import JetAutoencoder, default_widths
 from jetzoo.models.registry import build_from_config, create_backbone, get_model_spec
 from jetzoo.recipes import AutoencoderRecipe
@@ -41,16 +49,18 @@ def test_reconstruction_score_is_log_one_minus_cos() -> None:
     rec = ae.reconstruct(batch["x"], batch["mask"])
     x, z = rec.x.detach().numpy(), rec.z.detach().numpy()
     cos = (x * z).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(z, axis=1)
-    np.testing.assert_allclose(ae.reconstruction_score(batch).detach().numpy(),
-                               np.log(1 - cos + 1e-8), rtol=1e-4)
+    np.testing.assert_allclose(
+        ae.reconstruction_score(batch).detach().numpy(), np.log(1 - cos + 1e-8), rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("loss", ["cosine", "mse"])
 def test_loss_decreases_without_collapse(loss: str) -> None:
     torch.manual_seed(0)
     data, held_out = sample_jets(512), sample_jets(128, "val")
-    r = AutoencoderRecipe(backbone_overrides=TINY, optimizer=dict(lr=2e-3, warmup_steps=5),
-                          loss=loss)
+    r = AutoencoderRecipe(
+        backbone_overrides=TINY, optimizer=dict(lr=2e-3, warmup_steps=5), loss=loss
+    )
     r.set_preprocessing(sample_preprocessing())
 
     def reco() -> float:
@@ -80,8 +90,9 @@ def test_wraps_particle_backbone_and_exports_it() -> None:
 def test_refuses_an_encoder_with_dropout() -> None:
     """Dropout noise can meet the variance terms without any jet content (the first release
     run did): the recipe refuses it and names the override, and the registered ``ae`` has none."""
-    assert not any(create_backbone("ae").encoder.config[k]
-                   for k in ("dropout", "attn_dropout", "drop_path"))
+    assert not any(
+        create_backbone("ae").encoder.config[k] for k in ("dropout", "attn_dropout", "drop_path")
+    )
     with pytest.raises(ValueError, match=r"model\.backbone_overrides\.dropout=0\.0"):
         AutoencoderRecipe(backbone="jbot-s")  # jBOT-S has dropout 0.2
     with pytest.raises(ValueError, match="drop_path"):

@@ -1,5 +1,6 @@
 """SSLRecipe / MomentumRecipe: constructor contract, optimiser and schedules, EMA, NaN guard,
 checkpoint round trip."""
+
 from __future__ import annotations
 
 import inspect
@@ -41,9 +42,10 @@ def test_schedules_match_formulas() -> None:
 
 
 def test_optimizer_warmup_cosine_and_no_decay_groups() -> None:
-    r = JetCLRRecipe(backbone_overrides=TINY,
-                     optimizer=dict(lr=1e-3, weight_decay=0.05, warmup_steps=4,
-                                    scale_lr_by_batch=True))
+    r = JetCLRRecipe(
+        backbone_overrides=TINY,
+        optimizer=dict(lr=1e-3, weight_decay=0.05, warmup_steps=4, scale_lr_by_batch=True),
+    )
     lrs: list[float] = []
 
     import lightning as L
@@ -53,9 +55,16 @@ def test_optimizer_warmup_cosine_and_no_decay_groups() -> None:
             lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
     data = synthetic_jets(256)
-    trainer = L.Trainer(max_steps=8, max_epochs=4, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Rec()],
-                        limit_val_batches=0)
+    trainer = L.Trainer(
+        max_steps=8,
+        max_epochs=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Rec()],
+        limit_val_batches=0,
+    )
     from _recipe_utils import loader
 
     trainer.fit(r, train_dataloaders=loader(data, 32))

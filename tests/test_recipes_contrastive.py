@@ -1,12 +1,20 @@
 """JetCLR and RS3L recipes: NT-Xent lowers its loss in a short CPU run; batch contracts."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from _recipe_utils import (TINY, eval_loss, fit, one_thread, sample_jets, sample_preprocessing,
-                           synthetic_jets)
+from _recipe_utils import (
+    TINY,
+    eval_loss,
+    fit,
+    one_thread,
+    sample_jets,
+    sample_preprocessing,
+    synthetic_jets,
+)
 from jetzoo.losses import nt_xent
 from jetzoo.recipes import JetCLRRecipe, RS3LRecipe
 
@@ -73,12 +81,17 @@ def test_rs3l_track_cell_batches() -> None:
     g = torch.Generator().manual_seed(0)
     batch = {}
     for s in ("", "_b"):
-        batch.update({f"tracks{s}": torch.randn(6, 10, 4, generator=g),
-                      f"track_mask{s}": torch.ones(6, 10, dtype=torch.bool),
-                      f"cells{s}": torch.randn(6, 7, 5, generator=g),
-                      f"cell_mask{s}": torch.ones(6, 7, dtype=torch.bool)})
+        batch.update(
+            {
+                f"tracks{s}": torch.randn(6, 10, 4, generator=g),
+                f"track_mask{s}": torch.ones(6, 10, dtype=torch.bool),
+                f"cells{s}": torch.randn(6, 7, 5, generator=g),
+                f"cell_mask{s}": torch.ones(6, 7, dtype=torch.bool),
+            }
+        )
     loss, _ = r.compute_loss(batch, "val")
     za = r.backbone(batch["tracks"], batch["track_mask"], batch["cells"], batch["cell_mask"])
-    zb = r.backbone(batch["tracks_b"], batch["track_mask_b"], batch["cells_b"],
-                    batch["cell_mask_b"])
+    zb = r.backbone(
+        batch["tracks_b"], batch["track_mask_b"], batch["cells_b"], batch["cell_mask_b"]
+    )
     torch.testing.assert_close(loss, nt_xent(za, zb, 0.1))

@@ -1,4 +1,5 @@
 """jetzoo export: a run's epoch checkpoint, EMA teacher or checkpoint average as a model folder."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,9 @@ def test_export_teacher_and_average(jbot_run: Path, tmp_path: Path) -> None:
 
     # the average of the two epochs' students, by hand: (a + b) / 2
     first = checkpoint_backbone(jbot_run, ckpts[0])[0].state_dict()
-    assert cli_main(["export", str(jbot_run), *map(str, ckpts), "--out",
-                     str(tmp_path / "avg")]) == 0
+    assert (
+        cli_main(["export", str(jbot_run), *map(str, ckpts), "--out", str(tmp_path / "avg")]) == 0
+    )
     avg = _state(tmp_path / "avg")
     second = student.state_dict()
     for name, value in first.items():
@@ -55,11 +57,13 @@ def test_export_teacher_and_average(jbot_run: Path, tmp_path: Path) -> None:
             assert torch.allclose(avg[name], (value + second[name]) / 2, atol=1e-7), name
     assert any(not torch.equal(avg[k], v) for k, v in first.items())
     assert json.loads((tmp_path / "avg" / "config.json").read_text())["training"][
-        "checkpoints"] == ["epoch000.ckpt", "epoch001.ckpt"]
+        "checkpoints"
+    ] == ["epoch000.ckpt", "epoch001.ckpt"]
 
 
-def test_export_bad_checkpoints_are_named(jbot_run: Path, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_bad_checkpoints_are_named(
+    jbot_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = jbot_run / "checkpoints" / "epoch099.ckpt"
     assert cli_main(["export", str(jbot_run), str(missing), "--out", str(tmp_path / "x")]) == 1
     assert f"{missing}: checkpoint not found" in capsys.readouterr().err

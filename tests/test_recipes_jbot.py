@@ -1,4 +1,5 @@
 """jBOT recipe: loss wiring (eq. 1-4 of seed paper 004), centring, metrics, short-run training."""
+
 from __future__ import annotations
 
 import copy
@@ -16,8 +17,15 @@ from jetzoo.recipes import JBOTRecipe
 
 _threads = pytest.fixture(autouse=True)(one_thread)
 
-JBOT_METRICS = ("train/loss", "train/entropy", "train/center_norm", "train/loss_cls",
-                "train/loss_part", "train/koleo", "train/ema_momentum")
+JBOT_METRICS = (
+    "train/loss",
+    "train/entropy",
+    "train/center_norm",
+    "train/loss_cls",
+    "train/loss_part",
+    "train/koleo",
+    "train/ema_momentum",
+)
 
 
 def test_head_and_hparams_follow_table_1() -> None:
@@ -27,8 +35,12 @@ def test_head_and_hparams_follow_table_1() -> None:
     widths = [m.out_features for m in r.head.mlp if isinstance(m, torch.nn.Linear)]
     assert widths == [128, 16] and r.head.prototypes.weight.shape == (16, 16)
     hp = r.hparams
-    assert (hp.teacher_temp, hp.student_temp, hp.center_momentum, hp.koleo_weight) == \
-        (0.04, 0.1, 0.9, 0.01)
+    assert (hp.teacher_temp, hp.student_temp, hp.center_momentum, hp.koleo_weight) == (
+        0.04,
+        0.1,
+        0.9,
+        0.01,
+    )
     assert (hp.mask_ratio_min, hp.mask_ratio_max, hp.ema_momentum) == (0.0, 0.5, 0.996)
 
 
@@ -52,10 +64,14 @@ def test_loss_is_part_plus_cls_plus_koleo() -> None:
         hs_c, hs_t = r.head(s.cls), r.head(s.tokens)
         ht_c, ht_t = r.teacher["head"](t.cls), r.teacher["head"](t.tokens)
         u, v = slice(0, 12), slice(12, 24)
-        cls = 0.5 * (dino_cross_entropy(hs_c[v], ht_c[u], r.center_cls)
-                     + dino_cross_entropy(hs_c[u], ht_c[v], r.center_cls))
-        part = 0.5 * (dino_cross_entropy(hs_t[u], ht_t[u], r.center_part, mask=tm[u])
-                      + dino_cross_entropy(hs_t[v], ht_t[v], r.center_part, mask=tm[v]))
+        cls = 0.5 * (
+            dino_cross_entropy(hs_c[v], ht_c[u], r.center_cls)
+            + dino_cross_entropy(hs_c[u], ht_c[v], r.center_cls)
+        )
+        part = 0.5 * (
+            dino_cross_entropy(hs_t[u], ht_t[u], r.center_part, mask=tm[u])
+            + dino_cross_entropy(hs_t[v], ht_t[v], r.center_part, mask=tm[v])
+        )
         want = part + cls + 0.01 * koleo(s.cls[u])
     torch.testing.assert_close(loss, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(metrics["loss_cls"], cls, rtol=1e-5, atol=1e-6)
@@ -64,8 +80,9 @@ def test_loss_is_part_plus_cls_plus_koleo() -> None:
     r.hparams.part_weight = 0.25
     torch.manual_seed(7)
     loss_w, _ = r.compute_loss(batch, "val")
-    torch.testing.assert_close(loss_w, 0.25 * part + cls + 0.01 * koleo(s.cls[u]),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        loss_w, 0.25 * part + cls + 0.01 * koleo(s.cls[u]), rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(ValueError, match="part_weight"):
         JBOTRecipe(backbone_overrides=TINY, part_weight=-1.0)
 
@@ -91,9 +108,11 @@ def test_part_loss_gradients_equal_the_head_on_every_token() -> None:
         t = r.teacher["backbone"](x, mask)
         ht_c, ht_t = r.teacher["head"](t.cls), r.teacher["head"](t.tokens)
     hs_c, hs_t = r.head(s.cls), r.head(s.tokens)
-    want = (dino_cross_entropy(hs_t, ht_t, r.center_part, mask=tm)
-            + dino_cross_entropy(hs_c, torch.cat([ht_c[10:], ht_c[:10]]), r.center_cls)
-            + 0.01 * koleo(s.cls[:10]))
+    want = (
+        dino_cross_entropy(hs_t, ht_t, r.center_part, mask=tm)
+        + dino_cross_entropy(hs_c, torch.cat([ht_c[10:], ht_c[:10]]), r.center_cls)
+        + 0.01 * koleo(s.cls[:10])
+    )
     want.backward()
     torch.testing.assert_close(loss, want, rtol=1e-12, atol=1e-12)
     assert grads.keys() == {n for n, p in r.named_parameters() if p.grad is not None}
@@ -105,8 +124,9 @@ def test_part_loss_gradients_equal_the_head_on_every_token() -> None:
 def test_reference_head_and_koleo_options() -> None:
     """prototypes=False: the l2-normalised bottleneck is the logit vector (hftsoi/jbot);
     koleo_input="head": KoLeo on the projected [CLS] of view u."""
-    r = JBOTRecipe(backbone_overrides=TINY, augmentations=[], prototypes=False,
-                   koleo_input="head").eval()
+    r = JBOTRecipe(
+        backbone_overrides=TINY, augmentations=[], prototypes=False, koleo_input="head"
+    ).eval()
     assert r.head.prototypes is None and r.teacher["head"].prototypes is None
     z = r.head(torch.randn(5, 16))
     torch.testing.assert_close(z.norm(dim=-1), torch.ones(5))
@@ -208,7 +228,6 @@ def test_short_run_lowers_loss_and_logs_metrics() -> None:
     assert r._last_ema_step == 40
 
 
-
 def test_bf16_autocast_step_is_finite_and_near_fp32() -> None:
     """The GPU path's mixed precision, run on the CPU: a jBOT step under bf16 autocast (masked
     attention, masked-particle head, centring) gives a finite loss within bf16 rounding of fp32,
@@ -256,16 +275,18 @@ def test_compiled_backbones_give_the_eager_loss_and_keys() -> None:
 def test_local_views_join_the_cls_loss_against_both_teacher_views() -> None:
     """DINO multi-crop: each local view's student [CLS] against the teacher [CLS] of u and of v;
     L_[CLS] is the mean over all 2 + 2 L (student, teacher) pairs."""
-    r = JBOTRecipe(backbone_overrides=TINY, augmentations=[], local_views=2,
-                   local_particles=6).eval()
+    r = JBOTRecipe(
+        backbone_overrides=TINY, augmentations=[], local_views=2, local_particles=6
+    ).eval()
     with torch.no_grad():
         for p in r.teacher.parameters():
             p.add_(0.05 * torch.randn_like(p))
         r.center_cls.fill_(0.01)
     batch = synthetic_jets(12)
     x, mask = batch["x"], batch["mask"]
-    local = torch.cat([r.backbone(x[:, :6], mask[:, :6]).cls,
-                       r.backbone(x[:, 6:12], mask[:, 6:12]).cls])
+    local = torch.cat(
+        [r.backbone(x[:, :6], mask[:, :6]).cls, r.backbone(x[:, 6:12], mask[:, 6:12]).cls]
+    )
     r._local_cls = lambda _batch: local  # fixed local views: the pairing is what is tested
     torch.manual_seed(7)
     loss, metrics = r.compute_loss(batch, "val")
@@ -277,26 +298,41 @@ def test_local_views_join_the_cls_loss_against_both_teacher_views() -> None:
         ht_c = r.teacher["head"](r.teacher["backbone"](xx, mm).cls)
         hl = r.head(local)
         u, v = slice(0, 12), slice(12, 24)
-        ce = [dino_cross_entropy(s, t, r.center_cls) for s, t in (
-            (hs_c[v], ht_c[u]), (hs_c[u], ht_c[v]), (hl[u], ht_c[u]), (hl[u], ht_c[v]),
-            (hl[v], ht_c[u]), (hl[v], ht_c[v]))]
+        ce = [
+            dino_cross_entropy(s, t, r.center_cls)
+            for s, t in (
+                (hs_c[v], ht_c[u]),
+                (hs_c[u], ht_c[v]),
+                (hl[u], ht_c[u]),
+                (hl[u], ht_c[v]),
+                (hl[v], ht_c[u]),
+                (hl[v], ht_c[v]),
+            )
+        ]
     torch.testing.assert_close(metrics["loss_local"], sum(ce[2:]) / 4, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(metrics["loss_cls"], sum(ce) / 6, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(loss, metrics["loss_part"] + metrics["loss_cls"]
-                               + 0.01 * metrics["koleo"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        loss,
+        metrics["loss_part"] + metrics["loss_cls"] + 0.01 * metrics["koleo"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_local_cls_embeds_local_crops_of_the_augmented_jets() -> None:
     from jetzoo.augmentations import local_crop
 
-    r = JBOTRecipe(backbone_overrides=TINY, augmentations=["rotate"], local_views=3,
-                   local_particles=5).eval()
+    r = JBOTRecipe(
+        backbone_overrides=TINY, augmentations=["rotate"], local_views=3, local_particles=5
+    ).eval()
     batch = synthetic_jets(8)
     torch.manual_seed(3)
     got = r._local_cls(batch)
     torch.manual_seed(3)
-    views = [local_crop(*r.augment(batch["x"], batch["mask"].bool(), batch["jet"][:, 0]), 5)
-             for _ in range(3)]
+    views = [
+        local_crop(*r.augment(batch["x"], batch["mask"].bool(), batch["jet"][:, 0]), 5)
+        for _ in range(3)
+    ]
     assert views[0][0].shape == (8, 5, 3)
     want = r.backbone(torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views])).cls
     assert got.shape == (24, 16)

@@ -1,5 +1,6 @@
 """init_from / warm_start: a run starts its backbone copies (student, EMA teacher) from trained
 weights, with fresh heads; bad sources are named."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,9 @@ def test_checkpoint_gives_student_and_teacher_and_leaves_heads(tmp_path: Path) -
     assert _same(fresh.teacher["backbone"], source.teacher["backbone"])
     assert not _same(fresh.backbone, fresh.teacher["backbone"])
     assert all(torch.equal(v, head_before[k]) for k, v in fresh.head.state_dict().items())
-    assert not torch.equal(fresh.head.state_dict()["mlp.0.weight"],
-                           source.head.state_dict()["mlp.0.weight"])
+    assert not torch.equal(
+        fresh.head.state_dict()["mlp.0.weight"], source.head.state_dict()["mlp.0.weight"]
+    )
     student, teacher = backbone_states(ckpt)
     assert teacher is not None and student.keys() == teacher.keys()
     assert checkpoint_backbone_state({"head.w": torch.zeros(1)}) == {}
@@ -96,13 +98,24 @@ def test_run_with_init_from_starts_at_the_source(tmp_path: Path) -> None:
     """``jetzoo run ... init_from=CKPT``: the first step starts from the source's backbone (one
     AdamW step of lr 1e-4 moves no weight further than 1.5e-4), and a missing file is a config
     error that names the key."""
-    tiny = ["data.path=sample", "data.max_jets=64", "data.batch_size=64", "data.num_workers=0",
-            *(f"model.backbone_overrides.{k}={v}" for k, v in TINY.items()),
-            "trainer.accelerator=cpu", "trainer.devices=1", "trainer.max_epochs=1",
-            "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
-            "trainer.enable_model_summary=false", "optimizer.warmup_epochs=null",
-            "optimizer.warmup_steps=1", "optimizer.scale_lr_by_batch=false",
-            "optimizer.lr=1e-4", "logging.tensorboard=false"]
+    tiny = [
+        "data.path=sample",
+        "data.max_jets=64",
+        "data.batch_size=64",
+        "data.num_workers=0",
+        *(f"model.backbone_overrides.{k}={v}" for k, v in TINY.items()),
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "optimizer.warmup_epochs=null",
+        "optimizer.warmup_steps=1",
+        "optimizer.scale_lr_by_batch=false",
+        "optimizer.lr=1e-4",
+        "logging.tensorboard=false",
+    ]
     recipe = str(ROOT / "recipes" / "jbot-s.yaml")
     source = _trained_jbot(3)
     ckpt = tmp_path / "source.ckpt"
@@ -110,9 +123,14 @@ def test_run_with_init_from_starts_at_the_source(tmp_path: Path) -> None:
     res = train(recipe, [*tiny, f"init_from={ckpt}", f"output.dir={tmp_path / 'run'}"])
     assert res.trainer.global_step == 1
     after = res.module.backbone.state_dict()
-    moved = max((after[k] - v).abs().max().item() for k, v in source.backbone.state_dict().items()
-                if v.is_floating_point())
+    moved = max(
+        (after[k] - v).abs().max().item()
+        for k, v in source.backbone.state_dict().items()
+        if v.is_floating_point()
+    )
     assert moved <= 1.5e-4
     with pytest.raises(ConfigError, match="init_from: .*missing.ckpt: no such checkpoint"):
-        train(recipe, [*tiny, f"init_from={tmp_path / 'missing.ckpt'}",
-                       f"output.dir={tmp_path / 'run2'}"])
+        train(
+            recipe,
+            [*tiny, f"init_from={tmp_path / 'missing.ckpt'}", f"output.dir={tmp_path / 'run2'}"],
+        )

@@ -1,4 +1,5 @@
 """RS3L backbone: Table 1 of seed paper 000, padding / permutation invariance, proximity mask."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,12 @@ import torch
 
 from jetzoo.data.rs3l_dataset import RS3LPairDataset, rs3l_collate, rs3l_sample_path
 from jetzoo.models.registry import build_from_config, create_backbone, list_models
-from jetzoo.models.rs3l_backbone import (RS3LTransformer, fit_preprocessing, transform_cells,
-                                         transform_tracks)
+from jetzoo.models.rs3l_backbone import (
+    RS3LTransformer,
+    fit_preprocessing,
+    transform_cells,
+    transform_tracks,
+)
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -26,15 +31,25 @@ def model() -> RS3LTransformer:
 
 def random_jets(b: int = 3, t: int = 6, c: int = 24, seed: int = 0) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
-    tracks = torch.stack([torch.rand(b, t, generator=g) * 20 + 1,
-                          torch.randn(b, t, generator=g) * 0.1 + 0.5,
-                          torch.randn(b, t, generator=g) * 0.1,
-                          torch.randn(b, t, generator=g) * 0.02,
-                          torch.randn(b, t, generator=g) * 0.1], dim=-1)
-    cells = torch.stack([torch.rand(b, c, generator=g) * 5,
-                         torch.randn(b, c, generator=g) * 0.15 + 0.5,
-                         torch.randn(b, c, generator=g) * 0.15,
-                         torch.randint(0, 6, (b, c), generator=g).float()], dim=-1)
+    tracks = torch.stack(
+        [
+            torch.rand(b, t, generator=g) * 20 + 1,
+            torch.randn(b, t, generator=g) * 0.1 + 0.5,
+            torch.randn(b, t, generator=g) * 0.1,
+            torch.randn(b, t, generator=g) * 0.02,
+            torch.randn(b, t, generator=g) * 0.1,
+        ],
+        dim=-1,
+    )
+    cells = torch.stack(
+        [
+            torch.rand(b, c, generator=g) * 5,
+            torch.randn(b, c, generator=g) * 0.15 + 0.5,
+            torch.randn(b, c, generator=g) * 0.15,
+            torch.randint(0, 6, (b, c), generator=g).float(),
+        ],
+        dim=-1,
+    )
     track_mask = torch.ones(b, t, dtype=torch.bool)
     cell_mask = torch.ones(b, c, dtype=torch.bool)
     if b >= 3:
@@ -63,8 +78,12 @@ def test_padding_and_order_do_not_change_the_output(model: RS3LTransformer) -> N
     junk_t = torch.full((3, 5, 5), -7.0)
     junk_c = torch.full((3, 9, 4), -50.0)
     no = lambda n: torch.zeros(3, n, dtype=torch.bool)  # noqa: E731
-    y_pad = model(torch.cat([tracks, junk_t], 1), torch.cat([tm, no(5)], 1),
-                  torch.cat([cells, junk_c], 1), torch.cat([cm, no(9)], 1))
+    y_pad = model(
+        torch.cat([tracks, junk_t], 1),
+        torch.cat([tm, no(5)], 1),
+        torch.cat([cells, junk_c], 1),
+        torch.cat([cm, no(9)], 1),
+    )
     torch.testing.assert_close(y_pad, y, atol=1e-5, rtol=1e-5)
     # the garbage in padded slots is not used at all: change it, nothing changes
     tracks2 = tracks.clone()
@@ -72,8 +91,9 @@ def test_padding_and_order_do_not_change_the_output(model: RS3LTransformer) -> N
     torch.testing.assert_close(model(tracks2, tm, cells, cm), y)
     # permutation invariance over tracks and cells
     pt, pc = torch.randperm(6), torch.randperm(24)
-    torch.testing.assert_close(model(tracks[:, pt], tm[:, pt], cells[:, pc], cm[:, pc]), y,
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(tracks[:, pt], tm[:, pt], cells[:, pc], cm[:, pc]), y, atol=1e-5, rtol=1e-5
+    )
 
 
 def test_attention_is_masked_by_proximity(model: RS3LTransformer) -> None:
@@ -101,8 +121,9 @@ def test_embed_config_round_trip_and_registry(model: RS3LTransformer) -> None:
     ds = RS3LPairDataset(rs3l_sample_path(), classes=["tau", "dark_C"])
     batch = rs3l_collate(ds.__getitems__(list(range(6))))
     y = model.embed(batch)
-    torch.testing.assert_close(y, model(batch["tracks"], batch["track_mask"], batch["cells"],
-                                        batch["cell_mask"]))
+    torch.testing.assert_close(
+        y, model(batch["tracks"], batch["track_mask"], batch["cells"], batch["cell_mask"])
+    )
     config = json.loads(json.dumps(model.config))
     assert config["arch"] == "rs3l_transformer"
     rebuilt = build_from_config(config).eval()
@@ -123,8 +144,9 @@ def test_fit_preprocessing_matches_a_hand_computation() -> None:
     np.testing.assert_allclose(stats["track_mean"], expected.mean(0), atol=1e-4)
     np.testing.assert_allclose(stats["track_std"], expected.std(0, ddof=1), atol=1e-4)
     c = cells[cm].double().numpy()
-    np.testing.assert_allclose(stats["cell_mean"][0], np.log(np.maximum(c[:, 0], 1e-3)).mean(),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        stats["cell_mean"][0], np.log(np.maximum(c[:, 0], 1e-3)).mean(), atol=1e-4
+    )
     assert transform_tracks(tracks).shape == (3, 6, 5)
     assert transform_cells(cells).shape == (3, 24, 3)
     with pytest.raises(ValueError, match="track_std"):
@@ -147,8 +169,7 @@ def test_default_preprocessing_standardises_the_sample() -> None:
 def test_config_states_the_preprocessing_of_loaded_buffers() -> None:
     """A backbone filled by load_state_dict reports the statistics its buffers hold."""
     trained = create_backbone("rs3l")
-    fitted = {"track_mean": [1.5, 0.01, -0.001, 0.002, 0.01],
-              "cell_std": [1.4, 1.6, 0.15]}
+    fitted = {"track_mean": [1.5, 0.01, -0.001, 0.002, 0.01], "cell_std": [1.4, 1.6, 0.15]}
     trained.set_preprocessing(fitted)
     built = create_backbone("rs3l")
     built.load_state_dict(trained.state_dict())

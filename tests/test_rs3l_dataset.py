@@ -1,4 +1,5 @@
 """RS3L pair dataset / datamodule on the embedded sample, and clear errors on bad input."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from jetzoo.data.rs3l_dataset import (RS3LDataModule, RS3LPairDataset, rs3l_collate,
-                                      rs3l_sample_path)
+from jetzoo.data.rs3l_dataset import RS3LDataModule, RS3LPairDataset, rs3l_collate, rs3l_sample_path
 from jetzoo.data.rs3l_schema import RS3L_CLASSES
 from jetzoo.data.schema import DataError
 
@@ -53,8 +53,7 @@ def test_batch_layout_caps_and_relative_phi() -> None:
     assert t[..., 2][m].abs().max() < 0.4
     assert batch["jet"].shape == (8, 6) and batch["label"].dtype == torch.int64
     # jet features: n_tracks / n_cells of the stored jet
-    np.testing.assert_array_equal(batch["jet"][:, 4].numpy(),
-                                  [len(full[k]["tracks"]) for k in idx])
+    np.testing.assert_array_equal(batch["jet"][:, 4].numpy(), [len(full[k]["tracks"]) for k in idx])
 
 
 def test_datamodule_splits_by_collision_and_seed() -> None:
@@ -87,6 +86,7 @@ def shard_copy(tmp_path: Path) -> Path:
 def test_shuffled_training_order_is_seeded() -> None:
     """The training loader's order comes from the split seed: the same for two data modules of
     one seed, another for another seed; evaluation loaders keep the split's order."""
+
     def first_labels(seed: int, split: str = "train", shuffle: bool = True) -> list[int]:
         dm = RS3LDataModule(SAMPLE, classes=["q", "g", "tau"], batch_size=64, seed=seed)
         loader = dm.train_dataloader() if shuffle else dm.loader(split)
@@ -150,8 +150,15 @@ def test_datamodule_in_memory_choice_reaches_every_split_and_batches_agree(in_me
     auto = RS3LDataModule(SAMPLE, batch_size=16)
     auto.setup()
     assert auto.datasets["train"].in_memory  # the 4 MB sample is under 512 MB
-    cfg = load_config("rs3l", [f"data.in_memory={str(in_memory).lower()}", "data.path=sample",
-                               "data.num_workers=0", "data.batch_size=16"])
+    cfg = load_config(
+        "rs3l",
+        [
+            f"data.in_memory={str(in_memory).lower()}",
+            "data.path=sample",
+            "data.num_workers=0",
+            "data.batch_size=16",
+        ],
+    )
     dm = build_datamodule(cfg, "rs3l")
     dm.setup()
     assert {ds.in_memory for ds in dm.datasets.values()} == {in_memory}
@@ -164,8 +171,9 @@ def test_datamodule_in_memory_choice_reaches_every_split_and_batches_agree(in_me
 
 def test_datamodule_batches_have_fixed_shapes() -> None:
     dm = RS3LDataModule(SAMPLE, batch_size=64, max_tracks=20, max_cells=100)
-    shapes = {(tuple(b["tracks"].shape[1:]), tuple(b["cells_b"].shape[1:]))
-              for b in dm.val_dataloader()}
+    shapes = {
+        (tuple(b["tracks"].shape[1:]), tuple(b["cells_b"].shape[1:])) for b in dm.val_dataloader()
+    }
     assert shapes == {((20, 5), (100, 4))}
     with pytest.raises(ValueError, match="cannot pad"):
         rs3l_collate([RS3LPairDataset(SAMPLE)[0]], n_tracks=0)

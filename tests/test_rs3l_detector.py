@@ -1,4 +1,5 @@
 """The parametric detector against its documented numbers (single particles, no Pythia)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,14 +12,32 @@ from scipy.stats import norm
 from jetzoo.detector import Detector, DetectorConfig, Particles, wrap_phi
 
 
-def particles(pid: int, e: float, eta: float, phi: float, n: int, charge: float = 0.0,
-              x: float = 0.0, y: float = 0.0, z: float = 0.0, mass: float = 0.0) -> Particles:
+def particles(
+    pid: int,
+    e: float,
+    eta: float,
+    phi: float,
+    n: int,
+    charge: float = 0.0,
+    x: float = 0.0,
+    y: float = 0.0,
+    z: float = 0.0,
+    mass: float = 0.0,
+) -> Particles:
     p = math.sqrt(max(e * e - mass * mass, 0.0))
     pt = p / math.cosh(eta)
     full = lambda v: np.full(n, float(v))  # noqa: E731
-    return Particles(full(pt * math.cos(phi)), full(pt * math.sin(phi)), full(pt * math.sinh(eta)),
-                     full(e), np.full(n, pid, dtype=np.int64), full(charge), full(x), full(y),
-                     full(z))
+    return Particles(
+        full(pt * math.cos(phi)),
+        full(pt * math.sin(phi)),
+        full(pt * math.sinh(eta)),
+        full(e),
+        np.full(n, pid, dtype=np.int64),
+        full(charge),
+        full(x),
+        full(y),
+        full(z),
+    )
 
 
 def quiet_detector() -> Detector:
@@ -27,8 +46,9 @@ def quiet_detector() -> Detector:
     return Detector(DetectorConfig(layers=layers))
 
 
-def shower_sums(det: Detector, pid: int, e: float, n: int, seed: int, charge: float = 0.0,
-                eta: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+def shower_sums(
+    det: Detector, pid: int, e: float, n: int, seed: int, charge: float = 0.0, eta: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-particle total cell energy and per-layer energy of n single-particle events."""
     rng = np.random.default_rng(seed)
     totals, layers = np.zeros(n), np.zeros((n, 6))
@@ -84,8 +104,9 @@ def test_lateral_profile_centroid_and_width() -> None:
     det = quiet_detector()
     rng = np.random.default_rng(4)
     eta0 = 0.4123
-    cells = np.concatenate([det.calorimeter(particles(22, 30.0, eta0, 0.2, 1), rng)
-                            for _ in range(50)])
+    cells = np.concatenate(
+        [det.calorimeter(particles(22, 30.0, eta0, 0.2, 1), rng) for _ in range(50)]
+    )
     near = (np.abs(cells[:, 1] - eta0) < 0.2) & (np.abs(wrap_phi(cells[:, 2] - 0.2)) < 0.2)
     mid = cells[(cells[:, 3] == 1) & near]  # ECAL2, away from the (1 keV) noise cells
     w = mid[:, 0]
@@ -101,8 +122,12 @@ def test_charged_particles_bend_in_the_solenoid() -> None:
     rng = np.random.default_rng(5)
     pt = 3.0
     for charge in (1.0, -1.0):
-        cells = np.concatenate([det.calorimeter(
-            particles(211, pt * math.cosh(0.1), 0.1, 0.0, 1, charge), rng) for _ in range(30)])
+        cells = np.concatenate(
+            [
+                det.calorimeter(particles(211, pt * math.cosh(0.1), 0.1, 0.0, 1, charge), rng)
+                for _ in range(30)
+            ]
+        )
         phi = np.average(wrap_phi(cells[:, 2]), weights=cells[:, 0])
         expected = -charge * math.asin(0.3 * 2.0 * 1.2 / (2 * pt))
         assert phi == pytest.approx(expected, abs=0.01)

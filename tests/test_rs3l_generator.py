@@ -1,4 +1,5 @@
 """RS3L re-simulation: shared parton records, tau channels, pairing, shards, resume, physics."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,17 @@ import numpy as np
 import pytest
 
 from jetzoo.data.rs3l_dataset import RS3LPairDataset, rs3l_sample_path
-from jetzoo.data.rs3l_generator import (GenerationConfig, Resimulator, ShardTask, ViewJets,
-                                        generate, make_pairs, resampling_weights, run_task,
-                                        shard_seeds)
+from jetzoo.data.rs3l_generator import (
+    GenerationConfig,
+    Resimulator,
+    ShardTask,
+    ViewJets,
+    generate,
+    make_pairs,
+    resampling_weights,
+    run_task,
+    shard_seeds,
+)
 from jetzoo.data.rs3l_schema import RS3L_CLASSES, RS3L_FORMAT
 from jetzoo.utils.io import sha256_file
 
@@ -35,7 +44,8 @@ def test_views_share_the_parton_record_but_not_the_hadrons() -> None:
         hb = Counter(map(tuple, np.round(view_b[n:], 6)))
         assert ha != hb
         assert len(ev.views[0].e) != len(ev.views[1].e) or not np.allclose(
-            np.sort(ev.views[0].e), np.sort(ev.views[1].e))
+            np.sort(ev.views[0].e), np.sort(ev.views[1].e)
+        )
 
 
 def test_tau_pairs_share_the_decay_channel() -> None:
@@ -62,21 +72,32 @@ def test_tau_pairs_share_the_decay_channel() -> None:
 
 def _view(det_kin: list[list[float]], had_kin: list[list[float]]) -> ViewJets:
     n = len(det_kin)
-    return ViewJets(det={k: k for k in range(n)}, had={k: k for k in range(n)},
-                    det_kin=np.array(det_kin, float), had_kin=np.array(had_kin, float),
-                    det_consts=[np.arange(2) for _ in range(n)],
-                    tracks=np.array([[10.0, 0.0, 0.0, 0.0, 0.0], [5.0, 0.1, 0.1, 0.0, 3.0],
-                                     [4.0, 0.3, 0.3, 0.0, 0.0]], np.float32),
-                    cells=np.array([[3.0, 0.0, 0.0, 1], [9.0, 0.05, 0.0, 4]], np.float32))
+    return ViewJets(
+        det={k: k for k in range(n)},
+        had={k: k for k in range(n)},
+        det_kin=np.array(det_kin, float),
+        had_kin=np.array(had_kin, float),
+        det_consts=[np.arange(2) for _ in range(n)],
+        tracks=np.array(
+            [[10.0, 0.0, 0.0, 0.0, 0.0], [5.0, 0.1, 0.1, 0.0, 3.0], [4.0, 0.3, 0.3, 0.0, 0.0]],
+            np.float32,
+        ),
+        cells=np.array([[3.0, 0.0, 0.0, 1], [9.0, 0.05, 0.0, 4]], np.float32),
+    )
 
 
 def test_pair_cuts() -> None:
-    origins = np.array([[5, 21, 0.0, 0.0], [6, 21, 1.0, 2.0], [7, 21, -1.0, -2.0],
-                        [8, 21, 2.0, 1.0]])
-    a = _view([[60, 0, 0, 5], [60, 1, 2, 5], [24, -1, -2, 5], [80, 2, 1, 5]],
-              [[70, 0, 0, 5], [70, 1, 2, 5], [70, -1, -2, 5], [90, 2, 1, 5]])
-    b = _view([[55, 0, 0, 5], [100, 1, 2, 5], [60, -1, -2, 5], [80, 2, 1.3, 5]],
-              [[71, 0, 0, 5], [70, 1, 2, 5], [70, -1, -2, 5], [90, 2, 1.3, 5]])
+    origins = np.array(
+        [[5, 21, 0.0, 0.0], [6, 21, 1.0, 2.0], [7, 21, -1.0, -2.0], [8, 21, 2.0, 1.0]]
+    )
+    a = _view(
+        [[60, 0, 0, 5], [60, 1, 2, 5], [24, -1, -2, 5], [80, 2, 1, 5]],
+        [[70, 0, 0, 5], [70, 1, 2, 5], [70, -1, -2, 5], [90, 2, 1, 5]],
+    )
+    b = _view(
+        [[55, 0, 0, 5], [100, 1, 2, 5], [60, -1, -2, 5], [80, 2, 1.3, 5]],
+        [[71, 0, 0, 5], [70, 1, 2, 5], [70, -1, -2, 5], [90, 2, 1.3, 5]],
+    )
     pairs = make_pairs(a, b, origins, "g", event=3, cfg=CFG)
     # parton 6: |60 - 100| / 160 = 0.25 < 0.3 kept; parton 7: 24 GeV < 25 GeV;
     # parton 8: hadron jets dR = 0.3 > 0.2
@@ -126,8 +147,9 @@ def test_generate_two_workers_resume_and_dark_resampling(tmp_path: Path) -> None
     by_class = Counter(s["class"] for s in m2["shards"])
     assert by_class["q"] == 2 and by_class["g"] == 2 and len(m2["raw_shards"]) == 2
     dark = m2["dark_resampling"]["dark_D"]
-    assert dark["resampled_pairs"] == sum(s["pairs"] for s in m2["shards"]
-                                          if s["class"] == "dark_D")
+    assert dark["resampled_pairs"] == sum(
+        s["pairs"] for s in m2["shards"] if s["class"] == "dark_D"
+    )
     assert 0 < dark["resampled_pairs"] <= dark["raw_pairs"]
     # same seeds per shard: one worker gives bit-identical shards
     m1 = generate(tmp_path / "one", events, CFG, events_per_shard=2, workers=1, progress=False)
@@ -159,9 +181,11 @@ def test_sample_pair_correlation_and_multiplicities(sample: RS3LPairDataset) -> 
     corr = float(np.corrcoef(a[:, 0], b[:, 0])[0, 1])
     n_tracks = float(np.concatenate([a[:, 4], b[:, 4]]).mean())
     n_cells = float(np.concatenate([a[:, 5], b[:, 5]]).mean())
-    print(f"\nRS3L sample: pair pT correlation {corr:.3f} (seed 000: 0.83); tracks/jet "
-          f"{n_tracks:.1f} (seed 000: 8); cells/jet {n_cells:.0f} (seed 000: ~800); "
-          f"tau attempts {manifest['summary']['tau_attempts_mean']:.0f}")
+    print(
+        f"\nRS3L sample: pair pT correlation {corr:.3f} (seed 000: 0.83); tracks/jet "
+        f"{n_tracks:.1f} (seed 000: 8); cells/jet {n_cells:.0f} (seed 000: ~800); "
+        f"tau attempts {manifest['summary']['tau_attempts_mean']:.0f}"
+    )
     assert corr == pytest.approx(manifest["summary"]["pt_correlation"], abs=1e-6)
     assert 0.75 < corr < 0.99  # positive pairs share the shower: strongly correlated
     assert 4 < n_tracks < 12
@@ -171,10 +195,12 @@ def test_sample_pair_correlation_and_multiplicities(sample: RS3LPairDataset) -> 
 
 def test_sample_flavour_physics(sample: RS3LPairDataset) -> None:
     jets = sample.jet_features("")
-    mean_tracks = {c: jets[sample.labels == RS3L_CLASSES.index(c), 4].mean()
-                   for c in ("q", "g", "tau")}
-    mean_cells = {c: jets[sample.labels == RS3L_CLASSES.index(c), 5].mean()
-                  for c in ("q", "g", "tau")}
+    mean_tracks = {
+        c: jets[sample.labels == RS3L_CLASSES.index(c), 4].mean() for c in ("q", "g", "tau")
+    }
+    mean_cells = {
+        c: jets[sample.labels == RS3L_CLASSES.index(c), 5].mean() for c in ("q", "g", "tau")
+    }
     # gluon jets are busier than quark jets, hadronic taus are 1- or 3-prong and narrow
     assert mean_tracks["g"] > mean_tracks["q"] > mean_tracks["tau"]
     assert mean_tracks["tau"] < 3.5
@@ -185,8 +211,10 @@ def test_sample_flavour_physics(sample: RS3LPairDataset) -> None:
     for c in ("q", "tau"):
         items = [sample[int(i)] for i in np.flatnonzero(sample.labels == RS3L_CLASSES.index(c))]
         d0[c] = np.array([abs(it["tracks"][0, 3]) for it in items[:150] if len(it["tracks"])])
-    print(f"\nmedian |d0| of the leading track: tau {np.median(d0['tau']) * 1e3:.0f} um, "
-          f"q {np.median(d0['q']) * 1e3:.0f} um")
+    print(
+        f"\nmedian |d0| of the leading track: tau {np.median(d0['tau']) * 1e3:.0f} um, "
+        f"q {np.median(d0['q']) * 1e3:.0f} um"
+    )
     assert np.median(d0["tau"]) > 1.5 * np.median(d0["q"])
     assert np.mean(d0["tau"] > 0.05) > 2 * np.mean(d0["q"] > 0.05)
 
@@ -215,8 +243,9 @@ def test_cli_arguments_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture)
         with pytest.raises(SystemExit):
             parser.parse_args(["--out", str(tmp_path), *bad])
     # dark jets alone cannot be resampled: a clear error before any simulation
-    args = parser.parse_args(["--out", str(tmp_path / "d"), "--events", "0", "--dark-models", "A",
-                              "--workers", "1"])
+    args = parser.parse_args(
+        ["--out", str(tmp_path / "d"), "--events", "0", "--dark-models", "A", "--workers", "1"]
+    )
     assert gen.main(args) == 1
     assert "no SM shards" in capsys.readouterr().err
     assert not list((tmp_path / "d").rglob("*.h5"))

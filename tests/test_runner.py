@@ -1,4 +1,5 @@
 """`jetzoo run`: recipe files, config errors, end-to-end runs, resume, NaN handling, `lightning`."""
+
 from __future__ import annotations
 
 import csv
@@ -12,22 +13,35 @@ import torch
 import yaml
 
 from jetzoo.recipes.config import ConfigError, cfg_to_dict, load_config
-from jetzoo.recipes.runner import (RunError, epoch_checkpoints, resolve_data_path, run_recipe,
-                                   train)
+from jetzoo.recipes.runner import RunError, epoch_checkpoints, resolve_data_path, run_recipe, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "recipes"
 
 # A tiny CPU configuration applied on top of a shipped recipe file.
-TINY = ["data.path=sample", "data.max_jets=192", "data.batch_size=64", "data.num_workers=0",
-        "model.backbone_overrides.embed_dim=16", "model.backbone_overrides.depth=1",
-        "model.backbone_overrides.num_heads=2", "model.backbone_overrides.dropout=0.0",
-        "trainer.accelerator=cpu", "trainer.devices=1", "trainer.max_epochs=2",
-        "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-        "optimizer.warmup_epochs=null", "optimizer.warmup_steps=1",
-        "optimizer.scale_lr_by_batch=false", "optimizer.lr=3e-3",
-        "logging.tensorboard=true", "logging.csv=true"]
+TINY = [
+    "data.path=sample",
+    "data.max_jets=192",
+    "data.batch_size=64",
+    "data.num_workers=0",
+    "model.backbone_overrides.embed_dim=16",
+    "model.backbone_overrides.depth=1",
+    "model.backbone_overrides.num_heads=2",
+    "model.backbone_overrides.dropout=0.0",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.max_epochs=2",
+    "trainer.limit_val_batches=1",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "optimizer.warmup_epochs=null",
+    "optimizer.warmup_steps=1",
+    "optimizer.scale_lr_by_batch=false",
+    "optimizer.lr=3e-3",
+    "logging.tensorboard=true",
+    "logging.csv=true",
+]
 STEPS_PER_EPOCH = 3  # 192 jets / batch 64
 
 
@@ -64,27 +78,46 @@ def test_recipe_files_have_the_paper_settings() -> None:
     # JetCLR splits full jets too and keeps their 30 hardest particles (recipe comment: held-out
     # kNN +0.098 +- 0.005 after one epoch, zoo-runs/jetclr-trunc5)
     jetclr = cfg_to_dict(load_config(RECIPE_DIR / "jetclr.yaml"))
-    assert jetclr["model"]["augmentations"]["collinear_split"] == {"max_splits": 5,
-                                                                   "truncate": True}
+    assert jetclr["model"]["augmentations"]["collinear_split"] == {
+        "max_splits": 5,
+        "truncate": True,
+    }
     assert (jetclr["model"]["temperature"], jetclr["optimizer"]["lr"]) == (0.03, 1.25e-4)
     # jBOT-S and jBOT-B too (recipe comments: standard-tier 5-class kNN 0.625 against 0.619
     # without for jBOT-S, 0.623 after 6 epochs against 0.605 after 20 for jBOT-B)
-    splits = {size: cfg_to_dict(load_config(RECIPE_DIR / f"jbot-{size}.yaml"))["model"][
-        "augmentations"]["collinear_split"] for size in ("s", "b")}
-    assert splits == {"s": {"max_splits": 5, "truncate": True},
-                      "b": {"max_splits": 5, "truncate": True}}
+    splits = {
+        size: cfg_to_dict(load_config(RECIPE_DIR / f"jbot-{size}.yaml"))["model"]["augmentations"][
+            "collinear_split"
+        ]
+        for size in ("s", "b")
+    }
+    assert splits == {
+        "s": {"max_splits": 5, "truncate": True},
+        "b": {"max_splits": 5, "truncate": True},
+    }
     for size in ("s", "b"):
         cfg = cfg_to_dict(load_config(RECIPE_DIR / f"jbot-{size}.yaml"))
         assert cfg["recipe"] == "jbot" and cfg["model"]["backbone"] == f"jbot-{size}"
         assert cfg["data"]["batch_size"] == 1024
-        assert cfg["optimizer"] == {**cfg["optimizer"], "lr": 5e-4, "scale_lr_by_batch": True,
-                                    "warmup_epochs": 10, "weight_decay": 1e-4}
+        assert cfg["optimizer"] == {
+            **cfg["optimizer"],
+            "lr": 5e-4,
+            "scale_lr_by_batch": True,
+            "warmup_epochs": 10,
+            "weight_decay": 1e-4,
+        }
         assert cfg["trainer"]["max_epochs"] == 100
         m = cfg["model"]
         # Table 1, except jBOT-S's KoLeo weight: 0.05 instead of 0.01, measured (recipe comment)
         koleo = {"s": 0.05, "b": 0.01}[size]
-        assert (m["teacher_temp"], m["student_temp"], m["center_momentum"], m["koleo_weight"],
-                m["mask_ratio_max"], m["ema_momentum"]) == (0.04, 0.1, 0.9, koleo, 0.5, 0.996)
+        assert (
+            m["teacher_temp"],
+            m["student_temp"],
+            m["center_momentum"],
+            m["koleo_weight"],
+            m["mask_ratio_max"],
+            m["ema_momentum"],
+        ) == (0.04, 0.1, 0.9, koleo, 0.5, 0.996)
     rs3l = yaml.safe_load((RECIPE_DIR / "rs3l.yaml").read_text())
     assert rs3l["model"]["out_dim"] == 8 and rs3l["model"]["temperature"] == 0.1
 
@@ -95,24 +128,42 @@ def test_recipe_files_have_the_paper_settings() -> None:
 BASE = "recipe: jbot\nmodel:\n  backbone: jbot-s\n"
 
 
-@pytest.mark.parametrize("text, overrides, key, hint", [
-    (BASE + "trainr: {max_epochs: 1}\n", [], "trainr", "not in 'RecipeConfig'"),
-    (BASE + "data:\n  batch_size: many\n", [], "data.batch_size", "could not be converted"),
-    (BASE + "data:\n  batchsize: 3\n", [], "data.batchsize", "batch_size"),
-    (BASE + "  teacher_tmp: 0.04\n", [], "model.teacher_tmp", "teacher_temp"),
-    (BASE + "  koleo_weight: lots\n", [], "model.koleo_weight", "expected float"),
-    (BASE + "  backbone_overrides: {embed_dims: 8}\n", [], "model.backbone_overrides.embed_dims",
-     "embed_dim"),
-    (BASE + "trainer:\n  max_epoch: 3\n", [], "trainer.max_epoch", "max_epochs"),
-    (BASE + "trainer:\n  max_epochs: three\n", [], "trainer.max_epochs", "expected int or null"),
-    (BASE, ["data.batch_size=x"], "data.batch_size", "command-line override 'data.batch_size=x'"),
-    (BASE, ["optimizer.lrate=1"], "optimizer.lrate", "command-line override"),
-    ("recipe: jbt\n", [], "recipe", "did you mean 'jbot'"),
-    (BASE.replace("jbot-s", "jbot-x"), [], "model.backbone", "jbot-s"),
-    (BASE, ["compile=fast"], "compile", "reduce-overhead"),
-])
-def test_config_errors_name_file_and_key(tmp_path: Path, text: str, overrides: list[str],
-                                         key: str, hint: str) -> None:
+@pytest.mark.parametrize(
+    "text, overrides, key, hint",
+    [
+        (BASE + "trainr: {max_epochs: 1}\n", [], "trainr", "not in 'RecipeConfig'"),
+        (BASE + "data:\n  batch_size: many\n", [], "data.batch_size", "could not be converted"),
+        (BASE + "data:\n  batchsize: 3\n", [], "data.batchsize", "batch_size"),
+        (BASE + "  teacher_tmp: 0.04\n", [], "model.teacher_tmp", "teacher_temp"),
+        (BASE + "  koleo_weight: lots\n", [], "model.koleo_weight", "expected float"),
+        (
+            BASE + "  backbone_overrides: {embed_dims: 8}\n",
+            [],
+            "model.backbone_overrides.embed_dims",
+            "embed_dim",
+        ),
+        (BASE + "trainer:\n  max_epoch: 3\n", [], "trainer.max_epoch", "max_epochs"),
+        (
+            BASE + "trainer:\n  max_epochs: three\n",
+            [],
+            "trainer.max_epochs",
+            "expected int or null",
+        ),
+        (
+            BASE,
+            ["data.batch_size=x"],
+            "data.batch_size",
+            "command-line override 'data.batch_size=x'",
+        ),
+        (BASE, ["optimizer.lrate=1"], "optimizer.lrate", "command-line override"),
+        ("recipe: jbt\n", [], "recipe", "did you mean 'jbot'"),
+        (BASE.replace("jbot-s", "jbot-x"), [], "model.backbone", "jbot-s"),
+        (BASE, ["compile=fast"], "compile", "reduce-overhead"),
+    ],
+)
+def test_config_errors_name_file_and_key(
+    tmp_path: Path, text: str, overrides: list[str], key: str, hint: str
+) -> None:
     path = _write(tmp_path, text, "bad.yaml")
     with pytest.raises(ConfigError) as err:
         load_config(path, overrides)
@@ -122,9 +173,17 @@ def test_config_errors_name_file_and_key(tmp_path: Path, text: str, overrides: l
 
 def test_overrides_are_typed_and_nested(tmp_path: Path) -> None:
     path = _write(tmp_path, BASE + "trainer:\n  max_epochs: 5\n")
-    cfg = load_config(path, ["trainer.max_epochs=2", "data.classes=[q,g]", "data.max_jets=10",
-                             "model.backbone_overrides.depth=1", "optimizer.lr=1e-3",
-                             "logging.wandb.project=p"])
+    cfg = load_config(
+        path,
+        [
+            "trainer.max_epochs=2",
+            "data.classes=[q,g]",
+            "data.max_jets=10",
+            "model.backbone_overrides.depth=1",
+            "optimizer.lr=1e-3",
+            "logging.wandb.project=p",
+        ],
+    )
     d = cfg_to_dict(cfg)
     assert d["trainer"] == {"max_epochs": 2}
     assert d["data"]["classes"] == ["q", "g"] and d["data"]["max_jets"] == 10
@@ -143,15 +202,16 @@ def test_missing_dataset_says_how_to_generate(tmp_path: Path) -> None:
         resolve_data_path(cfg, str(path))
     msg = str(err.value)
     assert str(path) in msg and "data.path" in msg
-    assert f"jetzoo generate jetnet --classes q,g" in msg and f"--out {missing}" in msg
+    assert "jetzoo generate jetnet --classes q,g" in msg and f"--out {missing}" in msg
     # the same through the CLI: exit status 1 and the message on stderr
     from jetzoo.cli import main
 
     assert main(["run", str(path), f"output.dir={tmp_path / 'run'}"]) == 1
 
 
-def test_loggers_csv_tensorboard_and_offline_wandb(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loggers_csv_tensorboard_and_offline_wandb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CSV + TensorBoard by default; wandb when configured, offline unless WANDB_API_KEY is set."""
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
@@ -200,7 +260,8 @@ def test_run_folder_contents(clr_run: dict) -> None:
     assert summary["jets_seen"] == 2 * 192  # max_jets per epoch, 2 epochs
     assert summary["jets_per_s"] > 0
     assert summary["final_metrics"]["train/loss"] == pytest.approx(
-        float(result.trainer.callback_metrics["train/loss"]))
+        float(result.trainer.callback_metrics["train/loss"])
+    )
 
 
 def test_saved_backbone_reloads_identically(clr_run: dict) -> None:
@@ -232,8 +293,9 @@ def test_jetclr_loss_decreases(clr_run: dict) -> None:
     assert last < first
 
 
-def test_resume_continues_from_last_checkpoint(clr_run: dict, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_continues_from_last_checkpoint(
+    clr_run: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     folder = tmp_path / "run"
@@ -241,8 +303,9 @@ def test_resume_continues_from_last_checkpoint(clr_run: dict, tmp_path: Path,
     args = [str(RECIPE_DIR / "jetclr.yaml"), *TINY, f"output.dir={folder}"]
     with pytest.raises(RunError, match="--resume"):  # no silent restart over a finished run
         run_recipe(args[0], args[1:])
-    saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu",
-                       weights_only=True)["state_dict"]
+    saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)[
+        "state_dict"
+    ]
     res = train(args[0], args[1:] + ["trainer.max_epochs=3"], resume=True)
     assert res.summary["resumed_from"] == str(folder / "checkpoints" / "last.ckpt")
     err = capsys.readouterr().err
@@ -302,6 +365,7 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
     import torch
 
     from jetzoo.recipes.runner import checkpoint_counters
+
     for name, jets, sittings in (("epoch000.ckpt", 192, 1), ("last.ckpt", 3 * 192, 2)):
         state = torch.load(folder / "checkpoints" / name, map_location="cpu", weights_only=True)
         counters = checkpoint_counters(state)
@@ -311,21 +375,24 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
     # the backbone of a checkpoint, rebuilt from the run's config: last.ckpt's is the export
     from jetzoo import JetZoo
     from jetzoo.recipes.runner import checkpoint_backbone
+
     net, jets = checkpoint_backbone(folder, folder / "checkpoints" / "last.ckpt")
     exported = JetZoo.from_pretrained(folder / "backbone")
     assert jets == 3 * 192 and not net.training
     assert all(torch.equal(v, exported.state_dict()[k]) for k, v in net.state_dict().items())
     first, jets = checkpoint_backbone(folder, folder / "checkpoints" / "epoch000.ckpt")
-    assert jets == 192 and not torch.equal(first.state_dict()["cls_token"],
-                                           net.state_dict()["cls_token"])
+    assert jets == 192 and not torch.equal(
+        first.state_dict()["cls_token"], net.state_dict()["cls_token"]
+    )
     with pytest.raises(RunError, match="no teacher backbone"):  # JetCLR has no EMA teacher
         checkpoint_backbone(folder, folder / "checkpoints" / "last.ckpt", weights="teacher")
     with pytest.raises(RunError, match="no config.yaml"):
         checkpoint_backbone(tmp_path, folder / "checkpoints" / "last.ckpt")
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A NaN batch in epoch 2 (global step 4) stops the run at step 4; last.ckpt stays epoch 1."""
     import jetzoo.recipes.runner as runner
 
@@ -361,8 +428,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path,
     assert f"step {STEPS_PER_EPOCH + 1}" in msg and "last good checkpoint" in msg, msg
     last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == STEPS_PER_EPOCH and last["epoch"] == 0
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values()
-               if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "non-finite loss" and summary["failed_step"] == STEPS_PER_EPOCH + 1
     assert not (out / "backbone").exists()
@@ -385,9 +453,15 @@ def test_jbot_demo_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     config = json.loads((out / "backbone" / "config.json").read_text())
     assert config["recipe"]["model"]["teacher_temp"] == 0.04
     assert config["backbone"]["embed_dim"] == 16
-    assert config["dataset"]["sha256"] == json.loads(
-        (resolve_data_path(load_config(RECIPE_DIR / "jbot-s.yaml", ["data.path=sample"]), "")
-         / "manifest.json").read_text())["dataset_sha256"]
+    assert (
+        config["dataset"]["sha256"]
+        == json.loads(
+            (
+                resolve_data_path(load_config(RECIPE_DIR / "jbot-s.yaml", ["data.path=sample"]), "")
+                / "manifest.json"
+            ).read_text()
+        )["dataset_sha256"]
+    )
 
 
 @pytest.mark.slow
@@ -405,8 +479,9 @@ def test_autoencoder_recipe_lowers_its_loss(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- `lightning`
 
 
-def test_lightning_run_yaml_is_jetzoo_run(tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_lightning_run_yaml_is_jetzoo_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from jetzoo.lightning_cli import main
 
     path = _write(tmp_path, BASE + "data:\n  batchsize: 3\n", "x.yaml")
@@ -417,18 +492,39 @@ def test_lightning_run_yaml_is_jetzoo_run(tmp_path: Path,
 
 def test_lightning_run_script_goes_to_fabric(tmp_path: Path) -> None:
     """`lightning run script.py` is `fabric run script.py`: the script sees Fabric's settings."""
-    script = _write(tmp_path, "import json, os, sys\n"
-                    "json.dump({'argv': sys.argv[1:], 'acc': os.environ.get('LT_ACCELERATOR'),"
-                    " 'devices': os.environ.get('LT_DEVICES')}, open(sys.argv[1], 'w'))\n",
-                    "s.py")
+    script = _write(
+        tmp_path,
+        "import json, os, sys\n"
+        "json.dump({'argv': sys.argv[1:], 'acc': os.environ.get('LT_ACCELERATOR'),"
+        " 'devices': os.environ.get('LT_DEVICES')}, open(sys.argv[1], 'w'))\n",
+        "s.py",
+    )
     out = tmp_path / "o.json"
-    code = ("import sys; from jetzoo.lightning_cli import main; sys.exit(main())")
-    proc = subprocess.run([sys.executable, "-c", code, "run", str(script), "--accelerator",
-                           "cpu", "--devices", "1", str(out), "extra"],
-                          capture_output=True, text=True, timeout=120)
+    code = "import sys; from jetzoo.lightning_cli import main; sys.exit(main())"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            str(script),
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "1",
+            str(out),
+            "extra",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(out.read_text()) == {"argv": [str(out), "extra"], "acc": "cpu",
-                                           "devices": "1"}
+    assert json.loads(out.read_text()) == {
+        "argv": [str(out), "extra"],
+        "acc": "cpu",
+        "devices": "1",
+    }
 
 
 def test_shipped_recipe_names_resolve_to_the_repository_files():
@@ -448,12 +544,17 @@ def test_epoch_checkpoints_count_from_one_and_name_the_missing(tmp_path: Path) -
     for name in ("epoch000.ckpt", "epoch002.ckpt", "epoch010.ckpt", "last.ckpt", "epoch1.txt"):
         (ckpts / name).touch()
     found = epoch_checkpoints(tmp_path)
-    assert {e: p.name for e, p in found.items()} == \
-        {1: "epoch000.ckpt", 3: "epoch002.ckpt", 11: "epoch010.ckpt"}
+    assert {e: p.name for e, p in found.items()} == {
+        1: "epoch000.ckpt",
+        3: "epoch002.ckpt",
+        11: "epoch010.ckpt",
+    }
     assert list(found) == [1, 3, 11]  # epoch order, not file-name order
     assert list(epoch_checkpoints(tmp_path, [11, 1])) == [1, 11]
-    with pytest.raises(FileNotFoundError,
-                       match=r"epoch\(s\) 2, 4 \(epoch001.ckpt, epoch003.ckpt: .*found epochs 1-11"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"epoch\(s\) 2, 4 \(epoch001.ckpt, epoch003.ckpt: .*found epochs 1-11",
+    ):
         epoch_checkpoints(tmp_path, [2, 4, 3])
     with pytest.raises(FileNotFoundError, match="none found"):
         epoch_checkpoints(tmp_path / "nothing", [1])

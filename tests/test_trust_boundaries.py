@@ -1,6 +1,7 @@
 """Trust boundaries: a model folder is validated before anything is allocated, identities cover
 everything that changes a score, names never become paths, failed commands change nothing, and
 inputs a careful (or hostile) user may hand jetzoo give one clear error or a correct result."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,30 +27,46 @@ from jetzoo.data import JetDataset, sample_path
 from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.data.schema import DataError
 from jetzoo.leaderboard import submission
-from jetzoo.leaderboard.schema import (ResultFileError, iter_store, load_result, result_path,
-                                       write_result)
+from jetzoo.leaderboard.schema import (
+    ResultFileError,
+    iter_store,
+    load_result,
+    result_path,
+    write_result,
+)
 from jetzoo.leaderboard.tasks import TaskError, load_task, load_task_data, synthetic_task_data
 from jetzoo.models.zoo import ZooError, identity_sha256, load_folder, save_pretrained
 from jetzoo.utils.io import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "recipes" / "jetclr.yaml")
-TINY = ["model.backbone_overrides.embed_dim=16", "model.backbone_overrides.depth=1",
-        "model.backbone_overrides.num_heads=2", "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false", "data.max_jets=512", "trainer.limit_val_batches=1",
-        "trainer.max_epochs=1", "data.num_workers=0"]
+TINY = [
+    "model.backbone_overrides.embed_dim=16",
+    "model.backbone_overrides.depth=1",
+    "model.backbone_overrides.num_heads=2",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "data.max_jets=512",
+    "trainer.limit_val_batches=1",
+    "trainer.max_epochs=1",
+    "data.num_workers=0",
+]
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): sha256_file(p)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture()
 def model(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    return save_pretrained(create_backbone("jbot-s", embed_dim=16, depth=2, num_heads=2,
-                                           dropout=0.0), tmp_path / "model", model_name="tiny")
+    return save_pretrained(
+        create_backbone("jbot-s", embed_dim=16, depth=2, num_heads=2, dropout=0.0),
+        tmp_path / "model",
+        model_name="tiny",
+    )
 
 
 def _edit_config(folder: Path, edit) -> Path:
@@ -63,26 +80,38 @@ def _edit_weights(folder: Path, edit) -> Path:
     state = load_file(folder / "model.safetensors")
     edit(state)
     save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
-    return _edit_config(folder, lambda c: c.update(
-        weights_sha256=sha256_file(folder / "model.safetensors")))
+    return _edit_config(
+        folder, lambda c: c.update(weights_sha256=sha256_file(folder / "model.safetensors"))
+    )
 
 
 # --------------------------------------------------------------------------- model folders
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("depth", 10**6, "field 'backbone.depth': 1000000 is outside the range [1, 128]"),
-    ("num_heads", 0, "field 'backbone.num_heads': 0 is outside the range"),
-    ("embed_dim", -16, "field 'backbone.embed_dim': -16 is outside the range"),
-    ("mlp_ratio", float("nan"), "field 'backbone.mlp_ratio': nan is outside the range"),
-    ("depth", "2", "field 'backbone.depth': must be an integer, got '2'"),
-    ("dropout", 1.5, "field 'backbone.dropout': 1.5 is outside the range [0.0, 0.99]"),
-    ("num_heads", 3, "field 'backbone' does not build a model: ValueError: embed_dim 16 is not "
-                     "divisible by num_heads 3"),
-    ("depth", 3, "model.safetensors: weights do not match the architecture in config.json "
-                 "(missing tensors blocks.2"),
-    ("embed_dim", 4096, "shape mismatch"),  # legal size, but not the file's: never allocated
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("depth", 10**6, "field 'backbone.depth': 1000000 is outside the range [1, 128]"),
+        ("num_heads", 0, "field 'backbone.num_heads': 0 is outside the range"),
+        ("embed_dim", -16, "field 'backbone.embed_dim': -16 is outside the range"),
+        ("mlp_ratio", float("nan"), "field 'backbone.mlp_ratio': nan is outside the range"),
+        ("depth", "2", "field 'backbone.depth': must be an integer, got '2'"),
+        ("dropout", 1.5, "field 'backbone.dropout': 1.5 is outside the range [0.0, 0.99]"),
+        (
+            "num_heads",
+            3,
+            "field 'backbone' does not build a model: ValueError: embed_dim 16 is not "
+            "divisible by num_heads 3",
+        ),
+        (
+            "depth",
+            3,
+            "model.safetensors: weights do not match the architecture in config.json "
+            "(missing tensors blocks.2",
+        ),
+        ("embed_dim", 4096, "shape mismatch"),  # legal size, but not the file's: never allocated
+    ],
+)
 def test_config_sizes_are_checked_before_anything_is_built(model: Path, field, value, message):
     JetZoo.from_pretrained(model)  # imports and registry loaded: the timing below is the check
     _edit_config(model, lambda c: c["backbone"].__setitem__(field, value))
@@ -93,12 +122,15 @@ def test_config_sizes_are_checked_before_anything_is_built(model: Path, field, v
     assert str(model) in str(err.value)
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("feat_std", 0.0, "tensor 'feat_std' (a preprocessing standard deviation) must be > 0"),
-    ("feat_std", -1.0, "tensor 'feat_std' (a preprocessing standard deviation) must be > 0"),
-    ("feat_mean", float("nan"), "tensor 'feat_mean' holds NaN or inf"),
-    ("blocks.0.attn.qkv.weight", float("inf"), "tensor 'blocks.0.attn.qkv.weight' holds NaN"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("feat_std", 0.0, "tensor 'feat_std' (a preprocessing standard deviation) must be > 0"),
+        ("feat_std", -1.0, "tensor 'feat_std' (a preprocessing standard deviation) must be > 0"),
+        ("feat_mean", float("nan"), "tensor 'feat_mean' holds NaN or inf"),
+        ("blocks.0.attn.qkv.weight", float("inf"), "tensor 'blocks.0.attn.qkv.weight' holds NaN"),
+    ],
+)
 def test_buffers_and_weights_are_checked_after_loading(model: Path, key, value, message):
     _edit_weights(model, lambda s: s[key].fill_(value))
     with pytest.raises(ZooError, match=re_escape(f"{model / 'model.safetensors'}: {message}")):
@@ -111,13 +143,16 @@ def re_escape(text: str) -> str:
     return re.escape(text)
 
 
-@pytest.mark.parametrize("prep,message", [
-    ({"mean": [0, 0, -4], "std": [0.1, 0.0, 1.0]}, "std must be > 0"),
-    ({"mean": [0, 0, -4], "std": [0.1, -0.1, 1.0]}, "std must be > 0"),
-    ({"mean": [0, float("nan"), -4], "std": [0.1, 0.1, 1.0]}, "3 finite means and stds"),
-    ({"mean": [0, 0], "std": [0.1, 0.1, 1.0]}, "3 finite means and stds"),
-    ({"mean": [0, 0, -4], "std": [0.1, 0.1, 1.0], "scale": 2}, "unknown field 'scale'"),
-])
+@pytest.mark.parametrize(
+    "prep,message",
+    [
+        ({"mean": [0, 0, -4], "std": [0.1, 0.0, 1.0]}, "std must be > 0"),
+        ({"mean": [0, 0, -4], "std": [0.1, -0.1, 1.0]}, "std must be > 0"),
+        ({"mean": [0, float("nan"), -4], "std": [0.1, 0.1, 1.0]}, "3 finite means and stds"),
+        ({"mean": [0, 0], "std": [0.1, 0.1, 1.0]}, "3 finite means and stds"),
+        ({"mean": [0, 0, -4], "std": [0.1, 0.1, 1.0], "scale": 2}, "unknown field 'scale'"),
+    ],
+)
 def test_preprocessing_refuses_what_cannot_standardise(prep, message):
     with pytest.raises(ValueError, match=message):
         Preprocessing.from_dict(prep)
@@ -125,8 +160,11 @@ def test_preprocessing_refuses_what_cannot_standardise(prep, message):
 
 def test_config_preprocessing_with_zero_std_is_refused(model: Path):
     _edit_config(model, lambda c: c["backbone"]["preprocessing"].__setitem__("std", [0, 1, 1]))
-    with pytest.raises(ZooError, match=r"config.json: field 'backbone' does not build a model: "
-                                       r"ValueError: preprocessing std must be > 0"):
+    with pytest.raises(
+        ZooError,
+        match=r"config.json: field 'backbone' does not build a model: "
+        r"ValueError: preprocessing std must be > 0",
+    ):
         JetZoo.from_pretrained(model)
 
 
@@ -134,8 +172,11 @@ def test_one_far_particle_is_refused_when_fitting_the_standardisation(tmp_path: 
     pf = np.zeros((3, 30, 4))
     pf[:, :5] = [0.1, -0.1, 0.2, 1.0]
     pf[1, 2, 1] = 1e6  # one particle at phi_rel = 1e6 would give a phi std of ~1e5
-    with pytest.raises(ValueError, match=r"1 particle\(s\) lie more than 5.0 from their jet axis "
-                                         r"\(jet 1: eta_rel 0.1, phi_rel 1e\+06\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 particle\(s\) lie more than 5.0 from their jet axis "
+        r"\(jet 1: eta_rel 0.1, phi_rel 1e\+06\)",
+    ):
         Preprocessing.fit(pf)
     folder = tmp_path / "jets"
     shutil.copytree(sample_path(), folder)
@@ -148,16 +189,18 @@ def test_one_far_particle_is_refused_when_fitting_the_standardisation(tmp_path: 
         f["particle_features"][...] = data
     rc = cli_main(["run", RECIPE, f"data.path={folder}", f"output.dir={tmp_path / 'run'}", *TINY])
     assert rc == 1 and not (tmp_path / "run").exists()
-    assert f"{shard}: field 'particle_features': 1 particle(s) lie more than 5.0" in \
-        capsys.readouterr().err
+    assert (
+        f"{shard}: field 'particle_features': 1 particle(s) lie more than 5.0"
+        in capsys.readouterr().err
+    )
 
 
 # --------------------------------------------------------------------------- identities
 
 
-def test_same_weights_other_architecture_options_are_another_model(model: Path, tmp_path,
-                                                                   monkeypatch, mini_top_yaml,
-                                                                   embedded_rows):
+def test_same_weights_other_architecture_options_are_another_model(
+    model: Path, tmp_path, monkeypatch, mini_top_yaml, embedded_rows
+):
     """mask_padding (the jBOT Keras import's option) changes the embeddings of the same
     weights: the cache and the store must not serve one model's score to the other."""
     other = shutil.copytree(model, tmp_path / "other")
@@ -174,8 +217,9 @@ def test_same_weights_other_architecture_options_are_another_model(model: Path, 
     tasks = tmp_path / "tasks"
     tasks.mkdir()
     (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn"))
-    monkeypatch.setattr(submission, "load_task_data",
-                        lambda task: synthetic_task_data(task, n_per_class=40, seed=0))
+    monkeypatch.setattr(
+        submission, "load_task_data", lambda task: synthetic_task_data(task, n_per_class=40, seed=0)
+    )
     out, cache = tmp_path / "store", tmp_path / "cache"
     kw = dict(quick=True, out=out, tasks_dir=tasks, progress=False, cache_dir=cache, name="m")
     computed = embedded_rows
@@ -188,7 +232,8 @@ def test_same_weights_other_architecture_options_are_another_model(model: Path, 
     assert ra["model"]["config_sha256"] != rb["model"]["config_sha256"]
     assert len({p.parent for p in iter_store(out)}) == 2
     assert sorted(p.name for p in cache.iterdir()) == sorted(
-        [info_a.identity_sha256[:12], info_b.identity_sha256[:12]])
+        [info_a.identity_sha256[:12], info_b.identity_sha256[:12]]
+    )
 
 
 # --------------------------------------------------------------------------- names
@@ -198,8 +243,19 @@ def test_same_weights_other_architecture_options_are_another_model(model: Path, 
 def test_a_model_id_is_never_a_path(model: Path, tmp_path: Path, name: str, capsys):
     out = tmp_path / "deep" / "store"
     before = _snapshot(tmp_path)
-    rc = cli_main(["leaderboard", "submit", str(model), "--quick", "--name", name,
-                   "--out", str(out), "--no-cache"])
+    rc = cli_main(
+        [
+            "leaderboard",
+            "submit",
+            str(model),
+            "--quick",
+            "--name",
+            name,
+            "--out",
+            str(out),
+            "--no-cache",
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("jetzoo leaderboard submit: error: --name:")
@@ -207,8 +263,9 @@ def test_a_model_id_is_never_a_path(model: Path, tmp_path: Path, name: str, caps
     assert _snapshot(tmp_path) == before
 
 
-def test_names_from_files_are_checked_where_they_are_read(model: Path, tmp_path: Path,
-                                                         mini_top_yaml):
+def test_names_from_files_are_checked_where_they_are_read(
+    model: Path, tmp_path: Path, mini_top_yaml
+):
     _edit_config(model, lambda c: c.update(model_name=".."))
     with pytest.raises(ZooError, match=r"config.json: field 'model_name': '\.\.' is not a valid"):
         JetZoo.from_pretrained(model)
@@ -226,8 +283,9 @@ def test_names_from_files_are_checked_where_they_are_read(model: Path, tmp_path:
 
 
 def _run(tmp_path: Path, *extra: str) -> int:
-    return cli_main(["run", RECIPE, "data.path=sample", f"output.dir={tmp_path / 'run'}", *TINY,
-                     *extra])
+    return cli_main(
+        ["run", RECIPE, "data.path=sample", f"output.dir={tmp_path / 'run'}", *TINY, *extra]
+    )
 
 
 @pytest.mark.slow
@@ -235,20 +293,30 @@ def test_resume_with_another_architecture_changes_nothing(tmp_path: Path, capsys
     assert _run(tmp_path, "trainer.max_epochs=1") == 0
     run = tmp_path / "run"
     before = _snapshot(run)
-    rc = _run(tmp_path, "trainer.max_epochs=2", "model.backbone_overrides.embed_dim=32",
-              "--resume")
+    rc = _run(tmp_path, "trainer.max_epochs=2", "model.backbone_overrides.embed_dim=32", "--resume")
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--resume:" in err and "holds another architecture than the recipe builds" in err
     assert "backbone.cls_token: checkpoint (1, 1, 16) vs recipe (1, 1, 32)" in err
     assert _snapshot(run) == before  # config.yaml included
-    assert cli_main(["export", str(run), str(run / "checkpoints" / "last.ckpt"),
-                     "--out", str(tmp_path / "exported")]) == 0
+    assert (
+        cli_main(
+            [
+                "export",
+                str(run),
+                str(run / "checkpoints" / "last.ckpt"),
+                "--out",
+                str(tmp_path / "exported"),
+            ]
+        )
+        == 0
+    )
 
 
 @pytest.mark.slow
 def test_disk_full_during_training_ends_with_one_message_and_a_consistent_summary(
-        tmp_path: Path, monkeypatch, capsys):
+    tmp_path: Path, monkeypatch, capsys
+):
     import errno
 
     from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -269,10 +337,24 @@ def test_disk_full_during_training_ends_with_one_message_and_a_consistent_summar
 def test_sigint_during_training_ends_with_one_message_and_a_consistent_summary(tmp_path: Path):
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "jetzoo.cli", "run", RECIPE,
-                             "data.path=sample", f"output.dir={run}", *TINY,
-                             "trainer.max_epochs=50"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jetzoo.cli",
+            "run",
+            RECIPE,
+            "data.path=sample",
+            f"output.dir={run}",
+            *TINY,
+            "trainer.max_epochs=50",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not (run / "checkpoints" / "last.ckpt").exists():
         assert proc.poll() is None, proc.stderr.read()[-2000:]
@@ -332,8 +414,10 @@ def test_float_labels_are_refused_not_truncated(tmp_path: Path):
         labels[3] = 0.7
         del f["labels"]
         f["labels"] = labels
-    with pytest.raises(DataError, match=re_escape(f"{shard}: field 'labels' holds a non-integer "
-                                                  "label 0.7") + ".*jet 3"):
+    with pytest.raises(
+        DataError,
+        match=re_escape(f"{shard}: field 'labels' holds a non-integer label 0.7") + ".*jet 3",
+    ):
         JetDataset(folder)
 
 
@@ -351,18 +435,22 @@ def _sample_without(tmp_path: Path, drop: set[str]) -> Path:
     return folder
 
 
-def test_a_split_without_one_of_the_task_classes_names_the_files(tmp_path: Path,
-                                                                 mini_top_yaml):
+def test_a_split_without_one_of_the_task_classes_names_the_files(tmp_path: Path, mini_top_yaml):
     folder = _sample_without(tmp_path, {"g", "t", "w", "z"})
     task_file = tmp_path / "qg.yaml"
-    task_file.write_text(mini_top_yaml("knn").replace("dataset: jetnet-sample",
-                                                      f"dataset: {folder}")
-                         .replace("classes: [q, g, t]", "classes: [q, g]")
-                         .replace("signal: [t]", "signal: [g]").replace("name: mini-top",
-                                                                        "name: qg"))
-    with pytest.raises(TaskError, match=re_escape(f"{task_file}: field 'classes': the train "
-                                                  f"split of {folder} holds no jets of class "
-                                                  "'g'")):
+    task_file.write_text(
+        mini_top_yaml("knn")
+        .replace("dataset: jetnet-sample", f"dataset: {folder}")
+        .replace("classes: [q, g, t]", "classes: [q, g]")
+        .replace("signal: [t]", "signal: [g]")
+        .replace("name: mini-top", "name: qg")
+    )
+    with pytest.raises(
+        TaskError,
+        match=re_escape(
+            f"{task_file}: field 'classes': the train split of {folder} holds no jets of class 'g'"
+        ),
+    ):
         load_task_data(load_task(task_file))
 
 
@@ -381,42 +469,67 @@ def test_an_all_empty_dataset_names_the_folder_and_field(tmp_path: Path, capsys)
     assert not (tmp_path / "run").exists()
 
 
-def test_an_edited_task_file_says_which_rows_it_drops(model: Path, tmp_path: Path,
-                                                        monkeypatch, capsys, mini_top_yaml):
+def test_an_edited_task_file_says_which_rows_it_drops(
+    model: Path, tmp_path: Path, monkeypatch, capsys, mini_top_yaml
+):
     tasks = tmp_path / "tasks"
     tasks.mkdir()
     (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn"))
-    monkeypatch.setattr(submission, "load_task_data",
-                        lambda task: synthetic_task_data(task, n_per_class=40, seed=0))
-    kw = dict(quick=True, out=tmp_path / "store", tasks_dir=tasks, progress=False,
-              cache_dir=False)
+    monkeypatch.setattr(
+        submission, "load_task_data", lambda task: synthetic_task_data(task, n_per_class=40, seed=0)
+    )
+    kw = dict(quick=True, out=tmp_path / "store", tasks_dir=tasks, progress=False, cache_dir=False)
     submission.submit(model, **kw)
-    (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn").replace("[accuracy, auc]",
-                                                                       "[accuracy]"))
+    (tasks / "mini-top.yaml").write_text(
+        mini_top_yaml("knn").replace("[accuracy, auc]", "[accuracy]")
+    )
     [path] = submission.submit(model, **kw)
-    assert "replacing its quick run, scored under another task file or settings: its rows of " \
-           "knn are dropped" in capsys.readouterr().err
+    assert (
+        "replacing its quick run, scored under another task file or settings: its rows of "
+        "knn are dropped" in capsys.readouterr().err
+    )
     rows = load_result(path)[0]["runs"]["quick"]["results"]
     assert {r["metric"] for r in rows} == {"accuracy"}
-    assert load_result(path)[0]["runs"]["quick"]["task_sha256"] == hashlib.sha256(
-        (tasks / "mini-top.yaml").read_bytes()).hexdigest()
+    assert (
+        load_result(path)[0]["runs"]["quick"]["task_sha256"]
+        == hashlib.sha256((tasks / "mini-top.yaml").read_bytes()).hexdigest()
+    )
 
 
 # --------------------------------------------------------------------------- decisions
 
 
 def _result(model_id: str = "nowhere") -> dict:
-    return {"model": {"id": model_id, "revision": "local", "weights_sha256": "e" * 64,
-                      "config_sha256": "f" * 64, "identity_sha256": "d" * 64,
-                      "arch": "particle_transformer", "family": "jetnet", "num_features": 16},
-            "task": {"name": "top-tagging", "kind": "binary", "family": "jetnet",
-                     "main_score": "knn/auc"},
-            "runs": {"standard": {"task_sha256": "c" * 64, "settings": {},
-                                  "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64},
-                                  "jetzoo_version": "0.1.0",
-                                  "date": "2026-12-07T00:00:00+00:00",
-                                  "results": [{"evaluation": "knn", "metric": "auc",
-                                               "value": 0.99, "spread": 0.001, "n": 100}]}}}
+    return {
+        "model": {
+            "id": model_id,
+            "revision": "local",
+            "weights_sha256": "e" * 64,
+            "config_sha256": "f" * 64,
+            "identity_sha256": "d" * 64,
+            "arch": "particle_transformer",
+            "family": "jetnet",
+            "num_features": 16,
+        },
+        "task": {
+            "name": "top-tagging",
+            "kind": "binary",
+            "family": "jetnet",
+            "main_score": "knn/auc",
+        },
+        "runs": {
+            "standard": {
+                "task_sha256": "c" * 64,
+                "settings": {},
+                "dataset": {"name": "jetnet-bench-220k", "sha256": "b" * 64},
+                "jetzoo_version": "0.1.0",
+                "date": "2026-12-07T00:00:00+00:00",
+                "results": [
+                    {"evaluation": "knn", "metric": "auc", "value": 0.99, "spread": 0.001, "n": 100}
+                ],
+            }
+        },
+    }
 
 
 def test_the_checksum_catches_careless_edits_not_deliberate_ones(tmp_path: Path):
@@ -440,7 +553,6 @@ def test_a_result_of_weights_nobody_has_is_rendered_with_its_hashes(tmp_path: Pa
     weights and config sha256 of every row, so a reader can ask for the weights."""
     from jetzoo.leaderboard.render import render
 
-    write_result(result_path(tmp_path / "store", "nowhere", "d" * 64, "top-tagging"),
-                 _result())
+    write_result(result_path(tmp_path / "store", "nowhere", "d" * 64, "top-tagging"), _result())
     board = render(tmp_path / "store", tmp_path / "board").read_text()
     assert f"| nowhere | `{'d' * 12}` | `{'e' * 12}` | `{'f' * 12}` |" in board

@@ -1,6 +1,7 @@
 """The Hub path without a network: ``from_pretrained`` from a populated HF cache in offline mode,
 and ``jetzoo publish`` against a recording stand-in for ``HfApi`` (no hub-compatible endpoint
 is started; the test asserts the exact calls, files and commit message handed to HfApi)."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def _populate_cache(hub_cache: Path, repo_id: str, commit: str, src: Path,
-                    ref: str = "main") -> None:
+def _populate_cache(
+    hub_cache: Path, repo_id: str, commit: str, src: Path, ref: str = "main"
+) -> None:
     """Lay out ``src`` the way huggingface_hub caches ``repo_id`` at ``ref``."""
     repo = hub_cache / ("models--" + repo_id.replace("/", "--"))
     (repo / "refs").mkdir(parents=True, exist_ok=True)
@@ -87,8 +89,11 @@ def test_registered_name_resolves_to_its_hub_repo(offline_cache, tmp_path, monke
 
 
 def test_offline_and_not_cached_is_a_clear_error(offline_cache):
-    with pytest.raises(ModelNotFoundError, match=r"could not load 'jetzoo-test/absent'.*local "
-                                                 r"folder.*jetzoo-test/absent@main.*offline"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match=r"could not load 'jetzoo-test/absent'.*local "
+        r"folder.*jetzoo-test/absent@main.*offline",
+    ):
         JetZoo.from_pretrained("jetzoo-test/absent")
     with pytest.raises(ModelNotFoundError, match="jetzoo-test/tiny@v9"):
         JetZoo.from_pretrained("jetzoo-test/tiny", revision="v9")
@@ -115,8 +120,11 @@ class RecordingApi:
         self.calls.append(("upload_folder", (), kwargs))
         folder = Path(kwargs["folder_path"])
         listing = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        for name in filter_repo_objects(listing, allow_patterns=kwargs.get("allow_patterns"),
-                                        ignore_patterns=kwargs.get("ignore_patterns")):
+        for name in filter_repo_objects(
+            listing,
+            allow_patterns=kwargs.get("allow_patterns"),
+            ignore_patterns=kwargs.get("ignore_patterns"),
+        ):
             self.uploaded[name] = (folder / name).read_bytes()
 
         class Info:
@@ -138,18 +146,36 @@ def test_publish_cli_uploads_exactly_the_model_files(tmp_path, recording_api, ca
     torch.manual_seed(0)
     folder = save_pretrained(create_backbone("jbot-b"), tmp_path / "backbone")
     (folder / "scratch.ckpt").write_bytes(b"not for the hub")  # a stray file is not uploaded
-    rc = cli_main(["publish", str(folder), "--repo-id", "org/jbot-b-test", "--revision", "v1",
-                   "--private", "--commit-message", "first release"])
+    rc = cli_main(
+        [
+            "publish",
+            str(folder),
+            "--repo-id",
+            "org/jbot-b-test",
+            "--revision",
+            "v1",
+            "--private",
+            "--commit-message",
+            "first release",
+        ]
+    )
     assert rc == 0
     api = recording_api.instances[-1]
     assert [c[0] for c in api.calls] == ["create_repo", "create_branch", "upload_folder"]
-    assert api.calls[0][1:] == (("org/jbot-b-test",),
-                                {"private": True, "repo_type": "model", "exist_ok": True})
-    assert api.calls[1][1:] == (("org/jbot-b-test",),
-                                {"branch": "v1", "repo_type": "model", "exist_ok": True})
+    assert api.calls[0][1:] == (
+        ("org/jbot-b-test",),
+        {"private": True, "repo_type": "model", "exist_ok": True},
+    )
+    assert api.calls[1][1:] == (
+        ("org/jbot-b-test",),
+        {"branch": "v1", "repo_type": "model", "exist_ok": True},
+    )
     upload = api.calls[2][2]
     assert (upload["repo_id"], upload["revision"], upload["commit_message"]) == (
-        "org/jbot-b-test", "v1", "first release")
+        "org/jbot-b-test",
+        "v1",
+        "first release",
+    )
     assert Path(upload["folder_path"]) == folder
     assert sorted(api.uploaded) == ["README.md", "config.json", "model.safetensors"]
     for name, data in api.uploaded.items():

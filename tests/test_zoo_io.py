@@ -1,5 +1,6 @@
 """Zoo I/O: save_pretrained -> from_pretrained round trip, the folder format, resolution order
 and every bad-input error."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,8 @@ DATASET = {"name": "jetnet-sample", "sha256": "ab" * 32, "n_jets": 5000, "classe
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(16, 30, 3, generator=g) * torch.tensor([0.4, 0.4, 0.1]) - torch.tensor(
-        [0.2, 0.2, 0.0])
+        [0.2, 0.2, 0.0]
+    )
     mask = torch.arange(30) < torch.randint(3, 31, (16, 1), generator=g)
     return x * mask.unsqueeze(-1), mask
 
@@ -38,8 +40,11 @@ def test_save_then_load_is_bit_identical(tmp_path, name):
     model.set_preprocessing(Preprocessing(mean=[0.01, 0.0, -3.2], std=[0.12, 0.11, 1.1]))
     model.eval()
     folder = save_pretrained(model, tmp_path / "out")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
-                                                        "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
     loaded = JetZoo.from_pretrained(folder)
     assert not loaded.training and type(loaded) is type(model)
     x, mask = _batch()
@@ -56,14 +61,21 @@ def test_config_json_content(tmp_path):
     recipe = {"recipe": "jbot", "lr": 5e-4, "epochs": 2}
     training = {"wall_time_s": 12.5, "epochs": 2, "jets_per_s": 800.0}
     results = [{"task": "top-tagging", "metric": "auc", "value": 0.93}]
-    model, folder = _saved(tmp_path, recipe=recipe, dataset=DATASET, training=training,
-                           results=results)
+    model, folder = _saved(
+        tmp_path, recipe=recipe, dataset=DATASET, training=training, results=results
+    )
     config = json.loads((folder / "config.json").read_text())
     assert config["format_version"] == 1 and config["jetzoo_version"] == "0.1.0"
     assert config["model_name"] == "jbot-s"
-    assert config["backbone"] == model.config and config["backbone"]["arch"] == "particle_transformer"
+    assert (
+        config["backbone"] == model.config and config["backbone"]["arch"] == "particle_transformer"
+    )
     assert (config["recipe"], config["dataset"], config["training"], config["results"]) == (
-        recipe, DATASET, training, results)
+        recipe,
+        DATASET,
+        training,
+        results,
+    )
     from jetzoo.utils.io import sha256_file
 
     assert config["weights_sha256"] == sha256_file(folder / "model.safetensors")
@@ -104,8 +116,10 @@ def test_overwrite_is_atomic_and_guarded(tmp_path):
     save_pretrained(other, folder)  # replacing a saved folder is fine
     x, mask = _batch()
     with torch.no_grad():
-        assert torch.equal(JetZoo.from_pretrained(folder).embed({"x": x, "mask": mask}),
-                           other.eval().embed({"x": x, "mask": mask}))
+        assert torch.equal(
+            JetZoo.from_pretrained(folder).embed({"x": x, "mask": mask}),
+            other.eval().embed({"x": x, "mask": mask}),
+        )
     (folder / "notes.txt").write_text("mine")
     before = (folder / "model.safetensors").read_bytes()
     with pytest.raises(ZooError, match="notes.txt"):
@@ -120,8 +134,11 @@ def test_folder_without_weights(tmp_path):
     _, folder = _saved(tmp_path)
     (folder / "model.safetensors").unlink()
     (folder / "pytorch_model.bin").write_bytes(b"not loaded")
-    with pytest.raises(ZooError, match=r"model.safetensors: not found.*pytorch_model.bin.*never "
-                                        r"pickled.*create_backbone\('jbot-s'\)"):
+    with pytest.raises(
+        ZooError,
+        match=r"model.safetensors: not found.*pytorch_model.bin.*never "
+        r"pickled.*create_backbone\('jbot-s'\)",
+    ):
         JetZoo.from_pretrained(folder)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -134,8 +151,11 @@ def test_config_from_a_newer_jetzoo(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     config.update(format_version=2, jetzoo_version="9.0.0")
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ZooError, match=r"config.json: format_version 2 is newer than this jetzoo "
-                                        r"supports \(1\).*jetzoo 9.0.0.*you run jetzoo 0.1.0"):
+    with pytest.raises(
+        ZooError,
+        match=r"config.json: format_version 2 is newer than this jetzoo "
+        r"supports \(1\).*jetzoo 9.0.0.*you run jetzoo 0.1.0",
+    ):
         JetZoo.from_pretrained(folder)
     config["format_version"] = "1"
     (folder / "config.json").write_text(json.dumps(config))
@@ -151,8 +171,11 @@ def test_weights_that_do_not_fit_the_config(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     config["backbone"]["embed_dim"] = 64
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ZooError, match=r"model.safetensors: weights do not match.*shape mismatch "
-                                        r".*particle_embed.weight: file \(32, 3\) vs config \(64, 3\)"):
+    with pytest.raises(
+        ZooError,
+        match=r"model.safetensors: weights do not match.*shape mismatch "
+        r".*particle_embed.weight: file \(32, 3\) vs config \(64, 3\)",
+    ):
         JetZoo.from_pretrained(folder)
     config["backbone"]["depth"], config["backbone"]["embed_dim"] = 3, 32
     (folder / "config.json").write_text(json.dumps(config))
@@ -181,11 +204,11 @@ def test_corrupt_safetensors(tmp_path, monkeypatch):
     with pytest.raises(ZooError, match="model.safetensors: truncated"):
         JetZoo.from_pretrained(folder)
     header = int.from_bytes(good[:8], "little")  # a header that parses but lies about a dtype
-    meta = json.loads(good[8:8 + header])
+    meta = json.loads(good[8 : 8 + header])
     name = next(k for k in meta if k != "__metadata__")
     meta[name]["dtype"] = "Q9"
     text = json.dumps(meta).encode()
-    weights.write_bytes(len(text).to_bytes(8, "little") + text + good[8 + header:])
+    weights.write_bytes(len(text).to_bytes(8, "little") + text + good[8 + header :])
     with pytest.raises(ZooError, match="model.safetensors: corrupt safetensors file"):
         JetZoo.from_pretrained(folder)
     weights.write_bytes(b"\x80\x04garbage pickle")
@@ -208,8 +231,9 @@ def test_shipped_weights_come_first(tmp_path, monkeypatch):
     package_root = tmp_path / "pkg"
     (package_root / "weights").mkdir(parents=True)
     folder.rename(package_root / "weights" / "jbot-s")
-    monkeypatch.setattr(zoo.resources, "files",
-                        lambda pkg: package_root if pkg == "jetzoo" else pytest.fail(pkg))
+    monkeypatch.setattr(
+        zoo.resources, "files", lambda pkg: package_root if pkg == "jetzoo" else pytest.fail(pkg)
+    )
     monkeypatch.setattr(hub, "download", lambda *a, **k: pytest.fail("Hub must not be used"))
     loaded = JetZoo.from_pretrained("jbot-s")
     assert loaded.pretrained_cfg["source"] == str(package_root / "weights" / "jbot-s")

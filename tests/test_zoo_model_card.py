@@ -1,4 +1,5 @@
 """Model cards: Hugging Face metadata parsed back by huggingface_hub.ModelCard, results tables."""
+
 from __future__ import annotations
 
 import json
@@ -11,19 +12,28 @@ from jetzoo import create_backbone
 from jetzoo.models.model_card import normalize_results, render_folder, render_model_card
 from jetzoo.models.zoo import build_config, save_pretrained
 
-RESULTS = {"model": "jbot-b", "dataset": "jetnet30", "results": [
-    {"task": "five-class", "metric": "accuracy", "value": 0.8123, "split": "test"},
-    {"task": "top-tagging", "metric": "roc_auc", "value": 0.9345},
-    {"task": "anomaly-qg", "metric": "roc_auc", "value": 0.71, "dataset": "jetnet30-qg"}]}
+RESULTS = {
+    "model": "jbot-b",
+    "dataset": "jetnet30",
+    "results": [
+        {"task": "five-class", "metric": "accuracy", "value": 0.8123, "split": "test"},
+        {"task": "top-tagging", "metric": "roc_auc", "value": 0.9345},
+        {"task": "anomaly-qg", "metric": "roc_auc", "value": 0.71, "dataset": "jetnet30-qg"},
+    ],
+}
 
 
 def test_card_metadata_parses_with_huggingface_hub(tmp_path):
     torch.manual_seed(0)
     model = create_backbone("jbot-b")
-    folder = save_pretrained(model, tmp_path / "m", recipe={"recipe": "jbot", "lr": 5e-4},
-                             dataset={"name": "jetnet30", "sha256": "f" * 64, "n_jets": 700000},
-                             training={"epochs": 100, "wall_time_s": 64800.0},
-                             results=RESULTS)
+    folder = save_pretrained(
+        model,
+        tmp_path / "m",
+        recipe={"recipe": "jbot", "lr": 5e-4},
+        dataset={"name": "jetnet30", "sha256": "f" * 64, "n_jets": 700000},
+        training={"epochs": 100, "wall_time_s": 64800.0},
+        results=RESULTS,
+    )
     card = ModelCard.load(folder / "README.md")
     data = card.data.to_dict()
     assert data["library_name"] == "jetzoo" and data["license"] == "mit"
@@ -31,11 +41,15 @@ def test_card_metadata_parses_with_huggingface_hub(tmp_path):
     assert data["datasets"] == ["jetnet30"]
     assert data["metrics"] == ["accuracy", "roc-auc"]
     assert card.data.model_name == "jbot-b"
-    got = [(r.task_name, r.dataset_name, r.dataset_split, r.metric_type, r.metric_value)
-           for r in card.data.eval_results]
-    assert got == [("five-class", "jetnet30", "test", "accuracy", 0.8123),
-                   ("top-tagging", "jetnet30", "test", "roc-auc", 0.9345),
-                   ("anomaly-qg", "jetnet30-qg", "test", "roc-auc", 0.71)]
+    got = [
+        (r.task_name, r.dataset_name, r.dataset_split, r.metric_type, r.metric_value)
+        for r in card.data.eval_results
+    ]
+    assert got == [
+        ("five-class", "jetnet30", "test", "accuracy", 0.8123),
+        ("top-tagging", "jetnet30", "test", "roc-auc", 0.9345),
+        ("anomaly-qg", "jetnet30-qg", "test", "roc-auc", 0.71),
+    ]
     text = card.text
     n_params = sum(p.numel() for p in model.parameters())
     assert f"| parameters | {n_params:,} |" in text and n_params == 233_600
@@ -44,8 +58,11 @@ def test_card_metadata_parses_with_huggingface_hub(tmp_path):
     assert "| recipe.recipe | jbot |" in text and "| training.epochs | 100 |" in text
     assert "| top-tagging | jetnet30 | test | roc_auc | 0.9345 |" in text
     assert 'JetZoo.from_pretrained("jbot-b")' in text and "embed(" in text
-    for cited in ("jBOT: Semantic Jet Representation", "Self-Supervised Learning Strategies",
-                  "10.5281/zenodo.6975118"):
+    for cited in (
+        "jBOT: Semantic Jet Representation",
+        "Self-Supervised Learning Strategies",
+        "10.5281/zenodo.6975118",
+    ):
         assert cited in text
 
 
@@ -69,27 +86,56 @@ def test_render_folder_matches_saved_card(tmp_path):
 def test_normalize_results_forms_and_errors():
     rows = normalize_results({"top-tagging": {"roc_auc": 0.9, "accuracy": 0.8}})
     assert [(r["task"], r["metric"], r["value"], r["dataset"], r["split"]) for r in rows] == [
-        ("top-tagging", "roc_auc", 0.9, "jetnet", "test"), ("top-tagging", "accuracy", 0.8,
-                                                            "jetnet", "test")]
+        ("top-tagging", "roc_auc", 0.9, "jetnet", "test"),
+        ("top-tagging", "accuracy", 0.8, "jetnet", "test"),
+    ]
     assert normalize_results(None) == []
-    leaderboard_file = {"schema_version": 1, "model": {"id": "jbot-b"}, "results": [
-        {"task": "top", "evaluation": "finetune", "metric": "auc", "value": 0.95, "spread": 0.01,
-         "n": 1000, "label_fraction": 0.1},
-        {"task": "top", "evaluation": "linear", "metric": "rej@30", "value": None, "spread": None,
-         "n": 1000}]}
+    leaderboard_file = {
+        "schema_version": 1,
+        "model": {"id": "jbot-b"},
+        "results": [
+            {
+                "task": "top",
+                "evaluation": "finetune",
+                "metric": "auc",
+                "value": 0.95,
+                "spread": 0.01,
+                "n": 1000,
+                "label_fraction": 0.1,
+            },
+            {
+                "task": "top",
+                "evaluation": "linear",
+                "metric": "rej@30",
+                "value": None,
+                "spread": None,
+                "n": 1000,
+            },
+        ],
+    }
     rows = normalize_results(leaderboard_file)
     assert [(r["task"], r["evaluation"], r["value"]) for r in rows] == [
-        ("top", "finetune, 10% labels", 0.95), ("top", "linear", None)]
-    card = ModelCard(render_model_card({**build_config(create_backbone("jbot-s")),
-                                        "results": leaderboard_file}, n_params=1))
+        ("top", "finetune, 10% labels", 0.95),
+        ("top", "linear", None),
+    ]
+    card = ModelCard(
+        render_model_card(
+            {**build_config(create_backbone("jbot-s")), "results": leaderboard_file}, n_params=1
+        )
+    )
     assert [(r.task_name, r.metric_value) for r in card.data.eval_results] == [
-        ("top (finetune, 10% labels)", 0.95)]  # undefined values stay out of the metadata
+        ("top (finetune, 10% labels)", 0.95)
+    ]  # undefined values stay out of the metadata
     assert "| top (linear) | jetnet | test | rej@30 | n/a |" in card.text
     assert json.dumps(normalize_results(RESULTS))  # plain JSON types only
     with pytest.raises(ValueError, match=r"results\[0\]: needs fields task, metric, value"):
         normalize_results([{"task": "x", "value": 1.0}])
     with pytest.raises(ValueError, match=r"results\[1\] field 'value': expected a finite number"):
-        normalize_results([{"task": "x", "metric": "auc", "value": 0.5},
-                           {"task": "y", "metric": "auc", "value": float("nan")}])
+        normalize_results(
+            [
+                {"task": "x", "metric": "auc", "value": 0.5},
+                {"task": "y", "metric": "auc", "value": float("nan")},
+            ]
+        )
     with pytest.raises(ValueError, match=r"results\['x'\]"):
         normalize_results({"x": 0.5})

@@ -8,6 +8,7 @@ Public API::
 
 Heavy modules (torch, lightning, pythia8mc) load only when their names are first used.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -9,6 +9,7 @@ with the command that makes it; a set with other bytes is refused.
 The generators are deterministic (same seed -> byte-identical shards, any worker count, any
 machine with the same jetzoo version), so the commands below reproduce the pinned hashes.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,41 +34,54 @@ class PinnedDataset:
     embedded: Path | None = None  # shipped inside the package
 
 
-CATALOG: dict[str, PinnedDataset] = {d.name: d for d in (
-    PinnedDataset(
-        "jetnet-sample", "jetnet",
-        "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 2000 --seed 1 "
-        "--shard-size 1000 --pairs --out jetzoo/data/sample",
-        "6f7421f4bdd5a359fd7420f3714774739914e170d1b03d50bcae2e8453f12587",
-        "the embedded JetNet-like sample (2000 jets per class, pairs): CI and --tier quick",
-        10_000, EMBEDDED),
-    PinnedDataset(
-        "rs3l-sample", "rs3l",
-        "jetzoo generate rs3l --out jetzoo/data/sample/rs3l --events 560 --dark-models A,B,C,D "
-        "--dark-events 1100 --dark-pairs 130 --events-per-shard 600 --workers 2 --drop-raw "
-        "--seed 0",
-        "98532f23c0f7dfa441fa85f7fe69c52ff5bd34a8127168f8d33d6df23505b2e3",
-        "the embedded RS3L sample (826 q/g/tau pairs, 130 pairs per dark model)",
-        1_346, EMBEDDED / "rs3l"),
-    PinnedDataset(
-        "jetnet-bench-220k", "jetnet",
-        "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 44000 --seed 101 "
-        "--workers 2 --shard-size 5000 --out data/jetnet-bench-220k",
-        "0713f6f597d3a94a4d62fabb96d8829bdd29ac844178bad793fb2a06c2efbfd7",
-        "benchmark set of the standard and paper tiers: 44,000 jets per class, seed 101 (never "
-        "used for pre-training); split 0.55/0.10/0.35 gives 121k labelled/reference jets and a "
-        "77k-jet test split (about 15k per class)",
-        220_000),
-    PinnedDataset(
-        "rs3l-bench-78k", "rs3l",
-        "jetzoo generate rs3l --events 46000 --dark-models A,B,C,D --dark-events 4000 "
-        "--workers 2 --seed 107 --drop-raw --out data/rs3l-bench-78k",
-        "34366d7c469e8b8922b1a7b388a0fd0f63439691bae55e99b5c264da829427c1",
-        "RS3L benchmark set of the standard and paper tiers (seed 107, never used for "
-        "pre-training): 82,131 pairs of q, g, tau and Hidden Valley dark jets A-D; split "
-        "0.6/0.1/0.3 by collision, the 30% test part is what the tasks score",
-        82_131),
-)}
+CATALOG: dict[str, PinnedDataset] = {
+    d.name: d
+    for d in (
+        PinnedDataset(
+            "jetnet-sample",
+            "jetnet",
+            "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 2000 --seed 1 "
+            "--shard-size 1000 --pairs --out jetzoo/data/sample",
+            "6f7421f4bdd5a359fd7420f3714774739914e170d1b03d50bcae2e8453f12587",
+            "the embedded JetNet-like sample (2000 jets per class, pairs): CI and --tier quick",
+            10_000,
+            EMBEDDED,
+        ),
+        PinnedDataset(
+            "rs3l-sample",
+            "rs3l",
+            "jetzoo generate rs3l --out jetzoo/data/sample/rs3l --events 560 --dark-models A,B,C,D "
+            "--dark-events 1100 --dark-pairs 130 --events-per-shard 600 --workers 2 --drop-raw "
+            "--seed 0",
+            "98532f23c0f7dfa441fa85f7fe69c52ff5bd34a8127168f8d33d6df23505b2e3",
+            "the embedded RS3L sample (826 q/g/tau pairs, 130 pairs per dark model)",
+            1_346,
+            EMBEDDED / "rs3l",
+        ),
+        PinnedDataset(
+            "jetnet-bench-220k",
+            "jetnet",
+            "jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 44000 --seed 101 "
+            "--workers 2 --shard-size 5000 --out data/jetnet-bench-220k",
+            "0713f6f597d3a94a4d62fabb96d8829bdd29ac844178bad793fb2a06c2efbfd7",
+            "benchmark set of the standard and paper tiers: 44,000 jets per class, seed 101 (never "
+            "used for pre-training); split 0.55/0.10/0.35 gives 121k labelled/reference jets and a "
+            "77k-jet test split (about 15k per class)",
+            220_000,
+        ),
+        PinnedDataset(
+            "rs3l-bench-78k",
+            "rs3l",
+            "jetzoo generate rs3l --events 46000 --dark-models A,B,C,D --dark-events 4000 "
+            "--workers 2 --seed 107 --drop-raw --out data/rs3l-bench-78k",
+            "34366d7c469e8b8922b1a7b388a0fd0f63439691bae55e99b5c264da829427c1",
+            "RS3L benchmark set of the standard and paper tiers (seed 107, never used for "
+            "pre-training): 82,131 pairs of q, g, tau and Hidden Valley dark jets A-D; split "
+            "0.6/0.1/0.3 by collision, the 30% test part is what the tasks score",
+            82_131,
+        ),
+    )
+}
 
 
 class DatasetMissing(DataError):
@@ -97,12 +111,16 @@ def locate(name: str, verify: bool = True) -> Path:
     spec = get(name)
     folder = spec.embedded or data_root() / name
     if not (folder / "manifest.json").is_file():
-        raise DatasetMissing(f"dataset {name!r} not found at {folder}: make it with `"
-                             f"{spec.command}` (set JETZOO_DATA to the folder that holds it)")
+        raise DatasetMissing(
+            f"dataset {name!r} not found at {folder}: make it with `"
+            f"{spec.command}` (set JETZOO_DATA to the folder that holds it)"
+        )
     if verify and spec.sha256 != "PENDING":
         actual = verified_dataset_sha256(folder)
         if actual != spec.sha256:
-            raise DataError(f"{folder}: dataset sha256 {actual[:16]}... differs from the pinned "
-                            f"{spec.sha256[:16]}... of {name!r} (jetzoo/data/catalog.py): not "
-                            f"the set `{spec.command}` makes")
+            raise DataError(
+                f"{folder}: dataset sha256 {actual[:16]}... differs from the pinned "
+                f"{spec.sha256[:16]}... of {name!r} (jetzoo/data/catalog.py): not "
+                f"the set `{spec.command}` makes"
+            )
     return folder

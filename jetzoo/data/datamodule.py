@@ -1,4 +1,5 @@
 """JetDataModule: train / val / test splits of a JetNet-like dataset, fixed by a seed."""
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -52,11 +53,19 @@ class JetDataModule(L.LightningDataModule):
         in_memory: hold the set in memory (:class:`JetDataset`'s ``in_memory``).
     """
 
-    def __init__(self, path: str | Path, classes: Sequence[str] | None = None,
-                 batch_size: int = 256, num_workers: int = 0,
-                 split: Sequence[float] = sh.DEFAULT_SPLIT, seed: int = sh.DEFAULT_SPLIT_SEED,
-                 pairs: bool = False, label_fraction: float = 1.0,
-                 jet_class: str | None = None, in_memory: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        classes: Sequence[str] | None = None,
+        batch_size: int = 256,
+        num_workers: int = 0,
+        split: Sequence[float] = sh.DEFAULT_SPLIT,
+        seed: int = sh.DEFAULT_SPLIT_SEED,
+        pairs: bool = False,
+        label_fraction: float = 1.0,
+        jet_class: str | None = None,
+        in_memory: bool = False,
+    ) -> None:
         super().__init__()
         self.in_memory = bool(in_memory)
         self.path = Path(path)
@@ -64,36 +73,48 @@ class JetDataModule(L.LightningDataModule):
             raise DataError(
                 f"{self.path}: dataset not found; generate it with `jetzoo generate jetnet "
                 f"--classes q,g,t,w,z --jets-per-class 2000 --out {self.path}` or use the "
-                f"embedded sample jetzoo.data.sample_path()")
+                f"embedded sample jetzoo.data.sample_path()"
+            )
         self.classes = None if classes is None else [str(c).strip().lower() for c in classes]
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.split: tuple[float, ...] | str = (
-            "published" if isinstance(split, str) and split == "published"
-            else tuple(float(s) for s in split))
+            "published"
+            if isinstance(split, str) and split == "published"
+            else tuple(float(s) for s in split)
+        )
         self.seed = int(seed)
         self.pairs, self.label_fraction, self.jet_class = pairs, float(label_fraction), jet_class
         if not 0.0 < self.label_fraction <= 1.0:
             raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
-        self.save_hyperparameters({"path": str(self.path), "classes": self.classes,
-                                   "batch_size": self.batch_size,
-                                   "split": self.split if isinstance(self.split, str)
-                                   else list(self.split),
-                                   "seed": self.seed, "pairs": pairs,
-                                   "label_fraction": self.label_fraction})
+        self.save_hyperparameters(
+            {
+                "path": str(self.path),
+                "classes": self.classes,
+                "batch_size": self.batch_size,
+                "split": self.split if isinstance(self.split, str) else list(self.split),
+                "seed": self.seed,
+                "pairs": pairs,
+                "label_fraction": self.label_fraction,
+            }
+        )
         self._datasets: dict[str, JetDataset] = {}
 
     @cached_property
     def full_dataset(self) -> JetDataset:
         """All jets of the dataset, unsplit and unfiltered."""
-        return JetDataset(self.path, pairs=self.pairs, jet_class=self.jet_class,
-                          in_memory=self.in_memory)
+        return JetDataset(
+            self.path, pairs=self.pairs, jet_class=self.jet_class, in_memory=self.in_memory
+        )
 
     @cached_property
     def split_indices(self) -> dict[str, np.ndarray]:
         """Global jet indices of ``train`` (before label_fraction), ``val`` and ``test``."""
         n = self.full_dataset.n_total
-        train, val, test = (sh.published_split(self.path, n) if self.split == "published"
-                            else sh.split_indices(n, self.split, self.seed))
+        train, val, test = (
+            sh.published_split(self.path, n)
+            if self.split == "published"
+            else sh.split_indices(n, self.split, self.seed)
+        )
         return {"train": train, "val": val, "test": test}
 
     def setup(self, stage: str | None = None) -> None:
@@ -101,8 +122,9 @@ class JetDataModule(L.LightningDataModule):
         if self._datasets:
             return
         full, idx = self.full_dataset, self.split_indices
-        train = label_subset(idx["train"], full.all_labels[idx["train"]], self.label_fraction,
-                             self.seed)
+        train = label_subset(
+            idx["train"], full.all_labels[idx["train"]], self.label_fraction, self.seed
+        )
         for name, ind in (("train", train), ("val", idx["val"]), ("test", idx["test"])):
             self._datasets[name] = full.subset(ind, self.classes)
 
@@ -117,9 +139,15 @@ class JetDataModule(L.LightningDataModule):
         """A DataLoader over ``split``; a shuffled one draws its order from a generator seeded
         with ``seed`` (reproducible)."""
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self.dataset(split), batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=collate_jets,
-                          generator=generator, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate_jets,
+            generator=generator,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

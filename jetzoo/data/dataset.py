@@ -8,6 +8,7 @@ shard's rows with one HDF5 call per field. Items follow the batch contract of
 :mod:`jetzoo.data.schema` (``x``, ``mask``, ``jet``, ``label`` [, ``x_b``, ``mask_b``,
 ``jet_b``]); use :func:`collate_jets` as the DataLoader's ``collate_fn``.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,9 +84,15 @@ class JetDataset(Dataset):
     a missing field, a wrong shape, NaN/inf values (when read) or an unknown class name.
     """
 
-    def __init__(self, path: str | Path, classes: Sequence[str] | None = None,
-                 indices: Sequence[int] | np.ndarray | None = None, pairs: bool = False,
-                 jet_class: str | None = None, in_memory: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        classes: Sequence[str] | None = None,
+        indices: Sequence[int] | np.ndarray | None = None,
+        pairs: bool = False,
+        jet_class: str | None = None,
+        in_memory: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.in_memory = bool(in_memory)
         self._memory: dict[int, dict[str, np.ndarray]] = {}  # shared by subsets (in_memory)
@@ -94,18 +101,23 @@ class JetDataset(Dataset):
             sh.check_manifest(self.path, {i.path.name: i.n_jets for i in self.infos})
         sizes = {i.n_particles for i in self.infos}
         if len(sizes) > 1:
-            raise DataError(f"{self.path}: files disagree on the particle count of field "
-                            f"{PARTICLE_KEY!r}: {sorted(sizes)}")
+            raise DataError(
+                f"{self.path}: files disagree on the particle count of field "
+                f"{PARTICLE_KEY!r}: {sorted(sizes)}"
+            )
         self.pairs = pairs
         if pairs:
             for info in self.infos:
                 if not info.has_pairs:
-                    raise DataError(f"{info.path}: missing field {sh.PAIR_KEYS[0]!r} (pairs=True "
-                                    f"needs shards written by 'jetzoo generate jetnet --pairs')")
+                    raise DataError(
+                        f"{info.path}: missing field {sh.PAIR_KEYS[0]!r} (pairs=True "
+                        f"needs shards written by 'jetzoo generate jetnet --pairs')"
+                    )
         lists = {i.classes for i in self.infos}
         if len(lists) > 1:
-            raise DataError(f"{self.path}: files disagree on attribute 'classes': "
-                            f"{sorted(map(list, lists))}")
+            raise DataError(
+                f"{self.path}: files disagree on attribute 'classes': {sorted(map(list, lists))}"
+            )
         self.class_names: tuple[str, ...] = self.infos[0].classes
         self.offsets = np.cumsum([0] + [i.n_jets for i in self.infos])
         self.all_labels = np.concatenate([i.labels for i in self.infos])
@@ -113,8 +125,9 @@ class JetDataset(Dataset):
         self._handles: dict[int, dict[str, h5py.Dataset]] = {}
         self._pid = os.getpid()
 
-    def _select(self, indices: Sequence[int] | np.ndarray | None,
-                classes: Sequence[str] | None) -> np.ndarray:
+    def _select(
+        self, indices: Sequence[int] | np.ndarray | None, classes: Sequence[str] | None
+    ) -> np.ndarray:
         idx = np.arange(self.n_total) if indices is None else np.asarray(indices, dtype=np.int64)
         if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= self.n_total)):
             raise IndexError(f"{self.path}: indices must lie in 0..{self.n_total - 1}")
@@ -128,12 +141,17 @@ class JetDataset(Dataset):
         the dataset's classes for an unknown one."""
         key = str(name).strip().lower()
         if key not in self.class_names:
-            raise DataError(f"{self.path}: no class {name!r}; its classes (attribute "
-                            f"'classes'): {', '.join(self.class_names)}")
+            raise DataError(
+                f"{self.path}: no class {name!r}; its classes (attribute "
+                f"'classes'): {', '.join(self.class_names)}"
+            )
         return self.class_names.index(key)
 
-    def subset(self, indices: Sequence[int] | np.ndarray | None = None,
-               classes: Sequence[str] | None = None) -> "JetDataset":
+    def subset(
+        self,
+        indices: Sequence[int] | np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> "JetDataset":
         """A dataset over the same files keeping ``indices`` (global) and ``classes``,
         without reopening the files."""
         new = object.__new__(JetDataset)
@@ -238,8 +256,11 @@ class JetDataset(Dataset):
                 pf = sh.read_rows(f, path, PARTICLE_KEY + sfx, local)
                 jf = sh.read_rows(f, path, JET_KEY + sfx, local)
                 mask = pf[..., N_INPUT_FEATURES] > 0
-                parts = {"x" + sfx: pf[..., :N_INPUT_FEATURES] * mask[..., None],
-                         "mask" + sfx: mask, "jet" + sfx: jf}
+                parts = {
+                    "x" + sfx: pf[..., :N_INPUT_FEATURES] * mask[..., None],
+                    "mask" + sfx: mask,
+                    "jet" + sfx: jf,
+                }
                 for key, value in parts.items():
                     if key not in out:
                         out[key] = np.empty((len(pos), *value.shape[1:]), value.dtype)
@@ -265,5 +286,7 @@ class JetDataset(Dataset):
         return sh.verified_dataset_sha256(self.path)
 
     def __repr__(self) -> str:
-        return (f"JetDataset({str(self.path)!r}, jets={len(self)}, files={len(self.infos)}, "
-                f"pairs={self.pairs}, classes={self.class_counts()})")
+        return (
+            f"JetDataset({str(self.path)!r}, jets={len(self)}, files={len(self.infos)}, "
+            f"pairs={self.pairs}, classes={self.class_counts()})"
+        )

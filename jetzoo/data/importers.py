@@ -28,6 +28,7 @@ scalar pT sum`` (the jetzoo convention), the ``max_particles`` hardest kept, zer
 Download helpers (:func:`download`) fetch the published files for users with a network
 connection; nothing in jetzoo's tests calls them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,7 @@ import numpy as np
 from jetzoo.data import shards as sh
 from jetzoo.data.schema import (
     JET_FEATURES,
-    JET_KEY,
     PARTICLE_FEATURES,
-    PARTICLE_KEY,
     SHARD_FORMAT,
     DataError,
     integer_labels,
@@ -62,21 +61,35 @@ JETCLASS_CLASSES = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tb
 TOPTAGGING_CLASSES = ("qcd", "top")
 QG_CLASSES = ("g", "q")
 #: particle masses [GeV] by |PDG id| for the energyflow quark-gluon set (others: massless)
-PDG_MASS = {211: 0.13957, 321: 0.493677, 2212: 0.938272, 2112: 0.939565, 130: 0.497611,
-            11: 0.000511, 13: 0.105658, 22: 0.0}
+PDG_MASS = {
+    211: 0.13957,
+    321: 0.493677,
+    2212: 0.938272,
+    2112: 0.939565,
+    130: 0.497611,
+    11: 0.000511,
+    13: 0.105658,
+    22: 0.0,
+}
 
 
 # --------------------------------------------------------------------------------------------
 # Physics: constituents -> JetNet features
 # --------------------------------------------------------------------------------------------
 
+
 def _wrap(phi: np.ndarray) -> np.ndarray:
     return (phi + np.pi) % (2 * np.pi) - np.pi
 
 
-def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray,
-                    valid: np.ndarray, max_particles: int = 30
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def jetnet_features(
+    energy: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    valid: np.ndarray,
+    max_particles: int = 30,
+) -> tuple[np.ndarray, np.ndarray]:
     """JetNet ``particle_features (N, P, 4)`` and ``jet_features (N, 4)`` from constituent
     four-vectors ``(N, M)`` with ``valid (N, M)`` marking real constituents.
 
@@ -84,8 +97,7 @@ def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
     ``max_particles`` hardest kept (``n_particles`` counts all of them).
     """
     valid = np.asarray(valid, bool)
-    e, px, py, pz = (np.where(valid, np.asarray(a, np.float64), 0.0)
-                     for a in (energy, px, py, pz))
+    e, px, py, pz = (np.where(valid, np.asarray(a, np.float64), 0.0) for a in (energy, px, py, pz))
     pt = np.hypot(px, py)
     jpx, jpy, jpz, je = px.sum(1), py.sum(1), pz.sum(1), e.sum(1)
     jpt = np.hypot(jpx, jpy)
@@ -93,7 +105,7 @@ def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
         jeta = np.arcsinh(np.divide(jpz, jpt, out=np.zeros_like(jpz), where=jpt > 0))
         eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
     jphi, phi = np.arctan2(jpy, jpx), np.arctan2(py, px)
-    jmass = np.sqrt(np.clip(je ** 2 - jpx ** 2 - jpy ** 2 - jpz ** 2, 0.0, None))
+    jmass = np.sqrt(np.clip(je**2 - jpx**2 - jpy**2 - jpz**2, 0.0, None))
     sum_pt = pt.sum(1)
     keep = valid & (pt > 0)
     order = np.argsort(np.where(keep, -pt, np.inf), axis=1, kind="stable")[:, :max_particles]
@@ -101,8 +113,15 @@ def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
     mask = take(keep)
     with np.errstate(divide="ignore", invalid="ignore"):
         pt_rel = take(pt) / np.where(sum_pt > 0, sum_pt, 1.0)[:, None]
-    pf = np.stack([take(eta) - jeta[:, None], _wrap(take(phi) - jphi[:, None]), pt_rel,
-                   mask.astype(np.float64)], axis=-1)
+    pf = np.stack(
+        [
+            take(eta) - jeta[:, None],
+            _wrap(take(phi) - jphi[:, None]),
+            pt_rel,
+            mask.astype(np.float64),
+        ],
+        axis=-1,
+    )
     pf = np.where(mask[..., None], pf, 0.0)  # +0.0 at padding (x * 0 gives -0.0 for x < 0)
     if pf.shape[1] < max_particles:
         pf = np.pad(pf, ((0, 0), (0, max_particles - pf.shape[1]), (0, 0)))
@@ -110,10 +129,11 @@ def jetnet_features(energy: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
     return pf.astype(np.float32), jf.astype(np.float32)
 
 
-def four_vectors_from_pt_y_phi(pt: np.ndarray, y: np.ndarray, phi: np.ndarray,
-                               mass: np.ndarray) -> tuple[np.ndarray, ...]:
+def four_vectors_from_pt_y_phi(
+    pt: np.ndarray, y: np.ndarray, phi: np.ndarray, mass: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """(E, px, py, pz) from transverse momentum, rapidity, azimuth and mass."""
-    mt = np.sqrt(pt ** 2 + mass ** 2)
+    mt = np.sqrt(pt**2 + mass**2)
     return mt * np.cosh(y), pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(y)
 
 
@@ -142,8 +162,9 @@ def _need(files: list[Path], src: Path, what: str) -> list[Path]:
     return files
 
 
-def _paper_split(n: int, fractions: Sequence[float] = (0.7, 0.15, 0.15),
-                 seed: int = 42) -> np.ndarray:
+def _paper_split(
+    n: int, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 42
+) -> np.ndarray:
     """Split name per jet as the ``jetnet`` package cuts it: ``np.random.seed(seed)``, one
     permutation, cuts at ``int(n * 0.7)`` and ``int(n * 0.85)``."""
     np.random.seed(seed)
@@ -175,8 +196,10 @@ def _read_jetnet(files: list[Path], max_particles: int) -> Iterator[Block]:
     for f in files:
         cls = f.name.split(".")[0].rstrip("0123456789").lower()
         if cls not in JETNET_PACKAGE_CLASSES:
-            raise DataError(f"{f}: the file name does not name a JetNet class "
-                            f"({', '.join(JETNET_PACKAGE_CLASSES)}): g.hdf5, q150.hdf5, ...")
+            raise DataError(
+                f"{f}: the file name does not name a JetNet class "
+                f"({', '.join(JETNET_PACKAGE_CLASSES)}): g.hdf5, q150.hdf5, ..."
+            )
         arr = read_jetnet(f)
         pf = arr.particle_features[:, :max_particles].astype(np.float32)
         jf = arr.jet_features.astype(np.float32)
@@ -195,8 +218,11 @@ def _read_jetnet(files: list[Path], max_particles: int) -> Iterator[Block]:
 def _toptagging_files(src: Path) -> list[Path]:
     if src.is_file():
         return [src]
-    return _need([src / f"{s}.h5" for s in SPLITS if (src / f"{s}.h5").is_file()], src,
-                 "Top Quark Tagging files (train.h5, val.h5, test.h5)")
+    return _need(
+        [src / f"{s}.h5" for s in SPLITS if (src / f"{s}.h5").is_file()],
+        src,
+        "Top Quark Tagging files (train.h5, val.h5, test.h5)",
+    )
 
 
 #: rows of a Top Tagging file read at once (804 float32 columns: ~65 MB a chunk)
@@ -237,44 +263,59 @@ class _PandasFrame:
 
     def __init__(self, f: Any, path: Path, key: str = "table") -> None:
         if key not in f:
-            raise DataError(f"{path}: missing field {key!r} (a pandas HDF5 file of the Top "
-                            f"Quark Tagging set has one; fields present: {sorted(f.keys())})")
+            raise DataError(
+                f"{path}: missing field {key!r} (a pandas HDF5 file of the Top "
+                f"Quark Tagging set has one; fields present: {sorted(f.keys())})"
+            )
         g = f[key]
         self.blocks: list[tuple[Any, str | None, list[str]]] = []  # dataset, field, names
-        if "table" in g and getattr(g["table"], "dtype", None) is not None \
-                and g["table"].dtype.names:
+        if (
+            "table" in g
+            and getattr(g["table"], "dtype", None) is not None
+            and g["table"].dtype.names
+        ):
             table = g["table"]
             for name in table.dtype.names:
                 if not name.startswith("values_block_"):
                     continue
                 kind = table.attrs.get(f"{name}_kind")
                 if kind is None:
-                    raise DataError(f"{path}: field '{key}/table' has no attribute "
-                                    f"'{name}_kind' (the column names of {name})")
+                    raise DataError(
+                        f"{path}: field '{key}/table' has no attribute "
+                        f"'{name}_kind' (the column names of {name})"
+                    )
                 names = _pickled_names(kind, f"{path}: attribute '{key}/table/{name}_kind'")
                 width = table.dtype[name].shape[0] if table.dtype[name].shape else 1
                 if width != len(names):
-                    raise DataError(f"{path}: field '{key}/table/{name}' has {width} columns, "
-                                    f"its attribute '{name}_kind' names {len(names)}")
+                    raise DataError(
+                        f"{path}: field '{key}/table/{name}' has {width} columns, "
+                        f"its attribute '{name}_kind' names {len(names)}"
+                    )
                 self.blocks.append((table, name, names))
             self.n = int(table.shape[0])
         else:
             k = 0
             while f"block{k}_items" in g:
-                names = [n.decode() if isinstance(n, bytes) else str(n)
-                         for n in g[f"block{k}_items"][()]]
+                names = [
+                    n.decode() if isinstance(n, bytes) else str(n) for n in g[f"block{k}_items"][()]
+                ]
                 values = g[f"block{k}_values"]
                 if values.ndim != 2 or values.shape[1] != len(names):
-                    raise DataError(f"{path}: field '{key}/block{k}_values' has shape "
-                                    f"{values.shape}, 'block{k}_items' names {len(names)}")
+                    raise DataError(
+                        f"{path}: field '{key}/block{k}_values' has shape "
+                        f"{values.shape}, 'block{k}_items' names {len(names)}"
+                    )
                 self.blocks.append((values, None, names))
                 k += 1
             self.n = int(self.blocks[0][0].shape[0]) if self.blocks else 0
         if not self.blocks:
-            raise DataError(f"{path}: field {key!r} holds no pandas blocks (neither "
-                            "'table/values_block_0' nor 'block0_items')")
-        self.columns = {n: (b, i) for b, (_, _, names) in enumerate(self.blocks)
-                        for i, n in enumerate(names)}
+            raise DataError(
+                f"{path}: field {key!r} holds no pandas blocks (neither "
+                "'table/values_block_0' nor 'block0_items')"
+            )
+        self.columns = {
+            n: (b, i) for b, (_, _, names) in enumerate(self.blocks) for i, n in enumerate(names)
+        }
 
     def chunk(self, lo: int, hi: int, names: Sequence[str]) -> dict[str, np.ndarray]:
         """Columns ``names`` of rows ``lo:hi``, each (rows,) (one read per block)."""
@@ -297,8 +338,9 @@ def _read_toptagging(files: list[Path], max_particles: int) -> Iterator[Block]:
         try:
             f = h5py.File(path, "r")
         except OSError as err:
-            raise DataError(f"{path}: not a readable HDF5 file (truncated or foreign?): "
-                            f"{err}") from err
+            raise DataError(
+                f"{path}: not a readable HDF5 file (truncated or foreign?): {err}"
+            ) from err
         with f:
             frame = _PandasFrame(f, path)
             n_const = sum(1 for c in frame.columns if c.startswith("E_") and c[2:].isdigit())
@@ -310,8 +352,10 @@ def _read_toptagging(files: list[Path], max_particles: int) -> Iterator[Block]:
             for lo in range(0, frame.n, TOPTAGGING_CHUNK):
                 hi = min(lo + TOPTAGGING_CHUNK, frame.n)
                 cols = frame.chunk(lo, hi, [*names, "is_signal_new"])
-                e, px, py, pz = (np.stack([cols[f"{p}_{i}"] for i in range(n_const)], axis=1)
-                                 for p in ("E", "PX", "PY", "PZ"))
+                e, px, py, pz = (
+                    np.stack([cols[f"{p}_{i}"] for i in range(n_const)], axis=1)
+                    for p in ("E", "PX", "PY", "PZ")
+                )
                 pf, jf = jetnet_features(e, px, py, pz, e > 0, max_particles)
                 labels = integer_labels(cols["is_signal_new"], path, "table/is_signal_new")
                 yield split, pf, jf, labels
@@ -337,8 +381,13 @@ def _read_jetclass(files: list[Path], max_particles: int) -> Iterator[Block]:
         import uproot
     except ImportError as err:  # pragma: no cover - both are dependencies
         raise DataError(f"reading JetClass ROOT files needs uproot and awkward ({err})") from err
-    branches = ["part_px", "part_py", "part_pz", "part_energy",
-                *(f"label_{c}" for c in JETCLASS_CLASSES)]
+    branches = [
+        "part_px",
+        "part_py",
+        "part_pz",
+        "part_energy",
+        *(f"label_{c}" for c in JETCLASS_CLASSES),
+    ]
     for f in files:
         try:
             tree = uproot.open(f)["tree"]
@@ -351,11 +400,17 @@ def _read_jetclass(files: list[Path], max_particles: int) -> Iterator[Block]:
         # std::vector<float> branches and counted (jagged) arrays to the same awkward type
         for arrays in tree.iterate(branches, step_size=JETCLASS_CHUNK):
             m = int(ak.max(ak.num(arrays["part_px"]))) if len(arrays) else 0
-            pad = lambda b: ak.to_numpy(ak.fill_none(ak.pad_none(arrays[b], m, clip=True),  # noqa
-                                                     0.0))
+
+            def pad(b: str) -> np.ndarray:
+                return ak.to_numpy(ak.fill_none(ak.pad_none(arrays[b], m, clip=True), 0.0))
+
             e, px, py, pz = pad("part_energy"), pad("part_px"), pad("part_py"), pad("part_pz")
-            valid = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(arrays["part_px"]), m,
-                                                         clip=True), 0)) > 0
+            valid = (
+                ak.to_numpy(
+                    ak.fill_none(ak.pad_none(ak.ones_like(arrays["part_px"]), m, clip=True), 0)
+                )
+                > 0
+            )
             onehot = np.stack([ak.to_numpy(arrays[f"label_{c}"]) for c in JETCLASS_CLASSES], 1)
             if not np.all(onehot.sum(1) == 1):
                 raise DataError(f"{f}: fields 'tree/label_*' are not one-hot")
@@ -380,13 +435,15 @@ def _read_qg(files: list[Path], max_particles: int) -> Iterator[Block]:
         except (OSError, ValueError) as err:
             raise DataError(f"{f}: not a readable .npz file: {err}") from err
         if x.ndim != 3 or x.shape[2] != 4 or len(y) != len(x):
-            raise DataError(f"{f}: field 'X' has shape {x.shape}, expected (N, M, 4) with N = "
-                            f"len(y) = {len(y)}")
+            raise DataError(
+                f"{f}: field 'X' has shape {x.shape}, expected (N, M, 4) with N = len(y) = {len(y)}"
+            )
         for lo in range(0, len(x), JETCLASS_CHUNK):  # the float64 intermediates in chunks
-            pt, rap, phi, pid = (x[lo:lo + JETCLASS_CHUNK, :, i] for i in range(4))
+            pt, rap, phi, pid = (x[lo : lo + JETCLASS_CHUNK, :, i] for i in range(4))
             mass = np.vectorize(lambda p: PDG_MASS.get(abs(int(p)), 0.0), otypes=[float])(pid)
-            pf, jf = jetnet_features(*four_vectors_from_pt_y_phi(pt, rap, phi, mass), pt > 0,
-                                     max_particles)
+            pf, jf = jetnet_features(
+                *four_vectors_from_pt_y_phi(pt, rap, phi, mass), pt > 0, max_particles
+            )
             parts.append(pf)
             jets.append(jf)
         labels.append(np.asarray(y).astype(np.int64))
@@ -399,23 +456,43 @@ def _read_qg(files: list[Path], max_particles: int) -> Iterator[Block]:
 
 DATASETS: dict[str, PublicDataset] = {
     "jetnet": PublicDataset(
-        "jetnet", JETNET_PACKAGE_CLASSES, "JetNet (Kansal et al., zenodo 6975118 / 6975117)",
-        _jetnet_files, _read_jetnet,
-        {f"{c}.hdf5": f"https://zenodo.org/record/6975118/files/{c}.hdf5"
-         for c in JETNET_PACKAGE_CLASSES}),
+        "jetnet",
+        JETNET_PACKAGE_CLASSES,
+        "JetNet (Kansal et al., zenodo 6975118 / 6975117)",
+        _jetnet_files,
+        _read_jetnet,
+        {
+            f"{c}.hdf5": f"https://zenodo.org/record/6975118/files/{c}.hdf5"
+            for c in JETNET_PACKAGE_CLASSES
+        },
+    ),
     "toptagging": PublicDataset(
-        "toptagging", TOPTAGGING_CLASSES, "Top Quark Tagging reference (zenodo 2603256)",
-        _toptagging_files, _read_toptagging,
-        {f"{s}.h5": f"https://zenodo.org/record/2603256/files/{s}.h5" for s in SPLITS}),
+        "toptagging",
+        TOPTAGGING_CLASSES,
+        "Top Quark Tagging reference (zenodo 2603256)",
+        _toptagging_files,
+        _read_toptagging,
+        {f"{s}.h5": f"https://zenodo.org/record/2603256/files/{s}.h5" for s in SPLITS},
+    ),
     "jetclass": PublicDataset(
-        "jetclass", JETCLASS_CLASSES, "JetClass (Qu et al., zenodo 6619768)",
-        _jetclass_files, _read_jetclass,
-        {"JetClass_Pythia_val_5M.tar": "https://zenodo.org/record/6619768/files/"
-                                       "JetClass_Pythia_val_5M.tar"}),
+        "jetclass",
+        JETCLASS_CLASSES,
+        "JetClass (Qu et al., zenodo 6619768)",
+        _jetclass_files,
+        _read_jetclass,
+        {
+            "JetClass_Pythia_val_5M.tar": "https://zenodo.org/record/6619768/files/"
+            "JetClass_Pythia_val_5M.tar"
+        },
+    ),
     "qg": PublicDataset(
-        "qg", QG_CLASSES, "energyflow Pythia quark-gluon jets (zenodo 3164691)",
-        _qg_files, _read_qg,
-        {"QG_jets.npz": "https://zenodo.org/record/3164691/files/QG_jets.npz"}),
+        "qg",
+        QG_CLASSES,
+        "energyflow Pythia quark-gluon jets (zenodo 3164691)",
+        _qg_files,
+        _read_qg,
+        {"QG_jets.npz": "https://zenodo.org/record/3164691/files/QG_jets.npz"},
+    ),
 }
 
 
@@ -423,8 +500,15 @@ DATASETS: dict[str, PublicDataset] = {
 # Writing
 # --------------------------------------------------------------------------------------------
 
-def import_dataset(kind: str, src: str | Path, out: str | Path, max_particles: int = 30,
-                   shard_size: int = 10_000, progress: bool = False) -> dict[str, Any]:
+
+def import_dataset(
+    kind: str,
+    src: str | Path,
+    out: str | Path,
+    max_particles: int = 30,
+    shard_size: int = 10_000,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Read the public dataset ``kind`` from ``src`` (a folder or one file) and write jetzoo
     shards, ``manifest.json`` and ``preprocessing.json`` to ``out``; returns the manifest.
 
@@ -439,22 +523,30 @@ def import_dataset(kind: str, src: str | Path, out: str | Path, max_particles: i
         raise DataError("--max-particles and --shard-size must be >= 1")
     spec, src, out = DATASETS[kind], Path(src), Path(out)
     if not src.exists():
-        raise DataError(f"{src}: not found (download it with `jetzoo data download {kind} "
-                        f"--out {src}` where a network is available)")
+        raise DataError(
+            f"{src}: not found (download it with `jetzoo data download {kind} "
+            f"--out {src}` where a network is available)"
+        )
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: folder is not empty; choose a new --out")
     files = spec.files(src)
     t0 = time.perf_counter()
     classes = [c.lower() for c in spec.classes]  # class names are lower case in jetzoo
-    attrs = {"format": SHARD_FORMAT, "classes": json.dumps(classes),
-             "source": kind, "particle_features": json.dumps(list(PARTICLE_FEATURES)),
-             "jet_features": json.dumps(list(JET_FEATURES)), "jetzoo_version": __version__}
+    attrs = {
+        "format": SHARD_FORMAT,
+        "classes": json.dumps(classes),
+        "source": kind,
+        "particle_features": json.dumps(list(PARTICLE_FEATURES)),
+        "jet_features": json.dumps(list(JET_FEATURES)),
+        "jetzoo_version": __version__,
+    }
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     writer = _SplitShards(out, shard_size, attrs)
     try:  # a failed import leaves nothing behind
-        return _import_into(kind, spec, src, out, files, writer, max_particles, shard_size,
-                            progress, classes, t0)
+        return _import_into(
+            kind, spec, src, out, files, writer, max_particles, shard_size, progress, classes, t0
+        )
     except BaseException:
         writer.discard()
         if created:
@@ -462,9 +554,19 @@ def import_dataset(kind: str, src: str | Path, out: str | Path, max_particles: i
         raise
 
 
-def _import_into(kind: str, spec: PublicDataset, src: Path, out: Path, files: list[Path],
-                 writer: "_SplitShards", max_particles: int, shard_size: int, progress: bool,
-                 classes: list[str], t0: float) -> dict[str, Any]:
+def _import_into(
+    kind: str,
+    spec: PublicDataset,
+    src: Path,
+    out: Path,
+    files: list[Path],
+    writer: "_SplitShards",
+    max_particles: int,
+    shard_size: int,
+    progress: bool,
+    classes: list[str],
+    t0: float,
+) -> dict[str, Any]:
     """The body of :func:`import_dataset` once ``out`` exists: read, write, manifest."""
     from tqdm.auto import tqdm
 
@@ -478,19 +580,32 @@ def _import_into(kind: str, spec: PublicDataset, src: Path, out: Path, files: li
     if not shard_list:
         raise DataError(f"{src}: no jets read")
     infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
-    train = np.arange(*splits["train"]) if splits["train"][1] > splits["train"][0] \
-        else np.arange(start)
+    train = (
+        np.arange(*splits["train"]) if splits["train"][1] > splits["train"][0] else np.arange(start)
+    )
     sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
     manifest = {
-        "format": SHARD_FORMAT, "source": {
-            "kind": kind, "description": spec.description,
-            "files": [{"file": str(f.relative_to(src) if src.is_dir() else f.name),
-                       "sha256": sh.sha256_file(f)} for f in files]},
+        "format": SHARD_FORMAT,
+        "source": {
+            "kind": kind,
+            "description": spec.description,
+            "files": [
+                {
+                    "file": str(f.relative_to(src) if src.is_dir() else f.name),
+                    "sha256": sh.sha256_file(f),
+                }
+                for f in files
+            ],
+        },
         "command": f"jetzoo data import {kind} {src.name} --out {out.name} "
-                   f"--max-particles {max_particles} --shard-size {shard_size}",
-        "classes": classes, "n_jets": start, "max_particles": max_particles,
-        "splits": splits, "split": {"published": True},
-        "preprocessing": sh.PREPROCESSING_NAME, "shards": shard_list,
+        f"--max-particles {max_particles} --shard-size {shard_size}",
+        "classes": classes,
+        "n_jets": start,
+        "max_particles": max_particles,
+        "splits": splits,
+        "split": {"published": True},
+        "preprocessing": sh.PREPROCESSING_NAME,
+        "shards": shard_list,
         "dataset_sha256": sh.dataset_sha256(e["sha256"] for e in shard_list),
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -505,7 +620,8 @@ class _SplitShards:
     def __init__(self, out: Path, shard_size: int, attrs: dict[str, Any]) -> None:
         self.out, self.shard_size, self.attrs = out, shard_size, attrs
         self.buffers: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
-            s: [] for s in SPLITS}
+            s: [] for s in SPLITS
+        }
         self.written: dict[str, list[tuple[Path, int, str]]] = {s: [] for s in SPLITS}
         self.named: list[str] = []
 
@@ -519,8 +635,9 @@ class _SplitShards:
         pf, jf, y = (np.concatenate([b[i] for b in blocks]) for i in range(3))
         n = len(y) if n is None else n
         tmp = self.out / f".{split}-{len(self.written[split]):05d}.h5.part"
-        digest = sh.write_shard(tmp, sh.shard_arrays(pf[:n], jf[:n], y[:n]),
-                                {**self.attrs, "split": split})
+        digest = sh.write_shard(
+            tmp, sh.shard_arrays(pf[:n], jf[:n], y[:n]), {**self.attrs, "split": split}
+        )
         self.written[split].append((tmp, n, digest))
         self.buffers[split] = [(pf[n:], jf[n:], y[n:])] if n < len(y) else []
 
@@ -537,8 +654,7 @@ class _SplitShards:
                 name = sh.shard_name(len(shard_list))
                 os.replace(tmp, self.out / name)
                 self.named.append(name)
-                shard_list.append({"file": name, "split": split, "n_jets": n,
-                                   "sha256": digest})
+                shard_list.append({"file": name, "split": split, "n_jets": n, "sha256": digest})
                 n_split += n
             splits[split] = [start, start + n_split]
             start += n_split
@@ -553,8 +669,12 @@ class _SplitShards:
             (self.out / entry).unlink(missing_ok=True)
 
 
-def download(kind: str, out: str | Path, files: Sequence[str] | None = None,
-             opener: Callable[[str], Any] = urllib.request.urlopen) -> list[Path]:
+def download(
+    kind: str,
+    out: str | Path,
+    files: Sequence[str] | None = None,
+    opener: Callable[[str], Any] = urllib.request.urlopen,
+) -> list[Path]:
     """Download the published files of ``kind`` into ``out`` (needs a network connection; never
     called by the tests). Files already present are kept; each download goes to a temporary
     name first. Returns the local paths."""
@@ -577,25 +697,38 @@ def download(kind: str, out: str | Path, files: Sequence[str] | None = None,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=sorted(DATASETS), help="which public dataset")
-    parser.add_argument("src", type=Path, help="its files: a folder (or one file) in the "
-                        "published layout")
+    parser.add_argument(
+        "src", type=Path, help="its files: a folder (or one file) in the published layout"
+    )
     parser.add_argument("--out", type=Path, required=True, help="new folder for jetzoo shards")
-    parser.add_argument("--max-particles", type=int, default=30,
-                        help="hardest constituents kept per jet (default 30, as JetNet)")
+    parser.add_argument(
+        "--max-particles",
+        type=int,
+        default=30,
+        help="hardest constituents kept per jet (default 30, as JetNet)",
+    )
     parser.add_argument("--shard-size", type=int, default=10_000, help="jets per shard")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        manifest = import_dataset(args.kind, args.src, args.out, args.max_particles,
-                                  args.shard_size, progress=not args.no_progress)
+        manifest = import_dataset(
+            args.kind,
+            args.src,
+            args.out,
+            args.max_particles,
+            args.shard_size,
+            progress=not args.no_progress,
+        )
     except DataError as err:
         print(f"jetzoo data import: error: {err}", file=sys.stderr)
         return 1
     sizes = {k: v[1] - v[0] for k, v in manifest["splits"].items()}
-    print(f"wrote {args.out}: {manifest['n_jets']} jets ({sizes}), classes "
-          f"{', '.join(manifest['classes'])}, dataset sha256 {manifest['dataset_sha256']}")
+    print(
+        f"wrote {args.out}: {manifest['n_jets']} jets ({sizes}), classes "
+        f"{', '.join(manifest['classes'])}, dataset sha256 {manifest['dataset_sha256']}"
+    )
     return 0
 
 
@@ -608,4 +741,3 @@ def download_main(args: argparse.Namespace) -> int:
     for path in download(args.kind, args.out):
         print(path)
     return 0
-

@@ -11,6 +11,7 @@ validation lives in :func:`jetzoo.data.shards.inspect_file`); :func:`read_jetnet
 whole file into memory, :func:`write_jetnet` writes one (used by the round-trip test and to
 export jetzoo jets to tools that expect JetNet files).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

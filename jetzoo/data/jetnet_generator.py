@@ -44,6 +44,7 @@ other settings. After the last shard, ``preprocessing.json`` is fitted on the tr
 (:data:`jetzoo.data.shards.DEFAULT_SPLIT`, seed 0, at most 100k jets) and ``manifest.json``
 written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,13 +83,22 @@ COMMON_SETTINGS: tuple[str, ...] = (
 _HADRONIC_W = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
 _HADRONIC_Z = ("23:onMode = off", "23:onIfAny = 1 2 3 4 5")
 PROCESS_SETTINGS: dict[str, tuple[str, ...]] = {
-    "q": ("HardQCD:qg2qg = on", "HardQCD:qq2qq = on", "HardQCD:qqbar2qqbarNew = on",
-          "HardQCD:gg2qqbar = on", "HardQCD:nQuarkNew = 3"),
+    "q": (
+        "HardQCD:qg2qg = on",
+        "HardQCD:qq2qq = on",
+        "HardQCD:qqbar2qqbarNew = on",
+        "HardQCD:gg2qqbar = on",
+        "HardQCD:nQuarkNew = 3",
+    ),
     "g": ("HardQCD:gg2gg = on", "HardQCD:qg2qg = on", "HardQCD:qqbar2gg = on"),
     "t": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_HADRONIC_W),
     "w": ("WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", *_HADRONIC_W),
-    "z": ("WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on",
-          "WeakZ0:gmZmode = 2", *_HADRONIC_Z),
+    "z": (
+        "WeakBosonAndParton:qqbar2gmZg = on",
+        "WeakBosonAndParton:qg2gmZq = on",
+        "WeakZ0:gmZmode = 2",
+        *_HADRONIC_Z,
+    ),
 }
 _RESONANCE_ID = {"t": 6, "w": 24, "z": 23}
 _LIGHT_QUARKS = (1, 2, 3)
@@ -113,10 +123,14 @@ class GeneratorConfig:
 
     def pythia_settings(self, jet_class: str, seed: int) -> list[str]:
         """The Pythia ``readString`` lines for one class and seed."""
-        out = [*COMMON_SETTINGS, *PROCESS_SETTINGS[jet_class],
-               f"PhaseSpace:pTHatMin = {self.pthat_min:g}",
-               *([f"PhaseSpace:pTHatMax = {self.pthat_max:g}"] if self.pthat_max else []),
-               "Random:setSeed = on", f"Random:seed = {seed}"]
+        out = [
+            *COMMON_SETTINGS,
+            *PROCESS_SETTINGS[jet_class],
+            f"PhaseSpace:pTHatMin = {self.pthat_min:g}",
+            *([f"PhaseSpace:pTHatMax = {self.pthat_max:g}"] if self.pthat_max else []),
+            "Random:setSeed = on",
+            f"Random:seed = {seed}",
+        ]
         if self.pairs:
             out.append("HadronLevel:all = off")
         return out + list(self.extra_settings)
@@ -150,8 +164,11 @@ class GeneratorConfig:
 #: and the underlying event (MPI on), anti-kT R = 0.8, jets 0.8 < pT / 1 TeV < 1.6. jetzoo's
 #: default differs in two ways: pTHat > 1 TeV with no upper edge (a falling spectrum reaching
 #: past 1.6 TeV before the jet cut) and MPI off (no underlying-event particles in the jets).
-JETNET_PRESET: dict[str, Any] = {"pthat_min": 995.0, "pthat_max": 1005.0,
-                                 "extra_settings": ("PartonLevel:MPI = on",)}
+JETNET_PRESET: dict[str, Any] = {
+    "pthat_min": 995.0,
+    "pthat_max": 1005.0,
+    "extra_settings": ("PartonLevel:MPI = on",),
+}
 
 
 @dataclass(frozen=True)
@@ -191,8 +208,9 @@ def shard_seed(seed: int, jet_class: str, k: int) -> int:
     return int(state[0]) % MAX_SEED + 1
 
 
-def plan_shards(classes: Sequence[str], jets_per_class: int, shard_size: int,
-                seed: int) -> list[ShardTask]:
+def plan_shards(
+    classes: Sequence[str], jets_per_class: int, shard_size: int, seed: int
+) -> list[ShardTask]:
     """The shards of a run, classes in JetNet order, numbered from 0."""
     if jets_per_class < 1 or shard_size < 1:
         raise ValueError("jets_per_class and shard_size must be >= 1")
@@ -248,7 +266,9 @@ def truth_objects(event: Any, jet_class: str) -> list[_Truth]:
             if p.idAbs() == _RESONANCE_ID[jet_class]:
                 last = event[p.iBotCopyId()]
                 found.append(_Truth(i, last.eta(), last.phi(), _decay_quarks(event, i)))
-        elif (jet_class == "g" and p.id() == 21) or (jet_class == "q" and p.idAbs() in _LIGHT_QUARKS):
+        elif (jet_class == "g" and p.id() == 21) or (
+            jet_class == "q" and p.idAbs() in _LIGHT_QUARKS
+        ):
             found.append(_Truth(i, p.eta(), p.phi()))
     return found
 
@@ -266,8 +286,10 @@ def jet_arrays(event: Any, slowjet: Any, j: int) -> tuple[np.ndarray, np.ndarray
     total = sum(pts)
     top = sorted(range(len(pts)), key=pts.__getitem__, reverse=True)[:N_PARTICLES]  # stable
     pf = np.zeros((N_PARTICLES, len(PARTICLE_FEATURES)), np.float32)
-    pf[:len(top)] = [(parts[k].eta() - jet_eta, _delta_phi(parts[k].phi(), jet_phi),
-                      pts[k] / total, 1.0) for k in top]
+    pf[: len(top)] = [
+        (parts[k].eta() - jet_eta, _delta_phi(parts[k].phi(), jet_phi), pts[k] / total, 1.0)
+        for k in top
+    ]
     jf = np.array([slowjet.pT(j), jet_eta, slowjet.m(j), len(parts)], np.float32)
     return pf, jf
 
@@ -291,8 +313,9 @@ class JetNetSimulator:
         self.stats.t_init = time.perf_counter() - t0
         # anti-kT (power -1), R, jet pT > 50 GeV, particles |eta| < particle_eta_max, visible
         # final state (select 2), true masses (massSet 2), no hook, fjcore, standard dR.
-        self.slowjet = pythia8mc.SlowJet(-1, config.jet_r, 50.0, config.particle_eta_max,
-                                         2, 2, None, True, True)
+        self.slowjet = pythia8mc.SlowJet(
+            -1, config.jet_r, 50.0, config.particle_eta_max, 2, 2, None, True, True
+        )
 
     def _matched_jets(self, truths: list[_Truth]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Cluster the current event; truth index -> features of its matched, accepted jet."""
@@ -309,9 +332,13 @@ class JetNetSimulator:
                 break
             dr = [_delta_r(t.eta, t.phi, e, p) for e, p in axes]
             j = min(range(len(dr)), key=dr.__getitem__)
-            if (j not in used and dr[j] < c.match_dr and c.jet_pt_min < sj.pT(j) < c.jet_pt_max
-                    and abs(axes[j][0]) < c.jet_eta_max
-                    and all(_delta_r(qe, qp, *axes[j]) < c.match_dr for qe, qp in t.quarks)):
+            if (
+                j not in used
+                and dr[j] < c.match_dr
+                and c.jet_pt_min < sj.pT(j) < c.jet_pt_max
+                and abs(axes[j][0]) < c.jet_eta_max
+                and all(_delta_r(qe, qp, *axes[j]) < c.match_dr for qe, qp in t.quarks)
+            ):
                 used.add(j)
                 out[t.index] = jet_arrays(event, sj, j)
         return out
@@ -348,16 +375,22 @@ class JetNetSimulator:
         keys.sort(key=lambda k: -float(views[0][k][1][0]))
         return [tuple(a for v in views for a in v[k]) for k in keys[:MAX_JETS_PER_EVENT]]
 
-    def generate(self, n_jets: int, progress: Callable[[int], None] | None = None,
-                 max_events: int | None = None) -> dict[str, np.ndarray]:
+    def generate(
+        self,
+        n_jets: int,
+        progress: Callable[[int], None] | None = None,
+        max_events: int | None = None,
+    ) -> dict[str, np.ndarray]:
         """Simulate until ``n_jets`` jets are accepted; returns the shard arrays."""
         t0 = time.perf_counter()
         max_events = max_events or 1000 + 500 * n_jets
         jets: list[tuple[np.ndarray, ...]] = []
         while len(jets) < n_jets:
             if self.stats.n_events >= max_events:
-                raise RuntimeError(f"only {len(jets)} {self.jet_class} jets in "
-                                   f"{self.stats.n_events} events: cuts too tight?")
+                raise RuntimeError(
+                    f"only {len(jets)} {self.jet_class} jets in "
+                    f"{self.stats.n_events} events: cuts too tight?"
+                )
             new = self.next_jets()[: n_jets - len(jets)]
             jets += new
             if new and progress is not None:
@@ -372,21 +405,38 @@ class JetNetSimulator:
 def _shard_attrs(task: ShardTask, config: GeneratorConfig) -> dict[str, Any]:
     from jetzoo import __version__
 
-    return {"format": SHARD_FORMAT, "classes": json.dumps(list(JETNET_CLASSES)),
-            "jet_class": task.jet_class, "seed": task.seed, "n_jets": task.n_jets,
-            "pairs": int(config.pairs), "settings_sha256": config.sha256(),
-            "particle_features": json.dumps(list(PARTICLE_FEATURES)),
-            "jet_features": json.dumps(list(JET_FEATURES)), "jetzoo_version": __version__}
+    return {
+        "format": SHARD_FORMAT,
+        "classes": json.dumps(list(JETNET_CLASSES)),
+        "jet_class": task.jet_class,
+        "seed": task.seed,
+        "n_jets": task.n_jets,
+        "pairs": int(config.pairs),
+        "settings_sha256": config.sha256(),
+        "particle_features": json.dumps(list(PARTICLE_FEATURES)),
+        "jet_features": json.dumps(list(JET_FEATURES)),
+        "jetzoo_version": __version__,
+    }
 
 
-def generate_shard(task: ShardTask, config: GeneratorConfig, out: str | Path,
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def generate_shard(
+    task: ShardTask,
+    config: GeneratorConfig,
+    out: str | Path,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Simulate and write one shard; returns its manifest entry (with timing stats)."""
     sim = JetNetSimulator(config, task.jet_class, task.seed)
     arrays = sim.generate(task.n_jets, progress)
     digest = sh.write_shard(Path(out) / task.name, arrays, _shard_attrs(task, config))
-    return {"file": task.name, "class": task.jet_class, "n_jets": task.n_jets, "seed": task.seed,
-            "sha256": digest, "stats": asdict(sim.stats)}
+    return {
+        "file": task.name,
+        "class": task.jet_class,
+        "n_jets": task.n_jets,
+        "seed": task.seed,
+        "sha256": digest,
+        "stats": asdict(sim.stats),
+    }
 
 
 def _existing_shard(task: ShardTask, config: GeneratorConfig, out: Path) -> dict[str, Any] | None:
@@ -405,10 +455,17 @@ def _existing_shard(task: ShardTask, config: GeneratorConfig, out: Path) -> dict
     want = _shard_attrs(task, config)
     for key in ("settings_sha256", "seed", "jet_class", "n_jets", "pairs"):
         if info.attrs.get(key) != want[key]:
-            raise DataError(f"{path}: attribute {key!r} is {info.attrs.get(key)!r} but this run "
-                            f"needs {want[key]!r}; write to a new --out folder")
-    return {"file": task.name, "class": task.jet_class, "n_jets": task.n_jets, "seed": task.seed,
-            "sha256": sh.sha256_file(path)}
+            raise DataError(
+                f"{path}: attribute {key!r} is {info.attrs.get(key)!r} but this run "
+                f"needs {want[key]!r}; write to a new --out folder"
+            )
+    return {
+        "file": task.name,
+        "class": task.jet_class,
+        "n_jets": task.n_jets,
+        "seed": task.seed,
+        "sha256": sh.sha256_file(path),
+    }
 
 
 def _prepare_output(out: Path) -> None:
@@ -434,8 +491,9 @@ def _run_task(job: tuple[ShardTask, GeneratorConfig, str]) -> dict[str, Any]:
     return generate_shard(task, config, out, progress=_QUEUE.put if _QUEUE is not None else None)
 
 
-def _run_tasks(jobs: list[tuple[ShardTask, GeneratorConfig, str]], workers: int,
-               bar: Any) -> list[dict[str, Any]]:
+def _run_tasks(
+    jobs: list[tuple[ShardTask, GeneratorConfig, str]], workers: int, bar: Any
+) -> list[dict[str, Any]]:
     """Run shard jobs on ``workers`` processes (in-process for one), updating ``bar``."""
     if workers <= 1 or len(jobs) <= 1:
         return [generate_shard(*job, progress=bar.update) for job in jobs]
@@ -457,19 +515,39 @@ def _run_tasks(jobs: list[tuple[ShardTask, GeneratorConfig, str]], workers: int,
     return results
 
 
-def run_plan(classes: Sequence[str], jets_per_class: int, seed: int, shard_size: int,
-             config: GeneratorConfig, command: str | None = None) -> dict[str, Any]:
+def run_plan(
+    classes: Sequence[str],
+    jets_per_class: int,
+    seed: int,
+    shard_size: int,
+    config: GeneratorConfig,
+    command: str | None = None,
+) -> dict[str, Any]:
     """Everything that decides a run's shards (what the parts of a split run share)."""
-    return {"classes": list(classes), "jets_per_class": jets_per_class, "seed": seed,
-            "shard_size": shard_size, "settings": config.to_dict(),
-            "settings_sha256": config.sha256(), "command": command}
+    return {
+        "classes": list(classes),
+        "jets_per_class": jets_per_class,
+        "seed": seed,
+        "shard_size": shard_size,
+        "settings": config.to_dict(),
+        "settings_sha256": config.sha256(),
+        "command": command,
+    }
 
 
-def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_class: int = 1000,
-             seed: int = 0, workers: int | None = None, shard_size: int = 1000,
-             config: GeneratorConfig | None = None, progress: bool = True,
-             command: str | None = None, shard_index: int | None = None,
-             num_shards: int | None = None) -> dict[str, Any]:
+def generate(
+    out: str | Path,
+    classes: Sequence[str] = JETNET_CLASSES,
+    jets_per_class: int = 1000,
+    seed: int = 0,
+    workers: int | None = None,
+    shard_size: int = 1000,
+    config: GeneratorConfig | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    shard_index: int | None = None,
+    num_shards: int | None = None,
+) -> dict[str, Any]:
     """Generate (or resume) a JetNet-like dataset in ``out``; returns the manifest.
 
     Shards already present and valid are kept; the rest are simulated on ``workers``
@@ -491,15 +569,22 @@ def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_
     planned = {t.name for t in tasks}
     strays = sorted(p.name for p in out.glob(sh.SHARD_GLOB) if p.name not in planned)
     if strays:
-        raise DataError(f"{out / strays[0]}: this run would not write this shard (different "
-                        f"--classes / --jets-per-class?); write to a new --out folder")
+        raise DataError(
+            f"{out / strays[0]}: this run would not write this shard (different "
+            f"--classes / --jets-per-class?); write to a new --out folder"
+        )
     mine = tasks if num_shards is None else parts.select(tasks, int(shard_index), num_shards)
     entries = {t.index: e for t in mine if (e := _existing_shard(t, config, out))}
     todo = [t for t in mine if t.index not in entries]
     workers = workers or os.cpu_count() or 1
     t0 = time.perf_counter()
-    with tqdm(total=sum(t.n_jets for t in todo), unit="jet", desc="jetzoo generate jetnet",
-              disable=not progress or None, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=sum(t.n_jets for t in todo),
+        unit="jet",
+        desc="jetzoo generate jetnet",
+        disable=not progress or None,
+        dynamic_ncols=True,
+    ) as bar:
         results = _run_tasks([(t, config, str(out)) for t in todo], workers, bar)
     wall = time.perf_counter() - t0
     stats: dict[str, SimulationStats] = {}
@@ -512,10 +597,21 @@ def generate(out: str | Path, classes: Sequence[str] = JETNET_CLASSES, jets_per_
     plan = run_plan(classes, jets_per_class, seed, shard_size, config, command)
     if num_shards is not None:
         hint = command or _command(classes, jets_per_class, seed, shard_size, config, out)
-        path = parts.write_part(out, SHARD_FORMAT, int(shard_index), num_shards, plan,
-                                shard_list, {"command": hint, "seconds": wall})
-        return {"part": str(path), "shards": shard_list, "n_jets": sum(t.n_jets for t in mine),
-                "timing": timing}
+        path = parts.write_part(
+            out,
+            SHARD_FORMAT,
+            int(shard_index),
+            num_shards,
+            plan,
+            shard_list,
+            {"command": hint, "seconds": wall},
+        )
+        return {
+            "part": str(path),
+            "shards": shard_list,
+            "n_jets": sum(t.n_jets for t in mine),
+            "timing": timing,
+        }
     manifest = finalize(out, plan, shard_list)
     manifest["timing"] = timing
     return manifest
@@ -526,8 +622,10 @@ def finalize(out: Path, plan: dict[str, Any], shard_list: list[dict[str, Any]]) 
     the training split and write ``manifest.json``; returns the manifest."""
     config = GeneratorConfig.from_dict(plan["settings"])
     if config.sha256() != plan["settings_sha256"]:
-        raise DataError(f"{out}: the recorded generator settings are not those of this jetzoo "
-                        "(settings_sha256 differs); merge with the jetzoo that generated them")
+        raise DataError(
+            f"{out}: the recorded generator settings are not those of this jetzoo "
+            "(settings_sha256 differs); merge with the jetzoo that generated them"
+        )
     classes, jets_per_class = plan["classes"], plan["jets_per_class"]
     seed, shard_size = plan["seed"], plan["shard_size"]
     tasks = plan_shards(classes, jets_per_class, shard_size, seed)
@@ -535,19 +633,25 @@ def finalize(out: Path, plan: dict[str, Any], shard_list: list[dict[str, Any]]) 
     missing = [t.name for t in tasks if t.name not in by_name]
     if missing:
         raise DataError(f"{out / missing[0]}: planned shard missing from the run")
-    shard_list = [{k: by_name[t.name][k] for k in ("file", "class", "n_jets", "seed", "sha256")}
-                  for t in tasks]
+    shard_list = [
+        {k: by_name[t.name][k] for k in ("file", "class", "n_jets", "seed", "sha256")}
+        for t in tasks
+    ]
     infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
     train, _, _ = sh.split_indices(sum(i.n_jets for i in infos))
     sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
     manifest = {
         "format": SHARD_FORMAT,
-        "command": plan["command"] or _command(classes, jets_per_class, seed, shard_size, config,
-                                               out),
-        "seed": seed, "classes": sorted({t.jet_class for t in tasks}, key=class_index),
-        "jets_per_class": jets_per_class, "shard_size": shard_size, "pairs": config.pairs,
+        "command": plan["command"]
+        or _command(classes, jets_per_class, seed, shard_size, config, out),
+        "seed": seed,
+        "classes": sorted({t.jet_class for t in tasks}, key=class_index),
+        "jets_per_class": jets_per_class,
+        "shard_size": shard_size,
+        "pairs": config.pairs,
         "n_jets": sum(e["n_jets"] for e in shard_list),
-        "settings": config.to_dict(), "settings_sha256": config.sha256(),
+        "settings": config.to_dict(),
+        "settings_sha256": config.sha256(),
         "split": {"fractions": list(sh.DEFAULT_SPLIT), "seed": sh.DEFAULT_SPLIT_SEED},
         "preprocessing": sh.PREPROCESSING_NAME,
         "shards": shard_list,
@@ -557,12 +661,23 @@ def finalize(out: Path, plan: dict[str, Any], shard_list: list[dict[str, Any]]) 
     return manifest
 
 
-def _command(classes: Sequence[str], jets_per_class: int, seed: int, shard_size: int,
-             config: GeneratorConfig, out: Path) -> str:
+def _command(
+    classes: Sequence[str],
+    jets_per_class: int,
+    seed: int,
+    shard_size: int,
+    config: GeneratorConfig,
+    out: Path,
+) -> str:
     """The CLI line that reproduces a run (recorded in the manifest)."""
     d = GeneratorConfig()
-    parts = ["jetzoo generate jetnet", f"--classes {','.join(classes)}",
-             f"--jets-per-class {jets_per_class}", f"--seed {seed}", f"--shard-size {shard_size}"]
+    parts = [
+        "jetzoo generate jetnet",
+        f"--classes {','.join(classes)}",
+        f"--jets-per-class {jets_per_class}",
+        f"--seed {seed}",
+        f"--shard-size {shard_size}",
+    ]
     for name in ("pthat_min", "pthat_max", "jet_pt_min", "jet_pt_max", "jet_eta_max"):
         if getattr(config, name) != getattr(d, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(config, name):g}")
@@ -575,27 +690,56 @@ def _command(classes: Sequence[str], jets_per_class: int, seed: int, shard_size:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``jetzoo generate jetnet``."""
     d = GeneratorConfig()
-    parser.add_argument("--classes", default=",".join(JETNET_CLASSES),
-                        help="comma-separated jet classes among q,g,t,w,z (default: all)")
+    parser.add_argument(
+        "--classes",
+        default=",".join(JETNET_CLASSES),
+        help="comma-separated jet classes among q,g,t,w,z (default: all)",
+    )
     parser.add_argument("--jets-per-class", type=int, required=True, help="jets of each class")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder (resumed if present)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--shard-size", type=int, default=1000, help="jets per shard (default 1000)")
-    parser.add_argument("--pairs", action="store_true",
-                        help="two hadronizations of each parton event (writes *_b keys)")
-    parser.add_argument("--preset", choices=("jetnet",), default=None,
-                        help="jetnet: JetNet's recipe (pTHat 995-1005 GeV, underlying event on); "
-                        "explicit flags override it")
-    parser.add_argument("--pthat-min", type=float, default=None,
-                        help=f"Pythia pTHatMin [GeV] (default {d.pthat_min:g})")
-    parser.add_argument("--pthat-max", type=float, default=None,
-                        help="Pythia pTHatMax [GeV] (default: none)")
-    parser.add_argument("--jet-pt-min", type=float, default=d.jet_pt_min, help="jet pT window [GeV]")
-    parser.add_argument("--jet-pt-max", type=float, default=d.jet_pt_max, help="jet pT window [GeV]")
+    parser.add_argument(
+        "--shard-size", type=int, default=1000, help="jets per shard (default 1000)"
+    )
+    parser.add_argument(
+        "--pairs",
+        action="store_true",
+        help="two hadronizations of each parton event (writes *_b keys)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("jetnet",),
+        default=None,
+        help="jetnet: JetNet's recipe (pTHat 995-1005 GeV, underlying event on); "
+        "explicit flags override it",
+    )
+    parser.add_argument(
+        "--pthat-min",
+        type=float,
+        default=None,
+        help=f"Pythia pTHatMin [GeV] (default {d.pthat_min:g})",
+    )
+    parser.add_argument(
+        "--pthat-max", type=float, default=None, help="Pythia pTHatMax [GeV] (default: none)"
+    )
+    parser.add_argument(
+        "--jet-pt-min", type=float, default=d.jet_pt_min, help="jet pT window [GeV]"
+    )
+    parser.add_argument(
+        "--jet-pt-max", type=float, default=d.jet_pt_max, help="jet pT window [GeV]"
+    )
     parser.add_argument("--jet-eta-max", type=float, default=d.jet_eta_max, help="jet |eta| cut")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="'KEY = VALUE'",
-                        help="extra Pythia setting, repeatable (e.g. 'PartonLevel:MPI = on')")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="'KEY = VALUE'",
+        help="extra Pythia setting, repeatable (e.g. 'PartonLevel:MPI = on')",
+    )
     from jetzoo.data.parts import add_shard_arguments
 
     add_shard_arguments(parser)
@@ -611,11 +755,16 @@ def make_config(args: argparse.Namespace) -> GeneratorConfig:
         if getattr(args, name) is not None:
             base[name] = getattr(args, name)
     if base["pthat_max"] is not None and base["pthat_max"] <= base["pthat_min"]:
-        raise ValueError(f"--pthat-max ({base['pthat_max']:g}) must be above --pthat-min "
-                         f"({base['pthat_min']:g})")
-    base.update(jet_pt_min=args.jet_pt_min, jet_pt_max=args.jet_pt_max,
-                jet_eta_max=args.jet_eta_max, pairs=args.pairs,
-                extra_settings=tuple(base["extra_settings"]) + tuple(args.settings))
+        raise ValueError(
+            f"--pthat-max ({base['pthat_max']:g}) must be above --pthat-min ({base['pthat_min']:g})"
+        )
+    base.update(
+        jet_pt_min=args.jet_pt_min,
+        jet_pt_max=args.jet_pt_max,
+        jet_eta_max=args.jet_eta_max,
+        pairs=args.pairs,
+        extra_settings=tuple(base["extra_settings"]) + tuple(args.settings),
+    )
     return GeneratorConfig(**base)
 
 
@@ -628,21 +777,36 @@ def main(args: argparse.Namespace) -> int:
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
         config = make_config(args)
-        manifest = generate(args.out, classes, args.jets_per_class, args.seed, args.workers,
-                            args.shard_size, config, progress=not args.no_progress,
-                            shard_index=args.shard_index, num_shards=args.num_shards)
+        manifest = generate(
+            args.out,
+            classes,
+            args.jets_per_class,
+            args.seed,
+            args.workers,
+            args.shard_size,
+            config,
+            progress=not args.no_progress,
+            shard_index=args.shard_index,
+            num_shards=args.num_shards,
+        )
     except (DataError, ValueError) as err:
         print(f"jetzoo generate jetnet: error: {err}", file=sys.stderr)
         return 2
     timing = manifest["timing"]
     if "part" in manifest:
-        print(f"wrote {manifest['n_jets']} jets in {len(manifest['shards'])} shards and "
-              f"{manifest['part']} in {timing['wall_s']:.1f} s; when every task is done: "
-              f"jetzoo data merge {args.out}")
+        print(
+            f"wrote {manifest['n_jets']} jets in {len(manifest['shards'])} shards and "
+            f"{manifest['part']} in {timing['wall_s']:.1f} s; when every task is done: "
+            f"jetzoo data merge {args.out}"
+        )
         return 0
     for c, s in timing["per_class"].items():
-        print(f"  {c}: {s['n_jets']} jets from {s['n_events']} events, "
-              f"{s['n_jets'] / max(s['t_total'], 1e-9):.1f} jets/s per worker")
-    print(f"wrote {manifest['n_jets']} jets in {len(manifest['shards'])} shards to {args.out} "
-          f"in {timing['wall_s']:.1f} s; dataset sha256 {manifest['dataset_sha256'][:16]}")
+        print(
+            f"  {c}: {s['n_jets']} jets from {s['n_events']} events, "
+            f"{s['n_jets'] / max(s['t_total'], 1e-9):.1f} jets/s per worker"
+        )
+    print(
+        f"wrote {manifest['n_jets']} jets in {len(manifest['shards'])} shards to {args.out} "
+        f"in {timing['wall_s']:.1f} s; dataset sha256 {manifest['dataset_sha256'][:16]}"
+    )
     return 0

@@ -5,6 +5,7 @@ array-job tasks (:mod:`jetzoo.data.parts`) and finish the dataset with its gener
 It sits above the generators and :mod:`jetzoo.data.parts` (which the generators use), so that
 no module of the data layer imports one that imports it back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,7 @@ from jetzoo.data.parts import collect, gather_shards
 from jetzoo.data.schema import SHARD_FORMAT, DataError
 
 
-def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True
-          ) -> dict[str, Any]:
+def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Join the parts in ``sources`` into the dataset folder ``out``; returns its manifest."""
     out = Path(out)
     parts, dataset_format = collect(sources)
@@ -35,10 +35,18 @@ def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sources", nargs="+", type=Path,
-                        help="folders holding the parts (manifest.part-*.json + their shards)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="dataset folder to write (default: the only source folder)")
+    parser.add_argument(
+        "sources",
+        nargs="+",
+        type=Path,
+        help="folders holding the parts (manifest.part-*.json + their shards)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="dataset folder to write (default: the only source folder)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -46,8 +54,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out
     if out is None:
         if len(args.sources) != 1:
-            print("jetzoo data merge: --out is needed with several source folders",
-                  file=sys.stderr)
+            print("jetzoo data merge: --out is needed with several source folders", file=sys.stderr)
             return 2
         out = args.sources[0]
     try:
@@ -55,6 +62,8 @@ def main(args: argparse.Namespace) -> int:
     except (DataError, ValueError) as err:
         print(f"jetzoo data merge: error: {err}", file=sys.stderr)
         return 1
-    print(f"merged {len(manifest['shards'])} shards into {out}; dataset sha256 "
-          f"{manifest['dataset_sha256'][:16]}")
+    print(
+        f"merged {len(manifest['shards'])} shards into {out}; dataset sha256 "
+        f"{manifest['dataset_sha256'][:16]}"
+    )
     return 0

@@ -14,6 +14,7 @@ function that ends an unsplit run. The merged folder is therefore byte-identical
 of one ``jetzoo generate`` run with the same seed and settings (shards, preprocessing.json and
 manifest.json; only the timing numbers of an RS3L manifest differ).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ def check_shard_args(shard_index: int | None, num_shards: int | None) -> None:
     if num_shards is not None and num_shards < 1:
         raise ValueError(f"--num-shards must be >= 1, got {num_shards}")
     if shard_index is not None and not 0 <= shard_index < int(num_shards or 0):
-        raise ValueError(f"--shard-index must be in 0..{int(num_shards or 0) - 1}, "
-                         f"got {shard_index}")
+        raise ValueError(
+            f"--shard-index must be in 0..{int(num_shards or 0) - 1}, got {shard_index}"
+        )
 
 
 def select(items: Sequence[T], shard_index: int, num_shards: int) -> list[T]:
@@ -60,15 +62,29 @@ def plan_sha256(plan: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
 
 
-def write_part(out: Path, dataset_format: str, index: int, count: int, plan: dict[str, Any],
-               shards: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> Path:
+def write_part(
+    out: Path,
+    dataset_format: str,
+    index: int,
+    count: int,
+    plan: dict[str, Any],
+    shards: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write the part manifest of task ``index`` of ``count`` into ``out`` (atomically).
 
     ``shards`` entries name their file relative to ``out`` (key ``file`` or ``path``) and carry
     its ``sha256``."""
-    part = {"format": PART_FORMAT, "dataset_format": dataset_format, "part": index,
-            "num_parts": count, "plan": plan, "plan_sha256": plan_sha256(plan),
-            "shards": shards, **(extra or {})}
+    part = {
+        "format": PART_FORMAT,
+        "dataset_format": dataset_format,
+        "part": index,
+        "num_parts": count,
+        "plan": plan,
+        "plan_sha256": plan_sha256(plan),
+        "shards": shards,
+        **(extra or {}),
+    }
     path = out / part_name(index, count)
     atomic_write_text(path, json.dumps(part, indent=2, sort_keys=True) + "\n")
     return path
@@ -79,8 +95,7 @@ def _read_part(path: Path) -> dict[str, Any]:
         part = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: unreadable part manifest ({err})") from err
-    for key in ("format", "dataset_format", "part", "num_parts", "plan", "plan_sha256",
-                "shards"):
+    for key in ("format", "dataset_format", "part", "num_parts", "plan", "plan_sha256", "shards"):
         if not isinstance(part, dict) or key not in part:
             raise DataError(f"{path}: field {key!r} is missing; not a jetzoo part manifest")
     if part["format"] != PART_FORMAT:
@@ -89,8 +104,10 @@ def _read_part(path: Path) -> dict[str, Any]:
         raise DataError(f"{path}: field 'plan' does not hash to its 'plan_sha256' (edited?)")
     match = _PART_RE.match(path.name)
     if not match or (int(match[1]), int(match[2])) != (part["part"], part["num_parts"]):
-        raise DataError(f"{path}: fields 'part'/'num_parts' ({part['part']}/{part['num_parts']})"
-                        " do not match the file name")
+        raise DataError(
+            f"{path}: fields 'part'/'num_parts' ({part['part']}/{part['num_parts']})"
+            " do not match the file name"
+        )
     return part
 
 
@@ -107,58 +124,73 @@ def collect(sources: Sequence[str | Path]) -> tuple[list[tuple[Path, dict[str, A
             raise DataError(f"{src}: no such folder")
         files = sorted(src.glob(PART_GLOB))
         if not files:
-            raise DataError(f"{src}: no part manifests ({PART_GLOB}); write them with "
-                            "`jetzoo generate ... --shard-index I --num-shards N --out "
-                            f"{src}`")
+            raise DataError(
+                f"{src}: no part manifests ({PART_GLOB}); write them with "
+                "`jetzoo generate ... --shard-index I --num-shards N --out "
+                f"{src}`"
+            )
         for path in files:
             part = _read_part(path)
             if part["part"] in found:
                 first = found[part["part"]]
                 if first[2] != part:
-                    raise DataError(f"{path}: part {part['part']} also in {first[1]} with other "
-                                    "content (two runs into one merge?)")
+                    raise DataError(
+                        f"{path}: part {part['part']} also in {first[1]} with other "
+                        "content (two runs into one merge?)"
+                    )
                 continue
             found[part["part"]] = (src, path, part)
     ref_src, ref_path, ref = found[min(found)]
     for src, path, part in found.values():
         for key in ("dataset_format", "num_parts", "plan_sha256"):
             if part[key] != ref[key]:
-                raise DataError(f"{path}: field {key!r} is {part[key]!r} but {ref_path} has "
-                                f"{ref[key]!r}; these parts are not of one run")
+                raise DataError(
+                    f"{path}: field {key!r} is {part[key]!r} but {ref_path} has "
+                    f"{ref[key]!r}; these parts are not of one run"
+                )
     missing = sorted(set(range(ref["num_parts"])) - set(found))
     if missing:
         hint = ref.get("command") or "jetzoo generate ..."
-        raise DataError(f"{ref_src}: parts {', '.join(map(str, missing))} of {ref['num_parts']} "
-                        f"are missing; run `{hint} --shard-index {missing[0]} --num-shards "
-                        f"{ref['num_parts']}` (and the others) first")
+        raise DataError(
+            f"{ref_src}: parts {', '.join(map(str, missing))} of {ref['num_parts']} "
+            f"are missing; run `{hint} --shard-index {missing[0]} --num-shards "
+            f"{ref['num_parts']}` (and the others) first"
+        )
     return [(found[k][0], found[k][2]) for k in sorted(found)], str(ref["dataset_format"])
 
 
-def gather_shards(parts: list[tuple[Path, dict[str, Any]]], out: Path,
-                  progress: bool = True) -> list[dict[str, Any]]:
+def gather_shards(
+    parts: list[tuple[Path, dict[str, Any]]], out: Path, progress: bool = True
+) -> list[dict[str, Any]]:
     """Check every shard of ``parts`` against its sha256 and bring it into ``out``; returns the
     shard entries (in part order). A shard whose bytes differ raises DataError naming the file,
     the part manifest and the field."""
     from tqdm import tqdm
 
-    entries = [(src, src / part_name(part["part"], part["num_parts"]), k, entry)
-               for src, part in parts for k, entry in enumerate(part["shards"])]
+    entries = [
+        (src, src / part_name(part["part"], part["num_parts"]), k, entry)
+        for src, part in parts
+        for k, entry in enumerate(part["shards"])
+    ]
     names = [_entry_path(e) for *_, e in entries]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise DataError(f"{out}: shard {dupes[0]} is listed by two parts")
     out.mkdir(parents=True, exist_ok=True)
-    for src, part_file, k, entry in tqdm(entries, desc="jetzoo data merge", unit="shard",
-                                         disable=not progress or None):
+    for src, part_file, k, entry in tqdm(
+        entries, desc="jetzoo data merge", unit="shard", disable=not progress or None
+    ):
         rel = _entry_path(entry)
         source, target = src / rel, out / rel
         if not source.is_file():
             raise DataError(f"{source}: listed in {part_file} (field 'shards[{k}]') but missing")
         digest = sha256_file(source)
         if digest != entry.get("sha256"):
-            raise DataError(f"{source}: sha256 {digest[:16]}... differs from field "
-                            f"'shards[{k}].sha256' ({str(entry.get('sha256'))[:16]}...) of "
-                            f"{part_file}; regenerate that part")
+            raise DataError(
+                f"{source}: sha256 {digest[:16]}... differs from field "
+                f"'shards[{k}].sha256' ({str(entry.get('sha256'))[:16]}...) of "
+                f"{part_file}; regenerate that part"
+            )
         if source.resolve() != target.resolve():
             with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
@@ -173,9 +205,19 @@ def gather_shards(parts: list[tuple[Path, dict[str, Any]]], out: Path,
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     """``--shard-index`` / ``--num-shards`` of the generators (one task of an array job)."""
-    parser.add_argument("--shard-index", type=int, default=None, metavar="I",
-                        help="this task's index (0..N-1) in an array job, e.g. "
-                        "$SLURM_ARRAY_TASK_ID; it simulates planned shards k with k %% N == I "
-                        "and writes a part manifest; finish with `jetzoo data merge`")
-    parser.add_argument("--num-shards", type=int, default=None, metavar="N",
-                        help="number of tasks the run is split into")
+    parser.add_argument(
+        "--shard-index",
+        type=int,
+        default=None,
+        metavar="I",
+        help="this task's index (0..N-1) in an array job, e.g. "
+        "$SLURM_ARRAY_TASK_ID; it simulates planned shards k with k %% N == I "
+        "and writes a part manifest; finish with `jetzoo data merge`",
+    )
+    parser.add_argument(
+        "--num-shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of tasks the run is split into",
+    )

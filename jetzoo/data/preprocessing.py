@@ -5,6 +5,7 @@ deviation computed on real (unpadded) particles of the training set. The numbers
 ``preprocessing.json`` beside the shards and in a backbone's ``config.json``, so inference on a
 user's raw JetNet features uses exactly the numbers the model was trained with.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ class Preprocessing:
         problem = cls.outlier_problem(pf)
         if problem:
             raise ValueError(f"cannot fit preprocessing: {problem}")
-        cols = np.stack([pf[..., 0][real], pf[..., 1][real],
-                         np.log(np.maximum(pf[..., 2][real], PT_FLOOR))], axis=-1)
+        cols = np.stack(
+            [pf[..., 0][real], pf[..., 1][real], np.log(np.maximum(pf[..., 2][real], PT_FLOOR))],
+            axis=-1,
+        )
         mean = cols.mean(axis=0)
         std = np.maximum(cols.std(axis=0), 1e-6)
         return cls(mean=[float(v) for v in mean], std=[float(v) for v in std])
@@ -55,9 +58,11 @@ class Preprocessing:
         if not far.any():
             return None
         jet, part = (int(v[0]) for v in np.nonzero(far))
-        return (f"{int(far.sum())} particle(s) lie more than {MAX_ANGLE} from their jet axis "
-                f"(jet {jet}: eta_rel {pf[jet, part, 0]:.4g}, phi_rel {pf[jet, part, 1]:.4g}); "
-                "relative coordinates in radians are expected (a unit or phi-wrapping error?)")
+        return (
+            f"{int(far.sum())} particle(s) lie more than {MAX_ANGLE} from their jet axis "
+            f"(jet {jet}: eta_rel {pf[jet, part, 0]:.4g}, phi_rel {pf[jet, part, 1]:.4g}); "
+            "relative coordinates in radians are expected (a unit or phi-wrapping error?)"
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,9 +76,14 @@ class Preprocessing:
             raise ValueError(f"preprocessing has unknown field {unknown[0]!r}")
         p = cls(**d)
         numbers = [*p.mean, *p.std] if isinstance(p.mean, list) and isinstance(p.std, list) else []
-        if (len(p.mean) != 3 or len(p.std) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                           and math.isfinite(v) for v in numbers)):
+        if (
+            len(p.mean) != 3
+            or len(p.std) != 3
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in numbers
+            )
+        ):
             raise ValueError(f"preprocessing needs 3 finite means and stds, got {d}")
         if min(p.std) <= 0:
             raise ValueError(f"preprocessing std must be > 0, got {p.std}")

@@ -7,6 +7,7 @@ when the shards are small (``in_memory``, default: under 512 MB on disk). Tracks
 and cells (energy-ordered) are capped at ``max_tracks`` / ``max_cells`` per jet, and phi is
 replaced by the azimuth relative to the jet axis.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,9 +21,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from jetzoo.data.rs3l_schema import (CELL_FEATURES, DARK_MODELS, HADRON_JET_FEATURES,
-                                     JET_FEATURES, RS3L_CLASSES, RS3L_FORMAT, SM_CLASSES,
-                                     TRACK_FEATURES, VIEW_SUFFIXES, rs3l_class_index)
+from jetzoo.data.rs3l_schema import (
+    CELL_FEATURES,
+    DARK_MODELS,
+    HADRON_JET_FEATURES,
+    JET_FEATURES,
+    RS3L_CLASSES,
+    RS3L_FORMAT,
+    SM_CLASSES,
+    TRACK_FEATURES,
+    VIEW_SUFFIXES,
+    rs3l_class_index,
+)
 from jetzoo.data.schema import DataError, integer_labels
 
 try:  # LightningDataModule when lightning is installed (it is a jetzoo dependency)
@@ -31,8 +41,10 @@ except ImportError:  # pragma: no cover
     LightningDataModule = object  # type: ignore[misc,assignment]
 
 IN_MEMORY_BYTES = 512 * 2**20
-GENERATE_HINT = ("generate it with `jetzoo generate rs3l --out {path}` (or use "
-                 "jetzoo.data.rs3l_dataset.rs3l_sample_path() for the embedded sample)")
+GENERATE_HINT = (
+    "generate it with `jetzoo generate rs3l --out {path}` (or use "
+    "jetzoo.data.rs3l_dataset.rs3l_sample_path() for the embedded sample)"
+)
 
 
 def rs3l_sample_path() -> Path:
@@ -85,8 +97,9 @@ class _Shard:
             self.labels = integer_labels(self._read(f, "labels", (None,)), path)
             n = len(self.labels)
             if n and (self.labels.min() < 0 or self.labels.max() >= len(RS3L_CLASSES)):
-                raise DataError(f"{path}: field 'labels' has values outside "
-                                f"0..{len(RS3L_CLASSES) - 1}")
+                raise DataError(
+                    f"{path}: field 'labels' has values outside 0..{len(RS3L_CLASSES) - 1}"
+                )
             self.pair_index = self._read(f, "pair_index", (n, 2)).astype(np.int64)
             self.offsets: dict[str, np.ndarray] = {}
             self.jets: dict[str, np.ndarray] = {}
@@ -100,12 +113,15 @@ class _Shard:
                         raise DataError(f"{path}: missing field {key!r}")
                     shape = f[key].shape
                     if len(shape) != 2 or shape[1] != width:
-                        raise DataError(f"{path}: field {key!r} has shape {shape}, expected "
-                                        f"(n, {width})")
+                        raise DataError(
+                            f"{path}: field {key!r} has shape {shape}, expected (n, {width})"
+                        )
                     off = self._read(f, f"{name[:-1]}_offsets{s}", (n + 1,)).astype(np.int64)
                     if off[0] != 0 or (np.diff(off) < 0).any() or off[-1] != shape[0]:
-                        raise DataError(f"{path}: field '{name[:-1]}_offsets{s}' is not a "
-                                        f"monotonic offset array ending at {shape[0]}")
+                        raise DataError(
+                            f"{path}: field '{name[:-1]}_offsets{s}' is not a "
+                            f"monotonic offset array ending at {shape[0]}"
+                        )
                     self.offsets[key] = off
                     self.sizes[key] = shape[0]
         self._file: Any = None
@@ -116,10 +132,13 @@ class _Shard:
         if key not in f:
             raise DataError(f"{self.path}: missing field {key!r}")
         data = f[key][()]
-        if data.ndim != len(shape) or any(s is not None and s != d
-                                          for s, d in zip(shape, data.shape)):
-            raise DataError(f"{self.path}: field {key!r} has shape {data.shape}, expected "
-                            f"{tuple('n' if s is None else s for s in shape)}")
+        if data.ndim != len(shape) or any(
+            s is not None and s != d for s, d in zip(shape, data.shape)
+        ):
+            raise DataError(
+                f"{self.path}: field {key!r} has shape {data.shape}, expected "
+                f"{tuple('n' if s is None else s for s in shape)}"
+            )
         if data.dtype.kind == "f" and not np.isfinite(data).all():
             raise DataError(f"{self.path}: field {key!r} contains NaN or inf")
         return data
@@ -167,21 +186,28 @@ class RS3LPairDataset(Dataset):
         in_memory: read the ragged arrays once per shard (default: if shards < 512 MB).
     """
 
-    def __init__(self, path: str | os.PathLike | Sequence[str | os.PathLike],
-                 classes: Sequence[str] | None = None, max_tracks: int = 32,
-                 max_cells: int = 256, indices: Sequence[int] | np.ndarray | None = None,
-                 in_memory: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike | Sequence[str | os.PathLike],
+        classes: Sequence[str] | None = None,
+        max_tracks: int = 32,
+        max_cells: int = 256,
+        indices: Sequence[int] | np.ndarray | None = None,
+        in_memory: bool | None = None,
+    ) -> None:
         if max_tracks < 1 or max_cells < 1:
-            raise ValueError(f"max_tracks and max_cells must be >= 1, got {max_tracks}, "
-                             f"{max_cells}")
+            raise ValueError(
+                f"max_tracks and max_cells must be >= 1, got {max_tracks}, {max_cells}"
+            )
         self.max_tracks, self.max_cells = max_tracks, max_cells
         self.shards = [_Shard(p) for p in shard_paths(path)]
         if in_memory is None:
             in_memory = sum(s.path.stat().st_size for s in self.shards) < IN_MEMORY_BYTES
         self.in_memory = in_memory
         labels = np.concatenate([s.labels for s in self.shards])
-        events = np.concatenate([(np.int64(k) << 32) + s.pair_index[:, 0]
-                                 for k, s in enumerate(self.shards)])
+        events = np.concatenate(
+            [(np.int64(k) << 32) + s.pair_index[:, 0] for k, s in enumerate(self.shards)]
+        )
         which = np.concatenate([np.full(len(s), k) for k, s in enumerate(self.shards)])
         local = np.concatenate([np.arange(len(s)) for s in self.shards])
         keep = np.ones(len(labels), dtype=bool)
@@ -215,14 +241,16 @@ class RS3LPairDataset(Dataset):
 
     def jet_features(self, view: str = "") -> np.ndarray:
         """``(N, 6)`` detector-jet features (:data:`JET_FEATURES`) of view a (or ``"_b"``)."""
-        return np.stack([self.shards[s].jets[view][i] for s, i in zip(self._shard, self._local)]
-                        ) if len(self) else np.zeros((0, len(JET_FEATURES)), np.float32)
+        return (
+            np.stack([self.shards[s].jets[view][i] for s, i in zip(self._shard, self._local)])
+            if len(self)
+            else np.zeros((0, len(JET_FEATURES)), np.float32)
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         s, i = int(self._shard[index]), int(self._local[index])
         shard = self.shards[s]
-        item: dict[str, Any] = {"label": int(self.labels[index]),
-                                "event": int(self.events[index])}
+        item: dict[str, Any] = {"label": int(self.labels[index]), "event": int(self.events[index])}
         for suffix in VIEW_SUFFIXES:
             jet = shard.jets[suffix][i]
             tracks = shard.rows("tracks" + suffix, i, self.max_tracks, self.in_memory).copy()
@@ -237,8 +265,9 @@ class RS3LPairDataset(Dataset):
         return [self[int(i)] for i in indices]
 
 
-def _pad(arrays: list[np.ndarray], width: int, length: int | None
-         ) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(
+    arrays: list[np.ndarray], width: int, length: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     n = max(1, max(len(a) for a in arrays)) if length is None else length
     if any(len(a) > n for a in arrays):
         raise ValueError(f"cannot pad {max(len(a) for a in arrays)} entries to length {n}")
@@ -250,18 +279,22 @@ def _pad(arrays: list[np.ndarray], width: int, length: int | None
     return torch.from_numpy(out), torch.from_numpy(mask)
 
 
-def rs3l_collate(items: list[dict[str, Any]], n_tracks: int | None = None,
-                 n_cells: int | None = None) -> dict[str, torch.Tensor]:
+def rs3l_collate(
+    items: list[dict[str, Any]], n_tracks: int | None = None, n_cells: int | None = None
+) -> dict[str, torch.Tensor]:
     """Pad a list of dataset items into the batch dict of :mod:`jetzoo.data.rs3l_schema`:
     to ``n_tracks`` / ``n_cells`` entries, or to the batch maximum when None."""
     batch: dict[str, torch.Tensor] = {
         "label": torch.tensor([it["label"] for it in items], dtype=torch.int64),
-        "event": torch.tensor([it["event"] for it in items], dtype=torch.int64)}
+        "event": torch.tensor([it["event"] for it in items], dtype=torch.int64),
+    }
     for s in VIEW_SUFFIXES:
-        batch["tracks" + s], batch["track_mask" + s] = _pad([it["tracks" + s] for it in items],
-                                                            len(TRACK_FEATURES), n_tracks)
-        batch["cells" + s], batch["cell_mask" + s] = _pad([it["cells" + s] for it in items],
-                                                          len(CELL_FEATURES), n_cells)
+        batch["tracks" + s], batch["track_mask" + s] = _pad(
+            [it["tracks" + s] for it in items], len(TRACK_FEATURES), n_tracks
+        )
+        batch["cells" + s], batch["cell_mask" + s] = _pad(
+            [it["cells" + s] for it in items], len(CELL_FEATURES), n_cells
+        )
         batch["jet" + s] = torch.from_numpy(np.stack([it["jet" + s] for it in items]))
     return batch
 
@@ -283,11 +316,19 @@ class RS3LDataModule(LightningDataModule):
             RS3L training step's time on one CPU thread.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, classes: Sequence[str] | None = None,
-                 batch_size: int = 128, num_workers: int = 0,
-                 split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, max_tracks: int = 32,
-                 max_cells: int = 256, label_fraction: float = 1.0,
-                 in_memory: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        classes: Sequence[str] | None = None,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        split: Sequence[float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        max_tracks: int = 32,
+        max_cells: int = 256,
+        label_fraction: float = 1.0,
+        in_memory: bool | None = None,
+    ) -> None:
         super().__init__()
         if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
             raise ValueError(f"split must be 3 non-negative fractions summing to 1, got {split}")
@@ -329,8 +370,9 @@ class RS3LDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        full = RS3LPairDataset(self.path, self.classes, self.max_tracks, self.max_cells,
-                               in_memory=self.in_memory)
+        full = RS3LPairDataset(
+            self.path, self.classes, self.max_tracks, self.max_cells, in_memory=self.in_memory
+        )
         for name, idx in self.split_indices(full).items():
             self.datasets[name] = full.subset(idx)
 
@@ -338,12 +380,19 @@ class RS3LDataModule(LightningDataModule):
         """A DataLoader over split ``name`` ("train", "val", "test"); a shuffled one draws its
         order from a generator seeded with ``seed`` (reproducible)."""
         self.setup()
-        collate = functools.partial(rs3l_collate, n_tracks=self.max_tracks,
-                                    n_cells=self.max_cells)  # fixed shapes: batches concatenate
+        collate = functools.partial(
+            rs3l_collate, n_tracks=self.max_tracks, n_cells=self.max_cells
+        )  # fixed shapes: batches concatenate
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=collate, generator=generator,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            generator=generator,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)
@@ -355,5 +404,13 @@ class RS3LDataModule(LightningDataModule):
         return self.loader("test")
 
 
-__all__ = ["RS3LPairDataset", "RS3LDataModule", "rs3l_collate", "rs3l_sample_path",
-           "shard_paths", "RS3L_CLASSES", "SM_CLASSES", "DARK_MODELS"]
+__all__ = [
+    "RS3LPairDataset",
+    "RS3LDataModule",
+    "rs3l_collate",
+    "rs3l_sample_path",
+    "shard_paths",
+    "RS3L_CLASSES",
+    "SM_CLASSES",
+    "DARK_MODELS",
+]

@@ -42,6 +42,7 @@ Shards: one class per shard, ``--events-per-shard`` events each, seeded from (``
 shard index), so the output does not depend on the number of workers. Shards are written
 atomically; a re-run skips valid shards (resume). Layout: :mod:`jetzoo.data.rs3l_schema`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from jetzoo.data.rs3l_schema import (DARK_MODELS, HADRON_JET_FEATURES, JET_FEATURES, RS3L_CLASSES,
-                                     RS3L_FORMAT, SM_CLASSES, VIEW_SUFFIXES, rs3l_class_index)
+from jetzoo.data.rs3l_schema import (
+    DARK_MODELS,
+    HADRON_JET_FEATURES,
+    JET_FEATURES,
+    RS3L_CLASSES,
+    RS3L_FORMAT,
+    SM_CLASSES,
+    VIEW_SUFFIXES,
+    rs3l_class_index,
+)
 from jetzoo.data.schema import DataError
 from jetzoo.detector import Detector, DetectorConfig, Particles, is_invisible, wrap_phi
 
@@ -119,27 +128,43 @@ def dark_settings(model: DarkModel, zprime_mass: float, zprime_width: float) -> 
     q_pi = _heaviest_quark_below(model.m_pion)
     s = [
         "HiddenValley:ffbar2Zv = on",
-        f"4900023:m0 = {zprime_mass:g}", "4900023:onMode = off", "4900023:onIfAny = 4900101",
-        "4900023:doForceWidth = on", f"4900023:mWidth = {zprime_width:g}",
-        "4900023:mMin = 200", "4900023:mMax = 1500",
-        f"HiddenValley:Ngauge = {model.n_colours}", f"HiddenValley:nFlav = {model.n_flavours}",
-        "HiddenValley:spinFv = 0", "HiddenValley:FSR = on", "HiddenValley:fragment = on",
-        "HiddenValley:alphaOrder = 1", "HiddenValley:setLambda = on",
+        f"4900023:m0 = {zprime_mass:g}",
+        "4900023:onMode = off",
+        "4900023:onIfAny = 4900101",
+        "4900023:doForceWidth = on",
+        f"4900023:mWidth = {zprime_width:g}",
+        "4900023:mMin = 200",
+        "4900023:mMax = 1500",
+        f"HiddenValley:Ngauge = {model.n_colours}",
+        f"HiddenValley:nFlav = {model.n_flavours}",
+        "HiddenValley:spinFv = 0",
+        "HiddenValley:FSR = on",
+        "HiddenValley:fragment = on",
+        "HiddenValley:alphaOrder = 1",
+        "HiddenValley:setLambda = on",
         f"HiddenValley:Lambda = {model.lambda_d:g}",
-        f"HiddenValley:pTminFSR = {1.1 * model.lambda_d:g}", "HiddenValley:probVector = 0.75",
+        f"HiddenValley:pTminFSR = {1.1 * model.lambda_d:g}",
+        "HiddenValley:probVector = 0.75",
         f"4900101:m0 = {model.m_quark:g}",
-        f"4900111:m0 = {model.m_pion:g}", f"4900211:m0 = {model.m_pion:g}",
-        f"4900113:m0 = {model.m_rho:g}", f"4900213:m0 = {model.m_rho:g}",
+        f"4900111:m0 = {model.m_pion:g}",
+        f"4900211:m0 = {model.m_pion:g}",
+        f"4900113:m0 = {model.m_rho:g}",
+        f"4900213:m0 = {model.m_rho:g}",
         f"4900111:oneChannel = 1 1.0 91 {q_pi} -{q_pi}",
-        f"4900211:oneChannel = 1 1.0 91 {q_pi} -{q_pi}", "4900211:mayDecay = on",
+        f"4900211:oneChannel = 1 1.0 91 {q_pi} -{q_pi}",
+        "4900211:mayDecay = on",
     ]
     if model.m_rho > 2 * model.m_pion:
-        s += ["4900113:oneChannel = 1 1.0 0 4900211 -4900211",
-              "4900213:oneChannel = 1 1.0 0 4900211 4900111"]
+        s += [
+            "4900113:oneChannel = 1 1.0 0 4900211 -4900211",
+            "4900213:oneChannel = 1 1.0 0 4900211 4900111",
+        ]
     else:
         q_rho = _heaviest_quark_below(model.m_rho)
-        s += [f"4900113:oneChannel = 1 1.0 91 {q_rho} -{q_rho}",
-              f"4900213:oneChannel = 1 1.0 91 {q_rho} -{q_rho}"]
+        s += [
+            f"4900113:oneChannel = 1 1.0 91 {q_rho} -{q_rho}",
+            f"4900213:oneChannel = 1 1.0 91 {q_rho} -{q_rho}",
+        ]
     return s
 
 
@@ -176,18 +201,24 @@ class GenerationConfig:
 def pythia_settings(kind: str, cfg: GenerationConfig, pythia_seed: int) -> list[str]:
     """All Pythia strings for class ``kind`` (``q``, ``g``, ``tau`` or ``dark_X``)."""
     common = [
-        "Beams:eCM = 13000", "HadronLevel:all = off", "Next:numberCount = 0",
-        "Print:quiet = on", "Random:setSeed = on", f"Random:seed = {pythia_seed}",
+        "Beams:eCM = 13000",
+        "HadronLevel:all = off",
+        "Next:numberCount = 0",
+        "Print:quiet = on",
+        "Random:setSeed = on",
+        f"Random:seed = {pythia_seed}",
         f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}",
-        "ParticleDecays:limitTau0 = on", "ParticleDecays:tau0Max = 10",
+        "ParticleDecays:limitTau0 = on",
+        "ParticleDecays:tau0Max = 10",
         "15:offIfAny = 11 13",  # hadronic tau decays only
         f"TauDecays:mode = {1 if cfg.tau_spin_correlations else 0}",
     ]
     if kind in SM_PROCESSES:
         return common + list(SM_PROCESSES[kind]) + [f"PhaseSpace:pTHatMin = {cfg.pt_hat_min:g}"]
     if kind.startswith("dark_") and kind[5:] in DARK_MODEL_PARAMS:
-        return common + dark_settings(DARK_MODEL_PARAMS[kind[5:]], cfg.zprime_mass,
-                                       cfg.zprime_width)
+        return common + dark_settings(
+            DARK_MODEL_PARAMS[kind[5:]], cfg.zprime_mass, cfg.zprime_width
+        )
     raise ValueError(f"unknown RS3L process {kind!r}; known: {', '.join(RS3L_CLASSES)}")
 
 
@@ -208,18 +239,35 @@ def label_of(pid: int, kind: str) -> int:
 # ------------------------------------------------------------------------------ event records
 def final_state(event: Any) -> Particles:
     """The final-state particles of a Pythia event as :class:`Particles` (one pass)."""
-    rows = [(p.px(), p.py(), p.pz(), p.e(), p.id(), p.charge(), p.xProd(), p.yProd(), p.zProd())
-            for p in event.particles() if p.isFinal()]
+    rows = [
+        (p.px(), p.py(), p.pz(), p.e(), p.id(), p.charge(), p.xProd(), p.yProd(), p.zProd())
+        for p in event.particles()
+        if p.isFinal()
+    ]
     a = np.asarray(rows, dtype=np.float64).reshape(-1, 9)
-    return Particles(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4].astype(np.int64), a[:, 5],
-                     a[:, 6], a[:, 7], a[:, 8])
+    return Particles(
+        a[:, 0],
+        a[:, 1],
+        a[:, 2],
+        a[:, 3],
+        a[:, 4].astype(np.int64),
+        a[:, 5],
+        a[:, 6],
+        a[:, 7],
+        a[:, 8],
+    )
 
 
 def record_table(event: Any, n: int | None = None) -> np.ndarray:
     """``(n, 5)`` = (id, px, py, pz, e) of the first ``n`` record entries (all by default)."""
     n = event.size() if n is None else n
-    return np.array([(event[i].id(), event[i].px(), event[i].py(), event[i].pz(), event[i].e())
-                     for i in range(n)], dtype=np.float64).reshape(-1, 5)
+    return np.array(
+        [
+            (event[i].id(), event[i].px(), event[i].py(), event[i].pz(), event[i].e())
+            for i in range(n)
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 5)
 
 
 class PileupPool:
@@ -229,9 +277,16 @@ class PileupPool:
         import pythia8mc
 
         py = pythia8mc.Pythia("", False)
-        for s in ("Beams:eCM = 13000", "SoftQCD:inelastic = on", "Next:numberCount = 0",
-                  "Print:quiet = on", "Random:setSeed = on", f"Random:seed = {pythia_seed}",
-                  "ParticleDecays:limitTau0 = on", "ParticleDecays:tau0Max = 10"):
+        for s in (
+            "Beams:eCM = 13000",
+            "SoftQCD:inelastic = on",
+            "Next:numberCount = 0",
+            "Print:quiet = on",
+            "Random:setSeed = on",
+            f"Random:seed = {pythia_seed}",
+            "ParticleDecays:limitTau0 = on",
+            "ParticleDecays:tau0Max = 10",
+        ):
             py.readString(s)
         if not py.init():
             raise RuntimeError("Pythia failed to initialise the pile-up generator")
@@ -250,9 +305,15 @@ class PileupPool:
         for k in rng.integers(0, len(self.events), n):
             p = self.events[k]
             c, s = np.cos(a := rng.uniform(-np.pi, np.pi)), np.sin(a)
-            parts.append(p._replace(px=c * p.px - s * p.py, py=s * p.px + c * p.py,
-                                    x=c * p.x - s * p.y, y=s * p.x + c * p.y,
-                                    z=p.z + rng.normal(0.0, z_width)))
+            parts.append(
+                p._replace(
+                    px=c * p.px - s * p.py,
+                    py=s * p.px + c * p.py,
+                    x=c * p.x - s * p.y,
+                    y=s * p.x + c * p.y,
+                    z=p.z + rng.normal(0.0, z_width),
+                )
+            )
         return Particles.concatenate(parts)
 
 
@@ -271,8 +332,9 @@ class EventViews:
 class Resimulator:
     """Pythia set up for one class: parton-level events, each hadronized into two views."""
 
-    def __init__(self, kind: str, cfg: GenerationConfig, pythia_seed: int,
-                 keep_records: bool = False) -> None:
+    def __init__(
+        self, kind: str, cfg: GenerationConfig, pythia_seed: int, keep_records: bool = False
+    ) -> None:
         import pythia8mc
 
         self.kind, self.cfg, self.keep_records = kind, cfg, keep_records
@@ -289,11 +351,17 @@ class Resimulator:
 
     def _origins(self) -> np.ndarray | None:
         ev = self.pythia.event
-        rows = [(i, ev[i].id(), ev[i].eta(), ev[i].phi(), ev[i].pT())
-                for i in range(ev.size()) if abs(ev[i].status()) == 23]
+        rows = [
+            (i, ev[i].id(), ev[i].eta(), ev[i].phi(), ev[i].pT())
+            for i in range(ev.size())
+            if abs(ev[i].status()) == 23
+        ]
         o = np.array(rows, dtype=np.float64).reshape(-1, 5)
-        if len(o) == 0 or (np.abs(o[:, 2]) >= self.cfg.parton_eta_max).any() \
-                or (o[:, 4] < self.cfg.pt_hat_min).any():
+        if (
+            len(o) == 0
+            or (np.abs(o[:, 2]) >= self.cfg.parton_eta_max).any()
+            or (o[:, 4] < self.cfg.pt_hat_min).any()
+        ):
             return None
         return o[:, :4]
 
@@ -303,8 +371,9 @@ class Resimulator:
         out = []
         for i in taus:
             tau = ev[i]
-            prongs = sum(1 for j in tau.daughterListRecursive()
-                         if ev[j].isFinal() and ev[j].isCharged())
+            prongs = sum(
+                1 for j in tau.daughterListRecursive() if ev[j].isFinal() and ev[j].isCharged()
+            )
             if prongs not in (1, 3):
                 return None
             out.append(tuple(sorted(ev[j].id() for j in tau.daughterList())))
@@ -374,16 +443,23 @@ class Resimulator:
             views.append(final_state(py.event))
             if self.keep_records:
                 records.append(record_table(py.event))
-        return EventViews(views=(views[0], views[1]), origins=origins, tau_attempts=tau_attempts,
-                          n_parton=n_parton, tau_channels=tuple(channels), records=tuple(records))
+        return EventViews(
+            views=(views[0], views[1]),
+            origins=origins,
+            tau_attempts=tau_attempts,
+            n_parton=n_parton,
+            tau_channels=tuple(channels),
+            records=tuple(records),
+        )
 
 
 # ------------------------------------------------------------------------------ jets
 _JETDEFS: dict[float, Any] = {}
 
 
-def antikt(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, r: float,
-           pt_min: float) -> tuple[np.ndarray, list[np.ndarray]]:
+def antikt(
+    px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, r: float, pt_min: float
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Anti-kT jets with fastjet, pT-ordered.
 
     Returns ``(jets (n, 4) = (pt, eta, phi, mass), [constituent indices per jet])``. Calls the
@@ -400,17 +476,25 @@ def antikt(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, r: flo
     if len(e) == 0:
         return np.zeros((0, 4)), []
     cols = [np.ascontiguousarray(v, dtype=np.float64) for v in (px, py, pz, e)]
-    res = fastjet._ext.interfacemulti(*cols, np.array([0], dtype=np.int64),
-                                      np.array([len(e)], dtype=np.int64), _JETDEFS[r])
+    res = fastjet._ext.interfacemulti(
+        *cols, np.array([0], dtype=np.int64), np.array([len(e)], dtype=np.int64), _JETDEFS[r]
+    )
     jx, jy, jz, je = (np.asarray(a, dtype=np.float64) for a in res.to_numpy(pt_min)[:4])
     jet_offsets, flat = res.to_numpy_with_constituents(pt_min)[:2]
     pt = np.hypot(jx, jy)
-    kin = np.stack([pt, np.arcsinh(jz / np.maximum(pt, 1e-12)), np.arctan2(jy, jx),
-                    np.sqrt(np.maximum(je**2 - jx**2 - jy**2 - jz**2, 0.0))], axis=1)
+    kin = np.stack(
+        [
+            pt,
+            np.arcsinh(jz / np.maximum(pt, 1e-12)),
+            np.arctan2(jy, jx),
+            np.sqrt(np.maximum(je**2 - jx**2 - jy**2 - jz**2, 0.0)),
+        ],
+        axis=1,
+    )
     order = np.argsort(-pt, kind="stable")
     jet_offsets = np.asarray(jet_offsets, dtype=np.int64)
     flat = np.asarray(flat, dtype=np.int64)
-    consts = [flat[jet_offsets[i]:jet_offsets[i + 1]] for i in order]
+    consts = [flat[jet_offsets[i] : jet_offsets[i + 1]] for i in order]
     return kin[order], consts
 
 
@@ -434,14 +518,25 @@ class ViewJets:
     cells: np.ndarray
 
 
-def match_view(particles: Particles, tracks: np.ndarray, cells: np.ndarray, origins: np.ndarray,
-               cfg: GenerationConfig) -> ViewJets:
+def match_view(
+    particles: Particles,
+    tracks: np.ndarray,
+    cells: np.ndarray,
+    origins: np.ndarray,
+    cfg: GenerationConfig,
+) -> ViewJets:
     """Cluster hadron-level particles and cells of one view and match jets to the partons."""
     vis = particles.select(~is_invisible(particles.pid))
     had_kin, _ = antikt(vis.px, vis.py, vis.pz, vis.e, cfg.jet_r, 5.0)
     pt_c = cells[:, 0] / np.cosh(cells[:, 1])
-    det_kin, det_consts = antikt(pt_c * np.cos(cells[:, 2]), pt_c * np.sin(cells[:, 2]),
-                                 pt_c * np.sinh(cells[:, 1]), cells[:, 0], cfg.jet_r, 5.0)
+    det_kin, det_consts = antikt(
+        pt_c * np.cos(cells[:, 2]),
+        pt_c * np.sin(cells[:, 2]),
+        pt_c * np.sinh(cells[:, 1]),
+        cells[:, 0],
+        cfg.jet_r,
+        5.0,
+    )
     had, det = {}, {}
     if len(had_kin) and len(origins):
         dr = delta_r(origins[:, 2], origins[:, 3], had_kin[:, 1], had_kin[:, 2])
@@ -455,8 +550,15 @@ def match_view(particles: Particles, tracks: np.ndarray, cells: np.ndarray, orig
             d = int(np.argmin(dr[j]))
             if dr[j, d] < cfg.det_match_dr:
                 det[k] = d
-    return ViewJets(det=det, had=had, det_kin=det_kin, had_kin=had_kin, det_consts=det_consts,
-                    tracks=tracks, cells=cells)
+    return ViewJets(
+        det=det,
+        had=had,
+        det_kin=det_kin,
+        had_kin=had_kin,
+        det_consts=det_consts,
+        tracks=tracks,
+        cells=cells,
+    )
 
 
 @dataclass
@@ -469,13 +571,15 @@ class JetPair:
     views: tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
 
 
-def _jet_payload(v: ViewJets, k: int, cfg: GenerationConfig
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _jet_payload(
+    v: ViewJets, k: int, cfg: GenerationConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     d, h = v.det[k], v.had[k]
     pt, eta, phi, mass = v.det_kin[d]
     t = v.tracks
-    near = (np.hypot(t[:, 1] - eta, wrap_phi(t[:, 2] - phi)) < cfg.track_dr) \
-        & (np.abs(t[:, 4]) < cfg.track_z0_max)
+    near = (np.hypot(t[:, 1] - eta, wrap_phi(t[:, 2] - phi)) < cfg.track_dr) & (
+        np.abs(t[:, 4]) < cfg.track_z0_max
+    )
     tracks = t[near][np.argsort(-t[near, 0], kind="stable")]
     cells = v.cells[v.det_consts[d]]
     cells = cells[np.argsort(-cells[:, 0], kind="stable")]
@@ -483,8 +587,9 @@ def _jet_payload(v: ViewJets, k: int, cfg: GenerationConfig
     return tracks, cells, jet, v.had_kin[h].astype(np.float32)
 
 
-def make_pairs(a: ViewJets, b: ViewJets, origins: np.ndarray, kind: str, event: int,
-               cfg: GenerationConfig) -> list[JetPair]:
+def make_pairs(
+    a: ViewJets, b: ViewJets, origins: np.ndarray, kind: str, event: int, cfg: GenerationConfig
+) -> list[JetPair]:
     """Positive pairs of one event: the same parton's jets in both views, passing the cuts."""
     pairs = []
     for k in sorted(set(a.det) & set(b.det)):
@@ -499,8 +604,14 @@ def make_pairs(a: ViewJets, b: ViewJets, origins: np.ndarray, kind: str, event: 
             continue
         if abs(da[0] - db[0]) / (da[0] + db[0]) >= cfg.max_pt_asymmetry:
             continue
-        pairs.append(JetPair(label=label, event=event, origin=int(origins[k, 0]),
-                             views=(_jet_payload(a, k, cfg), _jet_payload(b, k, cfg))))
+        pairs.append(
+            JetPair(
+                label=label,
+                event=event,
+                origin=int(origins[k, 0]),
+                views=(_jet_payload(a, k, cfg), _jet_payload(b, k, cfg)),
+            )
+        )
     return pairs
 
 
@@ -552,26 +663,41 @@ def write_shard(path: Path, pairs: list[JetPair], kind: str, attrs: dict[str, An
             scalar = isinstance(value, (int, float, str, np.integer, np.floating))
             f.attrs[key] = value if scalar else json.dumps(value)
         f.create_dataset("labels", data=np.array([p.label for p in pairs], dtype=np.int64))
-        f.create_dataset("pair_index", data=np.array([(p.event, p.origin) for p in pairs],
-                                                     dtype=np.int64).reshape(n, 2))
+        f.create_dataset(
+            "pair_index",
+            data=np.array([(p.event, p.origin) for p in pairs], dtype=np.int64).reshape(n, 2),
+        )
         for v, suffix in enumerate(VIEW_SUFFIXES):
             tracks = [p.views[v][0] for p in pairs]
             cells = [p.views[v][1] for p in pairs]
-            for name, arrays, bits in (("tracks", tracks, TRACK_MANTISSA_BITS),
-                                       ("cells", cells, CELL_MANTISSA_BITS)):
+            for name, arrays, bits in (
+                ("tracks", tracks, TRACK_MANTISSA_BITS),
+                ("cells", cells, CELL_MANTISSA_BITS),
+            ):
                 offsets = np.zeros(n + 1, dtype=np.int64)
                 offsets[1:] = np.cumsum([len(a) for a in arrays])
                 width = len(bits)
                 flat = np.concatenate(arrays, axis=0) if n else np.zeros((0, width))
                 flat = round_mantissa(flat.reshape(-1, width), bits)
-                f.create_dataset(name + suffix, data=flat, chunks=True if len(flat) else None,
-                                 **(comp if len(flat) else {}))
+                f.create_dataset(
+                    name + suffix,
+                    data=flat,
+                    chunks=True if len(flat) else None,
+                    **(comp if len(flat) else {}),
+                )
                 f.create_dataset(f"{name[:-1]}_offsets{suffix}", data=offsets)
-            f.create_dataset("jet_features" + suffix, data=np.array(
-                [p.views[v][2] for p in pairs], dtype=np.float32).reshape(n, len(JET_FEATURES)))
-            f.create_dataset("hadron_jet_features" + suffix, data=np.array(
-                [p.views[v][3] for p in pairs], dtype=np.float32).reshape(
-                    n, len(HADRON_JET_FEATURES)))
+            f.create_dataset(
+                "jet_features" + suffix,
+                data=np.array([p.views[v][2] for p in pairs], dtype=np.float32).reshape(
+                    n, len(JET_FEATURES)
+                ),
+            )
+            f.create_dataset(
+                "hadron_jet_features" + suffix,
+                data=np.array([p.views[v][3] for p in pairs], dtype=np.float32).reshape(
+                    n, len(HADRON_JET_FEATURES)
+                ),
+            )
 
 
 def shard_is_valid(path: Path) -> bool:
@@ -580,8 +706,11 @@ def shard_is_valid(path: Path) -> bool:
 
     try:
         with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == RS3L_FORMAT and "n_pairs" in f.attrs \
+            return (
+                f.attrs.get("format") == RS3L_FORMAT
+                and "n_pairs" in f.attrs
                 and len(f["labels"]) == int(f.attrs["n_pairs"])
+            )
     except (OSError, KeyError):
         return False
 
@@ -602,15 +731,23 @@ def _init_worker(queue: Any) -> None:
     _PROGRESS = queue
 
 
-def simulate_events(kind: str, n_events: int, cfg: GenerationConfig, pythia_seed: int,
-                    seed_seq: np.random.SeedSequence, progress: Any = None
-                    ) -> tuple[list[JetPair], dict[str, Any]]:
+def simulate_events(
+    kind: str,
+    n_events: int,
+    cfg: GenerationConfig,
+    pythia_seed: int,
+    seed_seq: np.random.SeedSequence,
+    progress: Any = None,
+) -> tuple[list[JetPair], dict[str, Any]]:
     """Generate ``n_events`` accepted events of ``kind`` and return their pairs and stats."""
     rng = np.random.default_rng(seed_seq)
     detector = Detector(DetectorConfig(**cfg.detector))
     sim = Resimulator(kind, cfg, pythia_seed)
-    pool = PileupPool(cfg.pileup_pool, pythia_seed % 899_999_999 + 1,
-                      detector.config.min_particle_pt) if cfg.pileup_mu > 0 else None
+    pool = (
+        PileupPool(cfg.pileup_pool, pythia_seed % 899_999_999 + 1, detector.config.min_particle_pt)
+        if cfg.pileup_mu > 0
+        else None
+    )
     pairs: list[JetPair] = []
     attempts: list[int] = []
     t_pythia = 0.0
@@ -633,10 +770,16 @@ def simulate_events(kind: str, n_events: int, cfg: GenerationConfig, pythia_seed
             resp = detector.simulate(shown, rng)
             matched.append(match_view(particles, resp.tracks, resp.cells, ev.origins, cfg))
         pairs.extend(make_pairs(matched[0], matched[1], ev.origins, kind, event, cfg))
-    stats = {"events": n_events, "pairs": len(pairs), "rejected_events": sim.n_rejected,
-             "failed_tau_events": sim.n_failed, "seconds": time.perf_counter() - t0,
-             "cpu_seconds": time.process_time() - c0, "pythia_seconds": t_pythia,
-             "tau_attempts_mean": float(np.mean(attempts)) if attempts and kind == "tau" else None}
+    stats = {
+        "events": n_events,
+        "pairs": len(pairs),
+        "rejected_events": sim.n_rejected,
+        "failed_tau_events": sim.n_failed,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "pythia_seconds": t_pythia,
+        "tau_attempts_mean": float(np.mean(attempts)) if attempts and kind == "tau" else None,
+    }
     return pairs, stats
 
 
@@ -645,9 +788,18 @@ def run_task(task: ShardTask, cfg: GenerationConfig) -> dict[str, Any]:
     pythia_seed, seq = shard_seeds(cfg.seed, task.kind, task.shard)
     pairs, stats = simulate_events(task.kind, task.n_events, cfg, pythia_seed, seq, _PROGRESS)
     physics = {k: v for k, v in stats.items() if not k.endswith("seconds")}  # reproducible bytes
-    write_shard(Path(task.path), pairs, task.kind,
-                {"seed": cfg.seed, "pythia_seed": pythia_seed, "shard": task.shard,
-                 "settings": cfg.to_dict(), "stats": physics})
+    write_shard(
+        Path(task.path),
+        pairs,
+        task.kind,
+        {
+            "seed": cfg.seed,
+            "pythia_seed": pythia_seed,
+            "shard": task.shard,
+            "settings": cfg.to_dict(),
+            "stats": physics,
+        },
+    )
     return {"kind": task.kind, "shard": task.shard, "pythia_seed": pythia_seed, **stats}
 
 
@@ -673,25 +825,49 @@ def subset_shard(src: Path, dst: Path, keep: np.ndarray, attrs: dict[str, Any]) 
         labels, index = f["labels"][:], f["pair_index"][:]
         views = []
         for suffix in VIEW_SUFFIXES:
-            data = {k: f[k + suffix][:] for k in ("tracks", "track_offsets", "cells",
-                                                    "cell_offsets", "jet_features",
-                                                    "hadron_jet_features")}
+            data = {
+                k: f[k + suffix][:]
+                for k in (
+                    "tracks",
+                    "track_offsets",
+                    "cells",
+                    "cell_offsets",
+                    "jet_features",
+                    "hadron_jet_features",
+                )
+            }
             views.append(data)
     pairs = []
     for i in np.flatnonzero(keep):
         payload = []
         for d in views:
             to, co = d["track_offsets"], d["cell_offsets"]
-            payload.append((d["tracks"][to[i]:to[i + 1]], d["cells"][co[i]:co[i + 1]],
-                            d["jet_features"][i], d["hadron_jet_features"][i]))
-        pairs.append(JetPair(label=int(labels[i]), event=int(index[i, 0]),
-                             origin=int(index[i, 1]), views=tuple(payload)))
+            payload.append(
+                (
+                    d["tracks"][to[i] : to[i + 1]],
+                    d["cells"][co[i] : co[i + 1]],
+                    d["jet_features"][i],
+                    d["hadron_jet_features"][i],
+                )
+            )
+        pairs.append(
+            JetPair(
+                label=int(labels[i]),
+                event=int(index[i, 0]),
+                origin=int(index[i, 1]),
+                views=tuple(payload),
+            )
+        )
     write_shard(dst, pairs, kind, {**base, **attrs})
     return len(pairs)
 
 
-def resampling_weights(sm: np.ndarray, dark: np.ndarray, n_pt_bins: int = 8,
-                       eta_edges: Iterable[float] = (0.0, 1.0, 2.0, 3.0)) -> np.ndarray:
+def resampling_weights(
+    sm: np.ndarray,
+    dark: np.ndarray,
+    n_pt_bins: int = 8,
+    eta_edges: Iterable[float] = (0.0, 1.0, 2.0, 3.0),
+) -> np.ndarray:
     """Acceptance probability per dark jet that makes its (pT, |eta|) follow the SM jets'.
 
     Bins: SM pT quantiles x |eta| edges; weight = p_SM(bin) / p_dark(bin), scaled so that the
@@ -704,8 +880,9 @@ def resampling_weights(sm: np.ndarray, dark: np.ndarray, n_pt_bins: int = 8,
 
     def bins(x: np.ndarray) -> np.ndarray:
         ip = np.clip(np.searchsorted(pt_edges, x[:, 0], side="right") - 1, 0, n_pt_bins - 1)
-        ie = np.clip(np.searchsorted(eta_edges, np.abs(x[:, 1]), side="right") - 1, 0,
-                     len(eta_edges) - 2)
+        ie = np.clip(
+            np.searchsorted(eta_edges, np.abs(x[:, 1]), side="right") - 1, 0, len(eta_edges) - 2
+        )
         return ip * (len(eta_edges) - 1) + ie
 
     nb = n_pt_bins * (len(eta_edges) - 1)
@@ -738,16 +915,18 @@ def plan_tasks(out: Path, events: dict[str, int], events_per_shard: int) -> list
     return tasks
 
 
-def _run_all(tasks: list[ShardTask], cfg: GenerationConfig, workers: int,
-             progress: bool = True) -> list[dict[str, Any]]:
+def _run_all(
+    tasks: list[ShardTask], cfg: GenerationConfig, workers: int, progress: bool = True
+) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     results: list[dict[str, Any]] = []
     if not tasks:
         return results
     total = sum(t.n_events for t in tasks)
-    with tqdm(total=total, desc="rs3l events", unit="ev", file=sys.stderr,
-              disable=not progress) as bar:
+    with tqdm(
+        total=total, desc="rs3l events", unit="ev", file=sys.stderr, disable=not progress
+    ) as bar:
         if workers <= 1:
             for task in tasks:
                 results.append(run_task(task, cfg))
@@ -778,10 +957,19 @@ def _shard_entry(out: Path, path: Path) -> dict[str, Any]:
 
     with h5py.File(path, "r") as f:
         stats = json.loads(f.attrs["stats"]) if "stats" in f.attrs else {}
-        entry = {"path": str(path.relative_to(out)), "class": str(f.attrs["class"]),
-                 "pairs": int(f.attrs["n_pairs"]), "pythia_seed": int(f.attrs["pythia_seed"])}
-    entry.update({k: stats[k] for k in ("events", "rejected_events", "failed_tau_events",
-                                        "tau_attempts_mean") if k in stats})
+        entry = {
+            "path": str(path.relative_to(out)),
+            "class": str(f.attrs["class"]),
+            "pairs": int(f.attrs["n_pairs"]),
+            "pythia_seed": int(f.attrs["pythia_seed"]),
+        }
+    entry.update(
+        {
+            k: stats[k]
+            for k in ("events", "rejected_events", "failed_tau_events", "tau_attempts_mean")
+            if k in stats
+        }
+    )
     entry["sha256"] = sha256_file(path)
     return entry
 
@@ -799,28 +987,48 @@ def summarize(out: Path, shard_paths: list[Path]) -> dict[str, Any]:
     if not ja or sum(len(a) for a in ja) < 2:
         return {}
     a, b, h = np.concatenate(ja), np.concatenate(jb), np.concatenate(ha)
-    return {"pairs": int(len(a)),
-            "pt_correlation": float(np.corrcoef(a[:, 0], b[:, 0])[0, 1]),
-            "mean_tracks_per_jet": float(np.concatenate([a[:, 4], b[:, 4]]).mean()),
-            "mean_cells_per_jet": float(np.concatenate([a[:, 5], b[:, 5]]).mean()),
-            "mean_detector_over_hadron_pt": float(np.mean(a[:, 0] / h[:, 0])),
-            "mean_detector_pt": float(a[:, 0].mean())}
+    return {
+        "pairs": int(len(a)),
+        "pt_correlation": float(np.corrcoef(a[:, 0], b[:, 0])[0, 1]),
+        "mean_tracks_per_jet": float(np.concatenate([a[:, 4], b[:, 4]]).mean()),
+        "mean_cells_per_jet": float(np.concatenate([a[:, 5], b[:, 5]]).mean()),
+        "mean_detector_over_hadron_pt": float(np.mean(a[:, 0] / h[:, 0])),
+        "mean_detector_pt": float(a[:, 0].mean()),
+    }
 
 
-def run_plan(events: dict[str, int], cfg: GenerationConfig, events_per_shard: int,
-             command: str = "", drop_raw: bool = False,
-             dark_pairs: int | None = None) -> dict[str, Any]:
+def run_plan(
+    events: dict[str, int],
+    cfg: GenerationConfig,
+    events_per_shard: int,
+    command: str = "",
+    drop_raw: bool = False,
+    dark_pairs: int | None = None,
+) -> dict[str, Any]:
     """Everything that decides an RS3L run's output (what the parts of a split run share)."""
-    return {"events": dict(events), "settings": cfg.to_dict(),
-            "events_per_shard": events_per_shard, "command": command, "drop_raw": drop_raw,
-            "dark_pairs": dark_pairs}
+    return {
+        "events": dict(events),
+        "settings": cfg.to_dict(),
+        "events_per_shard": events_per_shard,
+        "command": command,
+        "drop_raw": drop_raw,
+        "dark_pairs": dark_pairs,
+    }
 
 
-def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
-             events_per_shard: int = 500, workers: int = 1, command: str = "",
-             drop_raw: bool = False, dark_pairs: int | None = None,
-             progress: bool = True, shard_index: int | None = None,
-             num_shards: int | None = None) -> dict[str, Any]:
+def generate(
+    out: str | Path,
+    events: dict[str, int],
+    cfg: GenerationConfig,
+    events_per_shard: int = 500,
+    workers: int = 1,
+    command: str = "",
+    drop_raw: bool = False,
+    dark_pairs: int | None = None,
+    progress: bool = True,
+    shard_index: int | None = None,
+    num_shards: int | None = None,
+) -> dict[str, Any]:
     """Generate (or resume) an RS3L dataset in ``out``; returns and writes the manifest.
 
     ``events`` maps a class (``q``, ``g``, ``tau``, ``dark_A`` ...) to its number of accepted
@@ -855,23 +1063,40 @@ def generate(out: str | Path, events: dict[str, int], cfg: GenerationConfig,
     elapsed = time.perf_counter() - t0
     if num_shards is not None:
         shards = [_shard_entry(out, Path(t.path)) for t in tasks]
-        path = parts.write_part(out, RS3L_FORMAT, int(shard_index), num_shards, plan, shards,
-                                {"command": command or "jetzoo generate rs3l ...",
-                                 "results": results, "seconds": elapsed, "workers": workers})
+        path = parts.write_part(
+            out,
+            RS3L_FORMAT,
+            int(shard_index),
+            num_shards,
+            plan,
+            shards,
+            {
+                "command": command or "jetzoo generate rs3l ...",
+                "results": results,
+                "seconds": elapsed,
+                "workers": workers,
+            },
+        )
         return {"part": str(path), "shards": shards, "timing": {"seconds": elapsed}}
     return finalize(out, plan, results, elapsed, workers)
 
 
 def _check_dark_reference(out: Path, events: dict[str, int]) -> None:
     dark = [k for k in events if k.startswith("dark_")]
-    if dark and not set(events) & set(SM_CLASSES) \
-            and not any(any((out / k).glob("shard-*.h5")) for k in SM_CLASSES):
-        raise ValueError(f"{out}: dark jets are resampled to the SM jet spectrum, but there are "
-                         "no SM shards; generate q/g/tau events too (--events)")
+    if (
+        dark
+        and not set(events) & set(SM_CLASSES)
+        and not any(any((out / k).glob("shard-*.h5")) for k in SM_CLASSES)
+    ):
+        raise ValueError(
+            f"{out}: dark jets are resampled to the SM jet spectrum, but there are "
+            "no SM shards; generate q/g/tau events too (--events)"
+        )
 
 
-def finalize(out: Path, plan: dict[str, Any], results: list[dict[str, Any]], elapsed: float,
-             workers: int) -> dict[str, Any]:
+def finalize(
+    out: Path, plan: dict[str, Any], results: list[dict[str, Any]], elapsed: float, workers: int
+) -> dict[str, Any]:
     """The end of a run, once every planned shard is in ``out``: resample the dark jets to the
     SM spectrum and write ``manifest.json``; ``results`` are the simulated shards' stats."""
     from jetzoo.utils.io import atomic_write_text
@@ -895,8 +1120,9 @@ def finalize(out: Path, plan: dict[str, Any], results: list[dict[str, Any]], ela
         raw = sorted((out / kind / "raw").glob("shard-*.h5"))
         feats = [read_jet_features(p) for p in raw]
         w = resampling_weights(sm, np.concatenate(feats)) if feats else np.zeros(0)
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, RS3L_CLASSES.index(kind),
-                                                            10**6]))
+        rng = np.random.default_rng(
+            np.random.SeedSequence([cfg.seed, RS3L_CLASSES.index(kind), 10**6])
+        )
         accept = rng.random(len(w)) < w
         if dark_pairs is not None:
             accept &= np.cumsum(accept) <= dark_pairs
@@ -904,7 +1130,7 @@ def finalize(out: Path, plan: dict[str, Any], results: list[dict[str, Any]], ela
             stale.unlink()  # resampled shards of raw shards that no longer exist
         kept, start = 0, 0
         for p, ft in zip(raw, feats):
-            keep = accept[start:start + len(ft)]
+            keep = accept[start : start + len(ft)]
             start += len(ft)
             if keep.any():  # no empty shards
                 kept += subset_shard(p, out / kind / p.name, keep, {"resampled_from": p.name})
@@ -915,8 +1141,11 @@ def finalize(out: Path, plan: dict[str, Any], results: list[dict[str, Any]], ela
     shards = [_shard_entry(out, p) for p in sm_paths]
     for kind in dark_kinds:
         shards += [_shard_entry(out, p) for p in sorted((out / kind).glob("shard-*.h5"))]
-    raw_shards = [_shard_entry(out, p) for kind in dark_kinds
-                  for p in sorted((out / kind / "raw").glob("shard-*.h5"))]
+    raw_shards = [
+        _shard_entry(out, p)
+        for kind in dark_kinds
+        for p in sorted((out / kind / "raw").glob("shard-*.h5"))
+    ]
     if drop_raw:
         for entry in raw_shards:
             (out / entry["path"]).unlink()
@@ -930,24 +1159,39 @@ def finalize(out: Path, plan: dict[str, Any], results: list[dict[str, Any]], ela
 
     try:
         import pythia8mc
+
         pythia_version = getattr(pythia8mc, "__version__", "")
     except ImportError:  # pragma: no cover
         pythia_version = ""
     manifest = {
-        "format": RS3L_FORMAT, "jetzoo_version": __version__, "command": plan["command"],
-        "seed": cfg.seed, "events": events, "events_per_shard": events_per_shard,
-        "settings": cfg.to_dict(), "detector": asdict(DetectorConfig(**cfg.detector)),
-        "pythia_version": pythia_version, "classes": list(RS3L_CLASSES),
-        "shards": shards, "raw_shards": raw_shards, "dark_resampling": dark_info,
+        "format": RS3L_FORMAT,
+        "jetzoo_version": __version__,
+        "command": plan["command"],
+        "seed": cfg.seed,
+        "events": events,
+        "events_per_shard": events_per_shard,
+        "settings": cfg.to_dict(),
+        "detector": asdict(DetectorConfig(**cfg.detector)),
+        "pythia_version": pythia_version,
+        "classes": list(RS3L_CLASSES),
+        "shards": shards,
+        "raw_shards": raw_shards,
+        "dark_resampling": dark_info,
         "dark_pairs": dark_pairs,
-        "summary": {**summarize(out, sm_paths),
-                    "tau_attempts_mean": _mean_of(shards, "tau_attempts_mean", "tau")},
-        "timing": {"new_shards": len(results), "new_pairs": new_pairs, "seconds": elapsed,
-                   "workers": workers,
-                   "simulate_seconds": sum(r["seconds"] for r in results),
-                   "cpu_seconds": sum(r["cpu_seconds"] for r in results),
-                   "pythia_seconds": sum(r["pythia_seconds"] for r in results),
-                   "pairs_per_second": new_pairs / elapsed if results and elapsed > 0 else None},
+        "summary": {
+            **summarize(out, sm_paths),
+            "tau_attempts_mean": _mean_of(shards, "tau_attempts_mean", "tau"),
+        },
+        "timing": {
+            "new_shards": len(results),
+            "new_pairs": new_pairs,
+            "seconds": elapsed,
+            "workers": workers,
+            "simulate_seconds": sum(r["seconds"] for r in results),
+            "cpu_seconds": sum(r["cpu_seconds"] for r in results),
+            "pythia_seconds": sum(r["pythia_seconds"] for r in results),
+            "pairs_per_second": new_pairs / elapsed if results and elapsed > 0 else None,
+        },
         "dataset_sha256": dataset_sha,
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
@@ -968,8 +1212,9 @@ def _ratio(text: str) -> tuple[float, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"--ratio must look like 3:3:1, got {text!r}") from None
     if len(r) != len(SM_CLASSES) or min(r) < 0 or sum(r) <= 0:
-        raise argparse.ArgumentTypeError(f"--ratio needs {len(SM_CLASSES)} non-negative numbers "
-                                         f"(q:g:tau), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--ratio needs {len(SM_CLASSES)} non-negative numbers (q:g:tau), got {text!r}"
+        )
     return r
 
 
@@ -977,40 +1222,89 @@ def _models(text: str) -> list[str]:
     names = [m.strip().upper() for m in text.split(",") if m.strip()]
     bad = [m for m in names if m not in DARK_MODELS]
     if bad:
-        raise argparse.ArgumentTypeError(f"unknown dark model(s) {bad}; known: "
-                                         f"{', '.join(DARK_MODELS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown dark model(s) {bad}; known: {', '.join(DARK_MODELS)}"
+        )
     return names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--events", type=int, default=700,
-                        help="accepted SM events in total, split by --ratio (default 700)")
-    parser.add_argument("--ratio", type=_ratio, default=(3.0, 3.0, 1.0),
-                        help="q:g:tau event ratio (default 3:3:1)")
-    parser.add_argument("--dark-models", type=_models, default=[],
-                        help="comma-separated dark models to generate, e.g. A,B,C,D")
-    parser.add_argument("--dark-events", type=int, default=200,
-                        help="accepted events per dark model before resampling (default 200)")
-    parser.add_argument("--dark-pairs", type=int, default=None,
-                        help="keep at most this many resampled pairs per dark model")
-    parser.add_argument("--drop-raw", action="store_true",
-                        help="delete the raw dark-jet shards once they are resampled")
-    parser.add_argument("--events-per-shard", type=int, default=500,
-                        help="events per HDF5 shard, the unit of work and of resuming")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="worker processes (the output does not depend on it)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="base seed; each shard is seeded from (seed, class, shard)")
-    parser.add_argument("--pileup-mu", type=float, default=0.0,
-                        help="mean number of pile-up interactions per view (default 0: off)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=700,
+        help="accepted SM events in total, split by --ratio (default 700)",
+    )
+    parser.add_argument(
+        "--ratio", type=_ratio, default=(3.0, 3.0, 1.0), help="q:g:tau event ratio (default 3:3:1)"
+    )
+    parser.add_argument(
+        "--dark-models",
+        type=_models,
+        default=[],
+        help="comma-separated dark models to generate, e.g. A,B,C,D",
+    )
+    parser.add_argument(
+        "--dark-events",
+        type=int,
+        default=200,
+        help="accepted events per dark model before resampling (default 200)",
+    )
+    parser.add_argument(
+        "--dark-pairs",
+        type=int,
+        default=None,
+        help="keep at most this many resampled pairs per dark model",
+    )
+    parser.add_argument(
+        "--drop-raw",
+        action="store_true",
+        help="delete the raw dark-jet shards once they are resampled",
+    )
+    parser.add_argument(
+        "--events-per-shard",
+        type=int,
+        default=500,
+        help="events per HDF5 shard, the unit of work and of resuming",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes (the output does not depend on it)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base seed; each shard is seeded from (seed, class, shard)",
+    )
+    parser.add_argument(
+        "--pileup-mu",
+        type=float,
+        default=0.0,
+        help="mean number of pile-up interactions per view (default 0: off)",
+    )
     parser.add_argument("--no-mpi", action="store_true", help="switch off multiparton interactions")
-    parser.add_argument("--pt-hat-min", type=float, default=100.0,
-                        help="minimum pT of the hard-process partons in GeV (default 100)")
-    parser.add_argument("--zprime-mass", type=float, default=400.0,
-                        help="Z' mass of the dark-jet models in GeV (default 400)")
-    parser.add_argument("--max-pt-asymmetry", type=float, default=0.3,
-                        help="pair cut |pT_a - pT_b| / (pT_a + pT_b) (default 0.3)")
+    parser.add_argument(
+        "--pt-hat-min",
+        type=float,
+        default=100.0,
+        help="minimum pT of the hard-process partons in GeV (default 100)",
+    )
+    parser.add_argument(
+        "--zprime-mass",
+        type=float,
+        default=400.0,
+        help="Z' mass of the dark-jet models in GeV (default 400)",
+    )
+    parser.add_argument(
+        "--max-pt-asymmetry",
+        type=float,
+        default=0.3,
+        help="pair cut |pT_a - pT_b| / (pT_a + pT_b) (default 0.3)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     from jetzoo.data.parts import add_shard_arguments
 
@@ -1036,35 +1330,60 @@ def _run_args(argv: list[str]) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     if args.events < 0 or args.dark_events < 0 or args.events_per_shard <= 0:
-        print("jetzoo generate rs3l: --events, --dark-events must be >= 0 and "
-              "--events-per-shard > 0", file=sys.stderr)
+        print(
+            "jetzoo generate rs3l: --events, --dark-events must be >= 0 and --events-per-shard > 0",
+            file=sys.stderr,
+        )
         return 2
     events = {k: n for k, n in split_events(args.events, args.ratio).items() if n > 0}
     events.update({f"dark_{m}": args.dark_events for m in args.dark_models if args.dark_events})
-    cfg = GenerationConfig(seed=args.seed, pt_hat_min=args.pt_hat_min, mpi=not args.no_mpi,
-                           pileup_mu=args.pileup_mu, zprime_mass=args.zprime_mass,
-                           max_pt_asymmetry=args.max_pt_asymmetry)
-    command = "jetzoo generate rs3l " + " ".join(shlex.quote(a) for a in _run_args(sys.argv[3:])) \
-        if sys.argv[1:3] == ["generate", "rs3l"] else ""
+    cfg = GenerationConfig(
+        seed=args.seed,
+        pt_hat_min=args.pt_hat_min,
+        mpi=not args.no_mpi,
+        pileup_mu=args.pileup_mu,
+        zprime_mass=args.zprime_mass,
+        max_pt_asymmetry=args.max_pt_asymmetry,
+    )
+    command = (
+        "jetzoo generate rs3l " + " ".join(shlex.quote(a) for a in _run_args(sys.argv[3:]))
+        if sys.argv[1:3] == ["generate", "rs3l"]
+        else ""
+    )
     try:
-        manifest = generate(args.out, events, cfg, args.events_per_shard, args.workers, command,
-                            drop_raw=args.drop_raw, dark_pairs=args.dark_pairs,
-                            shard_index=args.shard_index, num_shards=args.num_shards,
-                            progress=not args.no_progress)
+        manifest = generate(
+            args.out,
+            events,
+            cfg,
+            args.events_per_shard,
+            args.workers,
+            command,
+            drop_raw=args.drop_raw,
+            dark_pairs=args.dark_pairs,
+            shard_index=args.shard_index,
+            num_shards=args.num_shards,
+            progress=not args.no_progress,
+        )
     except (PermissionError, ValueError) as err:
         print(f"jetzoo generate rs3l: {err}", file=sys.stderr)
         return 1
     if "part" in manifest:
-        print(f"wrote {len(manifest['shards'])} shards and {manifest['part']}; when every task "
-              f"is done: jetzoo data merge {args.out}")
+        print(
+            f"wrote {len(manifest['shards'])} shards and {manifest['part']}; when every task "
+            f"is done: jetzoo data merge {args.out}"
+        )
         return 0
     s, t = manifest["summary"], manifest["timing"]
-    print(f"wrote {sum(x['pairs'] for x in manifest['shards'])} pairs in "
-          f"{len(manifest['shards'])} shards to {args.out}")
+    print(
+        f"wrote {sum(x['pairs'] for x in manifest['shards'])} pairs in "
+        f"{len(manifest['shards'])} shards to {args.out}"
+    )
     if s:
-        print(f"pair pT correlation {s['pt_correlation']:.3f} (seed 000: 0.83); "
-              f"tracks/jet {s['mean_tracks_per_jet']:.1f} (seed 000: 8); "
-              f"cells/jet {s['mean_cells_per_jet']:.0f} (seed 000: ~800)")
+        print(
+            f"pair pT correlation {s['pt_correlation']:.3f} (seed 000: 0.83); "
+            f"tracks/jet {s['mean_tracks_per_jet']:.1f} (seed 000: 8); "
+            f"cells/jet {s['mean_cells_per_jet']:.0f} (seed 000: ~800)"
+        )
     if t["pairs_per_second"]:
         print(f"{t['pairs_per_second']:.2f} pairs/s with {t['workers']} worker(s)")
     return 0

@@ -35,6 +35,7 @@ the end), masks are True for real entries. ``dphi`` is the azimuth relative to t
 wrapped to [-pi, pi): the detector is symmetric in phi, so absolute phi carries no
 information, while eta stays absolute because the detector is not symmetric in eta.
 """
+
 from __future__ import annotations
 
 from jetzoo.detector import CELL_FEATURES, LAYER_NAMES, TRACK_FEATURES
@@ -47,12 +48,29 @@ JET_FEATURES: tuple[str, ...] = ("pt", "eta", "phi", "mass", "n_tracks", "n_cell
 HADRON_JET_FEATURES: tuple[str, ...] = ("pt", "eta", "phi", "mass")
 VIEW_SUFFIXES: tuple[str, ...] = ("", "_b")
 # per-view ragged and per-jet datasets of a shard
-VIEW_KEYS: tuple[str, ...] = ("tracks", "track_offsets", "cells", "cell_offsets",
-                              "jet_features", "hadron_jet_features")
+VIEW_KEYS: tuple[str, ...] = (
+    "tracks",
+    "track_offsets",
+    "cells",
+    "cell_offsets",
+    "jet_features",
+    "hadron_jet_features",
+)
 
-__all__ = ["RS3L_FORMAT", "SM_CLASSES", "DARK_MODELS", "RS3L_CLASSES", "JET_FEATURES",
-           "HADRON_JET_FEATURES", "TRACK_FEATURES", "CELL_FEATURES", "LAYER_NAMES",
-           "VIEW_SUFFIXES", "VIEW_KEYS", "rs3l_class_index"]
+__all__ = [
+    "RS3L_FORMAT",
+    "SM_CLASSES",
+    "DARK_MODELS",
+    "RS3L_CLASSES",
+    "JET_FEATURES",
+    "HADRON_JET_FEATURES",
+    "TRACK_FEATURES",
+    "CELL_FEATURES",
+    "LAYER_NAMES",
+    "VIEW_SUFFIXES",
+    "VIEW_KEYS",
+    "rs3l_class_index",
+]
 
 
 def rs3l_class_index(name: str) -> int:

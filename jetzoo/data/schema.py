@@ -21,7 +21,10 @@ A batch (what ``JetDataset`` yields, collated) is a dict:
 - ``label``: int64 ``(B,)``;
 - pairs also ``x_b``, ``mask_b``, ``jet_b``.
 """
+
 from __future__ import annotations
+
+from typing import Any
 
 JETNET_CLASSES: tuple[str, ...] = ("q", "g", "t", "w", "z")
 PARTICLE_FEATURES: tuple[str, ...] = ("eta_rel", "phi_rel", "pt_rel", "mask")
@@ -48,7 +51,7 @@ def class_index(name: str) -> int:
     return JETNET_CLASSES.index(key)
 
 
-def integer_labels(raw: "np.ndarray", path: object, key: str = "labels") -> "np.ndarray":
+def integer_labels(raw: Any, path: object, key: str = "labels") -> Any:
     """``raw`` labels as int64; a float label that is not a whole number (0.7, -0.5 would be
     truncated to 0) is a :class:`DataError` naming the file, the field and the jet."""
     import numpy as np
@@ -57,8 +60,10 @@ def integer_labels(raw: "np.ndarray", path: object, key: str = "labels") -> "np.
     if raw.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
         if len(bad):
-            raise DataError(f"{path}: field {key!r} holds a non-integer label "
-                            f"{float(raw[bad[0]]):g} (jet {int(bad[0])}); labels are class indices")
+            raise DataError(
+                f"{path}: field {key!r} holds a non-integer label "
+                f"{float(raw[bad[0]]):g} (jet {int(bad[0])}); labels are class indices"
+            )
     elif raw.dtype.kind not in "iub":
         raise DataError(f"{path}: field {key!r} has dtype {raw.dtype}, expected integers")
     return raw.astype(np.int64)

@@ -11,6 +11,7 @@ downloaded JetNet file (``g.hdf5``, ...) go through the same checks:
 
 Every problem raises :class:`~jetzoo.data.schema.DataError` naming the file and the field.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -71,8 +72,9 @@ def _attr(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _check_field(f: h5py.File, path: Path, key: str, tail: tuple[int | None, ...],
-                 n: int | None = None) -> h5py.Dataset:
+def _check_field(
+    f: h5py.File, path: Path, key: str, tail: tuple[int | None, ...], n: int | None = None
+) -> h5py.Dataset:
     """The dataset ``key`` with shape ``(n, *tail)`` (None = any size), or a DataError."""
     if key not in f:
         raise DataError(f"{path}: missing field {key!r} (fields present: {sorted(f.keys())})")
@@ -80,11 +82,15 @@ def _check_field(f: h5py.File, path: Path, key: str, tail: tuple[int | None, ...
     if not isinstance(ds, h5py.Dataset):
         raise DataError(f"{path}: field {key!r} is a group, expected an array")
     want = ("N" if n is None else n, *("*" if t is None else t for t in tail))
-    ok = ds.ndim == 1 + len(tail) and (n is None or ds.shape[0] == n) and all(
-        t is None or s == t for s, t in zip(ds.shape[1:], tail))
+    ok = (
+        ds.ndim == 1 + len(tail)
+        and (n is None or ds.shape[0] == n)
+        and all(t is None or s == t for s, t in zip(ds.shape[1:], tail))
+    )
     if not ok:
-        raise DataError(f"{path}: field {key!r} has shape {ds.shape}, expected "
-                        f"({', '.join(map(str, want))})")
+        raise DataError(
+            f"{path}: field {key!r} has shape {ds.shape}, expected ({', '.join(map(str, want))})"
+        )
     if ds.dtype.kind not in "fiub":
         raise DataError(f"{path}: field {key!r} has dtype {ds.dtype}, expected numbers")
     return ds
@@ -100,11 +106,15 @@ def shard_classes(attrs: dict[str, Any], path: Path) -> tuple[str, ...]:
         classes = json.loads(raw) if isinstance(raw, str) else list(raw)
     except (TypeError, ValueError) as err:
         raise DataError(f"{path}: attribute 'classes' is not a JSON list ({err})") from err
-    if (not isinstance(classes, list) or not classes
-            or not all(isinstance(c, str) and c for c in classes)
-            or len(set(classes)) != len(classes)):
-        raise DataError(f"{path}: attribute 'classes' must be a list of distinct names, "
-                        f"got {raw!r}")
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(c, str) and c for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise DataError(
+            f"{path}: attribute 'classes' must be a list of distinct names, got {raw!r}"
+        )
     return tuple(c.lower() for c in classes)
 
 
@@ -132,8 +142,9 @@ def inspect_file(path: str | Path, jet_class: str | None = None) -> FileInfo:
         attrs = {k: _attr(v) for k, v in f.attrs.items()}
         layout = "jetzoo" if attrs.get("format") == SHARD_FORMAT else "jetnet"
         if "format" in attrs and layout == "jetnet":
-            raise DataError(f"{path}: attribute 'format' is {attrs['format']!r}, "
-                            f"expected {SHARD_FORMAT!r}")
+            raise DataError(
+                f"{path}: attribute 'format' is {attrs['format']!r}, expected {SHARD_FORMAT!r}"
+            )
         pf = _check_field(f, path, PARTICLE_KEY, (None, len(PARTICLE_FEATURES)))
         n, n_part = pf.shape[0], pf.shape[1]
         if n == 0:
@@ -144,13 +155,16 @@ def inspect_file(path: str | Path, jet_class: str | None = None) -> FileInfo:
             classes = shard_classes(attrs, path)
             labels = integer_labels(_check_field(f, path, LABEL_KEY, (), n)[()], path, LABEL_KEY)
             if labels.min() < 0 or labels.max() >= len(classes):
-                raise DataError(f"{path}: field {LABEL_KEY!r} has values outside "
-                                f"0..{len(classes) - 1}")
+                raise DataError(
+                    f"{path}: field {LABEL_KEY!r} has values outside 0..{len(classes) - 1}"
+                )
         else:
             name = jet_class or class_from_filename(path)
             if name is None:
-                raise DataError(f"{path}: field {LABEL_KEY!r} is missing and the class cannot be "
-                                f"read from the file name; pass jet_class= one of {JETNET_CLASSES}")
+                raise DataError(
+                    f"{path}: field {LABEL_KEY!r} is missing and the class cannot be "
+                    f"read from the file name; pass jet_class= one of {JETNET_CLASSES}"
+                )
             labels = np.full(n, class_index(name), dtype=np.int64)
         has_pairs = all(k in f for k in PAIR_KEYS)
         if has_pairs:
@@ -184,8 +198,9 @@ def _rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     return ds[rows]
 
 
-def read_rows(f: h5py.File | dict[str, h5py.Dataset], path: Path, key: str,
-              rows: np.ndarray) -> np.ndarray:
+def read_rows(
+    f: h5py.File | dict[str, h5py.Dataset], path: Path, key: str, rows: np.ndarray
+) -> np.ndarray:
     """Rows ``rows`` (any order, repeats allowed) of field ``key`` of ``f`` (an open file or a
     dict of its open datasets) as float32; one HDF5 read.
 
@@ -219,19 +234,32 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict[str
             for key, value in arrays.items():
                 value = np.ascontiguousarray(value)
                 chunks = (min(CHUNK_JETS, len(value)), *value.shape[1:])
-                f.create_dataset(key, data=value, chunks=chunks, compression="gzip",
-                                 compression_opts=4, shuffle=True, track_times=False)
+                f.create_dataset(
+                    key,
+                    data=value,
+                    chunks=chunks,
+                    compression="gzip",
+                    compression_opts=4,
+                    shuffle=True,
+                    track_times=False,
+                )
         digest = sha256_file(tmp)
     return digest
 
 
-def shard_arrays(particle_features: np.ndarray, jet_features: np.ndarray, labels: np.ndarray,
-                 particle_features_b: np.ndarray | None = None,
-                 jet_features_b: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def shard_arrays(
+    particle_features: np.ndarray,
+    jet_features: np.ndarray,
+    labels: np.ndarray,
+    particle_features_b: np.ndarray | None = None,
+    jet_features_b: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """The HDF5 arrays of a shard with the schema's dtypes (pair keys only when given)."""
-    out = {PARTICLE_KEY: np.asarray(particle_features, np.float32),
-           JET_KEY: np.asarray(jet_features, np.float32),
-           LABEL_KEY: np.asarray(labels, np.int64)}
+    out = {
+        PARTICLE_KEY: np.asarray(particle_features, np.float32),
+        JET_KEY: np.asarray(jet_features, np.float32),
+        LABEL_KEY: np.asarray(labels, np.int64),
+    }
     if particle_features_b is not None and jet_features_b is not None:
         out[PAIR_KEYS[0]] = np.asarray(particle_features_b, np.float32)
         out[PAIR_KEYS[1]] = np.asarray(jet_features_b, np.float32)
@@ -276,8 +304,11 @@ def verified_dataset_sha256(path: str | Path) -> str:
         return dataset_sha256([_cached_sha256(path)])
     manifest = read_manifest(path)
     if manifest is None:
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".h5", ".hdf5")
-                       and not p.name.startswith("."))
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix in (".h5", ".hdf5") and not p.name.startswith(".")
+        )
         if not files:
             raise DataError(f"{path}: no HDF5 files to hash")
         return dataset_sha256(_cached_sha256(p) for p in files)
@@ -292,16 +323,20 @@ def verified_dataset_sha256(path: str | Path) -> str:
             raise DataError(f"{shard}: listed in {where} (field 'shards[{k}]') but missing")
         digest = _cached_sha256(shard)
         if digest != entry["sha256"]:
-            raise DataError(f"{shard}: sha256 {digest[:16]}... differs from field "
-                            f"'shards[{k}].sha256' of {where} ({str(entry['sha256'])[:16]}...): "
-                            "the shard was changed after generation; regenerate it (the "
-                            "manifest's 'command', run again into this folder)")
+            raise DataError(
+                f"{shard}: sha256 {digest[:16]}... differs from field "
+                f"'shards[{k}].sha256' of {where} ({str(entry['sha256'])[:16]}...): "
+                "the shard was changed after generation; regenerate it (the "
+                "manifest's 'command', run again into this folder)"
+            )
         hashes.append(digest)
     total = dataset_sha256(hashes)
     stated = manifest.get("dataset_sha256")
     if stated is not None and stated != total:
-        raise DataError(f"{where}: field 'dataset_sha256' ({str(stated)[:16]}...) is not the hash "
-                        f"of its shards ({total[:16]}...)")
+        raise DataError(
+            f"{where}: field 'dataset_sha256' ({str(stated)[:16]}...) is not the hash "
+            f"of its shards ({total[:16]}...)"
+        )
     return total
 
 
@@ -338,17 +373,21 @@ def check_manifest(folder: str | Path, shards_on_disk: dict[str, int]) -> None:
     try:
         listed = {str(e["file"]): int(e["n_jets"]) for e in manifest["shards"]}
     except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{Path(folder) / MANIFEST_NAME}: field 'shards' is malformed "
-                        f"({err!r})") from err
+        raise DataError(
+            f"{Path(folder) / MANIFEST_NAME}: field 'shards' is malformed ({err!r})"
+        ) from err
     if listed != shards_on_disk:
         diff = sorted(set(listed.items()) ^ set(shards_on_disk.items()))
-        raise DataError(f"{Path(folder) / MANIFEST_NAME}: field 'shards' does not match the "
-                        f"shard files in the folder (first difference: {diff[0]}); an "
-                        f"unfinished 'jetzoo generate jetnet' run? rerun it to complete")
+        raise DataError(
+            f"{Path(folder) / MANIFEST_NAME}: field 'shards' does not match the "
+            f"shard files in the folder (first difference: {diff[0]}); an "
+            f"unfinished 'jetzoo generate jetnet' run? rerun it to complete"
+        )
 
 
-def split_indices(n: int, fractions: Sequence[float] = DEFAULT_SPLIT,
-                  seed: int = DEFAULT_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    n: int, fractions: Sequence[float] = DEFAULT_SPLIT, seed: int = DEFAULT_SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train / val / test indices of ``n`` jets: a seeded permutation cut by ``fractions``.
 
     Splits are taken over all jets of a dataset before any class filter, so a jet keeps its
@@ -356,11 +395,13 @@ def split_indices(n: int, fractions: Sequence[float] = DEFAULT_SPLIT,
     """
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or not np.isclose(fr.sum(), 1.0):
-        raise ValueError(f"split must be three non-negative fractions summing to 1, got {fractions}")
+        raise ValueError(
+            f"split must be three non-negative fractions summing to 1, got {fractions}"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     n_train = int(round(fr[0] * n))
     n_val = int(round(fr[1] * n))
-    parts = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    parts = perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]
     return tuple(np.sort(p) for p in parts)  # type: ignore[return-value]
 
 
@@ -370,20 +411,27 @@ def published_split(folder: str | Path, n: int) -> tuple[np.ndarray, np.ndarray,
     manifest = read_manifest(folder) if Path(folder).is_dir() else None
     where = Path(folder) / MANIFEST_NAME
     if manifest is None or not isinstance(manifest.get("splits"), dict):
-        raise DataError(f"{where}: field 'splits' is missing: only imported public datasets "
-                        "(`jetzoo data import`) have a published split; use split fractions")
+        raise DataError(
+            f"{where}: field 'splits' is missing: only imported public datasets "
+            "(`jetzoo data import`) have a published split; use split fractions"
+        )
     parts = []
     for name in ("train", "val", "test"):
         lo, hi = (int(v) for v in manifest["splits"].get(name, (0, 0)))
         if not 0 <= lo <= hi <= n:
-            raise DataError(f"{where}: field 'splits.{name}' = [{lo}, {hi}] lies outside the "
-                            f"dataset's {n} jets")
+            raise DataError(
+                f"{where}: field 'splits.{name}' = [{lo}, {hi}] lies outside the dataset's {n} jets"
+            )
         parts.append(np.arange(lo, hi, dtype=np.int64))
     return tuple(parts)  # type: ignore[return-value]
 
 
-def fit_preprocessing(infos: Sequence[FileInfo], indices: np.ndarray, max_jets: int = 100_000,
-                      seed: int = DEFAULT_SPLIT_SEED):
+def fit_preprocessing(
+    infos: Sequence[FileInfo],
+    indices: np.ndarray,
+    max_jets: int = 100_000,
+    seed: int = DEFAULT_SPLIT_SEED,
+):
     """Fit :class:`~jetzoo.data.preprocessing.Preprocessing` on (at most ``max_jets`` of) the
     jets ``indices`` (global indices over ``infos`` in order), view a only."""
     from jetzoo.data.preprocessing import Preprocessing
@@ -408,5 +456,7 @@ def fit_preprocessing(infos: Sequence[FileInfo], indices: np.ndarray, max_jets: 
         return Preprocessing.fit(np.concatenate(parts))
     except ValueError as err:  # e.g. every jet empty
         where = Path(infos[0].path).parent
-        raise DataError(f"{where}: field {PARTICLE_KEY!r}: {err} in the {len(indices)} jets "
-                        "selected (every particle's mask column is 0)") from None
+        raise DataError(
+            f"{where}: field {PARTICLE_KEY!r}: {err} in the {len(indices)} jets "
+            "selected (every particle's mask column is 0)"
+        ) from None

@@ -14,6 +14,7 @@ d = 128 and [32, 16, 8, 6] -> 5 for the registered ``ae`` (d = 32). Both are ove
 the leaderboard's probes compare across models (y, 5-dim for ``ae``, is available from
 :meth:`JetAutoencoder.bottleneck`).
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -58,11 +59,18 @@ class JetAutoencoder(nn.Module):
     arch_name = "jet_autoencoder"
     input_kind = "particles"
     config_limits: dict[str, tuple[float, float]] = {
-        **ParticleTransformer.config_limits, "hidden_dims": (1, 4096), "bottleneck_dim": (1, 4096)}
+        **ParticleTransformer.config_limits,
+        "hidden_dims": (1, 4096),
+        "bottleneck_dim": (1, 4096),
+    }
     lora_targets: tuple[str, ...] = ("qkv",)  # the encoder's attention projections
 
-    def __init__(self, hidden_dims: list[int] | None = None, bottleneck_dim: int | None = None,
-                 **encoder: Any) -> None:
+    def __init__(
+        self,
+        hidden_dims: list[int] | None = None,
+        bottleneck_dim: int | None = None,
+        **encoder: Any,
+    ) -> None:
         super().__init__()
         self.encoder = ParticleTransformer(**encoder)
         d = self.encoder.num_features
@@ -115,7 +123,7 @@ class JetAutoencoder(nn.Module):
     def get_layer_id(self, param_name: str) -> int:
         """Layer-wise LR decay depth: the encoder's numbering; the MLPs count as the top."""
         if param_name.startswith("encoder."):
-            return self.encoder.get_layer_id(param_name[len("encoder."):])
+            return self.encoder.get_layer_id(param_name[len("encoder.") :])
         return len(self.encoder.blocks) + 1
 
 
@@ -123,9 +131,20 @@ class JetAutoencoder(nn.Module):
 # batch, and dropout noise met that alone in the first release run (x varied more between two
 # dropout draws of the same jet than between jets; kNN 0.385, random init 0.383). Without it,
 # the spread has to come from the jets (kNN 0.46 after 3 epochs).
-register_model("ae", "jet_autoencoder",
-               dict(in_features=3, embed_dim=32, depth=2, num_heads=4, mlp_ratio=4.0, dropout=0.0,
-                    attn_dropout=0.0, drop_path=0.0),
-               description="Autoencoder baseline (seed paper 000, Sec. 5.4-5.5): d=32, 2 blocks, "
-                           "MLP 32-16-8-6 -> 5 and mirrored; anomaly score log(1 - cos(x, z)).",
-               tags=("autoencoder", "jetnet"))
+register_model(
+    "ae",
+    "jet_autoencoder",
+    dict(
+        in_features=3,
+        embed_dim=32,
+        depth=2,
+        num_heads=4,
+        mlp_ratio=4.0,
+        dropout=0.0,
+        attn_dropout=0.0,
+        drop_path=0.0,
+    ),
+    description="Autoencoder baseline (seed paper 000, Sec. 5.4-5.5): d=32, 2 blocks, "
+    "MLP 32-16-8-6 -> 5 and mirrored; anomaly score log(1 - cos(x, z)).",
+    tags=("autoencoder", "jetnet"),
+)

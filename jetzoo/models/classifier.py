@@ -6,6 +6,7 @@ Its config nests the backbone's (``{"arch": "jet_classifier", "backbone": {...},
 architecture, the head and the class list travel with the weights. The same class is what the
 fine-tuning engine (:mod:`jetzoo.leaderboard.finetune`) trains.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -21,9 +22,15 @@ class ClassifierHead(nn.Sequential):
     """MLP ``d -> 2d -> d -> num_classes`` with GELU (jBOT, Table 1)."""
 
     def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
-        super().__init__(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(2 * dim, dim), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(dim, num_classes))
+        super().__init__(
+            nn.Linear(dim, 2 * dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * dim, dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(dim, num_classes),
+        )
 
 
 @register_architecture("jet_classifier")
@@ -38,19 +45,27 @@ class JetClassifier(PretrainedMixin, nn.Module):
     """
 
     arch_name = "jet_classifier"
-    config_limits: dict[str, tuple[float, float]] = {"num_classes": (2, 100_000),
-                                                     "dropout": (0.0, 0.99)}
+    config_limits: dict[str, tuple[float, float]] = {
+        "num_classes": (2, 100_000),
+        "dropout": (0.0, 0.99),
+    }
 
-    def __init__(self, backbone: nn.Module | dict[str, Any], num_classes: int | None = None,
-                 dropout: float = 0.0, classes: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module | dict[str, Any],
+        num_classes: int | None = None,
+        dropout: float = 0.0,
+        classes: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(backbone, dict):
             backbone = build_from_config(backbone)
         if classes is not None:
             classes = [str(c) for c in classes]
             if num_classes is not None and num_classes != len(classes):
-                raise ValueError(f"num_classes {num_classes} differs from the {len(classes)} "
-                                 "classes named")
+                raise ValueError(
+                    f"num_classes {num_classes} differs from the {len(classes)} classes named"
+                )
             if len(set(classes)) != len(classes):
                 raise ValueError(f"class names must be unique, got {classes}")
         if num_classes is None and classes is None:
@@ -72,9 +87,13 @@ class JetClassifier(PretrainedMixin, nn.Module):
     @property
     def config(self) -> dict[str, Any]:
         """JSON-serialisable config that rebuilds this classifier (backbone config nested)."""
-        return {"arch": self.arch_name, "backbone": self.backbone.config,
-                "num_classes": self.num_classes, "classes": list(self.classes),
-                "dropout": self.dropout}
+        return {
+            "arch": self.arch_name,
+            "backbone": self.backbone.config,
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "dropout": self.dropout,
+        }
 
     @property
     def lora_targets(self) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ and kept elements are scaled by its inverse, so the expectation is exact. Seedin
 (``torch.manual_seed`` / ``lightning.seed_everything``) makes it reproducible as usual. On other
 devices it is ``torch.nn.functional.dropout`` (fused there).
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,8 +60,7 @@ def set_dropout(module: nn.Module, p: float) -> int:
     with rate > 0) in ``module`` to ``p`` and return how many there are; layers at rate 0 stay
     off. The module's ``config`` is not touched: this changes how it trains, not what it is
     (e.g. pre-training without the dropout a backbone keeps for fine-tuning)."""
-    layers = [m for m in module.modules()
-              if isinstance(m, (FastDropout, nn.Dropout)) and m.p > 0]
+    layers = [m for m in module.modules() if isinstance(m, (FastDropout, nn.Dropout)) and m.p > 0]
     for m in layers:
         m.p = p
     return len(layers)

@@ -1,5 +1,6 @@
 """MLP heads: one implementation for projection heads, the autoencoder's encoder/decoder MLPs
 and classifier heads."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,9 +24,15 @@ class MLP(nn.Sequential):
             None keeps PyTorch's default initialisation (better for deep narrow MLPs).
     """
 
-    def __init__(self, in_dim: int, hidden_dims: Sequence[int], out_dim: int,
-                 dropout: float = 0.0, final_activation: bool = False,
-                 init_std: float | None = 0.02) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dims: Sequence[int],
+        out_dim: int,
+        dropout: float = 0.0,
+        final_activation: bool = False,
+        init_std: float | None = 0.02,
+    ) -> None:
         layers: list[nn.Module] = []
         dims = [in_dim, *hidden_dims]
         for a, b in zip(dims[:-1], dims[1:]):
@@ -55,8 +62,14 @@ class ProjectionHead(nn.Module):
     0.02-std init gives logits ~1e-4 and a uniform teacher).
     """
 
-    def __init__(self, in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8,
-                 prototypes: bool = True, n_prototypes: int | None = None) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        proj_dim: int | None = None,
+        hidden_mult: int = 8,
+        prototypes: bool = True,
+        n_prototypes: int | None = None,
+    ) -> None:
         super().__init__()
         proj_dim = proj_dim or max(in_dim // 2, 1)
         if n_prototypes is not None and (not prototypes or n_prototypes < 1):
@@ -77,8 +90,13 @@ class ProjectionHead(nn.Module):
         return h @ F.normalize(self.prototypes.weight, dim=-1).T
 
 
-def projection_head(in_dim: int, proj_dim: int | None = None, hidden_mult: int = 8,
-                    prototypes: bool = True, n_prototypes: int | None = None) -> ProjectionHead:
+def projection_head(
+    in_dim: int,
+    proj_dim: int | None = None,
+    hidden_mult: int = 8,
+    prototypes: bool = True,
+    n_prototypes: int | None = None,
+) -> ProjectionHead:
     """jBOT's shared [CLS]/particle projection head (see :class:`ProjectionHead`);
     ``prototypes=False`` drops the prototype layer, as the jBOT reference code
     (hftsoi/jbot ``build_proj_head``: Dense 8 d_proj, GELU, Dense d_proj, l2-normalise);

@@ -7,6 +7,7 @@ when it is imported. jetzoo reads them again at every call, so setting them late
 process (a notebook, a test) still works: offline mode becomes ``local_files_only=True`` and the
 cache folder is passed explicitly.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,9 +58,13 @@ def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
 def _hub_errors() -> tuple[type[BaseException], ...]:
     from huggingface_hub import errors
 
-    found: list[type[BaseException]] = [errors.EntryNotFoundError, errors.HfHubHTTPError,
-                                        errors.HFValidationError, errors.OfflineModeIsEnabled,
-                                        OSError]
+    found: list[type[BaseException]] = [
+        errors.EntryNotFoundError,
+        errors.HfHubHTTPError,
+        errors.HFValidationError,
+        errors.OfflineModeIsEnabled,
+        OSError,
+    ]
     try:
         import httpx
 
@@ -69,8 +74,9 @@ def _hub_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def download(repo_id: str, revision: str | None = None,
-             cache_dir: str | os.PathLike | None = None) -> Path:
+def download(
+    repo_id: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None
+) -> Path:
     """Snapshot ``repo_id`` at ``revision`` (config, weights, card) into the HF cache and return
     the local folder. Offline, only the cache is read. A :class:`HubError` on failure."""
     from huggingface_hub import snapshot_download
@@ -80,9 +86,14 @@ def download(repo_id: str, revision: str | None = None,
     offline = is_offline()
     try:
         folder = snapshot_download(
-            repo_id=repo_id, revision=revision, cache_dir=str(cache_folder(cache_dir)),
-            allow_patterns=list(HUB_FILES), local_files_only=offline,
-            library_name="jetzoo", library_version=__version__)
+            repo_id=repo_id,
+            revision=revision,
+            cache_dir=str(cache_folder(cache_dir)),
+            allow_patterns=list(HUB_FILES),
+            local_files_only=offline,
+            library_name="jetzoo",
+            library_version=__version__,
+        )
     except _hub_errors() as err:
         mode = "offline (HF_HUB_OFFLINE=1), not in the cache" if offline else type(err).__name__
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -92,13 +103,21 @@ def download(repo_id: str, revision: str | None = None,
 
 def default_message(config: dict[str, Any]) -> str:
     """The commit message of an upload: ``Upload NAME (jetzoo V)``."""
-    return (f"Upload {config.get('model_name', 'model')} "
-            f"(jetzoo {config.get('jetzoo_version', '?')})")
+    return (
+        f"Upload {config.get('model_name', 'model')} (jetzoo {config.get('jetzoo_version', '?')})"
+    )
 
 
-def upload(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None,
-           private: bool = False, commit_message: str = "Upload model",
-           token: str | None = None, api: Any = None) -> str:
+def upload(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload model",
+    token: str | None = None,
+    api: Any = None,
+) -> str:
     """Upload exactly :data:`HUB_FILES` of ``folder`` to ``repo_id`` (creating the repo, and the
     branch ``revision`` if it is not ``main``) through ``HfApi``. The folder is not validated
     here (that is :func:`jetzoo.models.publish.publish`). Returns the commit URL (or the repo
@@ -115,9 +134,14 @@ def upload(folder: str | os.PathLike, repo_id: str, *, revision: str | None = No
         repo_url = api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
-                                 revision=revision, commit_message=commit_message,
-                                 allow_patterns=list(HUB_FILES))
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            repo_type="model",
+            revision=revision,
+            commit_message=commit_message,
+            allow_patterns=list(HUB_FILES),
+        )
     except _hub_errors() as err:
         raise HubError(f"publishing {folder} to {repo_id} failed: {err}") from err
     return str(getattr(info, "commit_url", None) or repo_url)

@@ -9,6 +9,7 @@ Render the card of a saved folder into ``model_cards/``::
 
     python -m jetzoo.models.model_card runs/jbot-b/backbone -o model_cards/jbot-b.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,20 +65,29 @@ def normalize_results(results: Any, default_dataset: str = "jetnet") -> list[dic
         if not isinstance(row, dict) or any(k not in row for k in _TASK_KEYS):
             raise ValueError(f"results[{i}]: needs fields {', '.join(_TASK_KEYS)}, got {row!r}")
         value = row["value"]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value)):
-            raise ValueError(f"results[{i}] field 'value': expected a finite number or null, "
-                             f"got {value!r}")
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ValueError(
+                f"results[{i}] field 'value': expected a finite number or null, got {value!r}"
+            )
         evaluation = str(row.get("evaluation") or "")
         if row.get("label_fraction") is not None:
             evaluation += f", {float(row['label_fraction']):.0%} labels"
-        out.append({"task": str(row["task"]), "evaluation": evaluation.strip(", "),
-                    "metric": str(row["metric"]),
-                    "value": None if value is None else float(value),
-                    "dataset": str(row.get("dataset") or default_dataset),
-                    "dataset_revision": row.get("dataset_sha256"),
-                    "split": str(row.get("split") or "test"),
-                    "task_type": str(row.get("task_type") or _slug(row["task"]))})
+        out.append(
+            {
+                "task": str(row["task"]),
+                "evaluation": evaluation.strip(", "),
+                "metric": str(row["metric"]),
+                "value": None if value is None else float(value),
+                "dataset": str(row.get("dataset") or default_dataset),
+                "dataset_revision": row.get("dataset_sha256"),
+                "split": str(row.get("split") or "test"),
+                "task_type": str(row.get("task_type") or _slug(row["task"])),
+            }
+        )
     return out
 
 
@@ -99,19 +109,32 @@ def card_metadata(config: dict[str, Any], license: str = "mit") -> dict[str, Any
     tags = list(BASE_TAGS)
     if recipe_name:
         tags.append(_slug(recipe_name))
-    results = [r for r in normalize_results(config.get("results"), dataset_name)
-               if r["value"] is not None]
-    evals = [EvalResult(task_type=r["task_type"], task_name=_task_label(r),
-                        dataset_type=_slug(r["dataset"]), dataset_name=r["dataset"],
-                        dataset_split=r["split"], dataset_revision=r.get("dataset_revision"),
-                        metric_type=_slug(r["metric"]), metric_name=r["metric"],
-                        metric_value=r["value"]) for r in results]
+    results = [
+        r for r in normalize_results(config.get("results"), dataset_name) if r["value"] is not None
+    ]
+    evals = [
+        EvalResult(
+            task_type=r["task_type"],
+            task_name=_task_label(r),
+            dataset_type=_slug(r["dataset"]),
+            dataset_name=r["dataset"],
+            dataset_split=r["split"],
+            dataset_revision=r.get("dataset_revision"),
+            metric_type=_slug(r["metric"]),
+            metric_name=r["metric"],
+            metric_value=r["value"],
+        )
+        for r in results
+    ]
     data = ModelCardData(
-        library_name="jetzoo", license=license, tags=tags,
+        library_name="jetzoo",
+        license=license,
+        tags=tags,
         datasets=[dataset_name] if dataset.get("name") else None,
         metrics=sorted({_slug(r["metric"]) for r in results}) or None,
         model_name=str(config.get("model_name", "model")) if evals else None,
-        eval_results=evals or None)
+        eval_results=evals or None,
+    )
     meta = data.to_dict()
     if not evals:
         meta.pop("model_name", None)
@@ -138,8 +161,12 @@ def _results_table(results: list[dict[str, Any]]) -> str:
     if not results:
         return "No leaderboard results yet (`jetzoo leaderboard submit`)."
     rows = ["| task | dataset | split | metric | value |", "|---|---|---|---|---|"]
-    rows += [f"| {_task_label(r)} | {r['dataset']} | {r['split']} | {r['metric']} | "
-             + ("n/a" if r["value"] is None else f"{r['value']:.4f}") + " |" for r in results]
+    rows += [
+        f"| {_task_label(r)} | {r['dataset']} | {r['split']} | {r['metric']} | "
+        + ("n/a" if r["value"] is None else f"{r['value']:.4f}")
+        + " |"
+        for r in results
+    ]
     return "\n".join(rows)
 
 
@@ -147,36 +174,56 @@ def _results_provenance(results: Any) -> str:
     """Where the results come from (the leaderboard store folder kept by ``jetzoo ship``)."""
     if not isinstance(results, dict) or "file" not in results:
         return ""
-    datasets = ", ".join(f"{task}: {d.get('name', '?')} `{d['sha256'][:12]}`" for task, d in
-                         sorted((results.get("datasets") or {}).items()))
+    datasets = ", ".join(
+        f"{task}: {d.get('name', '?')} `{d['sha256'][:12]}`"
+        for task, d in sorted((results.get("datasets") or {}).items())
+    )
     main = ", ".join(f"{t} `{m}`" for t, m in sorted((results.get("main") or {}).items()))
-    return (f"From the leaderboard store `leaderboard/results/{results['file']}/` (`jetzoo "
-            f"leaderboard submit --tier {results.get('tier', 'standard')}`, jetzoo "
-            f"{results.get('jetzoo_version')}, {str(results.get('date'))[:10]}). Main scores: "
-            f"{main or 'not recorded'}. Evaluation data (sha256): "
-            f"{datasets or 'not recorded'}.\n\n")
+    return (
+        f"From the leaderboard store `leaderboard/results/{results['file']}/` (`jetzoo "
+        f"leaderboard submit --tier {results.get('tier', 'standard')}`, jetzoo "
+        f"{results.get('jetzoo_version')}, {str(results.get('date'))[:10]}). Main scores: "
+        f"{main or 'not recorded'}. Evaluation data (sha256): "
+        f"{datasets or 'not recorded'}.\n\n"
+    )
 
 
 def _comparisons_table(rows: list[dict[str, Any]] | None) -> str:
     """The card's "against baselines" table (rows from :func:`jetzoo.release.compare`)."""
     if not rows:
         return ""
-    out = ["### Against baselines", "",
-           "| task | metric | this model | value | baseline | value | difference |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        "### Against baselines",
+        "",
+        "| task | metric | this model | value | baseline | value | difference |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         diff = r["value"] - r["baseline_value"]
-        out.append(f"| {r['task']} | {r['metric']} | {r['evaluation']} | "
-                   f"{r['value']:.4f} ± {r.get('spread') or 0:.4f} | {r['baseline']} | "
-                   f"{r['baseline_value']:.4f} ± {r.get('baseline_spread') or 0:.4f} | "
-                   f"{diff:+.4f} |")
-    out += ["", "Values are `value ± bootstrap spread` on the task's test split.", "",
-            "### All leaderboard rows", "", ""]
+        out.append(
+            f"| {r['task']} | {r['metric']} | {r['evaluation']} | "
+            f"{r['value']:.4f} ± {r.get('spread') or 0:.4f} | {r['baseline']} | "
+            f"{r['baseline_value']:.4f} ± {r.get('baseline_spread') or 0:.4f} | "
+            f"{diff:+.4f} |"
+        )
+    out += [
+        "",
+        "Values are `value ± bootstrap spread` on the task's test split.",
+        "",
+        "### All leaderboard rows",
+        "",
+        "",
+    ]
     return "\n".join(out)
 
 
-def render_model_card(config: dict[str, Any], *, license: str = "mit",
-                      n_params: int | None = None, load_id: str | None = None) -> str:
+def render_model_card(
+    config: dict[str, Any],
+    *,
+    license: str = "mit",
+    n_params: int | None = None,
+    load_id: str | None = None,
+) -> str:
     """Fill the template from a config.json dict.
 
     Args:
@@ -206,45 +253,62 @@ def render_model_card(config: dict[str, Any], *, license: str = "mit",
         pass
     num_features = backbone.get("embed_dim", "D")
     if backbone.get("arch") == "particle_transformer":
-        overview = ("It takes the raw JetNet particle features (eta_rel, phi_rel, pt_rel) of a "
-                    "padded set of particles plus a padding mask and returns a "
-                    f"{num_features}-dimensional jet embedding (the [CLS] token) and one token "
-                    "per particle. Preprocessing (log pT, standardisation) is part of the model.")
-        example = ("x = torch.rand(8, 30, 3)  # (eta_rel, phi_rel, pt_rel), zeros at padding\n"
-                   "mask = torch.ones(8, 30, dtype=torch.bool)  # True = real particle\n"
-                   f"embedding = model.embed({{\"x\": x, \"mask\": mask}})  # (8, {num_features})")
+        overview = (
+            "It takes the raw JetNet particle features (eta_rel, phi_rel, pt_rel) of a "
+            "padded set of particles plus a padding mask and returns a "
+            f"{num_features}-dimensional jet embedding (the [CLS] token) and one token "
+            "per particle. Preprocessing (log pT, standardisation) is part of the model."
+        )
+        example = (
+            "x = torch.rand(8, 30, 3)  # (eta_rel, phi_rel, pt_rel), zeros at padding\n"
+            "mask = torch.ones(8, 30, dtype=torch.bool)  # True = real particle\n"
+            f'embedding = model.embed({{"x": x, "mask": mask}})  # (8, {num_features})'
+        )
     elif backbone.get("arch") == "jet_classifier":
         classes = backbone.get("classes") or []
-        overview = (f"Its classes: {', '.join(map(str, classes))}; a backbone fine-tuned with "
-                    "`jetzoo finetune` and an MLP head. `model.predict(batch)` returns class probabilities in that order, `model.embed(batch)` the "
-                    "fine-tuned embedding; `jetzoo export-onnx` deploys it with its "
-                    "preprocessing.")
+        overview = (
+            f"Its classes: {', '.join(map(str, classes))}; a backbone fine-tuned with "
+            "`jetzoo finetune` and an MLP head. `model.predict(batch)` returns class "
+            "probabilities in that order, `model.embed(batch)` the "
+            "fine-tuned embedding; `jetzoo export-onnx` deploys it with its "
+            "preprocessing."
+        )
         example = "probabilities = model.predict(batch)  # a jetzoo batch dict -> (B, classes)"
     else:
         overview = "`model.embed(batch)` returns one embedding per jet; see config.json."
         example = "embedding = model.embed(batch)  # a jetzoo batch dict -> (B, D)"
     training = dict(config.get("training") or {})
-    pretraining = {**{f"recipe.{k}": v for k, v in (config.get("recipe") or {}).items()},
-                   **{f"training.{k}": v for k, v in training.items()}}
+    pretraining = {
+        **{f"recipe.{k}": v for k, v in (config.get("recipe") or {}).items()},
+        **{f"training.{k}": v for k, v in training.items()},
+    }
     dataset = config.get("dataset") or {}
     metadata = yaml.safe_dump(card_metadata(config, license), sort_keys=False)
     return load_template().substitute(
-        metadata=metadata, model_name=name, description=description, overview=overview,
-        intro=("A jet classifier built on the jetzoo model zoo."
-               if backbone.get("arch") == "jet_classifier"
-               else "A jet-physics backbone from the jetzoo model zoo."),
+        metadata=metadata,
+        model_name=name,
+        description=description,
+        overview=overview,
+        intro=(
+            "A jet classifier built on the jetzoo model zoo."
+            if backbone.get("arch") == "jet_classifier"
+            else "A jet-physics backbone from the jetzoo model zoo."
+        ),
         architecture_table=_table(arch, ""),
         pretraining_table=_table(pretraining, "Not recorded (randomly initialised or unknown)."),
         data_table=_table(dataset, "Not recorded."),
         results_table=_results_provenance(config.get("results"))
         + _comparisons_table(config.get("comparisons"))
-        + _results_table(normalize_results(config.get("results"),
-                                           dataset.get("name") or "jetnet")),
-        load_id=load_id or name, example=example, jetzoo_version=config.get("jetzoo_version"))
+        + _results_table(normalize_results(config.get("results"), dataset.get("name") or "jetnet")),
+        load_id=load_id or name,
+        example=example,
+        jetzoo_version=config.get("jetzoo_version"),
+    )
 
 
-def render_folder(folder: str | Path, out: str | Path | None = None,
-                  load_id: str | None = None) -> str:
+def render_folder(
+    folder: str | Path, out: str | Path | None = None, load_id: str | None = None
+) -> str:
     """Render the card of a saved model folder; write it atomically to ``out`` if given."""
     from jetzoo.utils.io import atomic_write_text
 
@@ -260,8 +324,10 @@ def render_folder(folder: str | Path, out: str | Path | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jetzoo.models.model_card",
-                                     description="render the model card of a saved model folder")
+    parser = argparse.ArgumentParser(
+        prog="python -m jetzoo.models.model_card",
+        description="render the model card of a saved model folder",
+    )
     parser.add_argument("folder")
     parser.add_argument("-o", "--out", default=None, help="output file (default: stdout)")
     parser.add_argument("--load-id", default=None, help="name or repo id shown in the snippet")

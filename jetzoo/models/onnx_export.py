@@ -15,6 +15,7 @@ the graph that a C++ producer reads):
 torch's TorchScript-based exporter (``dynamo=False``) is used: it traces the CPU attention path
 (one ``baddbmm`` with the padding bias) that the parity test checks against torch eager.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,10 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
         model = JetZoo.from_pretrained(model)
     name = str(getattr(model, "model_name", type(model).__name__))
     if getattr(model, "input_kind", None) != "particles":
-        raise ExportError(f"{source or name}: ONNX export takes particle models (inputs x, "
-                          f"mask); this one reads {getattr(model, 'input_kind', '?')!r}")
+        raise ExportError(
+            f"{source or name}: ONNX export takes particle models (inputs x, "
+            f"mask); this one reads {getattr(model, 'input_kind', '?')!r}"
+        )
     classes = list(getattr(model, "classes", None) or [])
     probabilities = bool(classes) and hasattr(model, "predict_proba")
     output = "probabilities" if probabilities else "embedding"
@@ -84,28 +87,53 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
         raise ExportError(f"{out}: the output file must end in .onnx")
     model = model.float().eval()
     graph = _Graph(model, probabilities).eval()
-    axes = {"x": {0: "batch", 1: "particles"}, "mask": {0: "batch", 1: "particles"},
-            output: {0: "batch"}}
+    axes = {
+        "x": {0: "batch", 1: "particles"},
+        "mask": {0: "batch", 1: "particles"},
+        output: {0: "batch"},
+    }
     with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings on the shape checks
-        torch.onnx.export(graph, _example(), str(tmp), input_names=["x", "mask"],
-                          output_names=[output], dynamic_axes=axes, opset_version=opset,
-                          dynamo=False)
+        torch.onnx.export(
+            graph,
+            _example(),
+            str(tmp),
+            input_names=["x", "mask"],
+            output_names=[output],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
     with torch.no_grad():
         width = int(graph(*_example(1)).shape[-1])
     pretrained = getattr(model, "pretrained_cfg", {}) or {}
     config = getattr(model, "config", {})
     weights = pretrained.get("weights_sha256")
     info: dict[str, Any] = {
-        "format": "jetzoo-onnx-v1", "opset": opset, "jetzoo_version": __version__,
-        "model": {"name": name, "weights_sha256": weights,
-                  "config_sha256": config_sha256(config) if config else None,
-                  "identity_sha256": identity_sha256(weights, config_sha256(config))
-                  if weights and config else None},
-        "inputs": {"x": {"dtype": "float32", "shape": ["batch", "particles", 3],
-                         "features": list(FEATURES), "raw": True},
-                   "mask": {"dtype": "bool", "shape": ["batch", "particles"],
-                            "meaning": "True for real particles"}},
+        "format": "jetzoo-onnx-v1",
+        "opset": opset,
+        "jetzoo_version": __version__,
+        "model": {
+            "name": name,
+            "weights_sha256": weights,
+            "config_sha256": config_sha256(config) if config else None,
+            "identity_sha256": identity_sha256(weights, config_sha256(config))
+            if weights and config
+            else None,
+        },
+        "inputs": {
+            "x": {
+                "dtype": "float32",
+                "shape": ["batch", "particles", 3],
+                "features": list(FEATURES),
+                "raw": True,
+            },
+            "mask": {
+                "dtype": "bool",
+                "shape": ["batch", "particles"],
+                "meaning": "True for real particles",
+            },
+        },
         "outputs": {output: {"dtype": "float32", "shape": ["batch", width]}},
         "classes": classes or None,
         "preprocessing": config.get("preprocessing") if isinstance(config, dict) else None,
@@ -117,8 +145,11 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="registered name, model folder or Hub repo id")
-    parser.add_argument("--out", required=True, help="the .onnx file to write (a .json with "
-                        "its interface is written beside it)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="the .onnx file to write (a .json with its interface is written beside it)",
+    )
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
 
 

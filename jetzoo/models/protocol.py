@@ -14,6 +14,7 @@
 :func:`backbone_problems` checks a model against the protocol on a small example batch; one test
 runs it over every registered model.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,7 @@ def example_batch(input_kind: str, batch_size: int = 4, seed: int = 0) -> dict[s
         tracks = torch.rand(batch_size, t, 5, generator=gen) * track_mask[..., None]
         cells = torch.rand(batch_size, c, 4, generator=gen) * cell_mask[..., None]
         cells[..., 3] = torch.randint(0, 6, (batch_size, c), generator=gen).float() * cell_mask
-        return {"tracks": tracks, "track_mask": track_mask, "cells": cells,
-                "cell_mask": cell_mask}
+        return {"tracks": tracks, "track_mask": track_mask, "cells": cells, "cell_mask": cell_mask}
     raise ValueError(f"unknown input_kind {input_kind!r}; known: {', '.join(INPUT_KINDS)}")
 
 
@@ -81,8 +81,18 @@ def backbone_problems(model: nn.Module) -> list[str]:
     """What ``model`` lacks of the Backbone protocol (empty: it follows it)."""
     problems: list[str] = []
     if not isinstance(model, Backbone):
-        missing = [a for a in ("input_kind", "num_features", "lora_targets", "config", "embed",
-                               "get_layer_id") if not hasattr(model, a)]
+        missing = [
+            a
+            for a in (
+                "input_kind",
+                "num_features",
+                "lora_targets",
+                "config",
+                "embed",
+                "get_layer_id",
+            )
+            if not hasattr(model, a)
+        ]
         return [f"missing {', '.join(missing)}"]
     if model.input_kind not in INPUT_KINDS:
         problems.append(f"input_kind {model.input_kind!r} is not one of {INPUT_KINDS}")
@@ -95,20 +105,26 @@ def backbone_problems(model: nn.Module) -> list[str]:
     with torch.no_grad():
         out = model.embed(example_batch(model.input_kind))
     if tuple(out.shape) != (4, int(model.num_features)):
-        problems.append(f"embed returned shape {tuple(out.shape)}, expected (4, "
-                        f"{model.num_features})")
+        problems.append(
+            f"embed returned shape {tuple(out.shape)}, expected (4, {model.num_features})"
+        )
     elif not torch.isfinite(out).all():
         problems.append("embed returned NaN or inf")
     ids = {name: model.get_layer_id(name) for name, _ in model.named_parameters()}
     if not all(isinstance(i, int) and i >= 0 for i in ids.values()):
         problems.append("get_layer_id must give an int >= 0 for every parameter")
     elif ids and (min(ids.values()) != 0 or max(ids.values()) < 1):
-        problems.append(f"layer ids span {min(ids.values())}..{max(ids.values())}; expected "
-                        "0 (input) up to >= 1")
-    linears = {name.rsplit(".", 1)[-1] for name, m in model.named_modules()
-               if isinstance(m, nn.Linear)}
+        problems.append(
+            f"layer ids span {min(ids.values())}..{max(ids.values())}; expected "
+            "0 (input) up to >= 1"
+        )
+    linears = {
+        name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, nn.Linear)
+    }
     absent = [t for t in model.lora_targets if t not in linears]
     if not model.lora_targets or absent:
-        problems.append(f"lora_targets {list(model.lora_targets)} name no nn.Linear module"
-                        + (f" ({absent[0]!r} missing)" if absent else ""))
+        problems.append(
+            f"lora_targets {list(model.lora_targets)} name no nn.Linear module"
+            + (f" ({absent[0]!r} missing)" if absent else "")
+        )
     return problems

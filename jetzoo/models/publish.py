@@ -4,6 +4,7 @@ The top of the models layer: it uses :mod:`jetzoo.models.zoo` (the folder must l
 weights must match their sha256) and :mod:`jetzoo.models.hub` (the upload); neither of those
 imports this module.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,16 @@ from jetzoo.models.zoo import ZooError, load_config, load_folder
 HubError = hub.HubError
 
 
-def publish(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None,
-            private: bool = False, commit_message: str | None = None, token: str | None = None,
-            api: Any = None) -> str:
+def publish(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    token: str | None = None,
+    api: Any = None,
+) -> str:
     """Validate a saved model folder (it must load) and upload it to the Hub.
 
     Creates the repo if needed (``exist_ok=True``) and the branch ``revision`` if it is not
@@ -32,14 +40,22 @@ def publish(folder: str | os.PathLike, repo_id: str, *, revision: str | None = N
         raise HubError(f"{folder}: not a folder")
     load_folder(folder)  # raises ZooError naming the file and field if anything is wrong
     config = load_config(folder)
-    return hub.upload(folder, repo_id, revision=revision, private=private,
-                      commit_message=commit_message or hub.default_message(config),
-                      token=token, api=api)
+    return hub.upload(
+        folder,
+        repo_id,
+        revision=revision,
+        private=private,
+        commit_message=commit_message or hub.default_message(config),
+        token=token,
+        api=api,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", help="a folder written by save_pretrained (config.json, "
-                                       "model.safetensors, README.md)")
+    parser.add_argument(
+        "folder",
+        help="a folder written by save_pretrained (config.json, model.safetensors, README.md)",
+    )
     parser.add_argument("--repo-id", required=True, help="Hub repository, org/name")
     parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
@@ -50,8 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """``jetzoo publish``: validate, create the repo, upload; print the commit URL."""
     try:
-        url = publish(args.folder, args.repo_id, revision=args.revision, private=args.private,
-                      commit_message=args.commit_message, token=args.token)
+        url = publish(
+            args.folder,
+            args.repo_id,
+            revision=args.revision,
+            private=args.private,
+            commit_message=args.commit_message,
+            token=args.token,
+        )
     except (HubError, ZooError) as err:
         print(f"jetzoo publish: error: {err}", file=sys.stderr)
         return 1

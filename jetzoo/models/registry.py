@@ -9,6 +9,7 @@ An *architecture* is an ``nn.Module`` class built from keyword arguments
 ['jbot-b', 'jbot-s']
 >>> model = create_backbone("jbot-s", dropout=0.0)
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,8 +25,12 @@ from torch import nn
 T = TypeVar("T", bound=type)
 
 # Modules whose import registers architectures and models.
-_MODEL_MODULES = ("jetzoo.models.transformer", "jetzoo.models.autoencoder",
-                  "jetzoo.models.rs3l_backbone", "jetzoo.models.classifier")
+_MODEL_MODULES = (
+    "jetzoo.models.transformer",
+    "jetzoo.models.autoencoder",
+    "jetzoo.models.rs3l_backbone",
+    "jetzoo.models.classifier",
+)
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {}
 _MODELS: dict[str, "ModelSpec"] = {}
@@ -58,13 +63,25 @@ def register_architecture(name: str) -> Callable[[T], T]:
     return deco
 
 
-def register_model(name: str, arch: str, config: dict[str, Any], description: str = "",
-                   hub_repo: str | None = None, revision: str = "main",
-                   tags: tuple[str, ...] = ()) -> ModelSpec:
+def register_model(
+    name: str,
+    arch: str,
+    config: dict[str, Any],
+    description: str = "",
+    hub_repo: str | None = None,
+    revision: str = "main",
+    tags: tuple[str, ...] = (),
+) -> ModelSpec:
     """Register a named configuration ``config`` (keyword arguments) of architecture ``arch``."""
-    spec = ModelSpec(name=name, arch=arch, config=dict(config), description=description,
-                     hub_repo=hub_repo if hub_repo is not None else f"jetzoo/{name}",
-                     revision=revision, tags=tuple(tags))
+    spec = ModelSpec(
+        name=name,
+        arch=arch,
+        config=dict(config),
+        description=description,
+        hub_repo=hub_repo if hub_repo is not None else f"jetzoo/{name}",
+        revision=revision,
+        tags=tuple(tags),
+    )
     _MODELS[name] = spec
     return spec
 
@@ -133,7 +150,7 @@ def config_problem(config: dict[str, Any]) -> tuple[str, str] | None:
         value = config.get(key)
         if value is None:
             continue
-        for v in (value if isinstance(value, (list, tuple)) else [value]):
+        for v in value if isinstance(value, (list, tuple)) else [value]:
             integral = isinstance(lo, int) and isinstance(hi, int)
             kinds = (int,) if integral else (int, float)
             if isinstance(v, bool) or not isinstance(v, kinds):

@@ -17,6 +17,7 @@ final LayerNorm: 199,424; output MLP 128 -> 64 -> 8: 8,776 (243,040 in all).
 view a of an RS3L batch (:mod:`jetzoo.data.rs3l_schema`) and returns ``y`` too, so
 ``num_features`` is 8 (the paper's downstream heads take ``y / |y|``).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,14 +49,23 @@ DEFAULT_PREPROCESSING: dict[str, list[float]] = {
 def transform_tracks(tracks: Tensor) -> Tensor:
     """(pT, eta, dphi, d0, z0) -> (log pT, eta, dphi, slog d0, slog z0)."""
     slog = lambda x: torch.sign(x) * torch.log1p(x.abs() / IMPACT_SCALE_MM)  # noqa: E731
-    return torch.stack([torch.log(tracks[..., 0].clamp_min(ENERGY_FLOOR)), tracks[..., 1],
-                        tracks[..., 2], slog(tracks[..., 3]), slog(tracks[..., 4])], dim=-1)
+    return torch.stack(
+        [
+            torch.log(tracks[..., 0].clamp_min(ENERGY_FLOOR)),
+            tracks[..., 1],
+            tracks[..., 2],
+            slog(tracks[..., 3]),
+            slog(tracks[..., 4]),
+        ],
+        dim=-1,
+    )
 
 
 def transform_cells(cells: Tensor) -> Tensor:
     """(E, eta, dphi, layer) -> (log E, eta, dphi); the layer goes to the embedding."""
-    return torch.stack([torch.log(cells[..., 0].clamp_min(ENERGY_FLOOR)), cells[..., 1],
-                        cells[..., 2]], dim=-1)
+    return torch.stack(
+        [torch.log(cells[..., 0].clamp_min(ENERGY_FLOOR)), cells[..., 1], cells[..., 2]], dim=-1
+    )
 
 
 def fit_preprocessing(batches: Iterable[dict[str, Tensor]]) -> dict[str, list[float]]:
@@ -105,17 +115,33 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
     arch_name = "rs3l_transformer"
     input_kind = "tracks+cells"  # Backbone protocol: tracks, track_mask, cells, cell_mask
     config_limits: dict[str, tuple[float, float]] = {
-        "embed_dim": (1, 4096), "depth": (1, 128), "num_heads": (1, 256),
-        "mlp_ratio": (0.01, 64.0), "n_layers": (1, 64), "layer_embed_dim": (1, 1024),
-        "radius": (1e-6, 10.0), "out_hidden": (1, 4096), "out_dim": (1, 4096),
-        "dropout": (0.0, 0.99)}
+        "embed_dim": (1, 4096),
+        "depth": (1, 128),
+        "num_heads": (1, 256),
+        "mlp_ratio": (0.01, 64.0),
+        "n_layers": (1, 64),
+        "layer_embed_dim": (1, 1024),
+        "radius": (1e-6, 10.0),
+        "out_hidden": (1, 4096),
+        "out_dim": (1, 4096),
+        "dropout": (0.0, 0.99),
+    }
     lora_targets: tuple[str, ...] = ("qkv",)
 
-    def __init__(self, embed_dim: int = 128, depth: int = 2, num_heads: int = 8,
-                 mlp_ratio: float = 1.0, n_layers: int = 6, layer_embed_dim: int = 4,
-                 radius: float = 0.2, out_hidden: int = 64, out_dim: int = 8,
-                 dropout: float = 0.0, preprocessing: dict[str, list[float]] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        embed_dim: int = 128,
+        depth: int = 2,
+        num_heads: int = 8,
+        mlp_ratio: float = 1.0,
+        n_layers: int = 6,
+        layer_embed_dim: int = 4,
+        radius: float = 0.2,
+        out_hidden: int = 64,
+        out_dim: int = 8,
+        dropout: float = 0.0,
+        preprocessing: dict[str, list[float]] | None = None,
+    ) -> None:
         super().__init__()
         prep = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
         for key, n in (("track_mean", 5), ("track_std", 5), ("cell_mean", 3), ("cell_std", 3)):
@@ -126,12 +152,22 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
                 raise ValueError(f"RS3L preprocessing {key!r} must be positive, got {vals}")
         if radius <= 0:
             raise ValueError(f"radius must be positive, got {radius}")
-        self._config = dict(embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-                            mlp_ratio=mlp_ratio, n_layers=n_layers,
-                            layer_embed_dim=layer_embed_dim, radius=radius,
-                            out_hidden=out_hidden, out_dim=out_dim, dropout=dropout,
-                            preprocessing={k: [float(v) for v in prep[k]] for k in
-                                           ("track_mean", "track_std", "cell_mean", "cell_std")})
+        self._config = dict(
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            n_layers=n_layers,
+            layer_embed_dim=layer_embed_dim,
+            radius=radius,
+            out_hidden=out_hidden,
+            out_dim=out_dim,
+            dropout=dropout,
+            preprocessing={
+                k: [float(v) for v in prep[k]]
+                for k in ("track_mean", "track_std", "cell_mean", "cell_std")
+            },
+        )
         self.num_features = out_dim
         self.radius = radius
         for key in ("track_mean", "track_std", "cell_mean", "cell_std"):
@@ -139,8 +175,9 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
         self.layer_embed = nn.Embedding(n_layers, layer_embed_dim)
         self.cell_mlp = _mlp(3 + layer_embed_dim, embed_dim, embed_dim)
         self.track_mlp = _mlp(N_TRACK_FEATURES, embed_dim, embed_dim)
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio=mlp_ratio,
-                                          dropout=dropout) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, dropout=dropout) for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(embed_dim)
         self.head = _mlp(embed_dim, out_hidden, out_dim)
 
@@ -162,11 +199,13 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
         if x.dim() != 3 or x.shape[-1] != width:
             raise ValueError(f"{name} must have shape (B, N, {width}), got {tuple(x.shape)}")
         if mask.shape != x.shape[:2]:
-            raise ValueError(f"{name} mask shape {tuple(mask.shape)} does not match "
-                             f"{tuple(x.shape[:2])}")
+            raise ValueError(
+                f"{name} mask shape {tuple(mask.shape)} does not match {tuple(x.shape[:2])}"
+            )
 
-    def tokens(self, tracks: Tensor, track_mask: Tensor, cells: Tensor, cell_mask: Tensor
-               ) -> tuple[Tensor, Tensor]:
+    def tokens(
+        self, tracks: Tensor, track_mask: Tensor, cells: Tensor, cell_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Transformer outputs ``(B, T + C, D)`` (tracks first) and their mask ``(B, T + C)``."""
         self._check("tracks", tracks, track_mask, N_TRACK_FEATURES)
         self._check("cells", cells, cell_mask, N_CELL_FEATURES)
@@ -177,8 +216,10 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
         t = (transform_tracks(tracks) - self.track_mean) / self.track_std
         c = (transform_cells(cells) - self.cell_mean) / self.cell_std
         layer = cells[..., 3].round().long().clamp(0, self.layer_embed.num_embeddings - 1)
-        h = torch.cat([self.track_mlp(t), self.cell_mlp(torch.cat(
-            [c, self.layer_embed(layer)], dim=-1))], dim=1)
+        h = torch.cat(
+            [self.track_mlp(t), self.cell_mlp(torch.cat([c, self.layer_embed(layer)], dim=-1))],
+            dim=1,
+        )
         mask = torch.cat([track_mask, cell_mask], dim=1)
         eta = torch.cat([tracks[..., 1], cells[..., 1]], dim=1)
         phi = torch.cat([tracks[..., 2], cells[..., 2]], dim=1)
@@ -191,15 +232,15 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
             h = block(h, attend)
         return self.norm(h), mask
 
-    def pool(self, tracks: Tensor, track_mask: Tensor, cells: Tensor, cell_mask: Tensor
-             ) -> Tensor:
+    def pool(self, tracks: Tensor, track_mask: Tensor, cells: Tensor, cell_mask: Tensor) -> Tensor:
         """Mean of the real transformer outputs, ``x`` (B, D)."""
         h, mask = self.tokens(tracks, track_mask, cells, cell_mask)
         m = mask.to(h.dtype)[..., None]
         return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
 
-    def forward(self, tracks: Tensor, track_mask: Tensor, cells: Tensor, cell_mask: Tensor
-                ) -> Tensor:
+    def forward(
+        self, tracks: Tensor, track_mask: Tensor, cells: Tensor, cell_mask: Tensor
+    ) -> Tensor:
         """Representation ``y`` (B, out_dim) of padded tracks (B, T, 5) and cells (B, C, 4)."""
         return self.head(self.pool(tracks, track_mask, cells, cell_mask))
 
@@ -207,8 +248,12 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
         """``y`` of view a of an RS3L batch (keys tracks, track_mask, cells, cell_mask); inputs
         of another float dtype are cast to the model's, non-finite ones are a ValueError."""
         dtype = self.norm.weight.dtype
-        return self(checked_input("tracks", batch["tracks"], dtype), batch["track_mask"],
-                    checked_input("cells", batch["cells"], dtype), batch["cell_mask"])
+        return self(
+            checked_input("tracks", batch["tracks"], dtype),
+            batch["track_mask"],
+            checked_input("cells", batch["cells"], dtype),
+            batch["cell_mask"],
+        )
 
     def get_layer_id(self, param_name: str) -> int:
         """Depth of a parameter for layer-wise LR decay: 0 = input MLPs and embeddings,
@@ -221,10 +266,22 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
 
 
 register_model(
-    "rs3l", arch="rs3l_transformer",
-    config=dict(embed_dim=128, depth=2, num_heads=8, mlp_ratio=1.0, n_layers=6,
-                layer_embed_dim=4, radius=0.2, out_hidden=64, out_dim=8, dropout=0.0,
-                preprocessing=DEFAULT_PREPROCESSING),
+    "rs3l",
+    arch="rs3l_transformer",
+    config=dict(
+        embed_dim=128,
+        depth=2,
+        num_heads=8,
+        mlp_ratio=1.0,
+        n_layers=6,
+        layer_embed_dim=4,
+        radius=0.2,
+        out_hidden=64,
+        out_dim=8,
+        dropout=0.0,
+        preprocessing=DEFAULT_PREPROCESSING,
+    ),
     description="RS3L track + cell transformer (seed paper 000, Fig. 3a, Table 1: 243k "
-                "parameters, 8-dim output); input: the RS3L re-simulated dataset.",
-    tags=("rs3l", "tracks", "cells"))
+    "parameters, 8-dim output); input: the RS3L re-simulated dataset.",
+    tags=("rs3l", "tracks", "cells"),
+)

@@ -13,6 +13,7 @@ projects the concatenated heads back to d_model. We do the same: ``head_dim`` is
 and the output projection maps num_heads * head_dim -> d. ``jbot-b`` uses 6 heads of 16
 (inner width 96), i.e. each head has the width of a jBOT-B head with 4 heads of 16 = 64.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -50,14 +51,17 @@ class MaskedSelfAttention(nn.Module):
     (torch 2.14, ``benchmarks/train_step.py``); those masks always allow the query itself.
     """
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
-                 attn_dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, head_dim: int | None = None, attn_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = head_dim or dim // num_heads
         if head_dim is None and dim % num_heads:
-            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}; "
-                             "pass head_dim explicitly")
+            raise ValueError(
+                f"embed_dim {dim} is not divisible by num_heads {num_heads}; "
+                "pass head_dim explicitly"
+            )
         inner = num_heads * self.head_dim
         self.qkv = nn.Linear(dim, 3 * inner)
         self.proj = nn.Linear(inner, dim)
@@ -72,14 +76,19 @@ class MaskedSelfAttention(nn.Module):
         if x.is_cuda or key_mask.dim() == 3:
             mask = key_mask[:, None] if key_mask.dim() == 3 else key_mask[:, None, None, :]
             out = F.scaled_dot_product_attention(
-                qkv[0], qkv[1], qkv[2], attn_mask=mask,
-                dropout_p=self.attn_dropout if self.training else 0.0)
+                qkv[0],
+                qkv[1],
+                qkv[2],
+                attn_mask=mask,
+                dropout_p=self.attn_dropout if self.training else 0.0,
+            )
             return self.proj(out.transpose(1, 2).reshape(b, t, h * hd))
         q, k, v = qkv.reshape(3, b * h, t, hd)
         bias = torch.zeros(b, 1, 1, t, dtype=q.dtype, device=q.device).masked_fill_(
-            ~key_mask.view(b, 1, 1, t), torch.finfo(q.dtype).min)
+            ~key_mask.view(b, 1, 1, t), torch.finfo(q.dtype).min
+        )
         bias = bias.expand(b, h, 1, t).reshape(b * h, 1, t)
-        attn = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=hd ** -0.5).softmax(-1)
+        attn = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=hd**-0.5).softmax(-1)
         if self.training and self.attn_dropout > 0:
             attn = F.dropout(attn, self.attn_dropout)
         out = torch.bmm(attn, v).view(b, h, t, hd).transpose(1, 2).reshape(b, t, h * hd)
@@ -95,9 +104,18 @@ class Block(nn.Module):
     two 20% dropouts (hftsoi/jbot ``TransformerBlock``); none inside the MLP's 4d hidden layer.
     """
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int | None = None,
-                 mlp_ratio: float = 4.0, dropout: float = 0.0, attn_dropout: float = 0.0,
-                 drop_path: float = 0.0, norm_first: bool = True, norm_eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        head_dim: int | None = None,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+        drop_path: float = 0.0,
+        norm_first: bool = True,
+        norm_eps: float = 1e-5,
+    ) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
@@ -148,27 +166,54 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
     lora_targets: tuple[str, ...] = ("qkv",)  # the fused attention projections
     #: the sizes a saved config may hold (checked before anything is allocated)
     config_limits: dict[str, tuple[float, float]] = {
-        "in_features": (3, 3), "embed_dim": (1, 4096), "depth": (1, 128),
-        "num_heads": (1, 256), "head_dim": (1, 4096), "mlp_ratio": (0.01, 64.0),
-        "dropout": (0.0, 0.99), "attn_dropout": (0.0, 0.99), "drop_path": (0.0, 0.99),
-        "norm_eps": (1e-12, 1.0)}
+        "in_features": (3, 3),
+        "embed_dim": (1, 4096),
+        "depth": (1, 128),
+        "num_heads": (1, 256),
+        "head_dim": (1, 4096),
+        "mlp_ratio": (0.01, 64.0),
+        "dropout": (0.0, 0.99),
+        "attn_dropout": (0.0, 0.99),
+        "drop_path": (0.0, 0.99),
+        "norm_eps": (1e-12, 1.0),
+    }
 
-    def __init__(self, in_features: int = 3, embed_dim: int = 64, depth: int = 4,
-                 num_heads: int = 4, head_dim: int | None = None, mlp_ratio: float = 4.0,
-                 dropout: float = 0.0, attn_dropout: float = 0.0, drop_path: float = 0.0,
-                 preprocessing: dict[str, Any] | None = None, norm_first: bool = True,
-                 norm_eps: float = 1e-5, raw_input: bool = False,
-                 mask_padding: bool = True) -> None:
+    def __init__(
+        self,
+        in_features: int = 3,
+        embed_dim: int = 64,
+        depth: int = 4,
+        num_heads: int = 4,
+        head_dim: int | None = None,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+        drop_path: float = 0.0,
+        preprocessing: dict[str, Any] | None = None,
+        norm_first: bool = True,
+        norm_eps: float = 1e-5,
+        raw_input: bool = False,
+        mask_padding: bool = True,
+    ) -> None:
         super().__init__()
         if in_features != 3:
             raise ValueError("ParticleTransformer takes (eta_rel, phi_rel, pt_rel): in_features=3")
         prep = Preprocessing.from_dict(preprocessing) if preprocessing else Preprocessing()
-        self._config = dict(in_features=in_features, embed_dim=embed_dim, depth=depth,
-                            num_heads=num_heads, head_dim=head_dim, mlp_ratio=mlp_ratio,
-                            dropout=dropout, attn_dropout=attn_dropout, drop_path=drop_path,
-                            preprocessing=prep.to_dict())
-        reference = dict(norm_first=norm_first, norm_eps=norm_eps, raw_input=raw_input,
-                         mask_padding=mask_padding)
+        self._config = dict(
+            in_features=in_features,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            head_dim=head_dim,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            attn_dropout=attn_dropout,
+            drop_path=drop_path,
+            preprocessing=prep.to_dict(),
+        )
+        reference = dict(
+            norm_first=norm_first, norm_eps=norm_eps, raw_input=raw_input, mask_padding=mask_padding
+        )
         defaults = dict(norm_first=True, norm_eps=1e-5, raw_input=False, mask_padding=True)
         # recorded only where they differ: configs of jetzoo's own backbones stay as they were
         self._config.update({k: v for k, v in reference.items() if v != defaults[k]})
@@ -180,9 +225,19 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, head_dim, mlp_ratio, dropout, attn_dropout,
-                  drop_path * i / max(depth - 1, 1), norm_first, norm_eps)
-            for i in range(depth))
+            Block(
+                embed_dim,
+                num_heads,
+                head_dim,
+                mlp_ratio,
+                dropout,
+                attn_dropout,
+                drop_path * i / max(depth - 1, 1),
+                norm_first,
+                norm_eps,
+            )
+            for i in range(depth)
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if norm_first else nn.Identity()
         self._init_weights()
 
@@ -205,8 +260,9 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         Its preprocessing is what the ``feat_mean`` / ``feat_std`` buffers hold, so a backbone
         filled by ``load_state_dict`` (e.g. exported from a checkpoint) reports the numbers it
         computes with, not those it was built with."""
-        prep = self._preprocessing_in_buffers(self._config["preprocessing"],
-                                              {"mean": "feat_mean", "std": "feat_std"})
+        prep = self._preprocessing_in_buffers(
+            self._config["preprocessing"], {"mean": "feat_mean", "std": "feat_std"}
+        )
         return {"arch": self.arch_name, **self._config, "preprocessing": prep}
 
     def set_preprocessing(self, preprocessing: Preprocessing) -> None:
@@ -222,7 +278,8 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         to 0 and a padded slot's log pT to -inf, which times the 0 mask is NaN."""
         x32 = x.float()
         feats = torch.stack(
-            [x32[..., 0], x32[..., 1], torch.log(x32[..., 2].clamp_min(PT_FLOOR))], dim=-1)
+            [x32[..., 0], x32[..., 1], torch.log(x32[..., 2].clamp_min(PT_FLOOR))], dim=-1
+        )
         feats = (feats - self.feat_mean.float()) / self.feat_std.float()
         return (feats * mask.unsqueeze(-1)).to(self.particle_embed.weight.dtype)
 
@@ -240,16 +297,21 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
         if mask.shape != x.shape[:2]:
             raise ValueError(f"mask shape {tuple(mask.shape)} does not match x {tuple(x.shape)}")
         mask = mask.bool()
-        feats = (torch.cat([x, mask.unsqueeze(-1).to(x.dtype)], dim=-1) if self.raw_input
-                 else self.preprocess(x, mask))
+        feats = (
+            torch.cat([x, mask.unsqueeze(-1).to(x.dtype)], dim=-1)
+            if self.raw_input
+            else self.preprocess(x, mask)
+        )
         tokens = self.particle_embed(feats)
         if token_mask is not None:
-            tokens = torch.where((token_mask & mask).unsqueeze(-1),
-                                 self.mask_token.to(tokens.dtype), tokens)
+            tokens = torch.where(
+                (token_mask & mask).unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens
+            )
         b = x.shape[0]
         h = torch.cat([self.cls_token.expand(b, -1, -1).to(tokens.dtype), tokens], dim=1)
-        key_mask = torch.cat([mask.new_ones(b, 1), mask if self.mask_padding
-                              else torch.ones_like(mask)], dim=1)
+        key_mask = torch.cat(
+            [mask.new_ones(b, 1), mask if self.mask_padding else torch.ones_like(mask)], dim=1
+        )
         for block in self.blocks:
             h = block(h, key_mask)
         h = self.norm(h)
@@ -273,23 +335,35 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
 
 def _register() -> None:
     common = dict(in_features=3, mlp_ratio=4.0, attn_dropout=0.0, drop_path=0.0)
-    register_model("jbot-s", "particle_transformer",
-                   dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
-                   description="jBOT-S (seed paper 004, Table 1): d=32, 2 blocks, 4 heads.",
-                   tags=("jbot", "jetnet"))
-    register_model("jbot-s-qcd", "particle_transformer",
-                   dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
-                   description="jBOT-S pre-trained on QCD jets (q, g) only: the backbone for "
-                   "anomaly searches (W, Z, t are never seen in pre-training).",
-                   tags=("jbot", "jetnet", "anomaly"))
-    register_model("jbot-b", "particle_transformer",
-                   dict(common, embed_dim=64, depth=4, num_heads=6, head_dim=16, dropout=0.2),
-                   description="jBOT-B (seed paper 004, Table 1): d=64, 4 blocks, 6 heads of 16.",
-                   tags=("jbot", "jetnet"))
-    register_model("jetclr", "particle_transformer",
-                   dict(common, embed_dim=64, depth=4, num_heads=4, dropout=0.1),
-                   description="JetCLR transformer (Dillon et al.), scaled to CPU: d=64, 4 blocks.",
-                   tags=("jetclr", "jetnet"))
+    register_model(
+        "jbot-s",
+        "particle_transformer",
+        dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
+        description="jBOT-S (seed paper 004, Table 1): d=32, 2 blocks, 4 heads.",
+        tags=("jbot", "jetnet"),
+    )
+    register_model(
+        "jbot-s-qcd",
+        "particle_transformer",
+        dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
+        description="jBOT-S pre-trained on QCD jets (q, g) only: the backbone for "
+        "anomaly searches (W, Z, t are never seen in pre-training).",
+        tags=("jbot", "jetnet", "anomaly"),
+    )
+    register_model(
+        "jbot-b",
+        "particle_transformer",
+        dict(common, embed_dim=64, depth=4, num_heads=6, head_dim=16, dropout=0.2),
+        description="jBOT-B (seed paper 004, Table 1): d=64, 4 blocks, 6 heads of 16.",
+        tags=("jbot", "jetnet"),
+    )
+    register_model(
+        "jetclr",
+        "particle_transformer",
+        dict(common, embed_dim=64, depth=4, num_heads=4, dropout=0.1),
+        description="JetCLR transformer (Dillon et al.), scaled to CPU: d=64, 4 blocks.",
+        tags=("jetclr", "jetnet"),
+    )
     # "ae" (the autoencoder baseline) is registered in jetzoo/models/autoencoder.py
 
 

@@ -20,6 +20,7 @@ A saved backbone is a folder with three files::
 3. a Hub repo id ``org/name`` through ``huggingface_hub`` (honours ``HF_HUB_OFFLINE`` and the HF
    cache, see :mod:`jetzoo.models.hub`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,6 +77,7 @@ def _jetzoo_version() -> str:
 # saving
 # ---------------------------------------------------------------------------------------------
 
+
 def _model_name(model: nn.Module) -> str:
     """The name a model was created or loaded as (``model.model_name``), else its arch name."""
     name = getattr(model, "model_name", None)
@@ -84,16 +86,23 @@ def _model_name(model: nn.Module) -> str:
     return str(dict(getattr(model, "config", {})).get("arch", type(model).__name__))
 
 
-def build_config(model: nn.Module, *, model_name: str | None = None,
-                 recipe: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None,
-                 training: dict[str, Any] | None = None,
-                 results: Any = None,
-                 comparisons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_config(
+    model: nn.Module,
+    *,
+    model_name: str | None = None,
+    recipe: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    results: Any = None,
+    comparisons: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The ``config.json`` content for ``model`` (without ``weights_sha256``)."""
     backbone = getattr(model, "config", None)
     if not isinstance(backbone, dict) or "arch" not in backbone:
-        raise ZooError(f"{type(model).__name__} has no `config` dict with an 'arch' field; "
-                       "only registered backbones can be saved")
+        raise ZooError(
+            f"{type(model).__name__} has no `config` dict with an 'arch' field; "
+            "only registered backbones can be saved"
+        )
     name = model_name or _model_name(model)
     if name_problem(name):  # it becomes a folder name (results, cards, shipped weights)
         raise ZooError(f"model_name: {name_problem(name)}")
@@ -138,15 +147,24 @@ def _check_target(target: Path) -> None:
     if target.is_dir():
         foreign = sorted(p.name for p in target.iterdir() if p.name not in ZOO_FILES)
         if foreign:
-            raise ZooError(f"{target}: refusing to overwrite a folder that holds files not written "
-                           f"by save_pretrained ({', '.join(foreign[:5])}); choose an empty folder")
+            raise ZooError(
+                f"{target}: refusing to overwrite a folder that holds files not written "
+                f"by save_pretrained ({', '.join(foreign[:5])}); choose an empty folder"
+            )
 
 
-def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
-                    model_name: str | None = None, recipe: dict[str, Any] | None = None,
-                    dataset: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
-                    results: Any = None, comparisons: list[dict[str, Any]] | None = None,
-                    license: str = "mit") -> Path:
+def save_pretrained(
+    model: nn.Module,
+    save_directory: str | os.PathLike,
+    *,
+    model_name: str | None = None,
+    recipe: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    results: Any = None,
+    comparisons: list[dict[str, Any]] | None = None,
+    license: str = "mit",
+) -> Path:
     """Write ``model.safetensors``, ``config.json`` and ``README.md`` into ``save_directory``.
 
     The folder is written atomically: everything goes to a temporary sibling folder which then
@@ -171,20 +189,32 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
     from jetzoo.models.model_card import render_model_card
 
     target = Path(save_directory).expanduser()
-    config = build_config(model, model_name=model_name, recipe=recipe, dataset=dataset,
-                          training=training, results=results, comparisons=comparisons)
+    config = build_config(
+        model,
+        model_name=model_name,
+        recipe=recipe,
+        dataset=dataset,
+        training=training,
+        results=results,
+        comparisons=comparisons,
+    )
     _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+        state = {
+            k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()
+        }
         # one metadata key only: safetensors orders a multi-key header at random, and the same
         # weights should always give the same file bytes (and weights_sha256)
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         config["weights_sha256"] = sha256_file(tmp / WEIGHTS_NAME)
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        (tmp / CARD_NAME).write_text(render_model_card(
-            config, license=license, n_params=sum(p.numel() for p in model.parameters())))
+        (tmp / CARD_NAME).write_text(
+            render_model_card(
+                config, license=license, n_params=sum(p.numel() for p in model.parameters())
+            )
+        )
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
@@ -202,12 +232,15 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, *,
 # loading
 # ---------------------------------------------------------------------------------------------
 
+
 def load_config(folder: str | os.PathLike) -> dict[str, Any]:
     """Read and validate ``folder/config.json``; a :class:`ZooError` naming the file and field."""
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
-        raise ZooError(f"{path}: not found; {folder} is not a jetzoo model folder "
-                       f"(expected {', '.join(ZOO_FILES)})")
+        raise ZooError(
+            f"{path}: not found; {folder} is not a jetzoo model folder "
+            f"(expected {', '.join(ZOO_FILES)})"
+        )
     try:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -222,7 +255,8 @@ def load_config(folder: str | os.PathLike) -> dict[str, Any]:
             f"{path}: format_version {version} is newer than this jetzoo supports "
             f"({FORMAT_VERSION}); the model was saved with jetzoo "
             f"{config.get('jetzoo_version', '?')} and you run jetzoo {_jetzoo_version()}: "
-            "upgrade jetzoo (pip install -U jetzoo)")
+            "upgrade jetzoo (pip install -U jetzoo)"
+        )
     backbone = config.get("backbone")
     if not isinstance(backbone, dict) or not isinstance(backbone.get("arch"), str):
         raise ZooError(f"{path}: field 'backbone' must be an object with a string 'arch'")
@@ -236,12 +270,16 @@ def load_config(folder: str | os.PathLike) -> dict[str, Any]:
 def _check_state(path: Path, state: dict[str, Any], model: nn.Module) -> None:
     """The tensors (or shapes) in ``state`` are exactly ``model``'s, shape for shape."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    state = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v)
-             for k, v in state.items()}
+    state = {
+        k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in state.items()
+    }
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: file {state[k]} vs config {expected[k]}"
-             for k in expected if k in state and state[k] != expected[k]]
+    wrong = [
+        f"{k}: file {state[k]} vs config {expected[k]}"
+        for k in expected
+        if k in state and state[k] != expected[k]
+    ]
     problems = []
     if wrong:
         problems.append("shape mismatch " + "; ".join(wrong[:5]))
@@ -250,8 +288,10 @@ def _check_state(path: Path, state: dict[str, Any], model: nn.Module) -> None:
     if unexpected:
         problems.append("unexpected tensors " + ", ".join(unexpected[:5]))
     if problems:
-        raise ZooError(f"{path}: weights do not match the architecture in {CONFIG_NAME} "
-                       f"({' | '.join(problems)})")
+        raise ZooError(
+            f"{path}: weights do not match the architecture in {CONFIG_NAME} "
+            f"({' | '.join(problems)})"
+        )
 
 
 def _build_checked(config_path: Path, weights: Path, backbone: dict[str, Any]) -> nn.Module:
@@ -269,8 +309,10 @@ def _build_checked(config_path: Path, weights: Path, backbone: dict[str, Any]) -
         try:
             return registry.build_from_config(backbone)
         except Exception as err:  # noqa: BLE001 - a constructor refuses a config many ways
-            raise ZooError(f"{config_path}: field 'backbone' does not build a model: "
-                           f"{type(err).__name__}: {err}") from err
+            raise ZooError(
+                f"{config_path}: field 'backbone' does not build a model: "
+                f"{type(err).__name__}: {err}"
+            ) from err
 
     with torch.device("meta"):
         skeleton = build()
@@ -289,8 +331,10 @@ def _check_values(path: Path, state: dict[str, torch.Tensor]) -> None:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ZooError(f"{path}: tensor {key!r} holds NaN or inf")
         if key.endswith("std") and tensor.numel() and float(tensor.min()) <= 0:
-            raise ZooError(f"{path}: tensor {key!r} (a preprocessing standard deviation) "
-                           f"must be > 0, got {[round(float(v), 6) for v in tensor.flatten()]}")
+            raise ZooError(
+                f"{path}: tensor {key!r} (a preprocessing standard deviation) "
+                f"must be > 0, got {[round(float(v), 6) for v in tensor.flatten()]}"
+            )
 
 
 def safetensors_problem(path: Path) -> str | None:
@@ -299,8 +343,10 @@ def safetensors_problem(path: Path) -> str | None:
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(9)
-    never = ("; jetzoo reads safetensors only and never unpickles weights (convert a state "
-             "dict with safetensors.torch.save_file)")
+    never = (
+        "; jetzoo reads safetensors only and never unpickles weights (convert a state "
+        "dict with safetensors.torch.save_file)"
+    )
     if head.startswith(b"PK\x03\x04"):
         what = "a zip archive (torch.save), not safetensors" + never
     elif head[:1] == b"\x80":
@@ -318,8 +364,10 @@ def safetensors_problem(path: Path) -> str | None:
                 f.seek(8)
                 try:
                     meta = json.loads(f.read(header))
-                    end = max((int(v["data_offsets"][1]) for k, v in meta.items()
-                               if k != "__metadata__"), default=0)
+                    end = max(
+                        (int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"),
+                        default=0,
+                    )
                 except (ValueError, KeyError, TypeError, IndexError):
                     return "not a safetensors file (unreadable JSON header)"
             if 8 + header + end > size:
@@ -336,18 +384,26 @@ def load_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         pickled = [n for n in _PICKLE_WEIGHTS if (folder / n).exists()]
-        hint = (f"; {', '.join(pickled)} is not loaded: jetzoo reads safetensors only, never "
-                "pickled files" if pickled else "")
+        hint = (
+            f"; {', '.join(pickled)} is not loaded: jetzoo reads safetensors only, never "
+            "pickled files"
+            if pickled
+            else ""
+        )
         name = config.get("model_name") or "NAME"
-        raise ZooError(f"{weights}: not found: the folder has a config but no weights{hint}. "
-                       f"create_backbone({name!r}) gives the architecture with random weights")
+        raise ZooError(
+            f"{weights}: not found: the folder has a config but no weights{hint}. "
+            f"create_backbone({name!r}) gives the architecture with random weights"
+        )
     problem = safetensors_problem(weights)
     if problem:
         raise ZooError(f"{weights}: {problem}")
     expected_sha = config.get("weights_sha256")
     if expected_sha is not None and sha256_file(weights) != expected_sha:
-        raise ZooError(f"{weights}: sha256 differs from field 'weights_sha256' in {CONFIG_NAME}: "
-                       "the file is corrupt or was changed after saving")
+        raise ZooError(
+            f"{weights}: sha256 differs from field 'weights_sha256' in {CONFIG_NAME}: "
+            "the file is corrupt or was changed after saving"
+        )
     model = _build_checked(folder / CONFIG_NAME, weights, config["backbone"])
     try:
         state = load_file(str(weights), device="cpu")
@@ -378,8 +434,11 @@ def _shipped_folder(name: str) -> Path | None:
     return tmp
 
 
-def resolve(name_or_path: str | os.PathLike, revision: str | None = None,
-            cache_dir: str | os.PathLike | None = None) -> Path:
+def resolve(
+    name_or_path: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
     """The local folder holding ``name_or_path`` (see the module docstring for the order)."""
     from jetzoo.models import hub
 
@@ -388,9 +447,14 @@ def resolve(name_or_path: str | os.PathLike, revision: str | None = None,
     if path.is_dir():
         return path
     if path.is_file():
-        raise ZooError(f"{path}: is a file; pass the model folder that holds {', '.join(ZOO_FILES)}")
-    looks_like_path = (isinstance(name_or_path, os.PathLike) or text.startswith((".", "/", "~"))
-                       or text.count("/") > 1)
+        raise ZooError(
+            f"{path}: is a file; pass the model folder that holds {', '.join(ZOO_FILES)}"
+        )
+    looks_like_path = (
+        isinstance(name_or_path, os.PathLike)
+        or text.startswith((".", "/", "~"))
+        or text.count("/") > 1
+    )
     if registry.is_registered(text):
         tried = []
         shipped = _shipped_folder(text)
@@ -403,23 +467,26 @@ def resolve(name_or_path: str | os.PathLike, revision: str | None = None,
         except hub.HubError as err:
             tried.append(f"Hugging Face Hub {repo_id}@{rev} ({err})")
         raise ModelNotFoundError(
-            f"no pretrained weights for {text!r}. Tried: " + "; ".join(tried)
-            + f". create_backbone({text!r}) gives the architecture with random weights.")
+            f"no pretrained weights for {text!r}. Tried: "
+            + "; ".join(tried)
+            + f". create_backbone({text!r}) gives the architecture with random weights."
+        )
     if not looks_like_path and _REPO_ID.match(text):
         try:
             return hub.download(text, revision, cache_dir)
         except hub.HubError as err:
             raise ModelNotFoundError(
                 f"could not load {text!r}. Tried: local folder ./{text} (does not exist); "
-                f"Hugging Face Hub {text}@{revision or 'main'} ({err})") from err
+                f"Hugging Face Hub {text}@{revision or 'main'} ({err})"
+            ) from err
     if looks_like_path:
         raise ModelNotFoundError(f"{path}: folder not found")
     try:
         registry.get_model_spec(text)
     except KeyError as err:
         raise UnknownModelError(
-            f"{err.args[0]}. Pass a registered name, a model folder or a Hub repo id "
-            "'org/name'.") from None
+            f"{err.args[0]}. Pass a registered name, a model folder or a Hub repo id 'org/name'."
+        ) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -427,9 +494,12 @@ class JetZoo:
     """Entry point of the zoo: ``JetZoo.from_pretrained("jbot-b")``."""
 
     @staticmethod
-    def from_pretrained(name_or_path: str | os.PathLike, revision: str | None = None,
-                        cache_dir: str | os.PathLike | None = None,
-                        device: str | torch.device = "cpu") -> nn.Module:
+    def from_pretrained(
+        name_or_path: str | os.PathLike,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        device: str | torch.device = "cpu",
+    ) -> nn.Module:
         """Load a pretrained backbone in eval mode.
 
         Args:
@@ -457,8 +527,9 @@ class PretrainedMixin:
         """Save this backbone; keyword arguments as :func:`save_pretrained`."""
         return save_pretrained(self, save_directory, **kwargs)  # type: ignore[arg-type]
 
-    def _preprocessing_in_buffers(self, stored: dict[str, Any],
-                                  buffers: dict[str, str]) -> dict[str, Any]:
+    def _preprocessing_in_buffers(
+        self, stored: dict[str, Any], buffers: dict[str, str]
+    ) -> dict[str, Any]:
         """``stored`` (the preprocessing a backbone was built with) with each entry ``key``
         replaced by the values of the buffer named ``buffers[key]`` where they differ, as after
         ``load_state_dict`` (e.g. an export from a checkpoint): the numbers it computes with."""
@@ -469,15 +540,27 @@ class PretrainedMixin:
                 prep[key] = [float(v) for v in buf.tolist()]
         return prep
 
-    def push_to_hub(self, repo_id: str, *, revision: str | None = None, private: bool = False,
-                    commit_message: str | None = None, token: str | None = None,
-                    **kwargs: Any) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        private: bool = False,
+        commit_message: str | None = None,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> str:
         """Save this backbone to a temporary folder and upload it (:func:`hub.upload`)."""
         from jetzoo.models import hub
 
         with tempfile.TemporaryDirectory(prefix="jetzoo-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "model", **kwargs)
             config = load_config(folder)
-            return hub.upload(folder, repo_id, revision=revision, private=private,
-                              commit_message=commit_message or hub.default_message(config),
-                              token=token)
+            return hub.upload(
+                folder,
+                repo_id,
+                revision=revision,
+                private=private,
+                commit_message=commit_message or hub.default_message(config),
+                token=token,
+            )

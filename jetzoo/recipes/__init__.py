@@ -3,6 +3,7 @@
 ``RECIPES`` maps the YAML ``recipe:`` name to the class; every class is built as
 ``Recipe(backbone=..., backbone_overrides=..., optimizer=..., **method_hparams)``.
 """
+
 from __future__ import annotations
 
 from jetzoo.recipes.autoencoder import AutoencoderRecipe
@@ -19,5 +20,12 @@ RECIPES: dict[str, type[SSLRecipe]] = {
     "rs3l": RS3LRecipe,
 }
 
-__all__ = ["RECIPES", "SSLRecipe", "MomentumRecipe", "JetCLRRecipe", "JBOTRecipe",
-           "AutoencoderRecipe", "RS3LRecipe"]
+__all__ = [
+    "RECIPES",
+    "SSLRecipe",
+    "MomentumRecipe",
+    "JetCLRRecipe",
+    "JBOTRecipe",
+    "AutoencoderRecipe",
+    "RS3LRecipe",
+]

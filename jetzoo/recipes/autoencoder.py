@@ -22,6 +22,7 @@ A particle-transformer backbone name (e.g. ``jbot-s``) is wrapped into a JetAuto
 the default widths; ``export_backbone()`` returns the whole JetAutoencoder (one zoo model that
 both embeds and scores anomalies).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,10 +50,16 @@ class AutoencoderRecipe(SSLRecipe):
         augmentations: none by default ([]); names or {name: kwargs} to augment inputs.
     """
 
-    def __init__(self, backbone: str = "ae", backbone_overrides: dict[str, Any] | None = None,
-                 optimizer: dict[str, Any] | None = None, loss: str = "cosine",
-                 variance_weight: float = 1.0, covariance_weight: float = 0.04,
-                 augmentations: list[str] | dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        backbone: str = "ae",
+        backbone_overrides: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        loss: str = "cosine",
+        variance_weight: float = 1.0,
+        covariance_weight: float = 0.04,
+        augmentations: list[str] | dict[str, Any] | None = None,
+    ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"autoencoder loss must be one of {LOSSES}, got {loss!r}")
         super().__init__(backbone, backbone_overrides, optimizer)
@@ -60,24 +67,27 @@ class AutoencoderRecipe(SSLRecipe):
         if not isinstance(self.backbone, JetAutoencoder):
             config = dict(getattr(self.backbone, "config", {}))
             if config.pop("arch", None) != "particle_transformer":
-                raise ValueError(f"autoencoder recipe needs a particle backbone, got "
-                                 f"{backbone!r} ({type(self.backbone).__name__})")
+                raise ValueError(
+                    f"autoencoder recipe needs a particle backbone, got "
+                    f"{backbone!r} ({type(self.backbone).__name__})"
+                )
             self.backbone = JetAutoencoder(**config)
-        noisy = {k: v for k, v in self.backbone.encoder.config.items()
-                 if k in NOISE_KEYS and v}
+        noisy = {k: v for k, v in self.backbone.encoder.config.items() if k in NOISE_KEYS and v}
         if noisy:
             raise ValueError(
                 f"autoencoder recipe: backbone {backbone!r} has {noisy}; the variance terms can be "
                 "met with dropout noise instead of jet content, so train without it: "
-                + ", ".join(f"model.backbone_overrides.{k}=0.0" for k in noisy))
+                + ", ".join(f"model.backbone_overrides.{k}=0.0" for k in noisy)
+            )
         self.augment = self.make_augmentations([] if augmentations is None else augmentations)
 
     def _compiled_modules(self) -> list[nn.Module]:
         """The loss calls ``reconstruct``, not ``forward``: compile the encoder it runs."""
         return [self.backbone.encoder]
 
-    def compute_loss(self, batch: dict[str, Tensor], stage: str
-                     ) -> tuple[Tensor, dict[str, Tensor | float]]:
+    def compute_loss(
+        self, batch: dict[str, Tensor], stage: str
+    ) -> tuple[Tensor, dict[str, Tensor | float]]:
         hp = self.hparams
         x, mask = self.augment(batch["x"], batch["mask"].bool(), batch["jet"][:, 0])
         rec = self.backbone.reconstruct(x, mask)
@@ -88,5 +98,8 @@ class AutoencoderRecipe(SSLRecipe):
         loss_var = variance_loss(rec.x) + variance_loss(rec.z)
         loss_cov = covariance_loss(rec.x) + covariance_loss(rec.z)
         loss = loss_reco + hp.variance_weight * loss_var + hp.covariance_weight * loss_cov
-        return loss, {"loss_reco": loss_reco.detach(), "variance": loss_var.detach(),
-                      "covariance": loss_cov.detach()}
+        return loss, {
+            "loss_reco": loss_reco.detach(),
+            "variance": loss_var.detach(),
+            "covariance": loss_cov.detach(),
+        }

@@ -15,6 +15,7 @@ Constructor contract (the runner builds recipes from YAML with it)::
 jBOT), ``min_lr_ratio`` (0: the cosine decays to lr * min_lr_ratio), ``betas`` ((0.9, 0.999)).
 Biases, norms and the [CLS]/[MASK] tokens (all 1-d parameters) get no weight decay.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,13 @@ from jetzoo.models.registry import create_backbone
 __all__ = ["SSLRecipe", "DEFAULT_OPTIMIZER", "warmup_cosine", "batch_size_of"]
 
 DEFAULT_OPTIMIZER: dict[str, Any] = {
-    "lr": 5e-4, "weight_decay": 1e-4, "warmup_epochs": None, "warmup_steps": None,
-    "scale_lr_by_batch": False, "min_lr_ratio": 0.0, "betas": (0.9, 0.999),
+    "lr": 5e-4,
+    "weight_decay": 1e-4,
+    "warmup_epochs": None,
+    "warmup_steps": None,
+    "scale_lr_by_batch": False,
+    "min_lr_ratio": 0.0,
+    "betas": (0.9, 0.999),
 }
 
 
@@ -71,16 +77,24 @@ class SSLRecipe(L.LightningModule):
     #: the others freeze it, so every trainable parameter gets a gradient in every step.
     uses_mask_token: bool = False
 
-    def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
-                 optimizer: dict[str, Any] | None = None,
-                 train_dropout: float | None = None) -> None:
+    def __init__(
+        self,
+        backbone: str = "jbot-s",
+        backbone_overrides: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        train_dropout: float | None = None,
+    ) -> None:
         super().__init__()
         unknown = set(optimizer or {}) - set(DEFAULT_OPTIMIZER)
         if unknown:
-            raise ValueError(f"optimizer: unknown key(s) {sorted(unknown)}; "
-                             f"known: {', '.join(DEFAULT_OPTIMIZER)}")
-        self.optimizer_cfg = {**DEFAULT_OPTIMIZER,
-                              **{k: v for k, v in (optimizer or {}).items() if v is not None}}
+            raise ValueError(
+                f"optimizer: unknown key(s) {sorted(unknown)}; "
+                f"known: {', '.join(DEFAULT_OPTIMIZER)}"
+            )
+        self.optimizer_cfg = {
+            **DEFAULT_OPTIMIZER,
+            **{k: v for k, v in (optimizer or {}).items() if v is not None},
+        }
         if self.optimizer_cfg["warmup_epochs"] and self.optimizer_cfg["warmup_steps"]:
             raise ValueError("optimizer: set warmup_epochs or warmup_steps, not both")
         self.backbone_name = backbone
@@ -95,8 +109,9 @@ class SSLRecipe(L.LightningModule):
                     p.requires_grad_(False)
 
     # ------------------------------------------------------------------ method interface
-    def compute_loss(self, batch: dict[str, Tensor], stage: str
-                     ) -> tuple[Tensor, dict[str, Tensor | float]]:
+    def compute_loss(
+        self, batch: dict[str, Tensor], stage: str
+    ) -> tuple[Tensor, dict[str, Tensor | float]]:
         """Return (loss, metrics) for ``stage`` in {"train", "val"}; metrics are logged as
         ``{stage}/{name}``."""
         raise NotImplementedError
@@ -159,8 +174,10 @@ class SSLRecipe(L.LightningModule):
             if not p.requires_grad:
                 continue
             (no_decay if p.ndim <= 1 or p.shape[:2] == (1, 1) else decay).append(p)
-        return [{"params": decay, "weight_decay": weight_decay},
-                {"params": no_decay, "weight_decay": 0.0}]
+        return [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
 
     def _global_batch_size(self) -> int:
         """Jets per optimiser step over all ranks (for ``scale_lr_by_batch``)."""
@@ -171,11 +188,19 @@ class SSLRecipe(L.LightningModule):
             iterables: Iterable[Any] = getattr(loader, "iterables", None) or [loader]
             if isinstance(iterables, Mapping):
                 iterables = iterables.values()
-            size = next((getattr(dl, "batch_size", None) for dl in iterables
-                         if getattr(dl, "batch_size", None)), None)
+            size = next(
+                (
+                    getattr(dl, "batch_size", None)
+                    for dl in iterables
+                    if getattr(dl, "batch_size", None)
+                ),
+                None,
+            )
         if size is None:
-            raise ValueError("optimizer.scale_lr_by_batch: cannot find the batch size (no "
-                             "datamodule.batch_size nor train_dataloader.batch_size)")
+            raise ValueError(
+                "optimizer.scale_lr_by_batch: cannot find the batch size (no "
+                "datamodule.batch_size nor train_dataloader.batch_size)"
+            )
         return int(size) * trainer.world_size * trainer.accumulate_grad_batches
 
     def total_steps(self) -> int | None:
@@ -192,23 +217,29 @@ class SSLRecipe(L.LightningModule):
         lr = float(cfg["lr"])
         if cfg["scale_lr_by_batch"]:
             lr *= self._global_batch_size() / 256
-        opt = torch.optim.AdamW(self._param_groups(lr, float(cfg["weight_decay"])), lr=lr,
-                                betas=tuple(cfg["betas"]))
+        opt = torch.optim.AdamW(
+            self._param_groups(lr, float(cfg["weight_decay"])), lr=lr, betas=tuple(cfg["betas"])
+        )
         if total is None:
-            raise ValueError("the LR schedule needs a finite number of steps: set "
-                             "trainer.max_epochs or trainer.max_steps")
+            raise ValueError(
+                "the LR schedule needs a finite number of steps: set "
+                "trainer.max_epochs or trainer.max_steps"
+            )
         if cfg["warmup_steps"]:
             warmup = int(cfg["warmup_steps"])
         elif cfg["warmup_epochs"]:
             epochs = self.trainer.max_epochs
             if not epochs or epochs < 0:
-                raise ValueError("optimizer.warmup_epochs needs trainer.max_epochs; "
-                                 "use optimizer.warmup_steps with max_steps")
+                raise ValueError(
+                    "optimizer.warmup_epochs needs trainer.max_epochs; "
+                    "use optimizer.warmup_steps with max_steps"
+                )
             warmup = int(round(float(cfg["warmup_epochs"]) * total / epochs))
         else:
             warmup = 0
         warmup = min(warmup, total)
         min_ratio = float(cfg["min_lr_ratio"])
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, warmup, total, min_ratio))
+            opt, lambda step: warmup_cosine(step, warmup, total, min_ratio)
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

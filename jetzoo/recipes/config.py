@@ -14,6 +14,7 @@ Loading merges, in order, the schema defaults, the YAML file and dotted command-
 Every error is a :class:`ConfigError` whose message names the file (or the override) and the
 dotted key, e.g. ``recipes/jbot-s.yaml: model.teacher_tmp: unknown key for recipe 'jbot' ...``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -34,8 +35,12 @@ RECIPE_NAMES: tuple[str, ...] = ("jetclr", "jbot", "autoencoder", "rs3l")
 DATA_KINDS: tuple[str, ...] = ("jetnet", "rs3l")
 WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled")
 #: ``compile`` values: torch.compile's modes ("default" = its default mode).
-COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune",
-                                  "max-autotune-no-cudagraphs")
+COMPILE_MODES: tuple[str, ...] = (
+    "default",
+    "reduce-overhead",
+    "max-autotune",
+    "max-autotune-no-cudagraphs",
+)
 
 
 class ConfigError(ValueError):
@@ -133,8 +138,10 @@ def _merge(base: DictConfig, other: Any, source: str) -> DictConfig:
         key, msg = _omegaconf_message(err)
         raise ConfigError(f"{source}: {key}: {msg}") from None
     except (TypeError, ValueError) as err:  # omegaconf's own merge of mismatched containers
-        raise ConfigError(f"{source}: a section does not fit the recipe schema ({err}); "
-                          "compare it with recipes/jbot-s.yaml") from None
+        raise ConfigError(
+            f"{source}: a section does not fit the recipe schema ({err}); "
+            "compare it with recipes/jbot-s.yaml"
+        ) from None
 
 
 #: The recipe files shipped with the package (``recipes/*.yaml`` of the repository).
@@ -159,8 +166,10 @@ def resolve_recipe_path(path: str | Path) -> Path:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"{path}: recipe file not found; shipped recipes (pass the name): "
-                          + ", ".join(shipped_recipes()))
+        raise ConfigError(
+            f"{path}: recipe file not found; shipped recipes (pass the name): "
+            + ", ".join(shipped_recipes())
+        )
     try:
         data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
@@ -168,8 +177,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe file must be a mapping of top-level keys, "
-                          f"got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: a recipe file must be a mapping of top-level keys, got {type(data).__name__}"
+        )
     return data
 
 
@@ -279,8 +289,9 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return True  # anything fancier is left to the constructor
 
 
-def check_kwargs(values: dict[str, Any], cls: type, source: str, prefix: str, what: str,
-                 skip: Sequence[str] = ()) -> None:
+def check_kwargs(
+    values: dict[str, Any], cls: type, source: str, prefix: str, what: str, skip: Sequence[str] = ()
+) -> None:
     """Raise :class:`ConfigError` for a key of ``values`` that ``cls(...)`` does not accept or
     whose value has the wrong type; the message names ``source`` and ``prefix.key``."""
     params, hints, open_ended = constructor_params(cls)
@@ -289,12 +300,16 @@ def check_kwargs(values: dict[str, Any], cls: type, source: str, prefix: str, wh
         if key in skip:
             continue
         if key not in params and not open_ended:
-            raise ConfigError(f"{source}: {prefix}{key}: unknown key for {what}"
-                              f"{_suggest(key, known)}; known keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{source}: {prefix}{key}: unknown key for {what}"
+                f"{_suggest(key, known)}; known keys: {', '.join(sorted(known))}"
+            )
         hint = hints.get(key)
         if hint is not None and value is not None and not _type_ok(value, hint):
-            raise ConfigError(f"{source}: {prefix}{key}: expected {_hint_name(hint)}, "
-                              f"got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{source}: {prefix}{key}: expected {_hint_name(hint)}, "
+                f"got {type(value).__name__} {value!r}"
+            )
 
 
 def _hint_name(hint: Any) -> str:
@@ -317,20 +332,29 @@ def validate_config(cfg: DictConfig, source: str) -> None:
     if OmegaConf.is_missing(cfg, "recipe"):
         raise ConfigError(f"{source}: recipe: missing; one of {', '.join(RECIPE_NAMES)}")
     if cfg.recipe not in RECIPE_NAMES:
-        raise ConfigError(f"{source}: recipe: unknown recipe {cfg.recipe!r}"
-                          f"{_suggest(cfg.recipe, RECIPE_NAMES)}; known: {', '.join(RECIPE_NAMES)}")
+        raise ConfigError(
+            f"{source}: recipe: unknown recipe {cfg.recipe!r}"
+            f"{_suggest(cfg.recipe, RECIPE_NAMES)}; known: {', '.join(RECIPE_NAMES)}"
+        )
     if cfg.data.kind not in DATA_KINDS:
-        raise ConfigError(f"{source}: data.kind: {cfg.data.kind!r} is not one of "
-                          f"{', '.join(DATA_KINDS)}")
+        raise ConfigError(
+            f"{source}: data.kind: {cfg.data.kind!r} is not one of {', '.join(DATA_KINDS)}"
+        )
     if cfg.data.batch_size < 1:
         raise ConfigError(f"{source}: data.batch_size: must be >= 1, got {cfg.data.batch_size}")
     if cfg.data.max_jets is not None and cfg.data.max_jets < 1:
         raise ConfigError(f"{source}: data.max_jets: must be >= 1 or null")
     split = list(cfg.data.split)
-    if (len(split) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                   and v >= 0 for v in split) or abs(sum(split) - 1.0) > 1e-6):
-        raise ConfigError(f"{source}: data.split: need 3 fractions summing to 1, "
-                          f"got {list(cfg.data.split)}")
+    if (
+        len(split) != 3
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in split
+        )
+        or abs(sum(split) - 1.0) > 1e-6
+    ):
+        raise ConfigError(
+            f"{source}: data.split: need 3 fractions summing to 1, got {list(cfg.data.split)}"
+        )
     if cfg.data.num_workers < 0:
         raise ConfigError(f"{source}: data.num_workers: must be >= 0, got {cfg.data.num_workers}")
     for key in ("warmup_epochs", "warmup_steps", "weight_decay"):
@@ -343,22 +367,26 @@ def validate_config(cfg: DictConfig, source: str) -> None:
     if cfg.optimizer.warmup_epochs is not None and cfg.optimizer.warmup_steps is not None:
         raise ConfigError(f"{source}: optimizer: set warmup_epochs or warmup_steps, not both")
     if cfg.compile is not None and cfg.compile not in COMPILE_MODES:
-        raise ConfigError(f"{source}: compile: {cfg.compile!r} is not one of "
-                          f"{', '.join(COMPILE_MODES)} (or null: no torch.compile)")
+        raise ConfigError(
+            f"{source}: compile: {cfg.compile!r} is not one of "
+            f"{', '.join(COMPILE_MODES)} (or null: no torch.compile)"
+        )
     wandb = cfg.logging.wandb
     if wandb is not None and wandb.mode is not None and wandb.mode not in WANDB_MODES:
-        raise ConfigError(f"{source}: logging.wandb.mode: {wandb.mode!r} is not one of "
-                          f"{', '.join(WANDB_MODES)}")
+        raise ConfigError(
+            f"{source}: logging.wandb.mode: {wandb.mode!r} is not one of {', '.join(WANDB_MODES)}"
+        )
 
     import lightning
 
     trainer = cfg_to_dict(cfg.trainer) if isinstance(cfg.trainer, DictConfig) else dict(cfg.trainer)
-    check_kwargs(trainer, lightning.Trainer, source, "trainer.", "lightning.Trainer",
-                 skip=())
+    check_kwargs(trainer, lightning.Trainer, source, "trainer.", "lightning.Trainer", skip=())
     for key in ("callbacks", "logger", "default_root_dir", "enable_checkpointing"):
         if key in trainer:
-            raise ConfigError(f"{source}: trainer.{key}: set by jetzoo run (use the output and "
-                              "logging sections instead)")
+            raise ConfigError(
+                f"{source}: trainer.{key}: set by jetzoo run (use the output and "
+                "logging sections instead)"
+            )
 
     model = cfg_to_dict(cfg.model)
     _validate_model(model, cfg.recipe, source)
@@ -376,9 +404,11 @@ def _check_schedule(cfg: DictConfig, source: str) -> None:
     trainer = cfg.trainer
     precision = str(trainer.get("precision"))
     if precision in FLOAT16_TRUE:
-        raise ConfigError(f"{source}: trainer.precision: {precision!r} trains in float16 end to "
-                          "end, where the losses underflow (non-finite loss at step 0); use "
-                          "bf16-mixed or bf16-true (float32's range), or 16-mixed on a GPU")
+        raise ConfigError(
+            f"{source}: trainer.precision: {precision!r} trains in float16 end to "
+            "end, where the losses underflow (non-finite loss at step 0); use "
+            "bf16-mixed or bf16-true (float32's range), or 16-mixed on a GPU"
+        )
     epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
     for key, value in (("max_epochs", epochs), ("max_steps", steps)):
         if isinstance(value, bool) or (value is not None and not isinstance(value, int)):
@@ -386,8 +416,10 @@ def _check_schedule(cfg: DictConfig, source: str) -> None:
         if key == "max_steps" and value == -1:
             continue  # Lightning's "unset"
         if value is not None and value < 1:
-            raise ConfigError(f"{source}: trainer.{key}: must be >= 1, got {value} (the LR "
-                              "schedule needs a finite number of steps)")
+            raise ConfigError(
+                f"{source}: trainer.{key}: must be >= 1, got {value} (the LR "
+                "schedule needs a finite number of steps)"
+            )
 
 
 def _validate_model(model: dict[str, Any], recipe: str, source: str) -> None:
@@ -399,21 +431,29 @@ def _validate_model(model: dict[str, Any], recipe: str, source: str) -> None:
     backbone = model.get("backbone")
     if backbone is not None:
         if not isinstance(backbone, str):
-            raise ConfigError(f"{source}: model.backbone: expected a registered backbone name, "
-                              f"got {backbone!r}")
+            raise ConfigError(
+                f"{source}: model.backbone: expected a registered backbone name, got {backbone!r}"
+            )
         try:
             spec = get_model_spec(backbone)
         except KeyError as err:
             raise ConfigError(f"{source}: model.backbone: {err.args[0]}") from None
         overrides = model.get("backbone_overrides") or {}
         if not isinstance(overrides, dict):
-            raise ConfigError(f"{source}: model.backbone_overrides: expected a mapping, "
-                              f"got {overrides!r}")
-        check_kwargs(overrides, get_architecture(spec.arch), source, "model.backbone_overrides.",
-                     f"backbone {backbone!r} (architecture {spec.arch!r})")
+            raise ConfigError(
+                f"{source}: model.backbone_overrides: expected a mapping, got {overrides!r}"
+            )
+        check_kwargs(
+            overrides,
+            get_architecture(spec.arch),
+            source,
+            "model.backbone_overrides.",
+            f"backbone {backbone!r} (architecture {spec.arch!r})",
+        )
     try:
         cls = get_recipe_class(recipe)
     except (ImportError, KeyError, AttributeError):  # methods not installed: skip this check
         return
-    check_kwargs(model, cls, source, "model.", f"recipe {recipe!r} ({cls.__name__})",
-                 skip=("optimizer",))
+    check_kwargs(
+        model, cls, source, "model.", f"recipe {recipe!r} ({cls.__name__})", skip=("optimizer",)
+    )

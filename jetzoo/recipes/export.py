@@ -10,6 +10,7 @@ any other state of the run the same way (``model.safetensors``, ``config.json``,
 
 The card records which checkpoints and which copy it holds, and the jets the run had seen.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,9 @@ from typing import Any, Sequence
 from jetzoo.recipes.runner import RunError, checkpoint_backbone
 
 
-def export_checkpoints(run: str | Path, checkpoints: Sequence[str | Path], out: str | Path,
-                       weights: str = "student") -> Path:
+def export_checkpoints(
+    run: str | Path, checkpoints: Sequence[str | Path], out: str | Path, weights: str = "student"
+) -> Path:
     """Write the backbone of ``checkpoints`` of the run in ``run`` to the model folder ``out``.
 
     Args:
@@ -52,32 +54,54 @@ def export_checkpoints(run: str | Path, checkpoints: Sequence[str | Path], out: 
             one, seen = checkpoint_backbone(run, path, weights)
         except RunError:
             raise
-        except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError,
-                KeyError) as err:
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            RuntimeError,
+            OSError,
+            ValueError,
+            KeyError,
+        ) as err:
             raise RunError(f"{path}: cannot read the {weights} backbone ({err})") from err
         jets = max(jets, seen)
         state = one.state_dict()
         if net is None:  # the first keeps its integer buffers; floats are summed in float64
-            net, total = one, {k: v.to(torch.float64, copy=True) for k, v in state.items()
-                              if v.is_floating_point()}
+            net, total = (
+                one,
+                {
+                    k: v.to(torch.float64, copy=True)
+                    for k, v in state.items()
+                    if v.is_floating_point()
+                },
+            )
         else:
             for key in total:
                 total[key] += state[key].double()
     if len(paths) > 1:
         first = net.state_dict()
-        net.load_state_dict({**first, **{k: (v / len(paths)).to(first[k].dtype)
-                                         for k, v in total.items()}})
+        net.load_state_dict(
+            {**first, **{k: (v / len(paths)).to(first[k].dtype) for k, v in total.items()}}
+        )
     recipe = load_yaml((run / "config.yaml").read_text()) or {}
     try:  # what `jetzoo run` recorded when it exported the run's own backbone
         meta = load_config(run / "backbone")
     except ZooError:
         meta = {}
-    training: dict[str, Any] = {k: v for k, v in (meta.get("training") or {}).items()
-                                if k in ("command", "device", "threads", "world_size")}
-    training.update({"run": run.as_posix(), "checkpoints": [p.name for p in paths],
-                     "weights": weights, "jets_seen": jets, **_progress(paths)})
-    return save_pretrained(net, out, recipe=recipe, dataset=meta.get("dataset"),
-                           training=training)
+    training: dict[str, Any] = {
+        k: v
+        for k, v in (meta.get("training") or {}).items()
+        if k in ("command", "device", "threads", "world_size")
+    }
+    training.update(
+        {
+            "run": run.as_posix(),
+            "checkpoints": [p.name for p in paths],
+            "weights": weights,
+            "jets_seen": jets,
+            **_progress(paths),
+        }
+    )
+    return save_pretrained(net, out, recipe=recipe, dataset=meta.get("dataset"), training=training)
 
 
 def _progress(paths: Sequence[Path]) -> dict[str, Any]:
@@ -93,19 +117,26 @@ def _progress(paths: Sequence[Path]) -> dict[str, Any]:
         if not latest or int(state.get("global_step", 0)) > latest["global_step"]:
             counters = checkpoint_counters(state)
             # Lightning saves the 0-based epoch it has just finished
-            latest = {"epochs": int(state.get("epoch", -1)) + 1,
-                      "global_step": int(state.get("global_step", 0)),
-                      "wall_time_s": round(counters["wall_s"], 3),
-                      "sittings": counters["sittings"]}
+            latest = {
+                "epochs": int(state.get("epoch", -1)) + 1,
+                "global_step": int(state.get("global_step", 0)),
+                "wall_time_s": round(counters["wall_s"], 3),
+                "sittings": counters["sittings"],
+            }
     return latest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", help="the run folder (holds config.yaml)")
-    parser.add_argument("checkpoints", nargs="+",
-                        help="checkpoint files; several are averaged uniformly")
-    parser.add_argument("--weights", choices=("student", "teacher"), default="student",
-                        help="the student backbone or the EMA teacher's (momentum recipes)")
+    parser.add_argument(
+        "checkpoints", nargs="+", help="checkpoint files; several are averaged uniformly"
+    )
+    parser.add_argument(
+        "--weights",
+        choices=("student", "teacher"),
+        default="student",
+        help="the student backbone or the EMA teacher's (momentum recipes)",
+    )
     parser.add_argument("--out", required=True, help="the model folder to write")
 
 

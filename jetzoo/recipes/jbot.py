@@ -35,6 +35,7 @@ How we read Table 1 (documented choices):
 - Logged: ``entropy`` of the centred, sharpened teacher [CLS] distribution, ``center_norm`` (the
   [CLS] centre's l2 norm), ``loss_cls``, ``loss_part``, ``koleo``, ``ema_momentum``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -85,29 +86,46 @@ class JBOTRecipe(MomentumRecipe):
 
     uses_mask_token = True  # masked particles are replaced by the [MASK] token
 
-    def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
-                 optimizer: dict[str, Any] | None = None, proj_dim: int | None = None,
-                 proj_hidden_mult: int = 8, teacher_temp: float = 0.04,
-                 student_temp: float = 0.1, center_momentum: float = 0.9,
-                 koleo_weight: float = 0.01, part_weight: float = 1.0, mask_ratio_min: float = 0.0,
-                 mask_ratio_max: float = 0.5, ema_momentum: float = 0.996,
-                 ema_momentum_end: float = 1.0,
-                 augmentations: list[str] | dict[str, Any] | None = None,
-                 prototypes: bool = True, n_prototypes: int | None = None,
-                 koleo_input: str = "backbone", local_views: int = 0, local_particles: int = 10,
-                 train_dropout: float | None = None) -> None:
-        super().__init__(backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end,
-                         train_dropout)
+    def __init__(
+        self,
+        backbone: str = "jbot-s",
+        backbone_overrides: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        proj_dim: int | None = None,
+        proj_hidden_mult: int = 8,
+        teacher_temp: float = 0.04,
+        student_temp: float = 0.1,
+        center_momentum: float = 0.9,
+        koleo_weight: float = 0.01,
+        part_weight: float = 1.0,
+        mask_ratio_min: float = 0.0,
+        mask_ratio_max: float = 0.5,
+        ema_momentum: float = 0.996,
+        ema_momentum_end: float = 1.0,
+        augmentations: list[str] | dict[str, Any] | None = None,
+        prototypes: bool = True,
+        n_prototypes: int | None = None,
+        koleo_input: str = "backbone",
+        local_views: int = 0,
+        local_particles: int = 10,
+        train_dropout: float | None = None,
+    ) -> None:
+        super().__init__(
+            backbone, backbone_overrides, optimizer, ema_momentum, ema_momentum_end, train_dropout
+        )
         self.save_hyperparameters()
         if koleo_input not in ("backbone", "head"):
             raise ValueError(f"koleo_input must be 'backbone' or 'head', got {koleo_input!r}")
         if part_weight < 0:
             raise ValueError(f"part_weight must be >= 0, got {part_weight}")
         if local_views < 0 or local_particles < 1:
-            raise ValueError(f"local_views must be >= 0 and local_particles >= 1, got "
-                             f"{local_views} and {local_particles}")
-        self.head = projection_head(self.backbone.num_features, proj_dim, proj_hidden_mult,
-                                    prototypes, n_prototypes)
+            raise ValueError(
+                f"local_views must be >= 0 and local_particles >= 1, got "
+                f"{local_views} and {local_particles}"
+            )
+        self.head = projection_head(
+            self.backbone.num_features, proj_dim, proj_hidden_mult, prototypes, n_prototypes
+        )
         k = self.head.out_dim
         self.register_buffer("center_cls", torch.zeros(1, k))
         self.register_buffer("center_part", torch.zeros(1, k))
@@ -124,10 +142,11 @@ class JBOTRecipe(MomentumRecipe):
     def _local_cls(self, batch: dict[str, Tensor]) -> Tensor:
         """The student backbone's [CLS] of ``local_views`` local views per jet, stacked."""
         x, mask, jet_pt = batch["x"], batch["mask"].bool(), batch["jet"][:, 0]
-        views = [local_crop(*self.augment(x, mask, jet_pt), self.hparams.local_particles)
-                 for _ in range(self.hparams.local_views)]
-        return self.backbone(torch.cat([v[0] for v in views]),
-                             torch.cat([v[1] for v in views])).cls
+        views = [
+            local_crop(*self.augment(x, mask, jet_pt), self.hparams.local_particles)
+            for _ in range(self.hparams.local_views)
+        ]
+        return self.backbone(torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views])).cls
 
     @torch.no_grad()
     def _update_centers(self, t_cls: Tensor, t_tok: Tensor, mask: Tensor) -> None:
@@ -135,8 +154,9 @@ class JBOTRecipe(MomentumRecipe):
         update_center(self.center_cls, t_cls, self.hparams.center_momentum)
         update_center(self.center_part, t_tok, self.hparams.center_momentum, mask=mask)
 
-    def compute_loss(self, batch: dict[str, Tensor], stage: str
-                     ) -> tuple[Tensor, dict[str, Tensor | float]]:
+    def compute_loss(
+        self, batch: dict[str, Tensor], stage: str
+    ) -> tuple[Tensor, dict[str, Tensor | float]]:
         hp = self.hparams
         x, mask = self._two_views(batch)
         b2 = x.shape[0]
@@ -156,25 +176,31 @@ class JBOTRecipe(MomentumRecipe):
 
         b = b2 // 2
         t_cls_swapped = torch.cat([t_cls[b:], t_cls[:b]])  # student u <-> teacher v
-        loss_cls = dino_cross_entropy(s_cls, t_cls_swapped, self.center_cls,
-                                      hp.student_temp, hp.teacher_temp)
+        loss_cls = dino_cross_entropy(
+            s_cls, t_cls_swapped, self.center_cls, hp.student_temp, hp.teacher_temp
+        )
         if hp.local_views:
             s_loc = self.head(self._local_cls(batch))  # (L * B, K): local view l at rows l*B...
             k = s_loc.shape[-1]
-            pairs = (s_loc.view(-1, 1, b, k).expand(-1, 2, -1, -1).reshape(-1, k),
-                     t_cls.view(1, 2, b, k).expand(hp.local_views, -1, -1, -1).reshape(-1, k))
-            loss_local = dino_cross_entropy(*pairs, self.center_cls, hp.student_temp,
-                                            hp.teacher_temp)
+            pairs = (
+                s_loc.view(-1, 1, b, k).expand(-1, 2, -1, -1).reshape(-1, k),
+                t_cls.view(1, 2, b, k).expand(hp.local_views, -1, -1, -1).reshape(-1, k),
+            )
+            loss_local = dino_cross_entropy(
+                *pairs, self.center_cls, hp.student_temp, hp.teacher_temp
+            )
             # the mean over all (student, teacher) view pairs: 2 global, 2 per local view
             loss_cls = (loss_cls + hp.local_views * loss_local) / (1 + hp.local_views)
-        loss_part = dino_cross_entropy(s_tok, t_tok, self.center_part, hp.student_temp,
-                                       hp.teacher_temp, mask=token_mask)
+        loss_part = dino_cross_entropy(
+            s_tok, t_tok, self.center_part, hp.student_temp, hp.teacher_temp, mask=token_mask
+        )
         # one view only (on both, KoLeo would push the positives apart), as the reference
         loss_koleo = koleo((student.cls if hp.koleo_input == "backbone" else s_cls)[:b])
         loss = hp.part_weight * loss_part + loss_cls + hp.koleo_weight * loss_koleo
 
         metrics: dict[str, Tensor | float] = {
-            "loss_cls": loss_cls.detach(), "loss_part": loss_part.detach(),
+            "loss_cls": loss_cls.detach(),
+            "loss_part": loss_part.detach(),
             "koleo": loss_koleo.detach(),
             "entropy": entropy(teacher_probs(t_cls, self.center_cls, hp.teacher_temp)),
             "center_norm": self.center_cls.norm(),

@@ -9,6 +9,7 @@ in eval mode (no dropout): its targets are the deterministic output of the avera
 Under DDP the student weights are identical on every rank after the step, so the teachers stay
 identical without communication.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,13 +39,21 @@ class MomentumRecipe(SSLRecipe):
         ema_momentum_end: teacher momentum at the last step.
     """
 
-    def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
-                 optimizer: dict[str, Any] | None = None, ema_momentum: float = 0.996,
-                 ema_momentum_end: float = 1.0, train_dropout: float | None = None) -> None:
+    def __init__(
+        self,
+        backbone: str = "jbot-s",
+        backbone_overrides: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        ema_momentum: float = 0.996,
+        ema_momentum_end: float = 1.0,
+        train_dropout: float | None = None,
+    ) -> None:
         super().__init__(backbone, backbone_overrides, optimizer, train_dropout)
         if not 0.0 <= ema_momentum <= ema_momentum_end <= 1.0:
-            raise ValueError(f"need 0 <= ema_momentum ({ema_momentum}) <= ema_momentum_end "
-                             f"({ema_momentum_end}) <= 1")
+            raise ValueError(
+                f"need 0 <= ema_momentum ({ema_momentum}) <= ema_momentum_end "
+                f"({ema_momentum_end}) <= 1"
+            )
         self.ema_momentum = ema_momentum
         self.ema_momentum_end = ema_momentum_end
         self._momentum_names: tuple[str, ...] = ()
@@ -58,8 +67,11 @@ class MomentumRecipe(SSLRecipe):
         self.teacher.eval()
 
     def backbone_copies(self) -> list[nn.Module]:
-        return [self.backbone, self.teacher["backbone"]] if "backbone" in self._momentum_names \
+        return (
+            [self.backbone, self.teacher["backbone"]]
+            if "backbone" in self._momentum_names
             else [self.backbone]
+        )
 
     def train(self, mode: bool = True) -> "MomentumRecipe":
         super().train(mode)
@@ -90,7 +102,10 @@ class MomentumRecipe(SSLRecipe):
         step = self.trainer.global_step
         if step != self._last_ema_step and step > 0:
             total = self.total_steps()
-            m = (cosine_momentum(step - 1, total, self.ema_momentum, self.ema_momentum_end)
-                 if total else self.ema_momentum)
+            m = (
+                cosine_momentum(step - 1, total, self.ema_momentum, self.ema_momentum_end)
+                if total
+                else self.ema_momentum
+            )
             self.update_teacher(m)
             self._last_ema_step = step

@@ -14,6 +14,7 @@ Batches:
 
 ``projection=None`` adds the MLP head only when the backbone's width differs from ``out_dim``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,17 +45,26 @@ class RS3LRecipe(SSLRecipe):
             is the augmentation).
     """
 
-    def __init__(self, backbone: str = "jbot-s", backbone_overrides: dict[str, Any] | None = None,
-                 optimizer: dict[str, Any] | None = None, out_dim: int = 8,
-                 proj_hidden: list[int] | None = None, projection: bool | None = None,
-                 temperature: float = 0.1,
-                 augmentations: list[str] | dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        backbone: str = "jbot-s",
+        backbone_overrides: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        out_dim: int = 8,
+        proj_hidden: list[int] | None = None,
+        projection: bool | None = None,
+        temperature: float = 0.1,
+        augmentations: list[str] | dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, backbone_overrides, optimizer)
         self.save_hyperparameters()
         d = int(getattr(self.backbone, "num_features", out_dim))
         use_head = (d != out_dim) if projection is None else projection
-        self.head: nn.Module = (MLP(d, [d] if proj_hidden is None else proj_hidden, out_dim)
-                                if use_head else nn.Identity())
+        self.head: nn.Module = (
+            MLP(d, [d] if proj_hidden is None else proj_hidden, out_dim)
+            if use_head
+            else nn.Identity()
+        )
         self.augment = self.make_augmentations([] if augmentations is None else augmentations)
 
     def _encode_view(self, batch: dict[str, Tensor], suffix: str) -> Tensor:
@@ -68,20 +78,28 @@ class RS3LRecipe(SSLRecipe):
         keys = ["x" + suffix, "mask" + suffix, "jet" + suffix]
         missing = [k for k in keys if k not in batch]
         if missing:
-            raise KeyError(f"rs3l recipe needs pair batches (keys x_b, mask_b, jet_b: set "
-                           f"data.pairs: true); batch lacks {missing}")
+            raise KeyError(
+                f"rs3l recipe needs pair batches (keys x_b, mask_b, jet_b: set "
+                f"data.pairs: true); batch lacks {missing}"
+            )
         x, mask = self.augment(batch[keys[0]], batch[keys[1]].bool(), batch[keys[2]][:, 0])
         return self.backbone(x, mask).cls
 
-    def compute_loss(self, batch: dict[str, Tensor], stage: str
-                     ) -> tuple[Tensor, dict[str, Tensor | float]]:
-        if "tracks" not in batch and "x_b" in batch \
-                and batch["x"].shape[1] == batch["x_b"].shape[1]:
+    def compute_loss(
+        self, batch: dict[str, Tensor], stage: str
+    ) -> tuple[Tensor, dict[str, Tensor | float]]:
+        if (
+            "tracks" not in batch
+            and "x_b" in batch
+            and batch["x"].shape[1] == batch["x_b"].shape[1]
+        ):
             # one backbone pass over both views
             n = batch["x"].shape[0]
-            both = {"x": torch.cat([batch["x"], batch["x_b"]]),
-                    "mask": torch.cat([batch["mask"], batch["mask_b"]]),
-                    "jet": torch.cat([batch["jet"], batch["jet_b"]])}
+            both = {
+                "x": torch.cat([batch["x"], batch["x_b"]]),
+                "mask": torch.cat([batch["mask"], batch["mask_b"]]),
+                "jet": torch.cat([batch["jet"], batch["jet_b"]]),
+            }
             z_a, z_b = self.head(self._encode_view(both, "")).split(n)
         else:
             z_a = self.head(self._encode_view(batch, ""))

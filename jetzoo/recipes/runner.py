@@ -23,6 +23,7 @@ run's teacher, from trained weights with fresh heads and schedules (``jetzoo.rec
 A non-finite loss (the recipe raises ``FloatingPointError``) stops the run with the step number;
 checkpoints are only written from finite weights, so ``last.ckpt`` stays the last good state.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,17 +41,29 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from omegaconf import OmegaConf
 
-from jetzoo.recipes.config import (ConfigError, DataConfig, cfg_to_dict, get_recipe_class,
-                                   load_config)
+from jetzoo.recipes.config import (
+    ConfigError,
+    DataConfig,
+    cfg_to_dict,
+    get_recipe_class,
+    load_config,
+)
 from jetzoo.utils.yaml_values import load_yaml
 
 if TYPE_CHECKING:  # heavy imports stay out of `jetzoo --help`
     import lightning as L
+    import torch
     from omegaconf import DictConfig
 
 # What a run folder may contain; --overwrite removes exactly these.
-RUN_ARTIFACTS: tuple[str, ...] = ("config.yaml", "checkpoints", "logs", "backbone",
-                                  "summary.json", "wandb")
+RUN_ARTIFACTS: tuple[str, ...] = (
+    "config.yaml",
+    "checkpoints",
+    "logs",
+    "backbone",
+    "summary.json",
+    "wandb",
+)
 
 
 class RunError(RuntimeError):
@@ -86,10 +99,15 @@ def resolve_data_path(cfg: "DictConfig", source: str) -> Path:
     path = _sample_path(kind) if raw in (None, "", "sample") else Path(raw).expanduser()
     if not path.exists():
         classes = ",".join(cfg.data.classes) if cfg.data.classes else "q,g,t,w,z"
-        hint = (f"jetzoo generate rs3l --out {path}" if kind == "rs3l" else
-                f"jetzoo generate jetnet --classes {classes} --jets-per-class 10000 --out {path}")
-        raise ConfigError(f"{source}: data.path: {path} does not exist; generate it with "
-                          f"`{hint}` (or set data.path=sample for the embedded sample)")
+        hint = (
+            f"jetzoo generate rs3l --out {path}"
+            if kind == "rs3l"
+            else f"jetzoo generate jetnet --classes {classes} --jets-per-class 10000 --out {path}"
+        )
+        raise ConfigError(
+            f"{source}: data.path: {path} does not exist; generate it with "
+            f"`{hint}` (or set data.path=sample for the embedded sample)"
+        )
     return path
 
 
@@ -110,17 +128,25 @@ def build_datamodule(cfg: "DictConfig", source: str) -> "L.LightningDataModule":
         from jetzoo.data.rs3l_dataset import RS3LDataModule as cls
     else:
         from jetzoo.data import JetDataModule as cls
-    kwargs = dict(path=path, classes=data["classes"], batch_size=data["batch_size"],
-                  num_workers=data["num_workers"], split=tuple(data["split"]), seed=data["seed"],
-                  pairs=data["pairs"], in_memory=data["in_memory"])  # max_jets: see below
+    kwargs = dict(
+        path=path,
+        classes=data["classes"],
+        batch_size=data["batch_size"],
+        num_workers=data["num_workers"],
+        split=tuple(data["split"]),
+        seed=data["seed"],
+        pairs=data["pairs"],
+        in_memory=data["in_memory"],
+    )  # max_jets: see below
     if data["classes"] is None:
         kwargs.pop("classes")
     accepted = _filter_kwargs(cls, kwargs)
     defaults = cfg_to_dict(OmegaConf.structured(DataConfig))
     for key in sorted(set(kwargs) - set(accepted)):
         if data[key] != defaults[key]:  # a setting this datamodule cannot honour
-            raise ConfigError(f"{source}: data.{key}: not supported by {cls.__name__} "
-                              f"(data.kind={data['kind']})")
+            raise ConfigError(
+                f"{source}: data.{key}: not supported by {cls.__name__} (data.kind={data['kind']})"
+            )
     return cls(**accepted)
 
 
@@ -150,8 +176,9 @@ def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
 
         def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
             if not _finite_params(trainer.lightning_module):
-                raise FloatingPointError(f"non-finite weights at step {trainer.global_step}; "
-                                         f"not writing {filepath}")
+                raise FloatingPointError(
+                    f"non-finite weights at step {trainer.global_step}; not writing {filepath}"
+                )
             super()._save_checkpoint(trainer, filepath)
 
     class Throughput(L.Callback):
@@ -171,18 +198,24 @@ def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
             """Wall time of every sitting so far, this one counted from its start."""
             return self.earlier_wall_s + time.perf_counter() - self._start
 
-        def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any,
-                                 batch_idx: int) -> None:
+        def on_train_batch_start(
+            self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int
+        ) -> None:
             self._t0 = time.perf_counter()
 
-        def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any,
-                               batch: Any, batch_idx: int) -> None:
+        def on_train_batch_end(
+            self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
             self.seconds += time.perf_counter() - self._t0
             self.jets += batch_size_of(batch)
 
         def state_dict(self) -> dict[str, Any]:
-            return {"jets": self.jets, "seconds": self.seconds, "wall_s": self.wall_s(),
-                    "sittings": self.sittings}
+            return {
+                "jets": self.jets,
+                "seconds": self.seconds,
+                "wall_s": self.wall_s(),
+                "sittings": self.sittings,
+            }
 
         def load_state_dict(self, state: dict[str, Any]) -> None:
             self.jets = int(state.get("jets", 0))
@@ -216,9 +249,15 @@ def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
                 trainer.should_stop = True
                 self.paused = True
 
-    ckpt = FiniteCheckpoint(dirpath=folder / "checkpoints", filename=_EPOCH_FILENAME,
-                            auto_insert_metric_name=False, every_n_epochs=1, save_top_k=-1,
-                            save_last=True, enable_version_counter=False)
+    ckpt = FiniteCheckpoint(
+        dirpath=folder / "checkpoints",
+        filename=_EPOCH_FILENAME,
+        auto_insert_metric_name=False,
+        every_n_epochs=1,
+        save_top_k=-1,
+        save_last=True,
+        enable_version_counter=False,
+    )
     budget = [SittingBudget(sitting_s)] if sitting_s is not None else []
     return [ckpt, *budget, Throughput()]
 
@@ -230,17 +269,25 @@ def _make_loggers(cfg: "DictConfig", folder: Path) -> list[Any]:
     if cfg.logging.csv:
         loggers.append(CSVLogger(save_dir=folder / "logs", name="csv"))
     if cfg.logging.tensorboard:
-        loggers.append(TensorBoardLogger(save_dir=folder / "logs", name="tensorboard",
-                                         default_hp_metric=False))
+        loggers.append(
+            TensorBoardLogger(save_dir=folder / "logs", name="tensorboard", default_hp_metric=False)
+        )
     wandb = cfg.logging.wandb
     if wandb is not None:
         mode = wandb.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
         if mode != "disabled":
             from lightning.pytorch.loggers import WandbLogger
 
-            loggers.append(WandbLogger(project=wandb.project, entity=wandb.entity,
-                                       name=wandb.name, save_dir=str(folder),
-                                       offline=mode == "offline", mode=mode))
+            loggers.append(
+                WandbLogger(
+                    project=wandb.project,
+                    entity=wandb.entity,
+                    name=wandb.name,
+                    save_dir=str(folder),
+                    offline=mode == "offline",
+                    mode=mode,
+                )
+            )
     return loggers
 
 
@@ -268,9 +315,11 @@ def _prepare_folder(folder: Path, resume: bool, overwrite: bool, source: str) ->
         return resume_checkpoint(folder, source)
     existing = [name for name in RUN_ARTIFACTS if (folder / name).exists()]
     if existing and not overwrite:
-        raise RunError(f"{source}: run folder {folder} already holds {', '.join(existing)}; "
-                       "pass --resume to continue it, --overwrite to start again, or set "
-                       "output.dir=OTHER")
+        raise RunError(
+            f"{source}: run folder {folder} already holds {', '.join(existing)}; "
+            "pass --resume to continue it, --overwrite to start again, or set "
+            "output.dir=OTHER"
+        )
     for name in existing:
         target = folder / name
         shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -284,8 +333,7 @@ def resume_checkpoint(folder: Path, source: str) -> Path:
     ckpt_dir = folder / "checkpoints"
     candidates = sorted(ckpt_dir.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", p.name))
     if not candidates:
-        raise RunError(f"{source}: --resume: no checkpoint in {ckpt_dir} (start without "
-                       "--resume)")
+        raise RunError(f"{source}: --resume: no checkpoint in {ckpt_dir} (start without --resume)")
     best: tuple[int, Path] | None = None
     problems = []
     for path in candidates:
@@ -297,13 +345,17 @@ def resume_checkpoint(folder: Path, source: str) -> Path:
         if best is None or step > best[0]:
             best = (step, path)
     if best is None:
-        raise RunError(f"{source}: --resume: no loadable checkpoint in {ckpt_dir}: "
-                       + "; ".join(problems))
+        raise RunError(
+            f"{source}: --resume: no loadable checkpoint in {ckpt_dir}: " + "; ".join(problems)
+        )
     for problem in problems:
         print(f"jetzoo run: --resume: skipping {problem}", file=sys.stderr)
     if best[1].name != "last.ckpt":
-        print(f"jetzoo run: --resume: continuing from {best[1]} (step {best[0]}), the newest "
-              "checkpoint", file=sys.stderr)
+        print(
+            f"jetzoo run: --resume: continuing from {best[1]} (step {best[0]}), the newest "
+            "checkpoint",
+            file=sys.stderr,
+        )
     return best[1]
 
 
@@ -320,25 +372,31 @@ def check_checkpoint(path: Path) -> int:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RunError(f"{path}: not a loadable checkpoint (truncated, or not written by "
-                       f"jetzoo run?): {first[:300]}") from None
+        raise RunError(
+            f"{path}: not a loadable checkpoint (truncated, or not written by "
+            f"jetzoo run?): {first[:300]}"
+        ) from None
     missing = [k for k in ("state_dict", "global_step", "loops") if k not in ckpt]
     if missing:
-        raise RunError(f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
-                       "written by jetzoo run")
+        raise RunError(
+            f"{path}: field {missing[0]!r} is missing; not a Lightning checkpoint "
+            "written by jetzoo run"
+        )
     return int(ckpt["global_step"])
 
 
-def epoch_checkpoints(folder: str | Path, epochs: Sequence[int] | None = None
-                      ) -> dict[int, Path]:
+def epoch_checkpoints(folder: str | Path, epochs: Sequence[int] | None = None) -> dict[int, Path]:
     """The epoch checkpoints of the run in ``folder``, keyed by epoch counted from 1 (as in the
     logs and the learning-curve tables), in epoch order: all of them, or those of ``epochs``.
 
     Raises:
         FileNotFoundError: one of ``epochs`` has no checkpoint (names the epochs that exist).
     """
-    found = {int(m[1]) + 1: p for p in Path(folder, "checkpoints").glob("epoch*.ckpt")
-             if (m := _EPOCH_FILE.match(p.name))}
+    found = {
+        int(m[1]) + 1: p
+        for p in Path(folder, "checkpoints").glob("epoch*.ckpt")
+        if (m := _EPOCH_FILE.match(p.name))
+    }
     found = dict(sorted(found.items()))
     if epochs is None:
         return found
@@ -349,7 +407,8 @@ def epoch_checkpoints(folder: str | Path, epochs: Sequence[int] | None = None
             f"{Path(folder, 'checkpoints')}: no checkpoint for epoch(s) "
             f"{', '.join(map(str, missing))} "
             f"({', '.join(_EPOCH_FILENAME.format(epoch=e - 1) + '.ckpt' for e in missing)}: "
-            f"the files count epochs from 0; {have})")
+            f"the files count epochs from 0; {have})"
+        )
     return {e: found[e] for e in sorted(set(epochs))}
 
 
@@ -357,14 +416,25 @@ def checkpoint_counters(state: dict[str, Any]) -> dict[str, float]:
     """The run counters a checkpoint of ``jetzoo run`` carries (``torch.load`` of it):
     ``jets`` and ``seconds`` (training jets and seconds per process, every sitting so far),
     ``wall_s`` and ``sittings``. Zeros for a checkpoint without them."""
-    found = next((v for k, v in state.get("callbacks", {}).items()
-                  if k.split("[")[0].endswith(".Throughput")), {})
-    return {"jets": int(found.get("jets", 0)), "seconds": float(found.get("seconds", 0.0)),
-            "wall_s": float(found.get("wall_s", 0.0)), "sittings": int(found.get("sittings", 0))}
+    found = next(
+        (
+            v
+            for k, v in state.get("callbacks", {}).items()
+            if k.split("[")[0].endswith(".Throughput")
+        ),
+        {},
+    )
+    return {
+        "jets": int(found.get("jets", 0)),
+        "seconds": float(found.get("seconds", 0.0)),
+        "wall_s": float(found.get("wall_s", 0.0)),
+        "sittings": int(found.get("sittings", 0)),
+    }
 
 
-def checkpoint_backbone(folder: str | Path, checkpoint: str | Path, weights: str = "student"
-                        ) -> "tuple[torch.nn.Module, int]":
+def checkpoint_backbone(
+    folder: str | Path, checkpoint: str | Path, weights: str = "student"
+) -> "tuple[torch.nn.Module, int]":
     """Rebuild the backbone a checkpoint of the run in ``folder`` holds, from the run's
     ``config.yaml``: the student (what ``jetzoo run`` exports) or, with ``weights="teacher"``,
     the EMA teacher's copy (momentum recipes). Returns it in eval mode with the jets the whole
@@ -409,9 +479,11 @@ def _check_same_dataset(folder: Path, dataset_sha: str | None, source: str) -> N
     except (OSError, ValueError):
         return  # no finished sitting recorded (e.g. a crash): nothing to compare
     if before and dataset_sha and before != dataset_sha:
-        raise RunError(f"{source}: --resume: the data set changed: {folder / 'summary.json'} "
-                       f"field dataset_sha256 is {before[:12]}..., data.path now holds "
-                       f"{dataset_sha[:12]}... (make the run's set with its DATASETS.md command)")
+        raise RunError(
+            f"{source}: --resume: the data set changed: {folder / 'summary.json'} "
+            f"field dataset_sha256 is {before[:12]}..., data.path now holds "
+            f"{dataset_sha[:12]}... (make the run's set with its DATASETS.md command)"
+        )
 
 
 def _check_checkpoint_fits(path: Path, module: Any, source: str) -> None:
@@ -422,15 +494,20 @@ def _check_checkpoint_fits(path: Path, module: Any, source: str) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["state_dict"]
     want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in state.items()}
-    diffs = [f"{k}: checkpoint {have[k]} vs recipe {want[k]}" for k in want
-             if k in have and have[k] != want[k]]
+    diffs = [
+        f"{k}: checkpoint {have[k]} vs recipe {want[k]}"
+        for k in want
+        if k in have and have[k] != want[k]
+    ]
     diffs += [f"missing {k}" for k in want if k not in have]
     diffs += [f"unexpected {k}" for k in have if k not in want]
     if diffs:
-        raise RunError(f"{source}: --resume: {path} holds another architecture than the recipe "
-                       f"builds ({'; '.join(diffs[:4])}{'; ...' if len(diffs) > 4 else ''}); "
-                       "resume with the run's own settings (its config.yaml) or start a new "
-                       "output.dir. Nothing was changed")
+        raise RunError(
+            f"{source}: --resume: {path} holds another architecture than the recipe "
+            f"builds ({'; '.join(diffs[:4])}{'; ...' if len(diffs) > 4 else ''}); "
+            "resume with the run's own settings (its config.yaml) or start a new "
+            "output.dir. Nothing was changed"
+        )
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -466,8 +543,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool = False,
-          overwrite: bool = False, sitting_minutes: float | None = None) -> RunResult:
+def train(
+    recipe_path: str | Path,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    overwrite: bool = False,
+    sitting_minutes: float | None = None,
+) -> RunResult:
     """Load a recipe file, train it and save the backbone; see the module docstring.
 
     ``sitting_minutes`` ends this sitting at the last epoch boundary that fits (status
@@ -502,8 +584,9 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     prep = getattr(datamodule, "preprocessing", None)
     if prep is not None:
         module.set_preprocessing(prep)
-    if cfg.init_from is not None and not (resume and (folder / "checkpoints" / "last.ckpt")
-                                          .is_file()):  # a resumed run has its own weights
+    if cfg.init_from is not None and not (
+        resume and (folder / "checkpoints" / "last.ckpt").is_file()
+    ):  # a resumed run has its own weights
         from jetzoo.recipes.warm_start import warm_start
 
         try:
@@ -518,19 +601,25 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         raise ConfigError(f"{source}: data.path: {err}") from None
 
     if sitting_minutes is not None and not sitting_minutes > 0:
-        raise ConfigError(f"{source}: --sitting must be a positive number of minutes, "
-                          f"got {sitting_minutes}")
+        raise ConfigError(
+            f"{source}: --sitting must be a positive number of minutes, got {sitting_minutes}"
+        )
     callbacks = _make_callbacks(folder, None if sitting_minutes is None else 60 * sitting_minutes)
     throughput = callbacks[-1]
     trainer_kwargs = cfg_to_dict(cfg.trainer)
     if cfg.data.max_jets is not None and "limit_train_batches" in trainer_kwargs:
-        raise ConfigError(f"{source}: data.max_jets: set it or trainer.limit_train_batches, "
-                          "not both")
+        raise ConfigError(
+            f"{source}: data.max_jets: set it or trainer.limit_train_batches, not both"
+        )
     # The Trainer decides the ranks through Lightning's cluster environments (SLURM, torchrun /
     # torchelastic, LSF, MPI, Kubeflow, or its own subprocess launcher), before any process
     # group exists; only global rank 0 touches the run folder.
-    trainer = L.Trainer(default_root_dir=str(folder), callbacks=callbacks,
-                        logger=_make_loggers(cfg, folder) or False, **trainer_kwargs)
+    trainer = L.Trainer(
+        default_root_dir=str(folder),
+        callbacks=callbacks,
+        logger=_make_loggers(cfg, folder) or False,
+        **trainer_kwargs,
+    )
     if trainer.is_global_zero:
         ckpt_path = _prepare_folder(folder, resume, overwrite, source)
         from jetzoo.utils.io import atomic_write_text
@@ -539,18 +628,20 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
             _check_same_dataset(folder, dataset_sha, source)
             _check_checkpoint_fits(ckpt_path, module, source)
         if ckpt_path is not None and (folder / "config.yaml").is_file():
-            changed = _changed_keys(load_yaml((folder / "config.yaml").read_text()) or {},
-                                    resolved)
+            changed = _changed_keys(load_yaml((folder / "config.yaml").read_text()) or {}, resolved)
             if changed:
-                print("jetzoo run: resuming with changed settings: " + "; ".join(changed),
-                      file=sys.stderr)
+                print(
+                    "jetzoo run: resuming with changed settings: " + "; ".join(changed),
+                    file=sys.stderr,
+                )
         atomic_write_text(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     else:
         ckpt_path = resume_checkpoint(folder, source) if resume else None  # rank 0's choice
     if cfg.data.max_jets is not None:
         # jets per epoch, over all ranks: each rank runs ceil(max_jets / (batch * world)) batches
         trainer.limit_train_batches = math.ceil(
-            cfg.data.max_jets / (cfg.data.batch_size * trainer.world_size))
+            cfg.data.max_jets / (cfg.data.batch_size * trainer.world_size)
+        )
     t0 = time.perf_counter()
     status = "completed"
     error: BaseException | None = None
@@ -561,8 +652,10 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
     except (KeyboardInterrupt, SystemExit) as err:  # Lightning turns SIGINT into exit(1)
         if isinstance(err, SystemExit) and not trainer.interrupted:
             raise
-        status, error = "interrupted", KeyboardInterrupt("interrupted (SIGINT) at step "
-                                                         f"{trainer.global_step}")
+        status, error = (
+            "interrupted",
+            KeyboardInterrupt(f"interrupted (SIGINT) at step {trainer.global_step}"),
+        )
     except OSError as err:  # a full disk or a vanished folder while writing a checkpoint
         why = "disk full" if err.errno == errno.ENOSPC else "file system error"
         status, error = why, OSError(f"{why} at step {trainer.global_step}: {err}")
@@ -586,7 +679,8 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
         "world_size": world,
         "jets_seen": throughput.jets * world,
         "jets_per_s": round(throughput.jets * world / throughput.seconds, 2)
-        if throughput.seconds > 0 else None,
+        if throughput.seconds > 0
+        else None,
         "final_metrics": _final_metrics(trainer),
         "dataset_sha256": dataset_sha,
     }
@@ -603,37 +697,62 @@ def train(recipe_path: str | Path, overrides: Sequence[str] = (), resume: bool =
                 unsaved = f"; {folder / 'summary.json'} not updated ({err.strerror or err})"
         kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was written"
         more = " (continue with --resume)" if last.is_file() and status != "non-finite loss" else ""
-        raise RunError(f"{source}: training stopped at step {step}: {error}; {kept}{more}"
-                       f"{unsaved}") from error
+        raise RunError(
+            f"{source}: training stopped at step {step}: {error}; {kept}{more}{unsaved}"
+        ) from error
 
     if trainer.is_global_zero:
         from jetzoo.models.zoo import save_pretrained
 
-        dataset: dict[str, Any] = {"path": str(resolve_data_path(cfg, source)),
-                                   "kind": cfg.data.kind}
+        dataset: dict[str, Any] = {
+            "path": str(resolve_data_path(cfg, source)),
+            "kind": cfg.data.kind,
+        }
         if dataset_sha is not None:
             dataset["sha256"] = dataset_sha
         if cfg.data.classes:
             dataset["classes"] = list(cfg.data.classes)
-        training = {k: summary[k] for k in ("status", "wall_time_s", "sittings", "epochs",
-                                             "global_step", "jets_seen", "jets_per_s",
-                                             "world_size")}
+        training = {
+            k: summary[k]
+            for k in (
+                "status",
+                "wall_time_s",
+                "sittings",
+                "epochs",
+                "global_step",
+                "jets_seen",
+                "jets_per_s",
+                "world_size",
+            )
+        }
         training["device"] = str(trainer.strategy.root_device)
         training["threads"] = torch.get_num_threads()
         # how to repeat the run: the recipe file and the overrides given on the command line
-        training["command"] = " ".join(["jetzoo run", Path(recipe_path).as_posix(),
-                                        *map(str, overrides)])
-        save_pretrained(module.export_backbone(), folder / "backbone", recipe=resolved,
-                        dataset=dataset, training=training)
+        training["command"] = " ".join(
+            ["jetzoo run", Path(recipe_path).as_posix(), *map(str, overrides)]
+        )
+        save_pretrained(
+            module.export_backbone(),
+            folder / "backbone",
+            recipe=resolved,
+            dataset=dataset,
+            training=training,
+        )
         _write_json(folder / "summary.json", summary)
     return RunResult(folder=folder, module=module, trainer=trainer, summary=summary)
 
 
-def run_recipe(path: str | Path, overrides: Sequence[str] = (), resume: bool = False,
-               overwrite: bool = False, sitting_minutes: float | None = None) -> Path:
+def run_recipe(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    overwrite: bool = False,
+    sitting_minutes: float | None = None,
+) -> Path:
     """Train the recipe file ``path`` with dotted ``overrides``; return the run folder."""
-    return train(path, overrides, resume=resume, overwrite=overwrite,
-                 sitting_minutes=sitting_minutes).folder
+    return train(
+        path, overrides, resume=resume, overwrite=overwrite, sitting_minutes=sitting_minutes
+    ).folder
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,34 +761,54 @@ def run_recipe(path: str | Path, overrides: Sequence[str] = (), resume: bool = F
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe YAML file, e.g. recipes/jbot-s.yaml")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="dotted overrides, e.g. trainer.max_epochs=2 data.batch_size=64")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from <run folder>/checkpoints/last.ckpt")
-    parser.add_argument("--sitting", type=float, metavar="MINUTES", default=None,
-                        help="end this sitting at the last epoch boundary that fits in MINUTES "
-                        "(status 'paused'; continue later with --resume)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="delete the previous run's files in the run folder and start again")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. trainer.max_epochs=2 data.batch_size=64",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from <run folder>/checkpoints/last.ckpt"
+    )
+    parser.add_argument(
+        "--sitting",
+        type=float,
+        metavar="MINUTES",
+        default=None,
+        help="end this sitting at the last epoch boundary that fits in MINUTES "
+        "(status 'paused'; continue later with --resume)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the previous run's files in the run folder and start again",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from jetzoo.data.schema import DataError
 
     try:
-        result = train(args.recipe, args.overrides, resume=args.resume,
-                       overwrite=args.overwrite, sitting_minutes=args.sitting)
+        result = train(
+            args.recipe,
+            args.overrides,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            sitting_minutes=args.sitting,
+        )
     except (ConfigError, RunError, DataError) as err:  # DataError: a bad batch mid-training
         print(f"jetzoo run: error: {err}", file=sys.stderr)
         return 1
     if result.trainer.is_global_zero:
         folder, summary = result.folder, result.summary
         jps = summary.get("jets_per_s")
-        verb = ("paused (continue with --resume)" if summary["status"] == "paused"
-                else "done")
-        print(f"jetzoo run: {verb} after {summary['wall_time_s']:.1f} s, "
-              f"{summary['epochs']} epochs, "
-              f"{summary['global_step']} steps" + (f", {jps:.0f} jets/s" if jps else "")
-              + f"; backbone saved to {folder / 'backbone'} (publish with "
-              f"`jetzoo publish {folder / 'backbone'} --repo-id ORG/NAME`)")
+        verb = "paused (continue with --resume)" if summary["status"] == "paused" else "done"
+        print(
+            f"jetzoo run: {verb} after {summary['wall_time_s']:.1f} s, "
+            f"{summary['epochs']} epochs, "
+            f"{summary['global_step']} steps"
+            + (f", {jps:.0f} jets/s" if jps else "")
+            + f"; backbone saved to {folder / 'backbone'} (publish with "
+            f"`jetzoo publish {folder / 'backbone'} --repo-id ORG/NAME`)"
+        )
     return 0

@@ -15,6 +15,7 @@ trained with them. Uses: continue pre-training a zoo model on one's own jets, or
 of a recipe's head or loss from a converged backbone instead of from scratch. On ``--resume``
 the run's own checkpoint replaces these weights.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,18 +28,20 @@ __all__ = ["backbone_states", "checkpoint_backbone_state", "warm_start"]
 _PREFIX = {"student": "backbone.", "teacher": "teacher.backbone."}
 
 
-def checkpoint_backbone_state(state_dict: dict[str, torch.Tensor], weights: str = "student"
-                              ) -> dict[str, torch.Tensor]:
+def checkpoint_backbone_state(
+    state_dict: dict[str, torch.Tensor], weights: str = "student"
+) -> dict[str, torch.Tensor]:
     """The ``weights`` ("student" or "teacher") backbone's entries of a recipe's state dict
     (a run checkpoint's ``state_dict``), with the prefix removed; empty if it has none."""
     if weights not in _PREFIX:
         raise ValueError(f"weights must be 'student' or 'teacher', got {weights!r}")
     prefix = _PREFIX[weights]
-    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
-def backbone_states(source: str | Path
-                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+def backbone_states(
+    source: str | Path,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
     """(student, teacher or None) backbone state dicts of ``source`` (see the module docstring).
 
     Raises:
@@ -55,8 +58,10 @@ def backbone_states(source: str | Path
         state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
         student = checkpoint_backbone_state(state or {})
         if not student:
-            raise ValueError(f"{path}: state_dict has no '{_PREFIX['student']}*' weights "
-                             "(not a jetzoo run checkpoint)")
+            raise ValueError(
+                f"{path}: state_dict has no '{_PREFIX['student']}*' weights "
+                "(not a jetzoo run checkpoint)"
+            )
         return student, checkpoint_backbone_state(state, "teacher") or None
     from jetzoo.models.zoo import JetZoo
 
@@ -82,5 +87,6 @@ def warm_start(module: nn.Module, source: str | Path) -> None:
             target.load_state_dict(state, strict=True)
         except RuntimeError as err:
             first = str(err).strip().splitlines()
-            raise ValueError(f"{source}: its backbone does not fit the recipe's "
-                             f"({' '.join(first[:3])})") from err
+            raise ValueError(
+                f"{source}: its backbone does not fit the recipe's ({' '.join(first[:3])})"
+            ) from err

@@ -1,4 +1,5 @@
 """Formatting shared by the leaderboard and the model cards (no imports of either)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Crash-safe file writes and content hashes."""
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ letter or digit (so never ``.``, ``..`` or a hidden file) and at most 100 charac
 ``org/name`` are turned into names with :func:`name_from_repo_id` (``org--name``, the
 Hugging Face cache's own spelling) before they reach a path.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,10 @@ def name_problem(name: object) -> str | None:
     if not isinstance(name, str):
         return f"must be a string, got {type(name).__name__}"
     if not _NAME.match(name):
-        return (f"{name!r} is not a valid name: use 1-100 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit (no path separators, no '.' or '..')")
+        return (
+            f"{name!r} is not a valid name: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no path separators, no '.' or '..')"
+        )
     return None
 
 

@@ -6,6 +6,7 @@ so ``optimizer.lr=1e-3`` or ``gradient_clip_val: 1e-1`` would reach a schema as 
 and is otherwise PyYAML's safe loader. Every reader of a jetzoo YAML file or override uses it:
 :func:`load_yaml` for documents, :func:`parse_value` / :func:`parse_assignment` for overrides.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,13 +16,16 @@ import yaml
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 # YAML 1.2 core-schema floats (plus 1.1's underscores and sexagesimal forms, as PyYAML reads).
-_FLOAT = re.compile(r"""^(?:
+_FLOAT = re.compile(
+    r"""^(?:
      [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
     |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
     |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
     |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.X)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
 
 
 class Loader(yaml.SafeLoader):
