@@ -22,8 +22,10 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m jetzoo.demo
 
+# both tiers: the fast one (plain `pytest`, pyproject's addopts) then the slow one
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -m slow
 
 # Speed and zoo-scoring benchmarks that run without arguments. The studies of one run
 # (learning_curve.py, anomaly_geometry.py) take a run folder, and domain_shift.py generates

@@ -146,6 +146,7 @@ def _sitting(tmp_path: Path, out: str, epochs: int) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_gpu_zoo_sitting_trains_resumes_and_keeps_the_sitting(tmp_path: Path) -> None:
     first = _sitting(tmp_path, "out1", 2)
     assert first.returncode == 0, first.stdout + first.stderr

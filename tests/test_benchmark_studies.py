@@ -31,6 +31,7 @@ def _rows(out: str) -> list[list[str]]:
     ]
 
 
+@pytest.mark.slow
 def test_learning_curve_scores_every_epoch_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -135,6 +135,7 @@ def test_no_other_distribution_installs_a_lightning_command() -> None:
     assert md.version("lightning") >= "2.6"
 
 
+@pytest.mark.slow
 def test_installed_lightning_command_runs_a_recipe(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("lightning")
     if not exe.is_file():

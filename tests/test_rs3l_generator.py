@@ -251,6 +251,7 @@ def test_cli_arguments_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert not list((tmp_path / "d").rglob("*.h5"))
 
 
+@pytest.mark.slow
 def test_pileup_overlay_poisson_count_and_vertex_spread() -> None:
     from jetzoo.data.rs3l_generator import PileupPool
 

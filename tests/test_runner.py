@@ -490,6 +490,7 @@ def test_lightning_run_yaml_is_jetzoo_run(
     assert "jetzoo run: error:" in err and str(path) in err and "data.batchsize" in err
 
 
+@pytest.mark.slow
 def test_lightning_run_script_goes_to_fabric(tmp_path: Path) -> None:
     """`lightning run script.py` is `fabric run script.py`: the script sees Fabric's settings."""
     script = _write(

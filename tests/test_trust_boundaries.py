@@ -454,6 +454,7 @@ def test_a_split_without_one_of_the_task_classes_names_the_files(tmp_path: Path,
         load_task_data(load_task(task_file))
 
 
+@pytest.mark.slow
 def test_an_all_empty_dataset_names_the_folder_and_field(tmp_path: Path, capsys):
     folder = tmp_path / "jets"
     shutil.copytree(sample_path(), folder, ignore=shutil.ignore_patterns("rs3l"))
