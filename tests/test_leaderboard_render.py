@@ -200,3 +200,42 @@ def test_committed_stores_are_valid() -> None:
         key = obj["model"].get("identity_sha256", obj["model"]["weights_sha256"])
         assert f.parent.name == key[:12], f
         assert f.parent.parent.name == obj["model"]["id"], f
+
+
+def test_results_csv_has_one_row_per_model_task_tier_evaluation_metric(
+    results: Path, tmp_path: Path
+):
+    import csv
+
+    render(results, tmp_path / "board")
+    with open(tmp_path / "board" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    want = sum(
+        len(run["results"])
+        for p in sorted(results.glob("*/*/*.json"))
+        for run in load_result(p)[0]["runs"].values()
+    )
+    assert len(rows) == want > 0
+    keys = {(r["model"], r["task"], r["tier"], r["evaluation"], r["metric"]) for r in rows}
+    assert len(keys) == len(rows)
+    knn = next(r for r in rows if r["evaluation"] == "knn" and r["metric"] == "auc")
+    assert float(knn["value"]) > 0 and knn["dataset_sha256"] == "b" * 64
+
+
+def test_the_committed_results_csv_is_a_fresh_render(tmp_path: Path):
+    root = Path(__file__).resolve().parents[1] / "leaderboard"
+    from jetzoo.leaderboard.render import results_csv
+
+    loaded = [load_result(p, load_roc=False)[0] for p in sorted(root.glob("results/*/*/*.json"))]
+    fresh = results_csv(
+        sorted(
+            loaded,
+            key=lambda r: (
+                r["model"]["id"],
+                r["task"]["name"],
+                r["model"].get("identity_sha256", ""),
+            ),
+        ),
+        tmp_path / "results.csv",
+    )
+    assert fresh.read_text() == (root / "results.csv").read_text()

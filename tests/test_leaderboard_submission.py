@@ -150,6 +150,11 @@ def test_submit_writes_valid_result_file(
     assert result["model"]["identity_sha256"] == identity
     assert result["model"]["id"] == "tiny-model" and list(result["runs"]) == ["quick"]
     run = result["runs"]["quick"]
+    # the code that scored it: its git commit in a checkout (a wheel records none)
+    checkout = (Path(submission.__file__).resolve().parents[2] / ".git").exists()
+    commit = run["jetzoo_commit"]
+    assert (commit is not None) == checkout
+    assert commit is None or len(commit.removesuffix("-dirty")) == 40
     assert run["dataset"]["sha256"] == "0" * 64
     assert (
         run["task_sha256"] == hashlib.sha256((tasks_dir / "mini-top.yaml").read_bytes()).hexdigest()

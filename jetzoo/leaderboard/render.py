@@ -11,6 +11,7 @@ fraction) and a column per metric as ``value ± spread`` (seeded evaluations: me
 then ``(± std over N seeds)``). One PNG per task and tier under ``<out>/roc/``: background
 rejection 1/eps_b against signal efficiency, one panel per signal / class.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def _eval_sort_key(evaluation: str) -> tuple[float, int, str]:
     return (frac, ev.order if ev else len(EVALUATORS), evaluation)
 
 
-def _fmt(value: float | None, spread: float | None, seed_std: float | None = None,
-         n_seeds: int = 1) -> str:
+def _fmt(
+    value: float | None, spread: float | None, seed_std: float | None = None, n_seeds: int = 1
+) -> str:
     if value is None:
         return "n/a"
     digits = 4 if abs(value) < 10 else 1
@@ -68,8 +70,10 @@ def load_results(results_dir: str | Path) -> list[tuple[Path, dict[str, Any], di
     results_dir = Path(results_dir)
     files = list(iter_store(results_dir))
     if not files:
-        raise ResultFileError(f"{results_dir}: no result files (<model>/<weights-sha12>/"
-                              "<task>.json); run `jetzoo leaderboard submit MODEL` first")
+        raise ResultFileError(
+            f"{results_dir}: no result files (<model>/<weights-sha12>/"
+            "<task>.json); run `jetzoo leaderboard submit MODEL` first"
+        )
     loaded = [(f, *load_result(f)) for f in files]
     return sorted(loaded, key=lambda t: (t[1]["model"]["id"], t[1]["task"]["name"]))
 
@@ -113,8 +117,10 @@ def main_score_table(results: list[dict[str, Any]], tier: str, tasks: list[str])
             cells[_model_key(res)][res["task"]["name"]] = row
     tasks = [t for t in tasks if any(t in c for c in cells.values())]
     heads = {res["task"]["name"]: res["task"]["main_score"] for res in results}
-    lines = ["| model | " + " | ".join(f"{t}<br>`{heads[t]}`" for t in tasks) + " |",
-             "|---|" + "---|" * len(tasks)]
+    lines = [
+        "| model | " + " | ".join(f"{t}<br>`{heads[t]}`" for t in tasks) + " |",
+        "|---|" + "---|" * len(tasks),
+    ]
 
     def sort_key(model: str) -> tuple[int, float, str]:
         """Best first on the first task; models without it after those, by name."""
@@ -122,8 +128,12 @@ def main_score_table(results: list[dict[str, Any]], tier: str, tasks: list[str])
         return (0, -v, model) if v is not None else (1, 0.0, model)
 
     for model in sorted(cells, key=sort_key):
-        vals = [_fmt(r["value"], r["spread"], r.get("seed_std"), len(r.get("seeds", [])))
-                if (r := cells[model].get(t)) else "" for t in tasks]
+        vals = [
+            _fmt(r["value"], r["spread"], r.get("seed_std"), len(r.get("seeds", [])))
+            if (r := cells[model].get(t))
+            else ""
+            for t in tasks
+        ]
         lines.append(f"| {model} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
@@ -141,18 +151,22 @@ def task_table(task: str, results: Iterable[dict[str, Any]], tier: str) -> str:
             if row["metric"] not in metrics:
                 metrics.append(row["metric"])
             cells[(model, row["evaluation"])][row["metric"]] = _fmt(
-                row["value"], row["spread"], row.get("seed_std"), len(row.get("seeds", [])))
+                row["value"], row["spread"], row.get("seed_std"), len(row.get("seeds", []))
+            )
     keys = sorted(cells, key=lambda k: (k[0], _eval_sort_key(k[1])))
-    lines = ["| model | evaluation | " + " | ".join(metrics) + " |",
-             "|---|---|" + "---|" * len(metrics)]
+    lines = [
+        "| model | evaluation | " + " | ".join(metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
     for model, evaluation in keys:
         vals = [cells[(model, evaluation)].get(m, "") for m in metrics]
         lines.append(f"| {model} | {_label(evaluation)} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
 
-def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray]],
-             path: Path) -> Path:
+def plot_roc(
+    task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray]], path: Path
+) -> Path:
     """One PNG with a panel per label: background rejection vs signal efficiency. Each panel
     shows, for every model, its best evaluation on that label (highest AUC, named in the
     legend with the AUC); random-init references and supervised baselines are dashed.
@@ -179,15 +193,21 @@ def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray
         for model, (auc, evaluation, fpr, tpr) in sorted(best.items(), key=lambda kv: -kv[1][0]):
             ok = fpr > 0
             dashed = model.endswith("random-init") or evaluation.startswith("supervised")
-            ax.plot(tpr[ok], 1.0 / fpr[ok], "--" if dashed else "-", lw=1.3, color=colors[model],
-                    label=f"{model}: {evaluation} (AUC {auc:.3f})")
+            ax.plot(
+                tpr[ok],
+                1.0 / fpr[ok],
+                "--" if dashed else "-",
+                lw=1.3,
+                color=colors[model],
+                label=f"{model}: {evaluation} (AUC {auc:.3f})",
+            )
         ax.set_yscale("log")
         ax.set_xlabel("signal efficiency")
         ax.set_ylabel("background rejection 1/eps_b")
         ax.set_title(f"{task}: {label} (best evaluation per model)", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6, loc="upper right")
-    for ax in list(axes.flat)[len(labels):]:
+    for ax in list(axes.flat)[len(labels) :]:
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -196,31 +216,106 @@ def plot_roc(task: str, curves: list[tuple[str, str, str, np.ndarray, np.ndarray
     return path
 
 
+CSV_COLUMNS = (
+    "model",
+    "identity_sha256",
+    "weights_sha256",
+    "config_sha256",
+    "task",
+    "tier",
+    "evaluation",
+    "metric",
+    "value",
+    "spread",
+    "seed_std",
+    "n",
+    "label_fraction",
+    "baseline",
+    "dataset",
+    "dataset_sha256",
+    "jetzoo_version",
+    "jetzoo_commit",
+    "date",
+)
+
+
+def results_csv(results: Iterable[dict[str, Any]], path: Path) -> Path:
+    """``path``: one row per model x task x tier x evaluation x metric of the store (the long
+    format that pandas and spreadsheets read), written atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for res in results:
+        m = res["model"]
+        for tier in TIER_ORDER:
+            run = res["runs"].get(tier)
+            if run is None:
+                continue
+            for row in run["results"]:
+                writer.writerow(
+                    {
+                        "model": m["id"],
+                        "identity_sha256": m.get("identity_sha256", ""),
+                        "weights_sha256": m["weights_sha256"],
+                        "config_sha256": m.get("config_sha256", ""),
+                        "task": res["task"]["name"],
+                        "tier": tier,
+                        "evaluation": row["evaluation"],
+                        "metric": row["metric"],
+                        "value": row["value"],
+                        "spread": row["spread"],
+                        "seed_std": row.get("seed_std", ""),
+                        "n": row["n"],
+                        "label_fraction": row.get("label_fraction", ""),
+                        "baseline": row.get("baseline", ""),
+                        "dataset": run["dataset"].get("name", ""),
+                        "dataset_sha256": run["dataset"]["sha256"],
+                        "jetzoo_version": run["jetzoo_version"],
+                        "jetzoo_commit": run.get("jetzoo_commit") or "",
+                        "date": run["date"],
+                    }
+                )
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
 def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_OUT) -> Path:
-    """Write ``<out>/README.md`` (main scores per tier, one table per task and tier) and
+    """Write ``<out>/README.md`` (main scores per tier, one table per task and tier),
+    ``<out>/results.csv`` (every row of the store, :func:`results_csv`) and
     ``<out>/roc/<task>-<tier>.png`` from the store in ``results_dir``. Returns the README."""
     out = Path(out)
     loaded = load_results(results_dir)
     results = [r for _, r, _ in loaded]
     descriptions, kinds = _task_info()
-    tasks = sorted(dict.fromkeys(r["task"]["name"] for r in results),
-                   key=lambda t: (kinds.get(t, 9), t))
+    tasks = sorted(
+        dict.fromkeys(r["task"]["name"] for r in results), key=lambda t: (kinds.get(t, 9), t)
+    )
     tiers = [t for t in TIER_ORDER if any(t in r["runs"] for r in results)]
-    lines = ["# jetzoo leaderboard", "",
-             "Generated by `jetzoo leaderboard render` from the result store "
-             "`leaderboard/results/<model>/<weights-sha12>/<task>.json` (schema: "
-             "`jetzoo/leaderboard/schema.py`). Cells are `value ± spread`: the metric on the "
-             "task's whole test split and the standard deviation over bootstrap resamples of it; "
-             "fine-tuning rows are the mean over seeds, with the standard deviation over seeds "
-             "beside. Tiers: **standard** (the pinned benchmark sets, `jetzoo/data/catalog.py`), "
-             "**paper** (the seed-004 fine-tuning protocol on the same sets), **quick** (the "
-             "embedded sample: a format check for CI, too small to rank models).", ""]
-    lines += ["The identity is the sha256 of the weights *and* the architecture config (results "
-              "and cached embeddings are keyed by it); `-` under config: scored before results "
-              "recorded the config (keyed by the weights alone).", "",
-              "| model | identity | weights sha256 | config sha256 | recipe | tiers | jetzoo | "
-              "last scored | overrides |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# jetzoo leaderboard",
+        "",
+        "Generated by `jetzoo leaderboard render` from the result store "
+        "`leaderboard/results/<model>/<identity-sha12>/<task>.json` (schema: "
+        "`jetzoo/leaderboard/schema.py`). Cells are `value ± spread`: the metric on the "
+        "task's whole test split and the standard deviation over bootstrap resamples of it; "
+        "fine-tuning rows are the mean over seeds, with the standard deviation over seeds "
+        "beside. Tiers: **standard** (the pinned benchmark sets, `jetzoo/data/catalog.py`), "
+        "**paper** (the seed-004 fine-tuning protocol on the same sets), **quick** (the "
+        "embedded sample: a format check for CI, too small to rank models).",
+        "",
+    ]
+    lines += [
+        "The identity is the sha256 of the weights *and* the architecture config (results "
+        "and cached embeddings are keyed by it); `-` under config: scored before results "
+        "recorded the config (keyed by the weights alone).",
+        "",
+        "| model | identity | weights sha256 | config sha256 | recipe | tiers | jetzoo | "
+        "last scored | overrides |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         by_model[_model_key(r)].append(r)
@@ -230,11 +325,13 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
         scored = sorted({t for r in rs for t in r["runs"]}, key=TIER_ORDER.index)
         overrides = sorted({format_settings(run.get("overrides")) for run in runs} - {""})
         config = f"`{m['config_sha256'][:12]}`" if "config_sha256" in m else "-"
-        lines.append(f"| {m['id']} | `{m.get('identity_sha256', m['weights_sha256'])[:12]}` | "
-                     f"`{m['weights_sha256'][:12]}` | {config} | {m.get('recipe') or ''} | "
-                     f"{', '.join(scored)} | {max(run['jetzoo_version'] for run in runs)} | "
-                     f"{max(run['date'] for run in runs)[:10]} | "
-                     f"{'; '.join(overrides) or 'none'} |")
+        lines.append(
+            f"| {m['id']} | `{m.get('identity_sha256', m['weights_sha256'])[:12]}` | "
+            f"`{m['weights_sha256'][:12]}` | {config} | {m.get('recipe') or ''} | "
+            f"{', '.join(scored)} | {max(run['jetzoo_version'] for run in runs)} | "
+            f"{max(run['date'] for run in runs)[:10]} | "
+            f"{'; '.join(overrides) or 'none'} |"
+        )
     lines.append("")
     families = list(dict.fromkeys(r["task"]["family"] for r in results))
     for tier in tiers:
@@ -242,38 +339,76 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
         for family in families:  # one table per task family: models of one input kind
             mine = [r for r in results if r["task"]["family"] == family]
             if any(tier in r["runs"] for r in mine):
-                lines += [main_score_table(mine, tier, [t for t in tasks if any(
-                    r["task"]["name"] == t for r in mine)]), ""]
+                lines += [
+                    main_score_table(
+                        mine, tier, [t for t in tasks if any(r["task"]["name"] == t for r in mine)]
+                    ),
+                    "",
+                ]
     for tier in tiers:
         for task in tasks:
-            runs = [(r, r["runs"][tier]) for r in results
-                    if r["task"]["name"] == task and tier in r["runs"]]
+            runs = [
+                (r, r["runs"][tier])
+                for r in results
+                if r["task"]["name"] == task and tier in r["runs"]
+            ]
             if not runs:
                 continue
             lines += [f"## {task} (tier `{tier}`)", ""]
             if descriptions.get(task):
                 lines += [descriptions[task].strip(), ""]
-            data = sorted({(run["dataset"].get("name", "?"), run["dataset"]["sha256"][:12],
-                            run["dataset"].get("n_test")) for _, run in runs})
-            lines += ["Data: " + ", ".join(f"{n} `{sha}` ({t} test jets)" for n, sha, t in data),
-                      ""]
+            data = sorted(
+                {
+                    (
+                        run["dataset"].get("name", "?"),
+                        run["dataset"]["sha256"][:12],
+                        run["dataset"].get("n_test"),
+                    )
+                    for _, run in runs
+                }
+            )
+            lines += [
+                "Data: " + ", ".join(f"{n} `{sha}` ({t} test jets)" for n, sha, t in data),
+                "",
+            ]
             lines += [task_table(task, results, tier), ""]
-            curves = [(r["model"]["id"], c["evaluation"], c["label"], *roc[c["key"]])
-                      for _, r, roc in loaded if r["task"]["name"] == task
-                      for c in r.get("roc", {}).get("curves", []) if c["tier"] == tier]
+            curves = [
+                (r["model"]["id"], c["evaluation"], c["label"], *roc[c["key"]])
+                for _, r, roc in loaded
+                if r["task"]["name"] == task
+                for c in r.get("roc", {}).get("curves", [])
+                if c["tier"] == tier
+            ]
             if curves:
                 png = plot_roc(f"{task} ({tier})", curves, out / "roc" / f"{task}-{tier}.png")
                 lines += [f"![ROC curves of {task}, tier {tier}](roc/{png.name})", ""]
     readme = out / "README.md"
+    results_csv(
+        sorted(
+            results,
+            key=lambda r: (
+                r["model"]["id"],
+                r["task"]["name"],
+                r["model"].get("identity_sha256", ""),
+            ),
+        ),
+        out / "results.csv",
+    )
     atomic_write_text(readme, "\n".join(lines))
     return readme
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", default=str(DEFAULT_RESULTS),
-                        help="folder of result files (default: leaderboard/results)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="output folder for README.md and roc/*.png (default: leaderboard)")
+    parser.add_argument(
+        "--results",
+        default=str(DEFAULT_RESULTS),
+        help="folder of result files (default: leaderboard/results)",
+    )
+    parser.add_argument(
+        "--out",
+        default=str(DEFAULT_OUT),
+        help="output folder for README.md and roc/*.png (default: leaderboard)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

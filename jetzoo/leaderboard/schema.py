@@ -17,6 +17,7 @@ ROC curves live in a sidecar ``<task>.roc.npz`` (arrays ``<key>.fpr`` / ``<key>.
 canonical JSON of everything else: :func:`load_result` refuses a file edited by hand and a
 sidecar whose bytes changed.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -66,11 +67,19 @@ _RUN = {
         "settings": {"type": "object"},
         "overrides": {"type": "object"},
         "dataset": {
-            "type": "object", "additionalProperties": False, "required": ["sha256"],
-            "properties": {"name": {"type": "string"}, "sha256": _SHA,
-                           "path": {"type": "string"}, "n_test": {"type": "integer"},
-                           "split_key": {"type": "string"}}},
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["sha256"],
+            "properties": {
+                "name": {"type": "string"},
+                "sha256": _SHA,
+                "path": {"type": "string"},
+                "n_test": {"type": "integer"},
+                "split_key": {"type": "string"},
+            },
+        },
         "jetzoo_version": {"type": "string"},
+        "jetzoo_commit": {"type": ["string", "null"]},  # the code's git commit (None: a wheel)
         "date": {"type": "string", "format": "date-time"},
         "devices": {"type": ["integer", "string"]},
         "wall_seconds": {"type": "number", "minimum": 0},
@@ -105,17 +114,24 @@ RESULT_SCHEMA: dict[str, Any] = {
             },
         },
         "task": {
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
             "required": ["name", "kind", "family", "main_score"],
-            "properties": {"name": _NAME,
-                           "kind": {"enum": ["multiclass", "binary", "anomaly"]},
-                           "family": {"type": "string"},
-                           "main_score": {"type": "string", "pattern": "^[^/]+/.+$"},
-                           "description": {"type": "string"},
-                           "classes": {"type": "array", "items": {"type": "string"}}}},
-        "runs": {"type": "object", "minProperties": 1,
-                 "propertyNames": {"enum": TIER_NAMES},
-                 "additionalProperties": _RUN},
+            "properties": {
+                "name": _NAME,
+                "kind": {"enum": ["multiclass", "binary", "anomaly"]},
+                "family": {"type": "string"},
+                "main_score": {"type": "string", "pattern": "^[^/]+/.+$"},
+                "description": {"type": "string"},
+                "classes": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "runs": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"enum": TIER_NAMES},
+            "additionalProperties": _RUN,
+        },
         "roc": {
             "type": "object",
             "additionalProperties": False,
@@ -123,12 +139,20 @@ RESULT_SCHEMA: dict[str, Any] = {
             "properties": {
                 "file": {"type": "string"},
                 "sha256": _SHA,
-                "curves": {"type": "array", "items": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["key", "tier", "evaluation", "label"],
-                    "properties": {"key": {"type": "string"}, "tier": {"type": "string"},
-                                   "evaluation": {"type": "string"},
-                                   "label": {"type": "string"}}}},
+                "curves": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["key", "tier", "evaluation", "label"],
+                        "properties": {
+                            "key": {"type": "string"},
+                            "tier": {"type": "string"},
+                            "evaluation": {"type": "string"},
+                            "label": {"type": "string"},
+                        },
+                    },
+                },
             },
         },
         "checksum": _SHA,
@@ -146,8 +170,12 @@ def now_iso() -> str:
 
 
 def _canonical(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps({k: v for k, v in obj.items() if k != "checksum"}, sort_keys=True,
-                      separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(
+        {k: v for k, v in obj.items() if k != "checksum"},
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+    ).encode()
 
 
 def result_checksum(obj: Mapping[str, Any]) -> str:
@@ -160,7 +188,8 @@ def validate_result(obj: Any, source: Any = "<result>") -> None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(
-        RESULT_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        RESULT_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
@@ -189,8 +218,11 @@ def result_path(root: str | Path, model_id: str, identity_sha256: str, task: str
     return Path(root) / model_id / identity_sha256[:12] / f"{task}.json"
 
 
-def write_result(path: str | Path, obj: dict[str, Any],
-                 roc: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
+def write_result(
+    path: str | Path,
+    obj: dict[str, Any],
+    roc: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Path:
     """Write a result file atomically: ROC sidecar first (``<stem>.roc.npz``), then the JSON
     with the sidecar's sha256 and the checksum. ``roc`` maps :func:`roc_key` keys to
     (fpr, tpr). Returns the JSON path."""
@@ -221,8 +253,9 @@ def write_result(path: str | Path, obj: dict[str, Any],
     return path
 
 
-def load_result(path: str | Path, load_roc: bool = True
-                ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
+def load_result(
+    path: str | Path, load_roc: bool = True
+) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Read, validate and verify a result file (checksum, ROC sidecar sha256).
 
     Returns ``(result, roc)`` with ``roc`` mapping keys to (fpr, tpr) (empty without a sidecar
@@ -236,20 +269,26 @@ def load_result(path: str | Path, load_roc: bool = True
     except json.JSONDecodeError as err:
         raise ResultFileError(f"{path}: not valid JSON ({err})") from err
     if isinstance(obj, dict) and obj.get("schema_version") == 1:
-        raise ResultFileError(f"{path}: field 'schema_version': 1 is the single-file format of "
-                              "jetzoo 0.1; re-run `jetzoo leaderboard submit` for the store")
+        raise ResultFileError(
+            f"{path}: field 'schema_version': 1 is the single-file format of "
+            "jetzoo 0.1; re-run `jetzoo leaderboard submit` for the store"
+        )
     validate_result(obj, source=path)
     if result_checksum(obj) != obj["checksum"]:
-        raise ResultFileError(f"{path}: field 'checksum' does not match the content: the file was "
-                              "edited after it was written; re-run `jetzoo leaderboard submit`")
+        raise ResultFileError(
+            f"{path}: field 'checksum' does not match the content: the file was "
+            "edited after it was written; re-run `jetzoo leaderboard submit`"
+        )
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if "roc" in obj and load_roc:
         side = path.with_name(obj["roc"]["file"])
         if not side.is_file():
             raise ResultFileError(f"{path}: field 'roc/file': sidecar {side} is missing")
         if sha256_file(side) != obj["roc"]["sha256"]:
-            raise ResultFileError(f"{side}: sha256 differs from field 'roc/sha256' in {path}: "
-                                  "the ROC file was changed after it was written")
+            raise ResultFileError(
+                f"{side}: sha256 differs from field 'roc/sha256' in {path}: "
+                "the ROC file was changed after it was written"
+            )
         with np.load(side, allow_pickle=False) as npz:
             for curve in obj["roc"]["curves"]:
                 key = curve["key"]

@@ -18,6 +18,7 @@ Per task (see :mod:`jetzoo.leaderboard.tasks`):
 ``value`` is the metric on the whole evaluation split and ``spread`` the standard deviation over
 ``settings.bootstrap`` class-stratified bootstrap resamples of it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,14 +41,31 @@ from jetzoo.data.schema import DataError
 from jetzoo.leaderboard import metrics as M
 from jetzoo.leaderboard.cache import EmbeddingCache, default_root
 from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext, evaluator_of
-from jetzoo.leaderboard.schema import (ResultFileError, load_result, now_iso, result_path,
-                                       roc_key, safe_name, write_result)
+from jetzoo.leaderboard.schema import (
+    ResultFileError,
+    load_result,
+    now_iso,
+    result_path,
+    roc_key,
+    safe_name,
+    write_result,
+)
 from jetzoo.leaderboard.batches import Batch, select
-from jetzoo.leaderboard.tasks import (DEFAULT_TIER, TIERS, Task, TaskData, TaskError,
-                                      TaskSkipped, applicable_tasks, backbone_family,
-                                      load_task_data, load_tasks)
+from jetzoo.leaderboard.tasks import (
+    DEFAULT_TIER,
+    TIERS,
+    Task,
+    TaskData,
+    TaskError,
+    TaskSkipped,
+    applicable_tasks,
+    backbone_family,
+    load_task_data,
+    load_tasks,
+)
 from jetzoo.utils.io import sha256_file
 from jetzoo.utils.names import InvalidNameError, check_name, name_from_repo_id
+from jetzoo.utils.provenance import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +81,7 @@ class SubmissionError(RuntimeError):
 # Model and dataset identity
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class ModelInfo:
     """What the result file records about the scored model."""
@@ -76,17 +95,27 @@ class ModelInfo:
     identity_sha256: str = ""  # weights + config: what results and cached embeddings are keyed by
 
     def as_dict(self, backbone: nn.Module) -> dict[str, Any]:
-        return {"id": self.id, "revision": self.revision, "weights_sha256": self.weights_sha256,
-                "config_sha256": self.config_sha256, "identity_sha256": self.identity_sha256,
-                "source": self.source, "arch": str(backbone.config.get("arch", "?")),
-                "family": backbone_family(backbone), "num_features": int(backbone.num_features),
-                "n_params": int(sum(p.numel() for p in backbone.parameters())),
-                "recipe": self.recipe}
+        return {
+            "id": self.id,
+            "revision": self.revision,
+            "weights_sha256": self.weights_sha256,
+            "config_sha256": self.config_sha256,
+            "identity_sha256": self.identity_sha256,
+            "source": self.source,
+            "arch": str(backbone.config.get("arch", "?")),
+            "family": backbone_family(backbone),
+            "num_features": int(backbone.num_features),
+            "n_params": int(sum(p.numel() for p in backbone.parameters())),
+            "recipe": self.recipe,
+        }
 
 
-def load_model(model: str | Path, revision: str | None = None,
-               weights_sha256: str | None = None, name: str | None = None
-               ) -> tuple[nn.Module, ModelInfo]:
+def load_model(
+    model: str | Path,
+    revision: str | None = None,
+    weights_sha256: str | None = None,
+    name: str | None = None,
+) -> tuple[nn.Module, ModelInfo]:
     """Load MODEL (zoo name, model folder, Hub repo id or run folder) and check its weights.
 
     The sha256 of ``model.safetensors`` must equal the ``weights_sha256`` stated in its
@@ -108,13 +137,16 @@ def load_model(model: str | Path, revision: str | None = None,
     if not weights.is_file():
         raise SubmissionError(f"{weights}: not found; nothing to score")
     actual = sha256_file(weights)
-    for stated, where in ((config.get("weights_sha256"), f"{folder / zoo.CONFIG_NAME}"),
-                          (weights_sha256, "--weights-sha256")):
+    for stated, where in (
+        (config.get("weights_sha256"), f"{folder / zoo.CONFIG_NAME}"),
+        (weights_sha256, "--weights-sha256"),
+    ):
         if stated is not None and stated.lower() != actual:
             raise SubmissionError(
                 f"refused: weights sha256 mismatch for {weights}: stated {stated} ({where}) but "
                 f"the file hashes to {actual}. The weights were changed or are not the ones "
-                "stated; re-save the model or state the right hash")
+                "stated; re-save the model or state the right hash"
+            )
     try:
         backbone = zoo.load_folder(folder)
     except zoo.ZooError as err:
@@ -123,8 +155,9 @@ def load_model(model: str | Path, revision: str | None = None,
         where = "--name"
     elif path.is_dir():
         where = f"{path}: the model id taken from the folder name (pass --name)"
-        name = safe_name(path.resolve().parent.name if path.name == "backbone"
-                         else path.resolve().name)
+        name = safe_name(
+            path.resolve().parent.name if path.name == "backbone" else path.resolve().name
+        )
     else:
         where = f"{folder / zoo.CONFIG_NAME} field 'model_name'"
         name = str(config.get("model_name") or name_from_repo_id(text))
@@ -133,12 +166,17 @@ def load_model(model: str | Path, revision: str | None = None,
     except InvalidNameError as err:
         raise SubmissionError(str(err)) from None
     recipe = config.get("recipe")
-    recipe_name = ((recipe.get("recipe") or recipe.get("name")) if isinstance(recipe, dict)
-                   else recipe)
-    info = ModelInfo(id=name, revision=revision or ("local" if path.is_dir() else "main"),
-                     weights_sha256=actual, source=str(folder),
-                     recipe=str(recipe_name) if recipe_name else None,
-                     config_sha256=zoo.config_sha256(backbone))
+    recipe_name = (
+        (recipe.get("recipe") or recipe.get("name")) if isinstance(recipe, dict) else recipe
+    )
+    info = ModelInfo(
+        id=name,
+        revision=revision or ("local" if path.is_dir() else "main"),
+        weights_sha256=actual,
+        source=str(folder),
+        recipe=str(recipe_name) if recipe_name else None,
+        config_sha256=zoo.config_sha256(backbone),
+    )
     info.identity_sha256 = zoo.identity_sha256(actual, info.config_sha256)
     return backbone, info
 
@@ -154,8 +192,10 @@ def verify_dataset(path: Path, stated_sha256: str | None = None) -> str:
     except DataError as err:
         raise SubmissionError(f"refused: dataset sha256 mismatch: {err}") from err
     if stated_sha256 is not None and stated_sha256.lower() != actual:
-        raise SubmissionError(f"refused: dataset sha256 mismatch for {path}: stated "
-                              f"{stated_sha256} (--dataset-sha256) but the dataset is {actual}")
+        raise SubmissionError(
+            f"refused: dataset sha256 mismatch for {path}: stated "
+            f"{stated_sha256} (--dataset-sha256) but the dataset is {actual}"
+        )
     return actual
 
 
@@ -163,14 +203,21 @@ def verify_dataset(path: Path, stated_sha256: str | None = None) -> str:
 # Scoring helpers
 # --------------------------------------------------------------------------------------------
 
-def extract(backbone: nn.Module, data: Batch, fn: str = "embed", devices: int | str = 1,
-            batch_size: int = 512) -> Tensor:
+
+def extract(
+    backbone: nn.Module,
+    data: Batch,
+    fn: str = "embed",
+    devices: int | str = 1,
+    batch_size: int = 512,
+) -> Tensor:
     """``backbone.embed`` (or ``reconstruction_score``) of every jet of ``data``, in order,
     through :func:`jetzoo.leaderboard.embeddings.extract` (Lightning Trainer, ``devices``)."""
     from jetzoo.leaderboard import embeddings
 
-    out, _ = embeddings.extract(backbone, data, fn=fn, devices=devices, batch_size=batch_size,
-                                progress=False)
+    out, _ = embeddings.extract(
+        backbone, data, fn=fn, devices=devices, batch_size=batch_size, progress=False
+    )
     return out
 
 
@@ -193,8 +240,9 @@ def _finite(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-def _stat(metric: Callable[..., Any], arrays: Sequence[Tensor], stratify: Tensor,
-          n_boot: int, seed: int) -> tuple[Any, Any]:
+def _stat(
+    metric: Callable[..., Any], arrays: Sequence[Tensor], stratify: Tensor, n_boot: int, seed: int
+) -> tuple[Any, Any]:
     """(value on the full arrays, bootstrap spread); values may be tensors (per class)."""
     value = metric(*arrays)
     if n_boot < 2:
@@ -208,8 +256,9 @@ def _downsample_roc(fpr: Tensor, tpr: Tensor, points: int) -> tuple[np.ndarray, 
     fpr, tpr = fpr.numpy(), tpr.numpy()
     if len(fpr) <= points:
         return fpr, tpr
-    idx = np.unique(np.searchsorted(tpr, np.linspace(0, 1, points), side="left").clip(
-        0, len(tpr) - 1))
+    idx = np.unique(
+        np.searchsorted(tpr, np.linspace(0, 1, points), side="left").clip(0, len(tpr) - 1)
+    )
     idx = np.unique(np.concatenate([[0], idx, [len(tpr) - 1]]))
     return fpr[idx], tpr[idx]
 
@@ -231,14 +280,22 @@ class TaskResult:
 Scored = tuple[list[dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]
 
 
-def _row(evaluation: str, metric: str, value: Any, spread: Any, n: int,
-         **extra: Any) -> dict[str, Any]:
-    return {"evaluation": evaluation, "metric": metric, "value": _finite(float(value)),
-            "spread": _finite(float(spread)), "n": int(n), **extra}
+def _row(
+    evaluation: str, metric: str, value: Any, spread: Any, n: int, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "evaluation": evaluation,
+        "metric": metric,
+        "value": _finite(float(value)),
+        "spread": _finite(float(spread)),
+        "n": int(n),
+        **extra,
+    }
 
 
-def score_classification(task: Task, evaluation: str, proba: Tensor, target: Tensor,
-                         **extra: Any) -> Scored:
+def score_classification(
+    task: Task, evaluation: str, proba: Tensor, target: Tensor, **extra: Any
+) -> Scored:
     """Metric rows and ROC curves (keys ``tier|evaluation|label``) of class scores
     ``proba (N, C)`` against classifier targets."""
     s = task.settings
@@ -247,28 +304,34 @@ def score_classification(task: Task, evaluation: str, proba: Tensor, target: Ten
     rows: list[dict[str, Any]] = []
     for name in task.metrics:
         if name == "accuracy":
-            v, e = _stat(lambda p, y: M.accuracy(p, y, proba.shape[1]), (proba, target), target,
-                         n_boot, seed)
+            v, e = _stat(
+                lambda p, y: M.accuracy(p, y, proba.shape[1]), (proba, target), target, n_boot, seed
+            )
             rows.append(_row(evaluation, name, v, e, n, **extra))
         elif task.kind == "multiclass" and name == "auc":
             v, e = _stat(M.multiclass_auc, (proba, target), target, n_boot, seed)
             for c, cls in enumerate(task.classes):
                 rows.append(_row(evaluation, f"auc[{cls}]", v[c], e[c], n, **extra))
-            v_mean, e_mean = _stat(lambda p, y: M.multiclass_auc(p, y).mean(), (proba, target),
-                                   target, n_boot, seed)
+            v_mean, e_mean = _stat(
+                lambda p, y: M.multiclass_auc(p, y).mean(), (proba, target), target, n_boot, seed
+            )
             rows.append(_row(evaluation, "auc[mean]", v_mean, e_mean, n, **extra))
         elif task.kind == "multiclass":
             raise ValueError(f"task {task.name}: metric {name!r} is defined for binary tasks only")
         else:
             v, e = _stat(metric_fn(name), (proba[:, 1], target), target, n_boot, seed)
             rows.append(_row(evaluation, name, v, e, n, **extra))
-    curves = ([(cls, proba[:, c], (target == c).long()) for c, cls in enumerate(task.classes)]
-              if task.kind == "multiclass" else [("+".join(task.signal), proba[:, 1], target)])
+    curves = (
+        [(cls, proba[:, c], (target == c).long()) for c, cls in enumerate(task.classes)]
+        if task.kind == "multiclass"
+        else [("+".join(task.signal), proba[:, 1], target)]
+    )
     roc = {}
     for label, score, y in curves:
         fpr, tpr, _ = M.roc_curve(score, y)
         roc[roc_key(task.tier or "standard", evaluation, label)] = _downsample_roc(
-            fpr, tpr, int(s["roc_points"]))
+            fpr, tpr, int(s["roc_points"])
+        )
     return rows, roc
 
 
@@ -289,7 +352,8 @@ def score_anomaly(task: Task, evaluation: str, scores: Tensor, labels: Tensor) -
             rows.append(_row(evaluation, f"{name}[{sig_name}]", v, e, len(y)))
         fpr, tpr, _ = M.roc_curve(sc, y)
         roc[roc_key(task.tier or "standard", evaluation, sig_name)] = _downsample_roc(
-            fpr, tpr, int(s["roc_points"]))
+            fpr, tpr, int(s["roc_points"])
+        )
     return rows, roc
 
 
@@ -315,15 +379,23 @@ def combine_seeds(per_seed: Mapping[int, list[dict[str, Any]]]) -> list[dict[str
         mean = float(np.mean(defined)) if defined else None
         std = float(np.std(defined, ddof=1)) if len(defined) > 1 else 0.0
         spread_ok = [e for e in spreads if e is not None]
-        out.append({**row, "value": mean,
-                    "spread": float(np.mean(spread_ok)) if spread_ok else None,
-                    "seeds": seeds, "per_seed": values, "seed_std": std if defined else None})
+        out.append(
+            {
+                **row,
+                "value": mean,
+                "spread": float(np.mean(spread_ok)) if spread_ok else None,
+                "seeds": seeds,
+                "per_seed": values,
+                "seed_std": std if defined else None,
+            }
+        )
     return out
 
 
 # --------------------------------------------------------------------------------------------
 # Running tasks
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class RunSettings:
@@ -355,8 +427,9 @@ def resolve_task(task: Task, settings: RunSettings) -> Task:
     return task
 
 
-def _embedder(backbone: nn.Module, data: TaskData, settings: RunSettings
-              ) -> Callable[[str, Batch, str], Tensor]:
+def _embedder(
+    backbone: nn.Module, data: TaskData, settings: RunSettings
+) -> Callable[[str, Batch, str], Tensor]:
     cache = settings.cache or EmbeddingCache()
 
     def embed(split: str, rows: Batch, fn: str) -> Tensor:
@@ -364,14 +437,22 @@ def _embedder(backbone: nn.Module, data: TaskData, settings: RunSettings
         if settings.identity_sha256 and data.dataset_sha256 and "index" in rows:
             key = (settings.identity_sha256, data.dataset_sha256, data.split_key, split, fn)
         positions = rows["index"] if "index" in rows else torch.arange(len(rows["label"]))
-        return cache.get(key, positions, lambda pos: extract(
-            backbone, select(rows, pos), fn=fn, devices=settings.devices))
+        return cache.get(
+            key,
+            positions,
+            lambda pos: extract(backbone, select(rows, pos), fn=fn, devices=settings.devices),
+        )
 
     return embed
 
 
-def run_task(backbone: nn.Module, task: Task, settings: RunSettings | None = None,
-             data: TaskData | None = None, skip: Iterable[str] = ()) -> TaskResult:
+def run_task(
+    backbone: nn.Module,
+    task: Task,
+    settings: RunSettings | None = None,
+    data: TaskData | None = None,
+    skip: Iterable[str] = (),
+) -> TaskResult:
     """Run the evaluations of ``task`` (at the run's tier) on ``backbone`` through the
     evaluator registry. :class:`TaskSkipped` if the task's dataset is missing; an evaluation
     that does not apply is listed in ``result.skipped``; those named in ``skip`` (already
@@ -381,15 +462,25 @@ def run_task(backbone: nn.Module, task: Task, settings: RunSettings | None = Non
     task = resolve_task(task, settings)
     if data is None:
         data = load_task_data(task)
-    result = TaskResult(tier=task.tier or settings.effective_tier,
-                        dataset_path=str(data.dataset_path), n_test=len(data.test["label"]),
-                        dataset_sha256=data.dataset_sha256, split_key=data.split_key)
+    result = TaskResult(
+        tier=task.tier or settings.effective_tier,
+        dataset_path=str(data.dataset_path),
+        n_test=len(data.test["label"]),
+        dataset_sha256=data.dataset_sha256,
+        split_key=data.split_key,
+    )
     if data.dataset_path is not None:
         result.dataset_sha256 = verify_dataset(data.dataset_path, settings.dataset_sha256)
     backbone = backbone.eval()
-    ctx = EvalContext(task=task, backbone=backbone, data=data,
-                      embed=_embedder(backbone, data, settings), devices=settings.devices,
-                      accelerator=settings.accelerator, progress=settings.progress)
+    ctx = EvalContext(
+        task=task,
+        backbone=backbone,
+        data=data,
+        embed=_embedder(backbone, data, settings),
+        devices=settings.devices,
+        accelerator=settings.accelerator,
+        progress=settings.progress,
+    )
     wanted = settings.evaluations
     for name in task.evaluations:
         if (wanted is not None and name not in wanted) or name in skip:
@@ -403,15 +494,19 @@ def run_task(backbone: nn.Module, task: Task, settings: RunSettings | None = Non
         per_seed: dict[int, dict[str, list[dict[str, Any]]]] = {}
         for seed in seeds:
             for out in ev.run(ctx, seed):
-                extra = {**out.extra, **({"baseline": ev.baseline} if ev.needs == "training"
-                                         else {})}
+                extra = {
+                    **out.extra,
+                    **({"baseline": ev.baseline} if ev.needs == "training" else {}),
+                }
                 if task.kind == "anomaly":
-                    rows, roc = score_anomaly(task, out.evaluation, out.scores,
-                                              data.split(task.eval_split)["label"])
+                    rows, roc = score_anomaly(
+                        task, out.evaluation, out.scores, data.split(task.eval_split)["label"]
+                    )
                 else:
                     target = ctx.targets(task.eval_split)["label"]
-                    rows, roc = score_classification(task, out.evaluation, out.scores, target,
-                                                     **extra)
+                    rows, roc = score_classification(
+                        task, out.evaluation, out.scores, target, **extra
+                    )
                 per_seed.setdefault(out.evaluation, {})[seed] = rows
                 if seed == seeds[0]:
                     result.roc.update(roc)
@@ -420,14 +515,26 @@ def run_task(backbone: nn.Module, task: Task, settings: RunSettings | None = Non
     return result
 
 
-def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: int | str = 1,
-           quick: bool = False, tier: str | None = None, out: str | Path = DEFAULT_OUT,
-           tasks_dir: str | Path | None = None, name: str | None = None,
-           revision: str | None = None, weights_sha256: str | None = None,
-           dataset_sha256: str | None = None, accelerator: str = "auto", progress: bool = True,
-           overrides: Mapping[str, Any] | None = None,
-           evaluations: Sequence[str] | None = None, force: bool = False,
-           cache_dir: str | Path | None | bool = None) -> list[Path]:
+def submit(
+    model: str | Path,
+    tasks: Iterable[str] | None = None,
+    *,
+    devices: int | str = 1,
+    quick: bool = False,
+    tier: str | None = None,
+    out: str | Path = DEFAULT_OUT,
+    tasks_dir: str | Path | None = None,
+    name: str | None = None,
+    revision: str | None = None,
+    weights_sha256: str | None = None,
+    dataset_sha256: str | None = None,
+    accelerator: str = "auto",
+    progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    evaluations: Sequence[str] | None = None,
+    force: bool = False,
+    cache_dir: str | Path | None | bool = None,
+) -> list[Path]:
     """Score MODEL on every task that applies, at ``tier`` (``quick`` with ``quick=True``),
     and merge the results into the store ``<out>/<model>/<weights-sha12>/<task>.json``.
 
@@ -447,23 +554,30 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
     tier = "quick" if quick else (tier or DEFAULT_TIER)
     if tier not in TIERS:
         raise SubmissionError(f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}")
-    backbone, info = load_model(model, revision=revision, weights_sha256=weights_sha256,
-                                name=name)
+    backbone, info = load_model(model, revision=revision, weights_sha256=weights_sha256, name=name)
     selected = applicable_tasks(backbone, load_tasks(tasks_dir, tasks))
     if not selected:
-        raise SubmissionError(f"no task applies to {info.id} (family "
-                              f"{backbone_family(backbone)}); check --tasks")
+        raise SubmissionError(
+            f"no task applies to {info.id} (family {backbone_family(backbone)}); check --tasks"
+        )
     unknown = [e for e in (evaluations or ()) if e not in EVALUATORS]
     if unknown:
-        raise SubmissionError(f"unknown evaluation {unknown[0]!r}; known: "
-                              f"{', '.join(EVALUATORS)}")
+        raise SubmissionError(f"unknown evaluation {unknown[0]!r}; known: {', '.join(EVALUATORS)}")
     overrides = check_overrides(overrides or {})
-    cache = EmbeddingCache(None if cache_dir is False else
-                           (cache_dir if cache_dir is not None else default_root()))
-    settings = RunSettings(devices=devices, accelerator=accelerator, tier=tier,
-                           progress=False, dataset_sha256=dataset_sha256, overrides=overrides,
-                           evaluations=evaluations, cache=cache,
-                           identity_sha256=info.identity_sha256)
+    cache = EmbeddingCache(
+        None if cache_dir is False else (cache_dir if cache_dir is not None else default_root())
+    )
+    settings = RunSettings(
+        devices=devices,
+        accelerator=accelerator,
+        tier=tier,
+        progress=False,
+        dataset_sha256=dataset_sha256,
+        overrides=overrides,
+        evaluations=evaluations,
+        cache=cache,
+        identity_sha256=info.identity_sha256,
+    )
     written: list[Path] = []
     scored_any = False
     skipped_tasks: dict[str, str] = {}
@@ -479,14 +593,17 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
             _refuse_override_loss(path, tier, old_run, _jsonable(overrides), force)
         done: set[str] = set()
         if same and not force:  # evaluations scored (or found not to apply) under this run id
-            done = ({_base(r["evaluation"]) for r in old_run["results"]}
-                    | {k.split("/", 1)[1] for k in old_run.get("skipped", {})})
-        selected_here = [e for e in resolved.evaluations
-                         if evaluations is None or e in evaluations]
+            done = {_base(r["evaluation"]) for r in old_run["results"]} | {
+                k.split("/", 1)[1] for k in old_run.get("skipped", {})
+            }
+        selected_here = [e for e in resolved.evaluations if evaluations is None or e in evaluations]
         todo = [e for e in selected_here if e not in done]
         if not todo:
-            why = (f"already scored in {path} (--force scores it again)" if selected_here
-                   else f"none of its evaluations ({', '.join(resolved.evaluations)}) selected")
+            why = (
+                f"already scored in {path} (--force scores it again)"
+                if selected_here
+                else f"none of its evaluations ({', '.join(resolved.evaluations)}) selected"
+            )
             print(f"{task.name} ({tier}): nothing to do: {why}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
@@ -498,28 +615,52 @@ def submit(model: str | Path, tasks: Iterable[str] | None = None, *, devices: in
             skipped_tasks[task.name] = str(err)
             continue
         scored_any = True
-        new_run = {**run_id, "overrides": _jsonable(overrides),
-                   "dataset": {"name": resolved.dataset,
-                               "sha256": res.dataset_sha256 or "0" * 64,
-                               "path": str(res.dataset_path), "n_test": res.n_test,
-                               "split_key": str(res.split_key)},
-                   "jetzoo_version": __version__, "date": now_iso(), "devices": devices,
-                   "wall_seconds": round(time.perf_counter() - t0, 1),
-                   "skipped": res.skipped, "results": res.rows}
-        obj = {"model": info.as_dict(backbone),
-               "task": {"name": task.name, "kind": task.kind, "family": task.family,
-                        "main_score": task.main_score, "description": task.description.strip(),
-                        "classes": list(task.classes)}}
+        new_run = {
+            **run_id,
+            "overrides": _jsonable(overrides),
+            "dataset": {
+                "name": resolved.dataset,
+                "sha256": res.dataset_sha256 or "0" * 64,
+                "path": str(res.dataset_path),
+                "n_test": res.n_test,
+                "split_key": str(res.split_key),
+            },
+            "jetzoo_version": __version__,
+            "jetzoo_commit": git_commit(),
+            "date": now_iso(),
+            "devices": devices,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "skipped": res.skipped,
+            "results": res.rows,
+        }
+        obj = {
+            "model": info.as_dict(backbone),
+            "task": {
+                "name": task.name,
+                "kind": task.kind,
+                "family": task.family,
+                "main_score": task.main_score,
+                "description": task.description.strip(),
+                "classes": list(task.classes),
+            },
+        }
         if is_global_zero():  # DDP: only rank 0 writes
             written.append(merge_run(path, obj, tier, new_run, res.roc, force=force))
     if not scored_any and skipped_tasks:
-        raise SubmissionError(f"no task could be scored for {info.id}: " + "; ".join(
-            skipped_tasks.values()))
+        raise SubmissionError(
+            f"no task could be scored for {info.id}: " + "; ".join(skipped_tasks.values())
+        )
     return written
 
 
-def merge_run(path: Path, obj: dict[str, Any], tier: str, new_run: dict[str, Any],
-              roc: Mapping[str, tuple[np.ndarray, np.ndarray]], force: bool = False) -> Path:
+def merge_run(
+    path: Path,
+    obj: dict[str, Any],
+    tier: str,
+    new_run: dict[str, Any],
+    roc: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    force: bool = False,
+) -> Path:
     """Merge one freshly scored run into the store file ``path`` and write it, under a lock.
 
     The file is read again under the lock (another ``submit`` may have written it while this
@@ -531,47 +672,69 @@ def merge_run(path: Path, obj: dict[str, Any], tier: str, new_run: dict[str, Any
     with store_lock(path):
         existing, old_roc = _existing(path)
         old_run = (existing or {}).get("runs", {}).get(tier)
-        same = old_run is not None and all(old_run[k] == new_run[k]
-                                           for k in ("task_sha256", "settings"))
+        same = old_run is not None and all(
+            old_run[k] == new_run[k] for k in ("task_sha256", "settings")
+        )
         if old_run is not None and not same and old_run.get("results"):
             _refuse_override_loss(path, tier, old_run, new_run["overrides"], force)
             lost = sorted({_base(r["evaluation"]) for r in old_run["results"]})
-            print(f"{path}: replacing its {tier} run, scored under another task file or "
-                  f"settings: its rows of {', '.join(lost)} are dropped", file=sys.stderr)
+            print(
+                f"{path}: replacing its {tier} run, scored under another task file or "
+                f"settings: its rows of {', '.join(lost)} are dropped",
+                file=sys.stderr,
+            )
         if same and old_run["dataset"]["sha256"] != new_run["dataset"]["sha256"]:
-            print(f"{path}: replacing its {tier} run, scored on another dataset "
-                  f"({old_run['dataset']['sha256'][:12]}...)", file=sys.stderr)
+            print(
+                f"{path}: replacing its {tier} run, scored on another dataset "
+                f"({old_run['dataset']['sha256'][:12]}...)",
+                file=sys.stderr,
+            )
             same = False  # the old rows mean other jets
         kept = old_run if same else None
         new_evals = {_base(r["evaluation"]) for r in new_run["results"]}
-        keep_rows = ([r for r in kept["results"] if _base(r["evaluation"]) not in new_evals]
-                     if kept else [])
-        keep_roc = {k: v for k, v in old_roc.items()
-                    if not k.startswith(f"{tier}|")
-                    or (kept is not None and k.split("|")[1] not in
-                        {r["evaluation"] for r in new_run["results"]})}
-        run = {**new_run,
-               "wall_seconds": round(new_run["wall_seconds"]
-                                     + (kept.get("wall_seconds", 0.0) if kept else 0.0), 1),
-               "skipped": {**(kept.get("skipped", {}) if kept else {}), **new_run["skipped"]},
-               "results": _sorted_rows(keep_rows + new_run["results"])}
+        keep_rows = (
+            [r for r in kept["results"] if _base(r["evaluation"]) not in new_evals] if kept else []
+        )
+        keep_roc = {
+            k: v
+            for k, v in old_roc.items()
+            if not k.startswith(f"{tier}|")
+            or (
+                kept is not None
+                and k.split("|")[1] not in {r["evaluation"] for r in new_run["results"]}
+            )
+        }
+        run = {
+            **new_run,
+            "wall_seconds": round(
+                new_run["wall_seconds"] + (kept.get("wall_seconds", 0.0) if kept else 0.0), 1
+            ),
+            "skipped": {**(kept.get("skipped", {}) if kept else {}), **new_run["skipped"]},
+            "results": _sorted_rows(keep_rows + new_run["results"]),
+        }
         out = {**obj, "runs": {**(existing or {}).get("runs", {}), tier: run}}
         return write_result(path, out, {**keep_roc, **roc})
 
 
-def _refuse_override_loss(path: Path, tier: str, old_run: dict[str, Any] | None,
-                          overrides: dict[str, Any], force: bool) -> None:
+def _refuse_override_loss(
+    path: Path, tier: str, old_run: dict[str, Any] | None, overrides: dict[str, Any], force: bool
+) -> None:
     """:class:`SubmissionError` if replacing ``old_run`` (of another run identity) would lose
     rows scored with other ``--set`` overrides (a one-off study must not erase the tier's rows,
     nor the tier's a study's) and ``force`` is not given."""
-    if (old_run is None or force or not old_run.get("results")
-            or old_run.get("overrides", {}) == overrides):
+    if (
+        old_run is None
+        or force
+        or not old_run.get("results")
+        or old_run.get("overrides", {}) == overrides
+    ):
         return
     lost = sorted({_base(r["evaluation"]) for r in old_run["results"]})
     raise SubmissionError(
         f"{path}: its {tier} run was scored with --set {old_run.get('overrides', {})} and would "
         f"be replaced by one with --set {overrides}, losing its rows of {', '.join(lost)}; "
-        "score this study into another store (--out DIR) or pass --force to replace the run")
+        "score this study into another store (--out DIR) or pass --force to replace the run"
+    )
 
 
 @contextmanager
@@ -585,8 +748,10 @@ def store_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
         with lock:
             yield
     except Timeout as err:
-        raise SubmissionError(f"{path}: another submit has held its lock for {timeout:.0f} s; "
-                              f"remove {lock.lock_file} if no submit is running") from err
+        raise SubmissionError(
+            f"{path}: another submit has held its lock for {timeout:.0f} s; "
+            f"remove {lock.lock_file} if no submit is running"
+        ) from err
 
 
 def _base(evaluation: str) -> str:
@@ -610,8 +775,11 @@ def task_fingerprint(task: Task) -> str:
     """sha256 of the task file's bytes (or of its fields for a task built in code)."""
     if task.file_sha256:
         return task.file_sha256
-    fields = {k: v for k, v in task.__dict__.items()
-              if k not in ("source", "tier", "file_sha256", "settings")}
+    fields = {
+        k: v
+        for k, v in task.__dict__.items()
+        if k not in ("source", "tier", "file_sha256", "settings")
+    }
     return hashlib.sha256(json.dumps(_jsonable(fields), sort_keys=True).encode()).hexdigest()
 
 
@@ -657,55 +825,98 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 # CLI
 # --------------------------------------------------------------------------------------------
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="registered name, model folder, Hub repo id or run folder")
-    parser.add_argument("--tasks", nargs="+", default=None,
-                        help="task names or patterns (default: all tasks that apply)")
-    parser.add_argument("--tasks-dir", default=None, help="folder of task YAMLs "
-                        "(default: the repository's leaderboard/tasks)")
-    parser.add_argument("--tier", choices=TIERS, default=DEFAULT_TIER,
-                        help="quick: the embedded sample (CI); standard: the pinned benchmark "
-                        "sets (CPU hours); paper: the seed-004 fine-tuning protocol "
-                        f"(default {DEFAULT_TIER})")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=None,
+        help="task names or patterns (default: all tasks that apply)",
+    )
+    parser.add_argument(
+        "--tasks-dir",
+        default=None,
+        help="folder of task YAMLs (default: the repository's leaderboard/tasks)",
+    )
+    parser.add_argument(
+        "--tier",
+        choices=TIERS,
+        default=DEFAULT_TIER,
+        help="quick: the embedded sample (CI); standard: the pinned benchmark "
+        "sets (CPU hours); paper: the seed-004 fine-tuning protocol "
+        f"(default {DEFAULT_TIER})",
+    )
     parser.add_argument("--quick", action="store_true", help="the same as --tier quick")
-    parser.add_argument("--evaluations", nargs="+", default=None, metavar="NAME",
-                        help=f"run only these evaluations ({', '.join(EVALUATORS)})")
-    parser.add_argument("--force", action="store_true",
-                        help="score again what the store already holds for these settings, "
-                        "and replace a tier run scored with other --set settings (refused "
-                        "without it; a one-off study belongs in another store, --out DIR)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="embedding cache (default: $JETZOO_CACHE or "
-                        "~/.cache/jetzoo/embeddings)")
+    parser.add_argument(
+        "--evaluations",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"run only these evaluations ({', '.join(EVALUATORS)})",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="score again what the store already holds for these settings, "
+        "and replace a tier run scored with other --set settings (refused "
+        "without it; a one-off study belongs in another store, --out DIR)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="embedding cache (default: $JETZOO_CACHE or ~/.cache/jetzoo/embeddings)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
-    parser.add_argument("--devices", default="1",
-                        help="devices for the Lightning Trainer (an int or 'auto')")
+    parser.add_argument(
+        "--devices", default="1", help="devices for the Lightning Trainer (an int or 'auto')"
+    )
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="replace a task setting in every task, e.g. --set max_epochs=5 "
-                        "--set 'base_lrs=[1e-3]' (keys: DEFAULT_SETTINGS in "
-                        "jetzoo/leaderboard/tasks.py); recorded in the result file")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="the result store (default leaderboard/results)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="replace a task setting in every task, e.g. --set max_epochs=5 "
+        "--set 'base_lrs=[1e-3]' (keys: DEFAULT_SETTINGS in "
+        "jetzoo/leaderboard/tasks.py); recorded in the result file",
+    )
+    parser.add_argument(
+        "--out", default=str(DEFAULT_OUT), help="the result store (default leaderboard/results)"
+    )
     parser.add_argument("--name", default=None, help="model id in the result files")
     parser.add_argument("--revision", default=None, help="Hub revision of MODEL")
-    parser.add_argument("--weights-sha256", default=None,
-                        help="refuse unless model.safetensors has this sha256")
-    parser.add_argument("--dataset-sha256", default=None,
-                        help="refuse unless every task dataset has this sha256")
+    parser.add_argument(
+        "--weights-sha256", default=None, help="refuse unless model.safetensors has this sha256"
+    )
+    parser.add_argument(
+        "--dataset-sha256", default=None, help="refuse unless every task dataset has this sha256"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
     try:
         overrides = parse_overrides(args.overrides)
-        paths = submit(args.model, args.tasks, devices=devices, quick=args.quick,
-                       tier=args.tier, out=args.out, tasks_dir=args.tasks_dir, name=args.name,
-                       revision=args.revision, weights_sha256=args.weights_sha256,
-                       dataset_sha256=args.dataset_sha256, accelerator=args.accelerator,
-                       overrides=overrides, evaluations=args.evaluations, force=args.force,
-                       cache_dir=False if args.no_cache else args.cache_dir)
+        paths = submit(
+            args.model,
+            args.tasks,
+            devices=devices,
+            quick=args.quick,
+            tier=args.tier,
+            out=args.out,
+            tasks_dir=args.tasks_dir,
+            name=args.name,
+            revision=args.revision,
+            weights_sha256=args.weights_sha256,
+            dataset_sha256=args.dataset_sha256,
+            accelerator=args.accelerator,
+            overrides=overrides,
+            evaluations=args.evaluations,
+            force=args.force,
+            cache_dir=False if args.no_cache else args.cache_dir,
+        )
     except (SubmissionError, TaskError, DataError) as err:
         print(f"jetzoo leaderboard submit: error: {err}", file=sys.stderr)
         return 1
