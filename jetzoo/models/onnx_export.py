@@ -19,6 +19,7 @@ torch's TorchScript-based exporter (``dynamo=False``) is used: it traces the CPU
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import warnings
@@ -85,7 +86,9 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
     out = Path(out)
     if out.suffix != ".onnx":
         raise ExportError(f"{out}: the output file must end in .onnx")
-    model = model.float().eval()
+    if any(p.dtype != torch.float32 for p in model.parameters()):
+        model = copy.deepcopy(model).float()  # the graph is float32; the caller's model stays
+    model = model.eval()
     graph = _Graph(model, probabilities).eval()
     axes = {
         "x": {0: "batch", 1: "particles"},

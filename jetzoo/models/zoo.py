@@ -325,12 +325,14 @@ def _build_checked(config_path: Path, weights: Path, backbone: dict[str, Any]) -
     return build()
 
 
-def _check_values(path: Path, state: dict[str, torch.Tensor]) -> None:
-    """Every floating tensor finite, every standard deviation (``*std`` buffers) > 0."""
+def _check_values(path: Path, state: dict[str, torch.Tensor], model: nn.Module) -> None:
+    """Every floating tensor finite; every standard deviation the model divides by (a buffer
+    named ``*std``: the preprocessing's) > 0. Learned parameters may take any finite sign."""
+    buffers = {name for name, _ in model.named_buffers()}
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ZooError(f"{path}: tensor {key!r} holds NaN or inf")
-        if key.endswith("std") and tensor.numel() and float(tensor.min()) <= 0:
+        if key in buffers and key.endswith("std") and tensor.numel() and float(tensor.min()) <= 0:
             raise ZooError(
                 f"{path}: tensor {key!r} (a preprocessing standard deviation) "
                 f"must be > 0, got {[round(float(v), 6) for v in tensor.flatten()]}"
@@ -410,7 +412,7 @@ def load_folder(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     except (SafetensorError, OSError, ValueError) as err:
         raise ZooError(f"{weights}: corrupt safetensors file ({err})") from err
     _check_state(weights, state, model)
-    _check_values(weights, state)
+    _check_values(weights, state, model)
     model.load_state_dict(state, strict=True)
     model.pretrained_cfg = {**config, "source": str(folder)}
     model.model_name = str(config.get("model_name") or config["backbone"]["arch"])
