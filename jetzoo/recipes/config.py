@@ -131,7 +131,9 @@ def _omegaconf_message(err: OmegaConfBaseException) -> tuple[str, str]:
     return str(key), msg
 
 
-def _merge(base: DictConfig, other: Any, source: str) -> DictConfig:
+def merge_config(base: DictConfig, other: Any, source: str) -> DictConfig:
+    """``other`` merged into the structured ``base``; :class:`ConfigError` naming ``source``
+    and the key that does not fit the schema."""
     try:
         return typing.cast(DictConfig, OmegaConf.merge(base, other))
     except OmegaConfBaseException as err:
@@ -164,7 +166,9 @@ def resolve_recipe_path(path: str | Path) -> Path:
     return path
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_recipe_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a recipe file (pre-training or fine-tuning); ConfigError if it
+    is missing, not YAML, or not a mapping."""
     if not path.is_file():
         raise ConfigError(
             f"{path}: recipe file not found; shipped recipes (pass the name): "
@@ -206,13 +210,13 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
     """
     path = resolve_recipe_path(path)
     cfg = typing.cast(DictConfig, OmegaConf.structured(RecipeConfig))
-    cfg = _merge(cfg, _read_yaml(path), str(path))
+    cfg = merge_config(cfg, read_recipe_yaml(path), str(path))
     for item in overrides:
         try:
             override = parse_override(item)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
-        cfg = _merge(cfg, override, f"{path}: command-line override {item!r}")
+        cfg = merge_config(cfg, override, f"{path}: command-line override {item!r}")
     source = f"{path} (with overrides {' '.join(overrides)})" if overrides else str(path)
     validate_config(cfg, source)
     return cfg

@@ -37,10 +37,10 @@ from omegaconf import DictConfig, OmegaConf
 from jetzoo.recipes.config import (
     RECIPES_DIR,
     ConfigError,
-    _merge,
-    _read_yaml,
     cfg_to_dict,
+    merge_config,
     parse_override,
+    read_recipe_yaml,
 )
 
 FINETUNE_DIR = RECIPES_DIR / "finetune"
@@ -124,10 +124,10 @@ def load_finetune_config(path: str | Path, overrides: Sequence[str] = ()) -> Dic
     the key."""
     path = resolve_path(path)
     cfg = typing.cast(DictConfig, OmegaConf.structured(FinetuneConfig))
-    cfg = _merge(cfg, _read_yaml(path), str(path))
+    cfg = merge_config(cfg, read_recipe_yaml(path), str(path))
     for item in overrides:
         try:
-            cfg = _merge(cfg, parse_override(item), f"{path}: command-line override {item!r}")
+            cfg = merge_config(cfg, parse_override(item), f"{path}: command-line override {item!r}")
         except ConfigError as err:
             raise ConfigError(
                 f"{path}: {err}" if not str(err).startswith(str(path)) else str(err)
