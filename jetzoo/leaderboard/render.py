@@ -241,14 +241,19 @@ CSV_COLUMNS = (
 
 def results_csv(results: Iterable[dict[str, Any]], path: Path) -> Path:
     """``path``: one row per model x task x tier x evaluation x metric of the store (the long
-    format that pandas and spreadsheets read), written atomically."""
+    format that pandas and spreadsheets read), sorted by model, task and identity, written
+    atomically."""
     import csv
     import io
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for res in results:
+
+    def order(r: dict[str, Any]) -> tuple[str, str, str]:
+        return r["model"]["id"], r["task"]["name"], r["model"].get("identity_sha256", "")
+
+    for res in sorted(results, key=order):
         m = res["model"]
         for tier in TIER_ORDER:
             run = res["runs"].get(tier)
@@ -383,17 +388,7 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
                 png = plot_roc(f"{task} ({tier})", curves, out / "roc" / f"{task}-{tier}.png")
                 lines += [f"![ROC curves of {task}, tier {tier}](roc/{png.name})", ""]
     readme = out / "README.md"
-    results_csv(
-        sorted(
-            results,
-            key=lambda r: (
-                r["model"]["id"],
-                r["task"]["name"],
-                r["model"].get("identity_sha256", ""),
-            ),
-        ),
-        out / "results.csv",
-    )
+    results_csv(results, out / "results.csv")
     atomic_write_text(readme, "\n".join(lines))
     return readme
 
