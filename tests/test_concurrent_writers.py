@@ -162,12 +162,17 @@ def test_concurrent_submits_keep_every_evaluation(setup, tmp_path: Path, jobs):
 
 
 def test_embedding_caches_sharing_a_folder_merge_rows(tmp_path: Path):
+    """While one cache embeds rows 10-19, another writes rows 0-9 to the same file: both
+    stay (the writer reads the file again under the lock)."""
     key = ("a" * 64, "b" * 64, "k", "test", "embed")
     first, second = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)
     values = torch.arange(40, dtype=torch.float32).reshape(20, 2)
-    assert first._load(key) is None  # `first` read an empty cache...
-    second.get(key, torch.arange(0, 10), lambda pos: values[pos])  # ...then `second` wrote
-    first.get(key, torch.arange(10, 20), lambda pos: values[10 + pos])
+
+    def compute_with_a_rival(pos):
+        second.get(key, torch.arange(0, 10), lambda p: values[p])  # written meanwhile
+        return values[10 + pos]
+
+    first.get(key, torch.arange(10, 20), compute_with_a_rival)
     fresh = EmbeddingCache(tmp_path)
     got = fresh.get(key, torch.arange(20), lambda pos: pytest.fail("recomputed"))
     assert torch.equal(got, values)
