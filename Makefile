@@ -31,7 +31,7 @@ test: install
 # (learning_curve.py, anomaly_geometry.py) take a run folder, and domain_shift.py generates
 # four sets first; README "Benchmarks" has their commands.
 BENCHMARKS ?= generate inference train_step knn submission_standard score_zoo knn_heldout \
-	import_toptagging finetune_sample
+	import_toptagging finetune_sample finetune_step
 
 bench: install
 	for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
