@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one version source (pyproject reads it)
 
 _LAZY = {
     "JetZoo": ("jetzoo.models.zoo", "JetZoo"),

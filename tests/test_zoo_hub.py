@@ -13,6 +13,7 @@ import pytest
 import torch
 from huggingface_hub.utils import filter_repo_objects
 
+import jetzoo
 from jetzoo import JetZoo, create_backbone
 from jetzoo.cli import main as cli_main
 from jetzoo.models import hub, zoo
@@ -190,7 +191,7 @@ def test_publish_default_message_main_branch_and_push_to_hub(tmp_path, recording
     api = recording_api.instances[-1]
     assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]  # main: no branch
     upload = api.calls[-1][2]
-    assert upload["commit_message"] == "Upload jbot-s (jetzoo 0.1.0)"
+    assert upload["commit_message"] == f"Upload jbot-s (jetzoo {jetzoo.__version__})"
     assert upload["revision"] is None and url.startswith("https://huggingface.co/org/small/")
     config = json.loads(api.uploaded["config.json"])
     assert config["model_name"] == "jbot-s" and config["dataset"]["sha256"] == "0" * 64

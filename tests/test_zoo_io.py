@@ -4,12 +4,14 @@ and every bad-input error."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 
+import jetzoo
 from jetzoo import JetZoo, create_backbone, list_models
 from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.models import hub, zoo
@@ -65,7 +67,7 @@ def test_config_json_content(tmp_path):
         tmp_path, recipe=recipe, dataset=DATASET, training=training, results=results
     )
     config = json.loads((folder / "config.json").read_text())
-    assert config["format_version"] == 1 and config["jetzoo_version"] == "0.1.0"
+    assert config["format_version"] == 1 and config["jetzoo_version"] == jetzoo.__version__
     assert config["model_name"] == "jbot-s"
     assert (
         config["backbone"] == model.config and config["backbone"]["arch"] == "particle_transformer"
@@ -154,7 +156,7 @@ def test_config_from_a_newer_jetzoo(tmp_path):
     with pytest.raises(
         ZooError,
         match=r"config.json: format_version 2 is newer than this jetzoo "
-        r"supports \(1\).*jetzoo 9.0.0.*you run jetzoo 0.1.0",
+        r"supports \(1\).*jetzoo 9.0.0.*you run jetzoo " + re.escape(jetzoo.__version__),
     ):
         JetZoo.from_pretrained(folder)
     config["format_version"] = "1"
