@@ -58,32 +58,26 @@ def test_a_submit_that_finishes_during_another_is_kept(setup, tmp_path: Path, mo
     real_run_task = submission.run_task
     nested = []
 
+    def submit(evaluation: str) -> None:
+        submission.submit(
+            model,
+            ["mini-top"],
+            quick=True,
+            out=out,
+            tasks_dir=tasks,
+            evaluations=[evaluation],
+            progress=False,
+            cache_dir=False,
+        )
+
     def run_task_with_a_rival(*args, **kwargs):
         if not nested:  # the rival starts after this submit read the (empty) store
             nested.append(1)
-            submission.submit(
-                model,
-                ["mini-top"],
-                quick=True,
-                out=out,
-                tasks_dir=tasks,
-                evaluations=["knn"],
-                progress=False,
-                cache_dir=False,
-            )
+            submit("knn")
         return real_run_task(*args, **kwargs)
 
     monkeypatch.setattr(submission, "run_task", run_task_with_a_rival)
-    submission.submit(
-        model,
-        ["mini-top"],
-        quick=True,
-        out=out,
-        tasks_dir=tasks,
-        evaluations=["linear"],
-        progress=False,
-        cache_dir=False,
-    )
+    submit("linear")
     assert _store(out) == {"mini-top": {"knn", "linear"}}
 
 
