@@ -51,11 +51,7 @@ import argparse
 import hashlib
 import json
 import math
-import multiprocessing as mp
-import os
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,7 +68,9 @@ from jetzoo.data.schema import (
     DataError,
     class_index,
 )
+from jetzoo.data import engine
 from jetzoo.data import shards as sh
+from jetzoo.data.engine import Shard
 
 COMMON_SETTINGS: tuple[str, ...] = (
     "Beams:eCM = 13000.",
@@ -419,120 +417,169 @@ def _shard_attrs(task: ShardTask, config: GeneratorConfig) -> dict[str, Any]:
     }
 
 
+def _entry(task: ShardTask, sha256: str) -> dict[str, Any]:
+    return {
+        "file": task.name,
+        "class": task.jet_class,
+        "n_jets": task.n_jets,
+        "seed": task.seed,
+        "sha256": sha256,
+    }
+
+
 def generate_shard(
     task: ShardTask,
     config: GeneratorConfig,
     out: str | Path,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Simulate and write one shard; returns its manifest entry (with timing stats)."""
+    """Simulate and write one shard; returns ``{"entry": its manifest entry, "stats": its
+    counters and timings}``."""
     sim = JetNetSimulator(config, task.jet_class, task.seed)
     arrays = sim.generate(task.n_jets, progress)
     digest = sh.write_shard(Path(out) / task.name, arrays, _shard_attrs(task, config))
-    return {
-        "file": task.name,
-        "class": task.jet_class,
-        "n_jets": task.n_jets,
-        "seed": task.seed,
-        "sha256": digest,
-        "stats": asdict(sim.stats),
-    }
+    return {"entry": _entry(task, digest), "stats": {"class": task.jet_class, **asdict(sim.stats)}}
 
 
-def _existing_shard(task: ShardTask, config: GeneratorConfig, out: Path) -> dict[str, Any] | None:
-    """The manifest entry of a valid existing shard for ``task``; None if it must be written.
+@dataclass(frozen=True)
+class JetNetGenerator:
+    """The JetNet-like generator as the engine (:mod:`jetzoo.data.engine`) runs it."""
 
-    A shard written with other settings raises DataError (never overwritten silently)."""
-    path = out / task.name
-    if not path.exists():
-        return None
-    try:
-        info = sh.inspect_file(path)
-    except DataError as err:
-        print(f"jetzoo: regenerating invalid shard ({err})", file=sys.stderr)
-        path.unlink()
-        return None
-    want = _shard_attrs(task, config)
-    for key in ("settings_sha256", "seed", "jet_class", "n_jets", "pairs"):
-        if info.attrs.get(key) != want[key]:
+    classes: tuple[str, ...]
+    jets_per_class: int
+    seed: int
+    shard_size: int
+    config: GeneratorConfig
+    command_line: str | None = None
+
+    format = SHARD_FORMAT
+    description = "jetzoo generate jetnet"
+    unit = "jet"
+
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any], out: Path) -> "JetNetGenerator":
+        """The generator of a recorded plan; refuses settings this jetzoo would not reproduce."""
+        config = GeneratorConfig.from_dict(plan["settings"])
+        if config.sha256() != plan["settings_sha256"]:
             raise DataError(
-                f"{path}: attribute {key!r} is {info.attrs.get(key)!r} but this run "
-                f"needs {want[key]!r}; write to a new --out folder"
+                f"{out}: the recorded generator settings are not those of this jetzoo "
+                "(settings_sha256 differs); merge with the jetzoo that generated them"
             )
-    return {
-        "file": task.name,
-        "class": task.jet_class,
-        "n_jets": task.n_jets,
-        "seed": task.seed,
-        "sha256": sh.sha256_file(path),
-    }
+        return cls(
+            tuple(plan["classes"]),
+            plan["jets_per_class"],
+            plan["seed"],
+            plan["shard_size"],
+            config,
+            plan["command"],
+        )
+
+    def _tasks(self) -> list[ShardTask]:
+        return plan_shards(self.classes, self.jets_per_class, self.shard_size, self.seed)
+
+    def plan(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.classes),
+            "jets_per_class": self.jets_per_class,
+            "seed": self.seed,
+            "shard_size": self.shard_size,
+            "settings": self.config.to_dict(),
+            "settings_sha256": self.config.sha256(),
+            "command": self.command_line,
+        }
+
+    def shards(self) -> list[Shard]:
+        return [Shard(t.name, t.n_jets, (t,)) for t in self._tasks()]
+
+    def check_folder(self, out: Path, shards: list[Shard], whole_run: bool) -> None:
+        planned = {s.file for s in shards}
+        strays = sorted(p.name for p in out.glob(sh.SHARD_GLOB) if p.name not in planned)
+        if strays:
+            raise DataError(
+                f"{out / strays[0]}: this run would not write this shard (different "
+                f"--classes / --jets-per-class?); write to a new --out folder"
+            )
+
+    def existing(self, out: Path, shard: Shard) -> dict[str, Any] | None:
+        """A shard written with other settings raises DataError (never overwritten silently)."""
+        (task,) = shard.key
+        path = out / task.name
+        if not path.exists():
+            return None
+        try:
+            info = sh.inspect_file(path)
+        except DataError as err:
+            print(f"jetzoo: regenerating invalid shard ({err})", file=sys.stderr)
+            path.unlink()
+            return None
+        want = _shard_attrs(task, self.config)
+        for key in ("settings_sha256", "seed", "jet_class", "n_jets", "pairs"):
+            if info.attrs.get(key) != want[key]:
+                raise DataError(
+                    f"{path}: attribute {key!r} is {info.attrs.get(key)!r} but this run "
+                    f"needs {want[key]!r}; write to a new --out folder"
+                )
+        return _entry(task, sh.sha256_file(path))
+
+    def simulate(
+        self, out: Path, shard: Shard, progress: Callable[[int], None] | None
+    ) -> dict[str, Any]:
+        return generate_shard(shard.key[0], self.config, out, progress)
+
+    def command(self, out: Path) -> str:
+        return self.command_line or _command(
+            self.classes, self.jets_per_class, self.seed, self.shard_size, self.config, out
+        )
+
+    def finalize(
+        self,
+        out: Path,
+        entries: list[dict[str, Any]],
+        stats: list[dict[str, Any]],
+        seconds: float,
+        workers: int,
+    ) -> dict[str, Any]:
+        """Fit ``preprocessing.json`` on the training split and write ``manifest.json``;
+        returns the manifest with the run's timing (which the file does not hold)."""
+        tasks = self._tasks()
+        by_name = {e["file"]: e for e in entries}
+        missing = [t.name for t in tasks if t.name not in by_name]
+        if missing:
+            raise DataError(f"{out / missing[0]}: planned shard missing from the run")
+        shard_list = [
+            {k: by_name[t.name][k] for k in ("file", "class", "n_jets", "seed", "sha256")}
+            for t in tasks
+        ]
+        infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
+        train, _, _ = sh.split_indices(sum(i.n_jets for i in infos))
+        sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
+        manifest = {
+            "format": SHARD_FORMAT,
+            "command": self.command(out),
+            "seed": self.seed,
+            "classes": sorted({t.jet_class for t in tasks}, key=class_index),
+            "jets_per_class": self.jets_per_class,
+            "shard_size": self.shard_size,
+            "pairs": self.config.pairs,
+            "n_jets": sum(e["n_jets"] for e in shard_list),
+            "settings": self.config.to_dict(),
+            "settings_sha256": self.config.sha256(),
+            "split": {"fractions": list(sh.DEFAULT_SPLIT), "seed": sh.DEFAULT_SPLIT_SEED},
+            "preprocessing": sh.PREPROCESSING_NAME,
+            "shards": shard_list,
+            "dataset_sha256": sh.dataset_sha256(e["sha256"] for e in shard_list),
+        }
+        sh.write_manifest(out, manifest)
+        return {**manifest, "timing": _timing(stats, seconds)}
 
 
-def _prepare_output(out: Path) -> None:
-    """Create ``out`` and prove it writable, else a DataError naming it."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as err:
-        raise DataError(f"{out}: output folder is not writable ({err})") from err
-
-
-_QUEUE: Any = None
-
-
-def _init_worker(queue: Any) -> None:
-    global _QUEUE
-    _QUEUE = queue
-
-
-def _run_task(job: tuple[ShardTask, GeneratorConfig, str]) -> dict[str, Any]:
-    task, config, out = job
-    return generate_shard(task, config, out, progress=_QUEUE.put if _QUEUE is not None else None)
-
-
-def _run_tasks(
-    jobs: list[tuple[ShardTask, GeneratorConfig, str]], workers: int, bar: Any
-) -> list[dict[str, Any]]:
-    """Run shard jobs on ``workers`` processes (in-process for one), updating ``bar``."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [generate_shard(*job, progress=bar.update) for job in jobs]
-    ctx = mp.get_context("spawn")  # no fork of a parent that may hold torch / HDF5 state
-    queue = ctx.Queue()
-
-    def drain() -> None:
-        while (n := queue.get()) is not None:
-            bar.update(n)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(queue,)) as pool:
-            results = list(pool.imap_unordered(_run_task, jobs))
-    finally:
-        queue.put(None)
-        reader.join()
-    return results
-
-
-def run_plan(
-    classes: Sequence[str],
-    jets_per_class: int,
-    seed: int,
-    shard_size: int,
-    config: GeneratorConfig,
-    command: str | None = None,
-) -> dict[str, Any]:
-    """Everything that decides a run's shards (what the parts of a split run share)."""
-    return {
-        "classes": list(classes),
-        "jets_per_class": jets_per_class,
-        "seed": seed,
-        "shard_size": shard_size,
-        "settings": config.to_dict(),
-        "settings_sha256": config.sha256(),
-        "command": command,
-    }
+def _timing(stats: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Wall time and the per-class simulation counters of the shards simulated by a run."""
+    per_class: dict[str, SimulationStats] = {}
+    for s in stats:
+        s = dict(s)
+        per_class.setdefault(s.pop("class"), SimulationStats()).add(SimulationStats(**s))
+    return {"wall_s": seconds, "per_class": {c: asdict(s) for c, s in per_class.items()}}
 
 
 def generate(
@@ -554,111 +601,16 @@ def generate(
     processes (default: all cores). Writes ``preprocessing.json`` and ``manifest.json``.
     With ``shard_index`` / ``num_shards`` (an array job's task), only that task's share of the
     planned shards is simulated and a part manifest written instead (:mod:`jetzoo.data.parts`;
-    ``jetzoo data merge`` ends the run); returns the part manifest.
+    ``jetzoo data merge`` ends the run); returns the part.
     """
-    from tqdm import tqdm
-
-    from jetzoo.data import parts
-
-    parts.check_shard_args(shard_index, num_shards)
-    config = config or GeneratorConfig()
-    out = Path(out)
-    tasks = plan_shards(classes, jets_per_class, shard_size, seed)
-    _prepare_output(out)
-    sh.clean_temp_files(out)
-    planned = {t.name for t in tasks}
-    strays = sorted(p.name for p in out.glob(sh.SHARD_GLOB) if p.name not in planned)
-    if strays:
-        raise DataError(
-            f"{out / strays[0]}: this run would not write this shard (different "
-            f"--classes / --jets-per-class?); write to a new --out folder"
-        )
-    mine = tasks if num_shards is None else parts.select(tasks, int(shard_index), num_shards)
-    entries = {t.index: e for t in mine if (e := _existing_shard(t, config, out))}
-    todo = [t for t in mine if t.index not in entries]
-    workers = workers or os.cpu_count() or 1
-    t0 = time.perf_counter()
-    with tqdm(
-        total=sum(t.n_jets for t in todo),
-        unit="jet",
-        desc="jetzoo generate jetnet",
-        disable=not progress or None,
-        dynamic_ncols=True,
-    ) as bar:
-        results = _run_tasks([(t, config, str(out)) for t in todo], workers, bar)
-    wall = time.perf_counter() - t0
-    stats: dict[str, SimulationStats] = {}
-    index_of = {t.name: t.index for t in tasks}
-    for r in results:
-        stats.setdefault(r["class"], SimulationStats()).add(SimulationStats(**r.pop("stats")))
-        entries[index_of[r["file"]]] = r
-    shard_list = [entries[t.index] for t in mine]
-    timing = {"wall_s": wall, "per_class": {c: asdict(s) for c, s in stats.items()}}
-    plan = run_plan(classes, jets_per_class, seed, shard_size, config, command)
-    if num_shards is not None:
-        hint = command or _command(classes, jets_per_class, seed, shard_size, config, out)
-        path = parts.write_part(
-            out,
-            SHARD_FORMAT,
-            int(shard_index),
-            num_shards,
-            plan,
-            shard_list,
-            {"command": hint, "seconds": wall},
-        )
-        return {
-            "part": str(path),
-            "shards": shard_list,
-            "n_jets": sum(t.n_jets for t in mine),
-            "timing": timing,
-        }
-    manifest = finalize(out, plan, shard_list)
-    manifest["timing"] = timing
-    return manifest
-
-
-def finalize(out: Path, plan: dict[str, Any], shard_list: list[dict[str, Any]]) -> dict[str, Any]:
-    """The end of a run, once every planned shard is in ``out``: fit ``preprocessing.json`` on
-    the training split and write ``manifest.json``; returns the manifest."""
-    config = GeneratorConfig.from_dict(plan["settings"])
-    if config.sha256() != plan["settings_sha256"]:
-        raise DataError(
-            f"{out}: the recorded generator settings are not those of this jetzoo "
-            "(settings_sha256 differs); merge with the jetzoo that generated them"
-        )
-    classes, jets_per_class = plan["classes"], plan["jets_per_class"]
-    seed, shard_size = plan["seed"], plan["shard_size"]
-    tasks = plan_shards(classes, jets_per_class, shard_size, seed)
-    by_name = {e["file"]: e for e in shard_list}
-    missing = [t.name for t in tasks if t.name not in by_name]
-    if missing:
-        raise DataError(f"{out / missing[0]}: planned shard missing from the run")
-    shard_list = [
-        {k: by_name[t.name][k] for k in ("file", "class", "n_jets", "seed", "sha256")}
-        for t in tasks
-    ]
-    infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
-    train, _, _ = sh.split_indices(sum(i.n_jets for i in infos))
-    sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
-    manifest = {
-        "format": SHARD_FORMAT,
-        "command": plan["command"]
-        or _command(classes, jets_per_class, seed, shard_size, config, out),
-        "seed": seed,
-        "classes": sorted({t.jet_class for t in tasks}, key=class_index),
-        "jets_per_class": jets_per_class,
-        "shard_size": shard_size,
-        "pairs": config.pairs,
-        "n_jets": sum(e["n_jets"] for e in shard_list),
-        "settings": config.to_dict(),
-        "settings_sha256": config.sha256(),
-        "split": {"fractions": list(sh.DEFAULT_SPLIT), "seed": sh.DEFAULT_SPLIT_SEED},
-        "preprocessing": sh.PREPROCESSING_NAME,
-        "shards": shard_list,
-        "dataset_sha256": sh.dataset_sha256(e["sha256"] for e in shard_list),
-    }
-    sh.write_manifest(out, manifest)
-    return manifest
+    gen = JetNetGenerator(
+        tuple(classes), jets_per_class, seed, shard_size, config or GeneratorConfig(), command
+    )
+    result = engine.run(gen, out, workers, progress, shard_index, num_shards)
+    if "part" in result:
+        result["n_jets"] = sum(e["n_jets"] for e in result["shards"])
+        result["timing"] = _timing(result["stats"], result["seconds"])
+    return result
 
 
 def _command(

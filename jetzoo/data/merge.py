@@ -1,6 +1,6 @@
 """``jetzoo data merge PART_FOLDERS... --out DIR``: join the parts of a generation split over
-array-job tasks (:mod:`jetzoo.data.parts`) and finish the dataset with its generator's
-``finalize``.
+array-job tasks (:mod:`jetzoo.data.parts`) and finish the dataset with the ``finalize`` of the
+generator that wrote them (the one :func:`jetzoo.data.engine.run` calls after an unsplit run).
 
 It sits above the generators and :mod:`jetzoo.data.parts` (which the generators use), so that
 no module of the data layer imports one that imports it back.
@@ -13,25 +13,27 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from jetzoo.data import jetnet_generator, rs3l_generator
+from jetzoo.data.engine import Generator
+from jetzoo.data.jetnet_generator import JetNetGenerator
 from jetzoo.data.parts import collect, gather_shards
-from jetzoo.data.schema import SHARD_FORMAT, DataError
+from jetzoo.data.rs3l_generator import RS3LGenerator
+from jetzoo.data.schema import DataError
+
+GENERATORS: dict[str, Any] = {g.format: g for g in (JetNetGenerator, RS3LGenerator)}
 
 
 def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Join the parts in ``sources`` into the dataset folder ``out``; returns its manifest."""
     out = Path(out)
     parts, dataset_format = collect(sources)
+    if dataset_format not in GENERATORS:
+        raise DataError(f"{out}: parts of unknown dataset format {dataset_format!r}")
     shards = gather_shards(parts, out, progress)
-    plan = parts[0][1]["plan"]
-    if dataset_format == SHARD_FORMAT:
-        return jetnet_generator.finalize(out, plan, shards)
-    if dataset_format == rs3l_generator.RS3L_FORMAT:
-        results = [r for _, part in parts for r in part.get("results", [])]
-        seconds = max((float(part.get("seconds", 0.0)) for _, part in parts), default=0.0)
-        workers = sum(int(part.get("workers", 1)) for _, part in parts)
-        return rs3l_generator.finalize(out, plan, results, seconds, workers)
-    raise DataError(f"{out}: parts of unknown dataset format {dataset_format!r}")
+    gen: Generator = GENERATORS[dataset_format].from_plan(parts[0][1]["plan"], out)
+    stats = [s for _, part in parts for s in part.get("stats", [])]
+    seconds = max((float(part.get("seconds", 0.0)) for _, part in parts), default=0.0)
+    workers = sum(int(part.get("workers", 1)) for _, part in parts)
+    return gen.finalize(out, shards, stats, seconds, workers)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -48,14 +48,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import os
 import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -69,6 +68,9 @@ from jetzoo.data.rs3l_schema import (
     VIEW_SUFFIXES,
     rs3l_class_index,
 )
+from jetzoo.data import engine
+from jetzoo.data.clustering import FourMomenta, antikt_many
+from jetzoo.data.engine import Shard
 from jetzoo.data.schema import DataError
 from jetzoo.detector import Detector, DetectorConfig, Particles, is_invisible, wrap_phi
 
@@ -454,50 +456,6 @@ class Resimulator:
 
 
 # ------------------------------------------------------------------------------ jets
-_JETDEFS: dict[float, Any] = {}
-
-
-def antikt(
-    px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, r: float, pt_min: float
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Anti-kT jets with fastjet, pT-ordered.
-
-    Returns ``(jets (n, 4) = (pt, eta, phi, mass), [constituent indices per jet])``. Calls the
-    numpy core behind fastjet's awkward interface (``fastjet._ext.interfacemulti``) directly:
-    building awkward arrays costs 3x the clustering itself for one event.
-    """
-    import fastjet
-    import fastjet._ext
-    import fastjet._swig
-
-    if r not in _JETDEFS:
-        fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
-        _JETDEFS[r] = fastjet.JetDefinition(fastjet.antikt_algorithm, r)
-    if len(e) == 0:
-        return np.zeros((0, 4)), []
-    cols = [np.ascontiguousarray(v, dtype=np.float64) for v in (px, py, pz, e)]
-    res = fastjet._ext.interfacemulti(
-        *cols, np.array([0], dtype=np.int64), np.array([len(e)], dtype=np.int64), _JETDEFS[r]
-    )
-    jx, jy, jz, je = (np.asarray(a, dtype=np.float64) for a in res.to_numpy(pt_min)[:4])
-    jet_offsets, flat = res.to_numpy_with_constituents(pt_min)[:2]
-    pt = np.hypot(jx, jy)
-    kin = np.stack(
-        [
-            pt,
-            np.arcsinh(jz / np.maximum(pt, 1e-12)),
-            np.arctan2(jy, jx),
-            np.sqrt(np.maximum(je**2 - jx**2 - jy**2 - jz**2, 0.0)),
-        ],
-        axis=1,
-    )
-    order = np.argsort(-pt, kind="stable")
-    jet_offsets = np.asarray(jet_offsets, dtype=np.int64)
-    flat = np.asarray(flat, dtype=np.int64)
-    consts = [flat[jet_offsets[i] : jet_offsets[i + 1]] for i in order]
-    return kin[order], consts
-
-
 def delta_r(eta1: np.ndarray, phi1: np.ndarray, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
     """Pairwise dR between two sets of directions, shape ``(len(1), len(2))``."""
     deta = np.asarray(eta1)[:, None] - np.asarray(eta2)[None, :]
@@ -518,25 +476,31 @@ class ViewJets:
     cells: np.ndarray
 
 
+def view_inputs(particles: Particles, cells: np.ndarray) -> tuple[FourMomenta, FourMomenta]:
+    """The four-momenta one view clusters: visible hadron-level particles, calorimeter cells
+    (massless, at the cell centre)."""
+    vis = particles.select(~is_invisible(particles.pid))
+    pt_c = cells[:, 0] / np.cosh(cells[:, 1])
+    return (vis.px, vis.py, vis.pz, vis.e), (
+        pt_c * np.cos(cells[:, 2]),
+        pt_c * np.sin(cells[:, 2]),
+        pt_c * np.sinh(cells[:, 1]),
+        cells[:, 0],
+    )
+
+
 def match_view(
-    particles: Particles,
+    hadron_jets: tuple[np.ndarray, list[np.ndarray]],
+    cell_jets: tuple[np.ndarray, list[np.ndarray]],
     tracks: np.ndarray,
     cells: np.ndarray,
     origins: np.ndarray,
     cfg: GenerationConfig,
 ) -> ViewJets:
-    """Cluster hadron-level particles and cells of one view and match jets to the partons."""
-    vis = particles.select(~is_invisible(particles.pid))
-    had_kin, _ = antikt(vis.px, vis.py, vis.pz, vis.e, cfg.jet_r, 5.0)
-    pt_c = cells[:, 0] / np.cosh(cells[:, 1])
-    det_kin, det_consts = antikt(
-        pt_c * np.cos(cells[:, 2]),
-        pt_c * np.sin(cells[:, 2]),
-        pt_c * np.sinh(cells[:, 1]),
-        cells[:, 0],
-        cfg.jet_r,
-        5.0,
-    )
+    """Match one view's hadron-level and detector jets (:func:`view_inputs` clustered) to the
+    partons."""
+    had_kin, _ = hadron_jets
+    det_kin, det_consts = cell_jets
     had, det = {}, {}
     if len(had_kin) and len(origins):
         dr = delta_r(origins[:, 2], origins[:, 3], had_kin[:, 1], had_kin[:, 2])
@@ -723,21 +687,13 @@ class ShardTask:
     path: str
 
 
-_PROGRESS: Any = None  # multiprocessing queue of finished-event counts, set in workers
-
-
-def _init_worker(queue: Any) -> None:
-    global _PROGRESS
-    _PROGRESS = queue
-
-
 def simulate_events(
     kind: str,
     n_events: int,
     cfg: GenerationConfig,
     pythia_seed: int,
     seed_seq: np.random.SeedSequence,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[JetPair], dict[str, Any]]:
     """Generate ``n_events`` accepted events of ``kind`` and return their pairs and stats."""
     rng = np.random.default_rng(seed_seq)
@@ -757,18 +713,25 @@ def simulate_events(
         ev = sim.next_event()
         t_pythia += time.perf_counter() - t
         if progress is not None and (event % 10 == 9 or event == n_events - 1):
-            progress.put(10 if event % 10 == 9 else n_events % 10)
+            progress(10 if event % 10 == 9 else n_events % 10)
         if ev is None:
             continue
         attempts.append(ev.tau_attempts)
-        matched = []
+        responses = []
         for particles in ev.views:
             shown = particles
             if pool is not None:
                 pu = pool.overlay(cfg.pileup_mu, cfg.pileup_z_width, rng)
                 shown = particles if pu is None else Particles.concatenate([particles, pu])
-            resp = detector.simulate(shown, rng)
-            matched.append(match_view(particles, resp.tracks, resp.cells, ev.origins, cfg))
+            responses.append(detector.simulate(shown, rng))
+        inputs = [
+            m for p, r in zip(ev.views, responses) for m in view_inputs(p, r.cells)
+        ]  # one clustering call for both views' particles and cells
+        jets = antikt_many(inputs, cfg.jet_r, 5.0)
+        matched = [
+            match_view(jets[2 * v], jets[2 * v + 1], r.tracks, r.cells, ev.origins, cfg)
+            for v, r in enumerate(responses)
+        ]
         pairs.extend(make_pairs(matched[0], matched[1], ev.origins, kind, event, cfg))
     stats = {
         "events": n_events,
@@ -783,10 +746,12 @@ def simulate_events(
     return pairs, stats
 
 
-def run_task(task: ShardTask, cfg: GenerationConfig) -> dict[str, Any]:
-    """Simulate one shard and write it; returns its manifest entry."""
+def run_task(
+    task: ShardTask, cfg: GenerationConfig, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Simulate one shard and write it; returns its stats."""
     pythia_seed, seq = shard_seeds(cfg.seed, task.kind, task.shard)
-    pairs, stats = simulate_events(task.kind, task.n_events, cfg, pythia_seed, seq, _PROGRESS)
+    pairs, stats = simulate_events(task.kind, task.n_events, cfg, pythia_seed, seq, progress)
     physics = {k: v for k, v in stats.items() if not k.endswith("seconds")}  # reproducible bytes
     write_shard(
         Path(task.path),
@@ -801,10 +766,6 @@ def run_task(task: ShardTask, cfg: GenerationConfig) -> dict[str, Any]:
         },
     )
     return {"kind": task.kind, "shard": task.shard, "pythia_seed": pythia_seed, **stats}
-
-
-def _run_task_star(args: tuple[ShardTask, GenerationConfig]) -> dict[str, Any]:
-    return run_task(*args)
 
 
 # ------------------------------------------------------------------------------ dark resampling
@@ -904,50 +865,15 @@ def split_events(total: int, ratio: tuple[float, ...]) -> dict[str, int]:
     return {k: int(n) for k, n in zip(SM_CLASSES, counts)}
 
 
-def plan_tasks(out: Path, events: dict[str, int], events_per_shard: int) -> list[ShardTask]:
-    """Shard tasks (SM classes into ``<class>/``, dark models into ``dark_X/raw/``)."""
-    tasks = []
+def plan_tasks(events: dict[str, int], events_per_shard: int) -> list[Shard]:
+    """Planned shards (SM classes into ``<class>/``, dark models into ``dark_X/raw/``)."""
+    shards = []
     for kind, n in events.items():
-        folder = out / kind / "raw" if kind.startswith("dark_") else out / kind
-        for shard in range(math.ceil(n / events_per_shard)):
-            m = min(events_per_shard, n - shard * events_per_shard)
-            tasks.append(ShardTask(kind, shard, m, str(folder / f"shard-{shard:05d}.h5")))
-    return tasks
-
-
-def _run_all(
-    tasks: list[ShardTask], cfg: GenerationConfig, workers: int, progress: bool = True
-) -> list[dict[str, Any]]:
-    from tqdm import tqdm
-
-    results: list[dict[str, Any]] = []
-    if not tasks:
-        return results
-    total = sum(t.n_events for t in tasks)
-    with tqdm(
-        total=total, desc="rs3l events", unit="ev", file=sys.stderr, disable=not progress
-    ) as bar:
-        if workers <= 1:
-            for task in tasks:
-                results.append(run_task(task, cfg))
-                bar.update(task.n_events)
-            return results
-        ctx = mp.get_context("spawn")
-        queue = ctx.Queue()
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(queue,)) as pool:
-            pending = pool.imap_unordered(_run_task_star, [(t, cfg) for t in tasks])
-            done = 0
-            while done < len(tasks):
-                try:
-                    results.append(pending.next(timeout=0.5))
-                    done += 1
-                except mp.TimeoutError:
-                    pass
-                while not queue.empty():
-                    bar.update(queue.get())
-            bar.n = total
-            bar.refresh()
-    return results
+        folder = f"{kind}/raw" if kind.startswith("dark_") else kind
+        for k in range(math.ceil(n / events_per_shard)):
+            m = min(events_per_shard, n - k * events_per_shard)
+            shards.append(Shard(f"{folder}/shard-{k:05d}.h5", m, (kind, k)))
+    return shards
 
 
 def _shard_entry(out: Path, path: Path) -> dict[str, Any]:
@@ -997,23 +923,75 @@ def summarize(out: Path, shard_paths: list[Path]) -> dict[str, Any]:
     }
 
 
-def run_plan(
-    events: dict[str, int],
-    cfg: GenerationConfig,
-    events_per_shard: int,
-    command: str = "",
-    drop_raw: bool = False,
-    dark_pairs: int | None = None,
-) -> dict[str, Any]:
-    """Everything that decides an RS3L run's output (what the parts of a split run share)."""
-    return {
-        "events": dict(events),
-        "settings": cfg.to_dict(),
-        "events_per_shard": events_per_shard,
-        "command": command,
-        "drop_raw": drop_raw,
-        "dark_pairs": dark_pairs,
-    }
+@dataclass(frozen=True)
+class RS3LGenerator:
+    """The RS3L pair generator as the engine (:mod:`jetzoo.data.engine`) runs it."""
+
+    events: dict[str, int]
+    cfg: GenerationConfig
+    events_per_shard: int = 500
+    command_line: str = ""
+    drop_raw: bool = False
+    dark_pairs: int | None = None
+
+    format = RS3L_FORMAT
+    description = "rs3l events"
+    unit = "ev"
+
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any], out: Path) -> "RS3LGenerator":
+        """The generator of a recorded plan."""
+        return cls(
+            dict(plan["events"]),
+            GenerationConfig(**plan["settings"]),
+            plan["events_per_shard"],
+            plan["command"],
+            plan["drop_raw"],
+            plan["dark_pairs"],
+        )
+
+    def plan(self) -> dict[str, Any]:
+        return {
+            "events": dict(self.events),
+            "settings": self.cfg.to_dict(),
+            "events_per_shard": self.events_per_shard,
+            "command": self.command_line,
+            "drop_raw": self.drop_raw,
+            "dark_pairs": self.dark_pairs,
+        }
+
+    def shards(self) -> list[Shard]:
+        return plan_tasks(self.events, self.events_per_shard)
+
+    def check_folder(self, out: Path, shards: list[Shard], whole_run: bool) -> None:
+        if whole_run:
+            _check_dark_reference(out, self.events)
+
+    def existing(self, out: Path, shard: Shard) -> dict[str, Any] | None:
+        path = out / shard.file
+        return _shard_entry(out, path) if shard_is_valid(path) else None
+
+    def simulate(
+        self, out: Path, shard: Shard, progress: Callable[[int], None] | None
+    ) -> dict[str, Any]:
+        kind, k = shard.key
+        stats = run_task(ShardTask(kind, k, shard.units, str(out / shard.file)), self.cfg, progress)
+        return {"entry": _shard_entry(out, out / shard.file), "stats": stats}
+
+    def command(self, out: Path) -> str:
+        return self.command_line or "jetzoo generate rs3l ..."
+
+    def finalize(
+        self,
+        out: Path,
+        entries: list[dict[str, Any]],
+        stats: list[dict[str, Any]],
+        seconds: float,
+        workers: int,
+    ) -> dict[str, Any]:
+        """Resample the dark jets to the SM spectrum and write ``manifest.json``; ``stats`` are
+        the simulated shards' counters and timings."""
+        return finalize(out, self.plan(), stats, seconds, workers)
 
 
 def generate(
@@ -1040,45 +1018,10 @@ def generate(
     simulated and a part manifest written (:mod:`jetzoo.data.parts`); ``jetzoo data merge``
     then resamples the dark jets and writes the manifest.
     """
-    from jetzoo.data import parts
-
-    parts.check_shard_args(shard_index, num_shards)
-    out = Path(out)
     for kind in events:
         rs3l_class_index(kind)
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise PermissionError(f"{out}: output folder is not writable")
-    for stale in out.rglob(".shard-*.tmp"):  # leftovers of a crashed run
-        stale.unlink()
-    tasks = plan_tasks(out, events, events_per_shard)
-    plan = run_plan(events, cfg, events_per_shard, command, drop_raw, dark_pairs)
-    if num_shards is None:
-        _check_dark_reference(out, events)
-    else:
-        tasks = parts.select(tasks, int(shard_index), num_shards)
-    todo = [t for t in tasks if not shard_is_valid(Path(t.path))]
-    t0 = time.perf_counter()
-    results = _run_all(todo, cfg, workers, progress)
-    elapsed = time.perf_counter() - t0
-    if num_shards is not None:
-        shards = [_shard_entry(out, Path(t.path)) for t in tasks]
-        path = parts.write_part(
-            out,
-            RS3L_FORMAT,
-            int(shard_index),
-            num_shards,
-            plan,
-            shards,
-            {
-                "command": command or "jetzoo generate rs3l ...",
-                "results": results,
-                "seconds": elapsed,
-                "workers": workers,
-            },
-        )
-        return {"part": str(path), "shards": shards, "timing": {"seconds": elapsed}}
-    return finalize(out, plan, results, elapsed, workers)
+    gen = RS3LGenerator(dict(events), cfg, events_per_shard, command, drop_raw, dark_pairs)
+    return engine.run(gen, out, workers, progress, shard_index, num_shards)
 
 
 def _check_dark_reference(out: Path, events: dict[str, int]) -> None:
@@ -1105,12 +1048,12 @@ def finalize(
     events, events_per_shard = plan["events"], plan["events_per_shard"]
     drop_raw, dark_pairs = plan["drop_raw"], plan["dark_pairs"]
     _check_dark_reference(out, events)
-    tasks = plan_tasks(out, events, events_per_shard)
-    missing = [t.path for t in tasks if not shard_is_valid(Path(t.path))]
+    tasks = plan_tasks(events, events_per_shard)
+    missing = [out / t.file for t in tasks if not shard_is_valid(out / t.file)]
     if missing:
         raise DataError(f"{missing[0]}: planned shard missing or invalid")
     new_pairs = sum(r["pairs"] for r in results)
-    dark_kinds = sorted({t.kind for t in tasks if t.kind.startswith("dark_")})
+    dark_kinds = sorted({t.key[0] for t in tasks if t.key[0].startswith("dark_")})
 
     sm_paths = sorted(p for k in SM_CLASSES for p in (out / k).glob("shard-*.h5"))
     dark_info: dict[str, Any] = {}
