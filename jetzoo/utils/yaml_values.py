@@ -1,42 +1,17 @@
 """One YAML reading for every jetzoo input: recipe files, task files and ``KEY=VALUE`` overrides.
 
-PyYAML follows YAML 1.1, where a float needs a dot: ``1e-3`` and ``5E-4`` are read as strings,
-so ``optimizer.lr=1e-3`` or ``gradient_clip_val: 1e-1`` would reach a schema as text. The
-:class:`Loader` here resolves floats the YAML 1.2 way (``1e-3``, ``1.5e+2``, ``.5``, ``.inf``)
-and is otherwise PyYAML's safe loader. Every reader of a jetzoo YAML file or override uses it:
-:func:`load_yaml` for documents, :func:`parse_value` / :func:`parse_assignment` for overrides.
+PyYAML follows YAML 1.1, where a float needs a dot (``1e-3`` would be a string); OmegaConf's
+loader reads floats the YAML 1.2 way (``1e-3``, ``1.5e+2``, ``.5``, ``.inf``), in documents and
+in dotlist overrides alike, so every reader here goes through OmegaConf and returns plain
+containers (``${...}`` is left as text: jetzoo files do not interpolate).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
-
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-# YAML 1.2 core-schema floats (plus 1.1's underscores and sexagesimal forms, as PyYAML reads).
-_FLOAT = re.compile(
-    r"""^(?:
-     [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.X,
-)
-
-
-class Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 float resolution (``1e-3`` is a float)."""
-
-
-Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _FLOAT_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Loader.add_implicit_resolver(_FLOAT_TAG, _FLOAT, list("-+0123456789."))
+from omegaconf import OmegaConf
 
 
 class OverrideError(ValueError):
@@ -44,8 +19,12 @@ class OverrideError(ValueError):
 
 
 def load_yaml(text: str) -> Any:
-    """Parse a YAML document with :class:`Loader` (raises ``yaml.YAMLError``)."""
-    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
+    """Parse a YAML document (raises ``yaml.YAMLError``); an empty document is None, a scalar
+    document its value (for the caller's "expected a mapping" error)."""
+    shape = yaml.safe_load(text)
+    if not isinstance(shape, (dict, list)):
+        return shape
+    return OmegaConf.to_container(OmegaConf.create(text), resolve=False)
 
 
 def parse_value(text: str) -> Any:
@@ -54,7 +33,7 @@ def parse_value(text: str) -> Any:
     if not text.strip():
         return None
     try:
-        return load_yaml(text)
+        return OmegaConf.to_container(OmegaConf.from_dotlist([f"value={text}"]))["value"]
     except yaml.YAMLError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OverrideError(f"value {text!r} is not valid YAML ({first})") from None
