@@ -14,7 +14,6 @@ from jetzoo.leaderboard.batches import stratified_subset
 from jetzoo.leaderboard.finetune import (
     FineTuneSettings,
     JetClassifier,
-    LoRALinear,
     apply_lora,
     count_trainable,
     finetune,
@@ -66,8 +65,7 @@ def test_llrd_learning_rates_are_base_times_decay_power():
     assert sorted(g["lr"] for g in opt.param_groups) == sorted(g["lr"] for g in groups)
 
 
-@pytest.mark.parametrize("use_peft", [True, False])
-def test_lora_trains_only_adapters(use_peft):
+def test_lora_trains_only_adapters():
     torch.manual_seed(0)
     rank, depth = 3, 2
     backbone = tiny(depth=depth)
@@ -75,8 +73,7 @@ def test_lora_trains_only_adapters(use_peft):
     in_f, out_f = qkv.in_features, qkv.out_features
     batch = synthetic_task_data(load_task(TASKS_DIR / "top-tagging.yaml"), 20).train
     before_out = backbone.embed(batch).detach()
-    how = apply_lora(backbone, rank=rank, use_peft=use_peft)
-    assert how == ("peft" if use_peft else "own")
+    apply_lora(backbone, rank=rank)
     # r * (in + out) trainable parameters per wrapped qkv Linear, nothing else
     assert count_trainable(backbone) == depth * rank * (in_f + out_f)
     trainable = [n for n, p in backbone.named_parameters() if p.requires_grad]
@@ -98,16 +95,11 @@ def test_lora_trains_only_adapters(use_peft):
     assert any(not torch.equal(p, lora[n]) for n, p in backbone.named_parameters() if n in lora)
 
 
-def test_own_lora_linear_math():
-    torch.manual_seed(1)
-    base = torch.nn.Linear(5, 7)
-    layer = LoRALinear(base, rank=2, alpha=4.0)
-    torch.nn.init.normal_(layer.lora_B)
-    x = torch.randn(3, 5)
-    expected = base(x) + (x @ layer.lora_A.T @ layer.lora_B.T) * 2.0
-    torch.testing.assert_close(layer(x), expected)
-    with pytest.raises(ValueError, match="no nn.Linear named"):
-        apply_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)), rank=2, use_peft=False)
+def test_lora_needs_a_target_module():
+    with pytest.raises(ValueError, match=r"no module named \['qkv'\] in Sequential"):
+        apply_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)), rank=2)
+    with pytest.raises(ValueError, match="rank must be >= 1"):
+        apply_lora(tiny(depth=1), rank=0)
 
 
 def test_stratified_label_fraction():

@@ -3,7 +3,7 @@
 Public API (imported lazily, so ``import jetzoo.leaderboard`` stays cheap)::
 
     from jetzoo.leaderboard import load_tasks, run_task, submit, render
-    submit("runs/jbot-s/backbone", tier="quick")  # -> leaderboard/results/<model>/<sha12>/<task>.json
+    submit("runs/jbot-s/backbone", tier="quick")  # -> leaderboard/results/<model>/<id12>/*.json
     render("leaderboard/results", "leaderboard")  # -> leaderboard/README.md + roc/*.png
 
 Modules: ``tasks`` (task YAMLs, tiers, main scores), ``evaluators`` (the evaluator registry: one
@@ -12,6 +12,7 @@ class per evaluation), ``finetune`` (LLRD, LoRA, supervised baseline), ``submiss
 store), ``cache`` (embeddings per weights / dataset / split), ``render``
 (``jetzoo leaderboard render``), ``metrics``, ``embeddings``, ``probes``, ``anomaly``.
 """
+
 from __future__ import annotations
 
 from typing import Any

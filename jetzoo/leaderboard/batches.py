@@ -1,6 +1,7 @@
 """Batches of jets held as dicts of tensors: the data plumbing the evaluators and the
 fine-tuning engine share (no task, evaluator or file format here, so that every leaderboard
 module can import it without a cycle)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,12 +40,18 @@ def _collate_batch(batch: Any) -> Batch:
     return torch.utils.data.default_collate(batch)
 
 
-def make_loader(tensors: Batch, batch_size: int, shuffle: bool = False,
-                seed: int = 0) -> DataLoader:
+def make_loader(
+    tensors: Batch, batch_size: int, shuffle: bool = False, seed: int = 0
+) -> DataLoader:
     """A DataLoader over a dict of tensors yielding batch dicts."""
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(DictDataset(tensors), batch_size=batch_size, shuffle=shuffle,
-                      generator=gen, collate_fn=_collate_batch)
+    return DataLoader(
+        DictDataset(tensors),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        collate_fn=_collate_batch,
+    )
 
 
 def select(tensors: Batch, index: Tensor) -> Batch:

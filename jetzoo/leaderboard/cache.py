@@ -15,6 +15,7 @@ given: ``$JETZOO_CACHE``, else ``~/.cache/jetzoo/embeddings``; in memory always.
 A backbone without an identity (an in-memory model) or data without a dataset hash
 (synthetic) is never cached.
 """
+
 from __future__ import annotations
 
 import io
@@ -108,8 +109,9 @@ class EmbeddingCache:
         return torch.from_numpy(entry[1][pos])
 
 
-def _merge(old: tuple[np.ndarray, np.ndarray] | None, new: tuple[np.ndarray, np.ndarray]
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _merge(
+    old: tuple[np.ndarray, np.ndarray] | None, new: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows and values of both, sorted by row, each row once (the first entry kept)."""
     if old is None:
         rows, vals = new

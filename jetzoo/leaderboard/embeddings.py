@@ -16,6 +16,7 @@ With ``devices > 1`` Lightning's ``ddp`` strategy re-launches the calling script
 device, so the code around ``extract`` runs in every process: write files only where
 ``is_global_zero()`` (or ``int(os.environ.get("RANK", 0)) == 0``) holds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,8 +86,10 @@ class IndexedCollate:
         indices, items = batch
         out = self.collate_fn(items)
         if not isinstance(out, Mapping):
-            raise TypeError(f"the collated batch is a {type(out).__name__}; extract() needs "
-                            "dataset items / batches that are dicts (the jetzoo batch keys)")
+            raise TypeError(
+                f"the collated batch is a {type(out).__name__}; extract() needs "
+                "dataset items / batches that are dicts (the jetzoo batch keys)"
+            )
         return {**out, INDEX_KEY: torch.as_tensor(indices, dtype=torch.long)}
 
 
@@ -112,9 +115,11 @@ def _resolve_fn(model: nn.Module, fn: OutputFn) -> Callable[[dict[str, Tensor]],
         return lambda batch: fn(model, batch)
     method = getattr(model, fn, None)
     if not callable(method):
-        raise AttributeError(f"{type(model).__name__} has no method {fn!r} to extract "
-                             "(every backbone has embed(batch); autoencoders also "
-                             "reconstruction_score(batch))")
+        raise AttributeError(
+            f"{type(model).__name__} has no method {fn!r} to extract "
+            "(every backbone has embed(batch); autoencoders also "
+            "reconstruction_score(batch))"
+        )
     return method
 
 
@@ -136,8 +141,15 @@ def _gather_uneven(t: Tensor) -> Tensor:
     return torch.cat([p[: int(s.item())] for p, s in zip(parts, sizes)])
 
 
-def _make_module(model: nn.Module, fn: OutputFn, dataset: Dataset, batch_size: int,
-                 num_workers: int, collate_fn: Callable | None, label_key: str) -> Any:
+def _make_module(
+    model: nn.Module,
+    fn: OutputFn,
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    collate_fn: Callable | None,
+    label_key: str,
+) -> Any:
     import lightning.pytorch as pl  # imported here so that importing this module stays cheap
 
     class ExtractModule(pl.LightningModule):
@@ -154,13 +166,22 @@ def _make_module(model: nn.Module, fn: OutputFn, dataset: Dataset, batch_size: i
 
         def predict_dataloader(self) -> DataLoader:
             if len(dataset) < self.trainer.world_size:
-                raise ValueError(f"extract: {len(dataset)} jets cannot be split over "
-                                 f"{self.trainer.world_size} processes")
-            sampler = ContiguousDistributedSampler(len(dataset), self.trainer.world_size,
-                                                   self.trainer.global_rank)
-            return DataLoader(IndexedDataset(dataset), batch_size=batch_size, sampler=sampler,
-                              num_workers=num_workers, collate_fn=IndexedCollate(collate_fn),
-                              shuffle=False, drop_last=False)
+                raise ValueError(
+                    f"extract: {len(dataset)} jets cannot be split over "
+                    f"{self.trainer.world_size} processes"
+                )
+            sampler = ContiguousDistributedSampler(
+                len(dataset), self.trainer.world_size, self.trainer.global_rank
+            )
+            return DataLoader(
+                IndexedDataset(dataset),
+                batch_size=batch_size,
+                sampler=sampler,
+                num_workers=num_workers,
+                collate_fn=IndexedCollate(collate_fn),
+                shuffle=False,
+                drop_last=False,
+            )
 
         def on_predict_epoch_start(self) -> None:
             self._outs, self._labels, self._index = [], [], []
@@ -169,8 +190,10 @@ def _make_module(model: nn.Module, fn: OutputFn, dataset: Dataset, batch_size: i
             index = batch.pop(INDEX_KEY)
             out = self._fn(batch)
             if not isinstance(out, Tensor) or out.shape[0] != index.shape[0]:
-                raise ValueError(f"{fn!r} returned {getattr(out, 'shape', type(out))} for a batch "
-                                 f"of {index.shape[0]} jets; expected a tensor (B, ...)")
+                raise ValueError(
+                    f"{fn!r} returned {getattr(out, 'shape', type(out))} for a batch "
+                    f"of {index.shape[0]} jets; expected a tensor (B, ...)"
+                )
             self._outs.append(out.detach().float())
             self._index.append(index.to(out.device).long())
             if label_key in batch:
@@ -179,8 +202,11 @@ def _make_module(model: nn.Module, fn: OutputFn, dataset: Dataset, batch_size: i
         def on_predict_epoch_end(self) -> None:
             dev = self.device
             out = torch.cat(self._outs) if self._outs else torch.zeros((0,), device=dev)
-            index = (torch.cat(self._index) if self._index
-                     else torch.zeros((0,), dtype=torch.long, device=dev))
+            index = (
+                torch.cat(self._index)
+                if self._index
+                else torch.zeros((0,), dtype=torch.long, device=dev)
+            )
             have_labels = len(self._labels) == len(self._outs) and bool(self._labels)
             labels = torch.cat(self._labels) if have_labels else None
             out, index = _gather_uneven(out.to(dev)), _gather_uneven(index.to(dev))
@@ -189,8 +215,10 @@ def _make_module(model: nn.Module, fn: OutputFn, dataset: Dataset, batch_size: i
             order = torch.argsort(index)
             n = len(dataset)
             if not torch.equal(index[order].cpu(), torch.arange(n)):
-                raise RuntimeError(f"extract: gathered {index.numel()} jets for a dataset of {n}; "
-                                   "every jet must be scored exactly once")
+                raise RuntimeError(
+                    f"extract: gathered {index.numel()} jets for a dataset of {n}; "
+                    "every jet must be scored exactly once"
+                )
             self.result = (out[order].cpu(), None if labels is None else labels[order].cpu())
             self._outs, self._labels, self._index = [], [], []
 
@@ -206,17 +234,31 @@ def _dataset_of(data: Any) -> tuple[Dataset, Callable | None, int | None, int]:
         data = data.dataset
     if isinstance(data, Mapping):
         data = TensorDictDataset(data)
-    if isinstance(data, IterableDataset) or not hasattr(data, "__getitem__") \
-            or not hasattr(data, "__len__"):
-        raise TypeError(f"extract() needs a map-style dataset (__len__ and __getitem__) so that "
-                        f"every jet can be scored exactly once in order; got {type(data).__name__}")
+    if (
+        isinstance(data, IterableDataset)
+        or not hasattr(data, "__getitem__")
+        or not hasattr(data, "__len__")
+    ):
+        raise TypeError(
+            f"extract() needs a map-style dataset (__len__ and __getitem__) so that "
+            f"every jet can be scored exactly once in order; got {type(data).__name__}"
+        )
     return data, collate, bs, workers
 
 
-def extract(model: nn.Module, data: Any, fn: OutputFn = "embed", devices: int | str = 1,
-            batch_size: int | None = None, accelerator: str = "auto", strategy: str | None = None,
-            num_workers: int | None = None, label_key: str = "label", precision: Any = "32-true",
-            progress: bool = True) -> tuple[Tensor, Tensor | None]:
+def extract(
+    model: nn.Module,
+    data: Any,
+    fn: OutputFn = "embed",
+    devices: int | str = 1,
+    batch_size: int | None = None,
+    accelerator: str = "auto",
+    strategy: str | None = None,
+    num_workers: int | None = None,
+    label_key: str = "label",
+    precision: Any = "32-true",
+    progress: bool = True,
+) -> tuple[Tensor, Tensor | None]:
     """Run ``fn`` (a method name of ``model`` or ``callable(model, batch)``) over every jet.
 
     Args:
@@ -250,10 +292,18 @@ def extract(model: nn.Module, data: Any, fn: OutputFn = "embed", devices: int | 
     level = rank_zero_log.level
     rank_zero_log.setLevel(logging.WARNING)
     try:
-        trainer = pl.Trainer(accelerator=accelerator, devices=devices, strategy=strategy,
-                             precision=precision, logger=False, enable_checkpointing=False,
-                             enable_model_summary=False, enable_progress_bar=progress,
-                             use_distributed_sampler=False, inference_mode=True)
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            precision=precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            use_distributed_sampler=False,
+            inference_mode=True,
+        )
     finally:
         rank_zero_log.setLevel(level)
     try:
@@ -272,9 +322,13 @@ def extract(model: nn.Module, data: Any, fn: OutputFn = "embed", devices: int | 
     return module.result
 
 
-def extract_embeddings(model: nn.Module, data: Any, devices: int | str = 1,
-                       batch_size: int | None = None, **kwargs: Any
-                       ) -> tuple[Tensor, Tensor | None]:
+def extract_embeddings(
+    model: nn.Module,
+    data: Any,
+    devices: int | str = 1,
+    batch_size: int | None = None,
+    **kwargs: Any,
+) -> tuple[Tensor, Tensor | None]:
     """``(embeddings (N, D), labels (N,))`` of a backbone's ``embed(batch)``; see
     :func:`extract`."""
     return extract(model, data, fn="embed", devices=devices, batch_size=batch_size, **kwargs)

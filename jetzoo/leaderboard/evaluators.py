@@ -17,6 +17,7 @@ A new evaluation is one class registered with :func:`register_evaluator`; it say
 Scoring the outputs (metrics, bootstrap spread, ROC curves, the mean over seeds) is the same
 for every evaluator and lives in :mod:`jetzoo.leaderboard.submission`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -116,19 +117,25 @@ def evaluator_of(row_evaluation: str) -> Evaluator | None:
 # Frozen-embedding probes
 # --------------------------------------------------------------------------------------------
 
+
 class _FrozenProbe(Evaluator):
     """A classifier on the frozen embeddings of the training jets, scoring the evaluation jets."""
 
     kinds = CLASSIFICATION
 
-    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
-              ) -> Any:  # pragma: no cover
+    def probe(
+        self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
+    ) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
         train, test = ctx.targets("train"), ctx.targets(ctx.task.eval_split)
-        out = self.probe(ctx, ctx.embed("train", train, "embed"), train["label"],
-                         ctx.embed(ctx.task.eval_split, test, "embed"))
+        out = self.probe(
+            ctx,
+            ctx.embed("train", train, "embed"),
+            train["label"],
+            ctx.embed(ctx.task.eval_split, test, "embed"),
+        )
         return [EvalOutput(self.name, torch.as_tensor(out.scores).double())]
 
 
@@ -138,12 +145,16 @@ class KNNProbe(_FrozenProbe):
 
     name, label, order = "knn", "kNN probe (frozen)", 0
 
-    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
-              ) -> Any:
+    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor) -> Any:
         from jetzoo.leaderboard import probes
 
-        return probes.knn_probe(emb_train, y_train, emb_eval, k=int(ctx.task.settings["knn_k"]),
-                                num_classes=ctx.task.num_classes)
+        return probes.knn_probe(
+            emb_train,
+            y_train,
+            emb_eval,
+            k=int(ctx.task.settings["knn_k"]),
+            num_classes=ctx.task.num_classes,
+        )
 
 
 @register_evaluator
@@ -152,8 +163,7 @@ class LinearProbe(_FrozenProbe):
 
     name, label, order = "linear", "linear probe (frozen)", 1
 
-    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor
-              ) -> Any:
+    def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor) -> Any:
         from jetzoo.leaderboard import probes
 
         return probes.linear_probe(emb_train, y_train, emb_eval, seed=ctx.task.seed)
@@ -162,6 +172,7 @@ class LinearProbe(_FrozenProbe):
 # --------------------------------------------------------------------------------------------
 # Fine-tuning (one output per label fraction, repeated per seed)
 # --------------------------------------------------------------------------------------------
+
 
 class _FineTune(Evaluator):
     mode: ClassVar[str]
@@ -176,18 +187,34 @@ class _FineTune(Evaluator):
         outputs = []
         for frac in s["label_fractions"]:
             ft = FineTuneSettings(
-                mode=self.mode, base_lrs=s["base_lrs"], decays=s["decays"],
-                lora_rank=int(s["lora_rank"]), label_fraction=float(frac),
-                max_epochs=int(s["max_epochs"]), batch_size=int(s["batch_size"]),
-                weight_decay=float(s["weight_decay"]), seed=seed, devices=ctx.devices,
-                accelerator=ctx.accelerator, progress=ctx.progress)
+                mode=self.mode,
+                base_lrs=s["base_lrs"],
+                decays=s["decays"],
+                lora_rank=int(s["lora_rank"]),
+                label_fraction=float(frac),
+                max_epochs=int(s["max_epochs"]),
+                batch_size=int(s["batch_size"]),
+                weight_decay=float(s["weight_decay"]),
+                seed=seed,
+                devices=ctx.devices,
+                accelerator=ctx.accelerator,
+                progress=ctx.progress,
+            )
             out = finetune(ctx.backbone, train, val, test, ctx.task.num_classes, ft)
-            details = {"best": out.best, "n_train": out.n_train,
-                       "trainable_params": out.trainable_params}
+            details = {
+                "best": out.best,
+                "n_train": out.n_train,
+                "trainable_params": out.trainable_params,
+            }
             if out.lora_impl:
                 details["lora_impl"] = out.lora_impl
-            outputs.append(EvalOutput(f"{self.name}-{float(frac) * 100:g}%", out.test_proba,
-                                      {"label_fraction": float(frac), "details": details}))
+            outputs.append(
+                EvalOutput(
+                    f"{self.name}-{float(frac) * 100:g}%",
+                    out.test_proba,
+                    {"label_fraction": float(frac), "details": details},
+                )
+            )
         return outputs
 
 
@@ -195,8 +222,12 @@ class _FineTune(Evaluator):
 class SupervisedBaseline(_FineTune):
     """The same architecture trained from scratch on the same labels (the baseline)."""
 
-    name, label, order, kinds = "supervised", "supervised from scratch (baseline)", 2, \
-        CLASSIFICATION
+    name, label, order, kinds = (
+        "supervised",
+        "supervised from scratch (baseline)",
+        2,
+        CLASSIFICATION,
+    )
     mode, baseline = "scratch", True
 
 
@@ -220,6 +251,7 @@ class FineTuneLoRA(_FineTune):
 # Anomaly scores (reference = background jets of the training split)
 # --------------------------------------------------------------------------------------------
 
+
 class _AnomalyScore(Evaluator):
     method: ClassVar[str]
     kinds = ANOMALY
@@ -231,9 +263,15 @@ class _AnomalyScore(Evaluator):
         ref = ctx.background_reference()
         test = ctx.data.split(ctx.task.eval_split)
         out = anomaly.anomaly_scores(
-            ctx.embed("train", ref, "embed"), ctx.embed(ctx.task.eval_split, test, "embed"),
-            ref_labels=ref["label"], k=int(s["knn_k"]), tau=float(s["cosine_tau"]),
-            n_components=int(s["gmm_components"]), methods=(self.method,), seed=ctx.task.seed)
+            ctx.embed("train", ref, "embed"),
+            ctx.embed(ctx.task.eval_split, test, "embed"),
+            ref_labels=ref["label"],
+            k=int(s["knn_k"]),
+            tau=float(s["cosine_tau"]),
+            n_components=int(s["gmm_components"]),
+            methods=(self.method,),
+            seed=ctx.task.seed,
+        )
         return [EvalOutput(self.name, out[self.method].double().reshape(-1))]
 
 
@@ -255,8 +293,7 @@ class AnomalyCosine(_AnomalyScore):
 class AnomalyMahalanobis(_AnomalyScore):
     """Class-conditional Mahalanobis distance (tied covariance) to the reference classes."""
 
-    name, label, order, method = ("anomaly-mahalanobis", "anomaly: Mahalanobis", 7,
-                                  "mahalanobis")
+    name, label, order, method = ("anomaly-mahalanobis", "anomaly: Mahalanobis", 7, "mahalanobis")
 
 
 @register_evaluator
@@ -276,8 +313,10 @@ class AnomalyReconstruction(Evaluator):
     def skip_reason(self, backbone: nn.Module) -> str | None:
         if hasattr(backbone, "reconstruction_score"):
             return None
-        return (f"{type(backbone).__name__} has no reconstruction_score (only the autoencoder "
-                "recipe's model has)")
+        return (
+            f"{type(backbone).__name__} has no reconstruction_score (only the autoencoder "
+            "recipe's model has)"
+        )
 
     def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
         test = ctx.data.split(ctx.task.eval_split)

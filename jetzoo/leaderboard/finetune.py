@@ -9,14 +9,15 @@
   so ``L`` = depth for a ParticleTransformer): the final norm trains at the base LR, the last
   block at ``base * decay``, ..., the particle embedding at ``base * decay ** (L + 1)``.
 - :func:`apply_lora`: low-rank adapters on the backbone's ``lora_targets`` (the fused ``qkv``
-  projections of every registered model) through ``peft.LoraConfig(target_modules, r=rank)``; if peft cannot wrap the backbone, our own
-  :class:`LoRALinear` does the same. Base weights are frozen; each wrapped ``Linear(in, out)``
-  adds ``rank * (in + out)`` trainable parameters.
+  projections of every registered model) through ``peft.LoraConfig(target_modules, r=rank)``.
+  Base weights are frozen; each wrapped ``Linear(in, out)`` adds ``rank * (in + out)``
+  trainable parameters.
 - mode ``scratch``: the same architecture with fresh random weights, all parameters at the base LR.
 - :func:`finetune`: a small grid scan (base LR x decay), each point trained through the Lightning
   Trainer (``devices=N`` works), the point with the best validation accuracy (ties: lower
   validation loss) is kept and scores the test split.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,8 +51,9 @@ def num_llrd_layers(backbone: nn.Module) -> int:
     return max(backbone.get_layer_id(n) for n, _ in backbone.named_parameters()) - 1
 
 
-def llrd_param_groups(model: JetClassifier, base_lr: float, decay: float,
-                      weight_decay: float = 1e-4) -> list[dict[str, Any]]:
+def llrd_param_groups(
+    model: JetClassifier, base_lr: float, decay: float, weight_decay: float = 1e-4
+) -> list[dict[str, Any]]:
     """AdamW parameter groups with layer-wise LR decay (see the module docstring).
 
     Only parameters with ``requires_grad`` are included; biases, norms and tokens get no weight
@@ -63,9 +65,17 @@ def llrd_param_groups(model: JetClassifier, base_lr: float, decay: float,
 
     def add(key: str, exponent: int, name: str, param: nn.Parameter) -> None:
         no_wd = _no_weight_decay(name, param)
-        g = groups.setdefault((key, no_wd), {
-            "name": key, "params": [], "param_names": [], "lr_scale": decay ** exponent,
-            "lr": base_lr * decay ** exponent, "weight_decay": 0.0 if no_wd else weight_decay})
+        g = groups.setdefault(
+            (key, no_wd),
+            {
+                "name": key,
+                "params": [],
+                "param_names": [],
+                "lr_scale": decay**exponent,
+                "lr": base_lr * decay**exponent,
+                "weight_decay": 0.0 if no_wd else weight_decay,
+            },
+        )
         g["params"].append(param)
         g["param_names"].append(name)
 
@@ -79,79 +89,56 @@ def llrd_param_groups(model: JetClassifier, base_lr: float, decay: float,
     return list(groups.values())
 
 
-def flat_param_groups(model: nn.Module, base_lr: float,
-                      weight_decay: float = 1e-4) -> list[dict[str, Any]]:
+def flat_param_groups(
+    model: nn.Module, base_lr: float, weight_decay: float = 1e-4
+) -> list[dict[str, Any]]:
     """All trainable parameters at ``base_lr`` (LoRA and from-scratch training)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if _no_weight_decay(name, p) else decay).append(p)
-    return [{"name": "all", "params": decay, "lr": base_lr, "weight_decay": weight_decay},
-            {"name": "all_no_wd", "params": no_decay, "lr": base_lr, "weight_decay": 0.0}]
+    return [
+        {"name": "all", "params": decay, "lr": base_lr, "weight_decay": weight_decay},
+        {"name": "all_no_wd", "params": no_decay, "lr": base_lr, "weight_decay": 0.0},
+    ]
 
 
 # --------------------------------------------------------------------------------------------
 # LoRA
 # --------------------------------------------------------------------------------------------
 
-class LoRALinear(nn.Module):
-    """``base(x) + (alpha / r) * x A^T B^T`` with ``base`` frozen, ``A (r, in)`` Kaiming,
-    ``B (out, r)`` zero: the output starts equal to the base layer's."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None) -> None:
-        super().__init__()
-        self.base = base
-        for p in self.base.parameters():
-            p.requires_grad_(False)
-        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
-        self.scaling = (alpha if alpha is not None else rank) / rank
+def apply_lora(
+    backbone: nn.Module,
+    rank: int = 4,
+    alpha: float | None = None,
+    target_modules: Sequence[str] | None = None,
+) -> None:
+    """Add peft rank-``rank`` adapters to the ``Linear`` layers named ``target_modules``
+    (default: the backbone's ``lora_targets``, Backbone protocol) in place and freeze every
+    other backbone parameter. A backbone without such layers is a ValueError naming them."""
+    from peft import LoraConfig, inject_adapter_in_model
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
-
-
-def _own_lora(backbone: nn.Module, targets: Sequence[str], rank: int,
-              alpha: float | None) -> int:
-    wrapped = 0
-    for name, module in list(backbone.named_modules()):
-        for child_name, child in list(module.named_children()):
-            if child_name in targets and isinstance(child, nn.Linear):
-                setattr(module, child_name, LoRALinear(child, rank, alpha))
-                wrapped += 1
-    return wrapped
-
-
-def apply_lora(backbone: nn.Module, rank: int = 4, alpha: float | None = None,
-               target_modules: Sequence[str] | None = None, use_peft: bool = True) -> str:
-    """Add rank-``rank`` adapters to the ``Linear`` layers named ``target_modules`` (default:
-    the backbone's ``lora_targets``, Backbone protocol) in place and
-    freeze every other backbone parameter. Returns ``"peft"`` or ``"own"`` (our
-    :class:`LoRALinear`, used when peft is unavailable or cannot wrap this backbone)."""
     if rank < 1:
         raise ValueError(f"LoRA rank must be >= 1, got {rank}")
     if target_modules is None:
         target_modules = tuple(getattr(backbone, "lora_targets", ("qkv",)))
-    how = "own"
-    if use_peft:
-        try:
-            from peft import LoraConfig, inject_adapter_in_model
-
-            config = LoraConfig(target_modules=list(target_modules), r=rank,
-                                lora_alpha=alpha if alpha is not None else rank,
-                                lora_dropout=0.0, bias="none")
-            inject_adapter_in_model(config, backbone)
-            how = "peft"
-        except (ImportError, ValueError, TypeError, AttributeError) as err:
-            log.warning("peft cannot wrap %s (%s); using jetzoo's LoRALinear",
-                        type(backbone).__name__, err)
-    if how == "own" and _own_lora(backbone, target_modules, rank, alpha) == 0:
-        raise ValueError(f"no nn.Linear named {list(target_modules)} in "
-                         f"{type(backbone).__name__}: nothing to adapt with LoRA")
+    names = [name for name, _ in backbone.named_modules()]
+    if not any(n == t or n.endswith("." + t) for t in target_modules for n in names):
+        raise ValueError(
+            f"no module named {list(target_modules)} in {type(backbone).__name__}: "
+            "nothing to adapt with LoRA"
+        )
+    config = LoraConfig(
+        target_modules=list(target_modules),
+        r=rank,
+        lora_alpha=alpha if alpha is not None else rank,
+        lora_dropout=0.0,
+        bias="none",
+    )
+    inject_adapter_in_model(config, backbone)
     for name, p in backbone.named_parameters():
         p.requires_grad_("lora_" in name)
-    return how
 
 
 def merge_lora(model: JetClassifier) -> JetClassifier:
@@ -159,10 +146,8 @@ def merge_lora(model: JetClassifier) -> JetClassifier:
     each peft LoRA layer merged into its base weight (``W + scale * B A``), so the saved
     classifier is an ordinary zoo folder. A model without adapters is returned as it is."""
     wrapped = [m for m in model.modules() if hasattr(m, "base_layer") and hasattr(m, "merge")]
-    if not wrapped and not any(isinstance(m, LoRALinear) for m in model.modules()):
+    if not wrapped:
         return model
-    if any(isinstance(m, LoRALinear) for m in model.modules()):
-        raise ValueError("merging jetzoo's own LoRALinear is not supported; install peft")
     for module in wrapped:
         module.merge()
     state = {}
@@ -183,6 +168,7 @@ def count_trainable(model: nn.Module) -> int:
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
+
 
 class FineTuneModule(L.LightningModule):
     """Cross-entropy training of a :class:`JetClassifier` with given AdamW parameter groups and
@@ -207,7 +193,8 @@ class FineTuneModule(L.LightningModule):
         opt = torch.optim.AdamW(groups)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
@@ -252,8 +239,10 @@ class FineTuneSettings:
         if self.mode not in MODES:
             raise ValueError(f"unknown fine-tuning mode {self.mode!r}; known: {', '.join(MODES)}")
         decays: Iterable[float] = self.decays if self.mode == "llrd" else (1.0,)
-        return [{"base_lr": float(lr), "decay": float(d)}
-                for lr, d in itertools.product(self.base_lrs, decays)]
+        return [
+            {"base_lr": float(lr), "decay": float(d)}
+            for lr, d in itertools.product(self.base_lrs, decays)
+        ]
 
 
 @dataclass
@@ -269,8 +258,12 @@ class FineTuneResult:
     model: JetClassifier | None = None  # the selected classifier (CPU, eval mode)
 
 
-def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSettings,
-                     classes: Sequence[str] | None = None) -> tuple[JetClassifier, str | None]:
+def build_classifier(
+    backbone: nn.Module,
+    num_classes: int,
+    settings: FineTuneSettings,
+    classes: Sequence[str] | None = None,
+) -> tuple[JetClassifier, str | None]:
     """A fresh :class:`JetClassifier` for ``settings.mode`` (copies the backbone; ``scratch``
     rebuilds it from its config with random weights; ``linear`` freezes it)."""
     from jetzoo.models.registry import random_init_like
@@ -282,8 +275,11 @@ def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSe
     net.train()  # a loaded backbone is in eval mode; fine-tuning uses its dropout
     for p in net.parameters():
         p.requires_grad_(True)
-    lora_impl = (apply_lora(net, settings.lora_rank, target_modules=settings.lora_targets)
-                 if settings.mode == "lora" else None)
+    lora_impl = (
+        apply_lora(net, settings.lora_rank, target_modules=settings.lora_targets)
+        if settings.mode == "lora"
+        else None
+    )
     if settings.mode == "linear":
         net.requires_grad_(False)
         net.eval()  # a frozen backbone keeps its dropout off
@@ -291,8 +287,9 @@ def build_classifier(backbone: nn.Module, num_classes: int, settings: FineTuneSe
     return JetClassifier(net, num_classes, settings.head_dropout, classes=classes), lora_impl
 
 
-def param_groups_for(model: JetClassifier, settings: FineTuneSettings, base_lr: float,
-                     decay: float) -> list[dict[str, Any]]:
+def param_groups_for(
+    model: JetClassifier, settings: FineTuneSettings, base_lr: float, decay: float
+) -> list[dict[str, Any]]:
     """LLRD groups for ``llrd``, one flat group otherwise."""
     if settings.mode == "llrd":
         return llrd_param_groups(model, base_lr, decay, settings.weight_decay)
@@ -310,19 +307,28 @@ def make_trainer(settings: FineTuneSettings, callbacks: Sequence[Any] = ()) -> L
     if not settings.progress:  # one fit per grid point: keep Lightning's banner out of the log
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     devices = settings.devices
-    multi = (isinstance(devices, int) and devices > 1) or (isinstance(devices, str)
-                                                          and devices not in ("1", "auto"))
+    multi = (isinstance(devices, int) and devices > 1) or (
+        isinstance(devices, str) and devices not in ("1", "auto")
+    )
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    return L.Trainer(max_epochs=settings.max_epochs, accelerator=settings.accelerator,
-                     devices=devices, strategy="ddp" if multi else "auto", logger=False,
-                     enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-                     callbacks=list(callbacks), enable_model_summary=False,
-                     enable_progress_bar=settings.progress, num_sanity_val_steps=0)
+    return L.Trainer(
+        max_epochs=settings.max_epochs,
+        accelerator=settings.accelerator,
+        devices=devices,
+        strategy="ddp" if multi else "auto",
+        logger=False,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        callbacks=list(callbacks),
+        enable_model_summary=False,
+        enable_progress_bar=settings.progress,
+        num_sanity_val_steps=0,
+    )
 
 
-def _sitting_callbacks(settings: FineTuneSettings, point: int, started: float
-                       ) -> tuple[list[Any], str | None]:
+def _sitting_callbacks(
+    settings: FineTuneSettings, point: int, started: float
+) -> tuple[list[Any], str | None]:
     """Checkpoints of grid point ``point`` (and the one to resume from), and a Lightning
     ``Timer`` ending the sitting at an epoch boundary."""
     import datetime
@@ -335,8 +341,15 @@ def _sitting_callbacks(settings: FineTuneSettings, point: int, started: float
     resume_from = None
     if settings.checkpoint_dir is not None:
         folder = Path(settings.checkpoint_dir) / f"point-{point}"
-        callbacks.append(ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=0,
-                                         every_n_epochs=1, enable_version_counter=False))
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=folder,
+                save_last=True,
+                save_top_k=0,
+                every_n_epochs=1,
+                enable_version_counter=False,
+            )
+        )
         if settings.resume and (folder / "last.ckpt").is_file():
             resume_from = str(folder / "last.ckpt")
     if settings.sitting_minutes is not None:
@@ -345,16 +358,23 @@ def _sitting_callbacks(settings: FineTuneSettings, point: int, started: float
     return callbacks, resume_from
 
 
-def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_classes: int,
-             settings: FineTuneSettings, classes: Sequence[str] | None = None
-             ) -> FineTuneResult:
+def finetune(
+    backbone: nn.Module,
+    train: Batch,
+    val: Batch,
+    test: Batch,
+    num_classes: int,
+    settings: FineTuneSettings,
+    classes: Sequence[str] | None = None,
+) -> FineTuneResult:
     """Fine-tune ``backbone`` on ``train`` (``settings.label_fraction`` of it, class-stratified)
     at every grid point, select on ``val`` accuracy and return the test probabilities and the
     selected classifier (its classes named ``classes``). The one fine-tuning implementation:
     the leaderboard's evaluators and ``jetzoo finetune`` both call it."""
     if settings.label_fraction < 1.0:
-        train = select(train, stratified_subset(train["label"], settings.label_fraction,
-                                                settings.seed))
+        train = select(
+            train, stratified_subset(train["label"], settings.label_fraction, settings.seed)
+        )
     n_train = len(train["label"])
     best: tuple[float, float] | None = None
     result: FineTuneResult | None = None
@@ -369,25 +389,32 @@ def finetune(backbone: nn.Module, train: Batch, val: Batch, test: Batch, num_cla
         module = FineTuneModule(model, groups)
         callbacks, resume_from = _sitting_callbacks(settings, k, started)
         trainer = make_trainer(settings, callbacks)
-        loader = make_loader(train, min(settings.batch_size, n_train), shuffle=True,
-                             seed=settings.seed)
+        loader = make_loader(
+            train, min(settings.batch_size, n_train), shuffle=True, seed=settings.seed
+        )
         trainer.fit(module, train_dataloaders=loader, ckpt_path=resume_from, weights_only=True)
         if trainer.current_epoch < settings.max_epochs:  # the sitting's time ran out
-            raise FineTunePaused(f"grid point {k + 1} of {len(settings.grid())} paused after "
-                                 f"epoch {trainer.current_epoch} of {settings.max_epochs}")
+            raise FineTunePaused(
+                f"grid point {k + 1} of {len(settings.grid())} paused after "
+                f"epoch {trainer.current_epoch} of {settings.max_epochs}"
+            )
         model = model.cpu()
         val_p = predict_proba(model, val)
         val_acc = float((val_p.argmax(1) == val["label"]).float().mean())
         val_loss = float(F.nll_loss(torch.log(val_p.clamp_min(1e-12)), val["label"].long()))
         scan.append({**point, "val_accuracy": val_acc, "val_loss": val_loss})
-        log.info("fine-tune %s %s: val acc %.4f loss %.4f", settings.mode, point, val_acc,
-                 val_loss)
+        log.info("fine-tune %s %s: val acc %.4f loss %.4f", settings.mode, point, val_acc, val_loss)
         key = (val_acc, -val_loss)
         if best is None or key > best:
             best = key
-            result = FineTuneResult(test_proba=predict_proba(model, test), best=scan[-1],
-                                    trainable_params=count_trainable(model), n_train=n_train,
-                                    lora_impl=lora_impl, model=model.eval())
+            result = FineTuneResult(
+                test_proba=predict_proba(model, test),
+                best=scan[-1],
+                trainable_params=count_trainable(model),
+                n_train=n_train,
+                lora_impl=lora_impl,
+                model=model.eval(),
+            )
     assert result is not None
     result.scan = scan
     return result

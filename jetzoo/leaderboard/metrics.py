@@ -17,6 +17,7 @@ curve, without interpolation:
 - ``background_rejection_at(eps_s)`` = 1 / the lowest background efficiency of any threshold whose
   signal efficiency is >= ``eps_s`` (``inf`` when no background passes).
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple, Sequence
@@ -93,10 +94,13 @@ def multiclass_auc(scores: ArrayLike, target: ArrayLike) -> Tensor:
         raise ValueError(f"scores must be (N, C) with N = {y.numel()}, got {tuple(s.shape)}")
     present = torch.bincount(y, minlength=s.shape[1])
     if (present == 0).any() or (present == y.numel()).any():
-        raise ValueError(f"one-vs-rest AUC needs every class among the targets and at least two "
-                         f"classes; class counts: {present.tolist()}")
-    return torch.tensor([binary_auc(s[:, c], (y == c).long()) for c in range(s.shape[1])],
-                        dtype=torch.float64)
+        raise ValueError(
+            f"one-vs-rest AUC needs every class among the targets and at least two "
+            f"classes; class counts: {present.tolist()}"
+        )
+    return torch.tensor(
+        [binary_auc(s[:, c], (y == c).long()) for c in range(s.shape[1])], dtype=torch.float64
+    )
 
 
 class RocCurve(NamedTuple):
@@ -167,8 +171,13 @@ def mean_spread(values: Sequence[float] | Tensor | np.ndarray) -> MeanSpread:
     return MeanSpread(mean, spread)
 
 
-def bootstrap(metric: Callable[..., float | Tensor], *arrays: ArrayLike, n_resamples: int = 100,
-              seed: int = 0, stratify: ArrayLike | None = None) -> MeanSpread:
+def bootstrap(
+    metric: Callable[..., float | Tensor],
+    *arrays: ArrayLike,
+    n_resamples: int = 100,
+    seed: int = 0,
+    stratify: ArrayLike | None = None,
+) -> MeanSpread:
     """Mean and spread of ``metric(*arrays)`` over ``n_resamples`` bootstrap resamples.
 
     Each resample draws N rows with replacement (the same rows from every array; within each

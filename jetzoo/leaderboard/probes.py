@@ -11,6 +11,7 @@ Memory: queries are processed ``batch_size`` at a time against reference chunks 
 ``ref_chunk`` rows, keeping a running top-k, so memory is ``O(batch_size * (ref_chunk + k))``
 whatever the number of references and queries (no N x M similarity matrix).
 """
+
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
@@ -59,10 +60,15 @@ def _num_classes(y: Tensor, num_classes: int | None) -> int:
 
 
 @torch.no_grad()
-def topk_cosine(queries: Tensor | np.ndarray, refs: Tensor | np.ndarray, k: int,
-                batch_size: int = 1024, ref_chunk: int = 16384,
-                device: str | torch.device | None = None, progress: bool = False
-                ) -> tuple[Tensor, Tensor]:
+def topk_cosine(
+    queries: Tensor | np.ndarray,
+    refs: Tensor | np.ndarray,
+    k: int,
+    batch_size: int = 1024,
+    ref_chunk: int = 16384,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> tuple[Tensor, Tensor]:
     """Top-``k`` cosine similarities of each query to the references (both l2-normalised here).
 
     Queries go ``batch_size`` at a time; each is matched against reference chunks of
@@ -78,8 +84,11 @@ def topk_cosine(queries: Tensor | np.ndarray, refs: Tensor | np.ndarray, k: int,
     if not 1 <= k <= r.shape[0]:
         raise ValueError(f"k = {k} must be between 1 and the number of references ({r.shape[0]})")
     if device is None:  # the current CUDA device (Lightning sets it per DDP rank), else CPU
-        device = (torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available()
-                  else torch.device("cpu"))
+        device = (
+            torch.device("cuda", torch.cuda.current_device())
+            if torch.cuda.is_available()
+            else torch.device("cpu")
+        )
     device = torch.device(device)
     r_t = F.normalize(r.to(device), dim=1).T.contiguous()  # (D, M)
     m = r_t.shape[1]
@@ -87,11 +96,11 @@ def topk_cosine(queries: Tensor | np.ndarray, refs: Tensor | np.ndarray, k: int,
     sims_out, idx_out = [], []
     starts = range(0, q.shape[0], batch_size)
     for start in tqdm(starts, desc="kNN", disable=not progress, leave=False):
-        qb = F.normalize(q[start:start + batch_size].to(device), dim=1)
+        qb = F.normalize(q[start : start + batch_size].to(device), dim=1)
         best_s: Tensor | None = None
         for c0 in range(0, m, ref_chunk):
-            chunk = r_t[:, c0:c0 + ref_chunk]
-            s = torch.matmul(qb, chunk, out=buf[:qb.shape[0], :chunk.shape[1]])
+            chunk = r_t[:, c0 : c0 + ref_chunk]
+            s = torch.matmul(qb, chunk, out=buf[: qb.shape[0], : chunk.shape[1]])
             cs, ci = s.topk(min(k, chunk.shape[1]), dim=1)
             ci += c0
             if best_s is None:
@@ -105,11 +114,19 @@ def topk_cosine(queries: Tensor | np.ndarray, refs: Tensor | np.ndarray, k: int,
     return torch.cat(sims_out), torch.cat(idx_out)
 
 
-def knn_probe(train_emb: Tensor | np.ndarray, train_y: Tensor | np.ndarray,
-              test_emb: Tensor | np.ndarray, k: int = 30, batch_size: int = 1024,
-              num_classes: int | None = None, vote: Literal["weighted", "majority"] = "weighted",
-              temperature: float = DINO_TEMPERATURE, ref_chunk: int = 16384,
-              device: str | torch.device | None = None, progress: bool = False) -> ProbeResult:
+def knn_probe(
+    train_emb: Tensor | np.ndarray,
+    train_y: Tensor | np.ndarray,
+    test_emb: Tensor | np.ndarray,
+    k: int = 30,
+    batch_size: int = 1024,
+    num_classes: int | None = None,
+    vote: Literal["weighted", "majority"] = "weighted",
+    temperature: float = DINO_TEMPERATURE,
+    ref_chunk: int = 16384,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> ProbeResult:
     """kNN classifier on l2-normalised embeddings with cosine similarity.
 
     Args:
@@ -129,8 +146,15 @@ def knn_probe(train_emb: Tensor | np.ndarray, train_y: Tensor | np.ndarray,
         raise ValueError(f"vote must be 'weighted' or 'majority', got {vote!r}")
     if vote == "weighted" and temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    sims, idx = topk_cosine(test_emb, ref, k, batch_size=batch_size, ref_chunk=ref_chunk,
-                            device=device, progress=progress)
+    sims, idx = topk_cosine(
+        test_emb,
+        ref,
+        k,
+        batch_size=batch_size,
+        ref_chunk=ref_chunk,
+        device=device,
+        progress=progress,
+    )
     weights = torch.exp(sims / temperature) if vote == "weighted" else torch.ones_like(sims)
     votes = torch.zeros(sims.shape[0], num_classes, dtype=torch.float64)
     votes.scatter_add_(1, ref_y[idx], weights.double())
@@ -138,9 +162,15 @@ def knn_probe(train_emb: Tensor | np.ndarray, train_y: Tensor | np.ndarray,
     return ProbeResult(scores.argmax(dim=1), scores.float())
 
 
-def linear_probe(train_emb: Tensor | np.ndarray, train_y: Tensor | np.ndarray,
-                 test_emb: Tensor | np.ndarray, C: float = 1.0, max_iter: int = 1000,
-                 seed: int = 0, num_classes: int | None = None) -> ProbeResult:
+def linear_probe(
+    train_emb: Tensor | np.ndarray,
+    train_y: Tensor | np.ndarray,
+    test_emb: Tensor | np.ndarray,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    seed: int = 0,
+    num_classes: int | None = None,
+) -> ProbeResult:
     """Multinomial logistic regression (scikit-learn, L-BFGS, L2 strength ``1/C``) on features
     standardised with the training set's mean and standard deviation. ``num_classes``: columns
     of the scores (default ``max(train_y) + 1``; classes absent from training score 0)."""
@@ -155,8 +185,9 @@ def linear_probe(train_emb: Tensor | np.ndarray, train_y: Tensor | np.ndarray,
         raise ValueError(f"test_emb has dimension {xt.shape[1]} but train_emb {x.shape[1]}")
     if len(torch.unique(y)) < 2:
         raise ValueError("linear_probe needs at least two classes in train_y")
-    clf = make_pipeline(StandardScaler(),
-                        LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+    clf = make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    )
     clf.fit(x.numpy(), y.numpy())
     proba = clf.predict_proba(xt.numpy())
     # columns follow clf.classes_; place them at their label index (absent classes score 0)

@@ -24,6 +24,7 @@ The data of a task is held in memory as :class:`TaskData` (dicts of tensors per 
 leaderboard datasets are small; the splits come from ``JetDataModule`` (same seed -> same split
 as pre-training) when the data module is available.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,20 +51,20 @@ FAMILIES = ("jetnet", "rs3l")
 
 #: Defaults of ``settings``; a task file may override any of them.
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "knn_k": 30,                      # seed 004 Sec. 4.4/4.5
+    "knn_k": 30,  # seed 004 Sec. 4.4/4.5
     "cosine_tau": 0.05,
     "gmm_components": 4,
     "label_fractions": [0.1, 1.0],
-    "decays": [0.6, 0.7, 0.8],        # subset of seed 004's {0.6, 0.65, 0.7, 0.75, 0.8}
-    "base_lrs": [2e-4, 8e-4, 2e-3],   # subset of seed 004's {4e-5 ... 2e-3}
+    "decays": [0.6, 0.7, 0.8],  # subset of seed 004's {0.6, 0.65, 0.7, 0.75, 0.8}
+    "base_lrs": [2e-4, 8e-4, 2e-3],  # subset of seed 004's {4e-5 ... 2e-3}
     "lora_rank": 4,
     "max_epochs": 20,
     "batch_size": 256,
     "weight_decay": 1e-4,
-    "bootstrap": 100,                 # resamples of the test set for the spread
-    "max_jets": None,                 # cap per split (None = all)
+    "bootstrap": 100,  # resamples of the test set for the spread
+    "max_jets": None,  # cap per split (None = all)
     "roc_points": 200,
-    "seeds": [0],                     # fine-tuning repeated per seed: mean +- std over seeds
+    "seeds": [0],  # fine-tuning repeated per seed: mean +- std over seeds
 }
 
 #: The benchmark tiers. A task file's top-level ``settings`` override its tier's settings (they
@@ -71,34 +72,65 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 TIERS = ("quick", "standard", "paper")
 TIER_SETTINGS: dict[str, dict[str, Any]] = {
     # CI: the embedded sample, a few hundred jets, one grid point, a few epochs, one seed
-    "quick": {"decays": [0.7], "base_lrs": [1e-3], "max_epochs": 3, "batch_size": 64,
-              "bootstrap": 20, "max_jets": 600, "roc_points": 50, "seeds": [0],
-              "label_fractions": [0.1, 1.0]},
+    "quick": {
+        "decays": [0.7],
+        "base_lrs": [1e-3],
+        "max_epochs": 3,
+        "batch_size": 64,
+        "bootstrap": 20,
+        "max_jets": 600,
+        "roc_points": 50,
+        "seeds": [0],
+        "label_fractions": [0.1, 1.0],
+    },
     # CPU hours: the pinned benchmark sets, 1% / 10% / 100% labels, three seeds, one grid point
-    "standard": {"decays": [0.7], "base_lrs": [1e-3], "max_epochs": 20, "batch_size": 256,
-                 "bootstrap": 100, "max_jets": None, "seeds": [0, 1, 2],
-                 "label_fractions": [0.01, 0.1, 1.0]},
+    "standard": {
+        "decays": [0.7],
+        "base_lrs": [1e-3],
+        "max_epochs": 20,
+        "batch_size": 256,
+        "bootstrap": 100,
+        "max_jets": None,
+        "seeds": [0, 1, 2],
+        "label_fractions": [0.01, 0.1, 1.0],
+    },
     # the seed-004 protocol: LLRD grid {0.6..0.8} x {4e-5..2e-3}, batch 1024, 100 epochs
-    "paper": {"decays": [0.6, 0.65, 0.7, 0.75, 0.8],
-              "base_lrs": [4e-5, 8e-5, 2e-4, 4e-4, 8e-4, 2e-3], "max_epochs": 100,
-              "batch_size": 1024, "bootstrap": 100, "max_jets": None, "seeds": [0, 1, 2],
-              "label_fractions": [0.01, 0.1, 1.0]},
+    "paper": {
+        "decays": [0.6, 0.65, 0.7, 0.75, 0.8],
+        "base_lrs": [4e-5, 8e-5, 2e-4, 4e-4, 8e-4, 2e-3],
+        "max_epochs": 100,
+        "batch_size": 1024,
+        "bootstrap": 100,
+        "max_jets": None,
+        "seeds": [0, 1, 2],
+        "label_fractions": [0.01, 0.1, 1.0],
+    },
 }
 DEFAULT_TIER = "standard"
 #: the main score of a task kind when its file names none: ``evaluation/metric``
-DEFAULT_MAIN_SCORE = {"multiclass": "knn/accuracy", "binary": "knn/auc",
-                      "anomaly": "anomaly-knn/auc[union]"}
+DEFAULT_MAIN_SCORE = {
+    "multiclass": "knn/accuracy",
+    "binary": "knn/auc",
+    "anomaly": "anomaly-knn/auc[union]",
+}
 
 # (kind, lowest allowed, whether the lowest is excluded) of every setting: "int", "number",
 # "int?" (an integer or null), "numbers" (a list of numbers); an upper bound of 1 for fractions.
 _SETTING_RULES: dict[str, tuple[str, float, bool, float | None]] = {
-    "knn_k": ("int", 1, False, None), "cosine_tau": ("number", 0, True, None),
-    "gmm_components": ("int", 1, False, None), "label_fractions": ("numbers", 0, True, 1.0),
-    "decays": ("numbers", 0, True, 1.0), "base_lrs": ("numbers", 0, True, None),
-    "lora_rank": ("int", 1, False, None), "max_epochs": ("int", 1, False, None),
-    "batch_size": ("int", 1, False, None), "weight_decay": ("number", 0, False, None),
-    "bootstrap": ("int", 0, False, None), "max_jets": ("int?", 1, False, None),
-    "roc_points": ("int", 2, False, None), "seeds": ("ints", 0, False, None),
+    "knn_k": ("int", 1, False, None),
+    "cosine_tau": ("number", 0, True, None),
+    "gmm_components": ("int", 1, False, None),
+    "label_fractions": ("numbers", 0, True, 1.0),
+    "decays": ("numbers", 0, True, 1.0),
+    "base_lrs": ("numbers", 0, True, None),
+    "lora_rank": ("int", 1, False, None),
+    "max_epochs": ("int", 1, False, None),
+    "batch_size": ("int", 1, False, None),
+    "weight_decay": ("number", 0, False, None),
+    "bootstrap": ("int", 0, False, None),
+    "max_jets": ("int?", 1, False, None),
+    "roc_points": ("int", 2, False, None),
+    "seeds": ("ints", 0, False, None),
 }
 
 
@@ -119,8 +151,10 @@ def setting_problem(key: str, value: Any) -> str | None:
         ok = is_number if kind == "numbers" else is_int
         if not isinstance(value, list) or not value or not all(map(ok, value)):
             example = "[0.1, 1.0]" if kind == "numbers" else "[0, 1, 2]"
-            return (f"expected a list of {'numbers' if kind == 'numbers' else 'integers'}, e.g. "
-                    f"{example}, got {value!r}")
+            return (
+                f"expected a list of {'numbers' if kind == 'numbers' else 'integers'}, e.g. "
+                f"{example}, got {value!r}"
+            )
         values = value
     elif kind == "int?":
         if value is not None and not is_int(value):
@@ -137,12 +171,28 @@ def setting_problem(key: str, value: Any) -> str | None:
     return None
 
 
-
-_REQUIRED = {"name": str, "family": str, "dataset": str, "seed": int, "kind": str,
-             "classes": list, "evaluations": list, "metrics": list}
-_OPTIONAL = {"description": str, "split": (list, str), "eval_split": str, "signal": list,
-             "background": list, "signals": dict, "settings": dict, "data": dict,
-             "main_score": str, "tiers": dict}
+_REQUIRED = {
+    "name": str,
+    "family": str,
+    "dataset": str,
+    "seed": int,
+    "kind": str,
+    "classes": list,
+    "evaluations": list,
+    "metrics": list,
+}
+_OPTIONAL = {
+    "description": str,
+    "split": (list, str),
+    "eval_split": str,
+    "signal": list,
+    "background": list,
+    "signals": dict,
+    "settings": dict,
+    "data": dict,
+    "main_score": str,
+    "tiers": dict,
+}
 _TIER_KEYS = {"dataset": str, "split": (list, str), "settings": dict}
 _STRING_LISTS = ("classes", "evaluations", "metrics", "signal", "background")
 
@@ -196,9 +246,15 @@ class Task:
         own = dict(self.tiers.get(tier, {}))
         base = {**DEFAULT_SETTINGS, **TIER_SETTINGS[tier]}
         settings = {**base, **self.own_settings, **own.get("settings", {})}
-        return Task(**{**self.__dict__, "settings": settings, "tier": tier,
-                       "dataset": own.get("dataset", self.dataset),
-                       "split": own.get("split", self.split)})
+        return Task(
+            **{
+                **self.__dict__,
+                "settings": settings,
+                "tier": tier,
+                "dataset": own.get("dataset", self.dataset),
+                "split": own.get("split", self.split),
+            }
+        )
 
     @property
     def main_evaluation(self) -> str:
@@ -207,6 +263,7 @@ class Task:
     @property
     def main_metric(self) -> str:
         return self.main_score.split("/", 1)[1]
+
     @property
     def num_classes(self) -> int:
         """Outputs of a classifier for this task (2 for binary, len(classes) for multiclass)."""
@@ -226,24 +283,34 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         raise TaskError(f"{source}: a task file must be a mapping, got {type(raw).__name__}")
     unknown = set(raw) - set(_REQUIRED) - set(_OPTIONAL)
     if unknown:
-        raise _err(source, sorted(unknown)[0], f"unknown key; known keys: "
-                   f"{', '.join(sorted({*_REQUIRED, *_OPTIONAL}))}")
+        raise _err(
+            source,
+            sorted(unknown)[0],
+            f"unknown key; known keys: {', '.join(sorted({*_REQUIRED, *_OPTIONAL}))}",
+        )
     for key, typ in _REQUIRED.items():
         if key not in raw:
             raise _err(source, key, "missing")
     for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
-        if key in raw and (not isinstance(raw[key], typ) or (typ is int and isinstance(
-                raw[key], bool))):
+        if key in raw and (
+            not isinstance(raw[key], typ) or (typ is int and isinstance(raw[key], bool))
+        ):
             names = " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
             raise _err(source, key, f"expected {names}, got {type(raw[key]).__name__}")
     for key in _STRING_LISTS:
         if key in raw and not all(isinstance(v, str) and v for v in raw[key]):
             raise _err(source, key, f"expected a list of names, got {raw[key]!r}")
     for key, value in (raw.get("signals") or {}).items():
-        if not isinstance(key, str) or not (isinstance(value, str) or isinstance(value, list)
-                                            and all(isinstance(v, str) for v in value)):
-            raise _err(source, f"signals.{key}", f"expected a class name or a list of class "
-                       f"names, got {value!r}")
+        if not isinstance(key, str) or not (
+            isinstance(value, str)
+            or isinstance(value, list)
+            and all(isinstance(v, str) for v in value)
+        ):
+            raise _err(
+                source,
+                f"signals.{key}",
+                f"expected a class name or a list of class names, got {value!r}",
+            )
     from jetzoo.leaderboard.evaluators import EVALUATORS
     from jetzoo.utils.names import name_problem
 
@@ -259,12 +326,18 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         raise _err(source, "classes", f"need at least two distinct classes, got {list(classes)}")
     for ev in raw["evaluations"]:
         if ev not in EVALUATORS:
-            raise _err(source, "evaluations", f"unknown evaluation {ev!r}; known: "
-                       f"{', '.join(EVALUATORS)}")
+            raise _err(
+                source, "evaluations", f"unknown evaluation {ev!r}; known: {', '.join(EVALUATORS)}"
+            )
         if kind not in EVALUATORS[ev].kinds:
             need = " or ".join(EVALUATORS[ev].kinds)
-            raise _err(source, "evaluations", f"{ev!r} needs kind: {need}" if kind != "anomaly"
-                       else "an anomaly task takes only anomaly-* evaluations")
+            raise _err(
+                source,
+                "evaluations",
+                f"{ev!r} needs kind: {need}"
+                if kind != "anomaly"
+                else "an anomaly task takes only anomaly-* evaluations",
+            )
 
     def _subset(key: str, values: Iterable[Any]) -> tuple[str, ...]:
         out = tuple(str(v).lower() for v in values)
@@ -282,8 +355,11 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         if "signal" not in raw:
             raise _err(source, "signal", "missing (a binary task names its positive classes)")
         signal = _subset("signal", raw["signal"])
-        background = (_subset("background", raw["background"]) if "background" in raw
-                      else tuple(c for c in classes if c not in signal))
+        background = (
+            _subset("background", raw["background"])
+            if "background" in raw
+            else tuple(c for c in classes if c not in signal)
+        )
         if set(signal) & set(background):
             raise _err(source, "background", "overlaps with signal")
     if kind == "anomaly":
@@ -291,8 +367,10 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
             if key not in raw:
                 raise _err(source, key, "missing (an anomaly task names background and signals)")
         background = _subset("background", raw["background"])
-        signals = {str(k): _subset(f"signals.{k}", v if isinstance(v, list) else [v])
-                   for k, v in raw["signals"].items()}
+        signals = {
+            str(k): _subset(f"signals.{k}", v if isinstance(v, list) else [v])
+            for k, v in raw["signals"].items()
+        }
         for k, v in signals.items():
             if set(v) & set(background):
                 raise _err(source, f"signals.{k}", "overlaps with background")
@@ -311,8 +389,7 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
             raise _err(source, where, "expected a mapping (dataset, split, settings)")
         for key, value in spec.items():
             if key not in _TIER_KEYS:
-                raise _err(source, f"{where}.{key}", f"unknown key; known: "
-                           f"{', '.join(_TIER_KEYS)}")
+                raise _err(source, f"{where}.{key}", f"unknown key; known: {', '.join(_TIER_KEYS)}")
             if not isinstance(value, _TIER_KEYS[key]):
                 raise _err(source, f"{where}.{key}", f"wrong type {type(value).__name__}")
         _check_settings(spec.get("settings", {}), source, f"{where}.settings")
@@ -321,18 +398,39 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
             tiers[tier]["split"] = _parse_split(spec["split"], source, f"{where}.split")
     main_score = raw.get("main_score") or _default_main_score(kind, raw["evaluations"])
     evaluation, _, metric = main_score.partition("/")
-    if evaluation not in raw["evaluations"] and evaluation.rsplit("-", 1)[0] not in raw[
-            "evaluations"] or not metric:
-        raise _err(source, "main_score", f"{main_score!r} must be 'evaluation/metric' with an "
-                   f"evaluation of this task ({', '.join(raw['evaluations'])})")
-    return Task(name=raw["name"], family=family, dataset=raw["dataset"], seed=raw["seed"],
-                kind=kind, classes=classes, evaluations=tuple(raw["evaluations"]),
-                metrics=tuple(raw["metrics"]), description=raw.get("description", ""),
-                split=split, eval_split=eval_split, signal=signal, background=background,
-                signals=signals, settings={**DEFAULT_SETTINGS, **settings},
-                data=dict(raw.get("data", {})),
-                source=Path(source) if isinstance(source, (str, Path)) else None,
-                main_score=main_score, tiers=tiers, own_settings=settings)
+    if (
+        evaluation not in raw["evaluations"]
+        and evaluation.rsplit("-", 1)[0] not in raw["evaluations"]
+        or not metric
+    ):
+        raise _err(
+            source,
+            "main_score",
+            f"{main_score!r} must be 'evaluation/metric' with an "
+            f"evaluation of this task ({', '.join(raw['evaluations'])})",
+        )
+    return Task(
+        name=raw["name"],
+        family=family,
+        dataset=raw["dataset"],
+        seed=raw["seed"],
+        kind=kind,
+        classes=classes,
+        evaluations=tuple(raw["evaluations"]),
+        metrics=tuple(raw["metrics"]),
+        description=raw.get("description", ""),
+        split=split,
+        eval_split=eval_split,
+        signal=signal,
+        background=background,
+        signals=signals,
+        settings={**DEFAULT_SETTINGS, **settings},
+        data=dict(raw.get("data", {})),
+        source=Path(source) if isinstance(source, (str, Path)) else None,
+        main_score=main_score,
+        tiers=tiers,
+        own_settings=settings,
+    )
 
 
 def _default_main_score(kind: str, evaluations: list[str]) -> str:
@@ -345,8 +443,11 @@ def _default_main_score(kind: str, evaluations: list[str]) -> str:
         return DEFAULT_MAIN_SCORE[kind]
     first = evaluations[0]
     ev = EVALUATORS.get(first)
-    return f"{first}-100%/{metric}" if ev is not None and ev.needs == "training" else \
-        f"{first}/{metric}"
+    return (
+        f"{first}-100%/{metric}"
+        if ev is not None and ev.needs == "training"
+        else f"{first}/{metric}"
+    )
 
 
 def _parse_split(value: Any, source: Any, where: str) -> tuple[float, float, float] | str:
@@ -355,11 +456,15 @@ def _parse_split(value: Any, source: Any, where: str) -> tuple[float, float, flo
     if isinstance(value, str):
         raise _err(source, where, f"{value!r}: use three fractions or 'published'")
     if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
         raise _err(source, where, f"need three fractions, got {value!r}")
     split = tuple(float(v) for v in value)
-    if len(split) != 3 or any(not v >= 0 for v in split) or not math.isclose(sum(split), 1.0,
-                                                                         abs_tol=1e-6):
+    if (
+        len(split) != 3
+        or any(not v >= 0 for v in split)
+        or not math.isclose(sum(split), 1.0, abs_tol=1e-6)
+    ):
         raise _err(source, where, f"need three non-negative fractions summing to 1, got {split}")
     return split  # type: ignore[return-value]
 
@@ -390,8 +495,9 @@ def load_task(path: str | Path) -> Task:
     return task
 
 
-def load_tasks(directory: str | Path | None = None,
-               names: Iterable[str] | None = None) -> list[Task]:
+def load_tasks(
+    directory: str | Path | None = None, names: Iterable[str] | None = None
+) -> list[Task]:
     """All tasks in ``directory`` (default: the repository's ``leaderboard/tasks``), sorted by
     name; ``names`` selects some (shell patterns allowed), an unknown name is an error."""
     import fnmatch
@@ -407,8 +513,10 @@ def load_tasks(directory: str | Path | None = None,
     for pattern in names:
         hits = [t for t in tasks if fnmatch.fnmatch(t.name, pattern)]
         if not hits:
-            raise TaskError(f"no task matches {pattern!r} in {directory}; known: "
-                            f"{', '.join(t.name for t in tasks)}")
+            raise TaskError(
+                f"no task matches {pattern!r} in {directory}; known: "
+                f"{', '.join(t.name for t in tasks)}"
+            )
         selected += [t for t in hits if t not in selected]
     return selected
 
@@ -421,8 +529,10 @@ def backbone_family(backbone: Any) -> str:
     """The task family a backbone takes: from its ``input_kind`` (Backbone protocol)."""
     kind = getattr(backbone, "input_kind", "particles")
     if kind not in FAMILY_OF_INPUT:
-        raise TaskError(f"{type(backbone).__name__}: input_kind {kind!r} has no task family; "
-                        f"known: {', '.join(FAMILY_OF_INPUT)}")
+        raise TaskError(
+            f"{type(backbone).__name__}: input_kind {kind!r} has no task family; "
+            f"known: {', '.join(FAMILY_OF_INPUT)}"
+        )
     return FAMILY_OF_INPUT[kind]
 
 
@@ -436,6 +546,7 @@ def applicable_tasks(backbone: Any, tasks: Iterable[Task]) -> list[Task]:
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class TaskData:
@@ -470,11 +581,16 @@ def resolve_dataset(task: Task) -> Path:
     if not path.is_absolute() and task.source is not None:
         path = task.source.parent / path
     if not path.exists():
-        hint = ("jetzoo generate rs3l --out PATH" if task.family == "rs3l"
-                else "jetzoo generate jetnet --out PATH")
-        raise TaskSkipped(f"task {task.name}: dataset {name!r} not found at {path}; "
-                          f"produce it with `{hint}` and point the task's 'dataset' field at it "
-                          f"(or name a pinned dataset: {', '.join(catalog.CATALOG)})")
+        hint = (
+            "jetzoo generate rs3l --out PATH"
+            if task.family == "rs3l"
+            else "jetzoo generate jetnet --out PATH"
+        )
+        raise TaskSkipped(
+            f"task {task.name}: dataset {name!r} not found at {path}; "
+            f"produce it with `{hint}` and point the task's 'dataset' field at it "
+            f"(or name a pinned dataset: {', '.join(catalog.CATALOG)})"
+        )
     return path
 
 
@@ -496,14 +612,17 @@ def _jetnet_splits(task: Task, path: Path) -> tuple[list[Batch], str | None, tup
     from jetzoo.data import JetDataModule
 
     split = task.split if isinstance(task.split, str) else list(task.split)
-    dm = JetDataModule(str(path), batch_size=1024, num_workers=0, split=split,
-                       seed=task.seed, **dict(task.data))
+    dm = JetDataModule(
+        str(path), batch_size=1024, num_workers=0, split=split, seed=task.seed, **dict(task.data)
+    )
     dm.setup()
     splits = []
     for name in ("train", "val", "test"):
         ds = dm.dataset(name)
-        parts = [ds.get_batch(np.arange(lo, min(lo + _READ_CHUNK, len(ds))))
-                 for lo in range(0, len(ds), _READ_CHUNK)]
+        parts = [
+            ds.get_batch(np.arange(lo, min(lo + _READ_CHUNK, len(ds))))
+            for lo in range(0, len(ds), _READ_CHUNK)
+        ]
         batch = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
         batch["index"] = torch.arange(len(ds))
         splits.append(batch)
@@ -534,13 +653,16 @@ def _class_codes(task: Task, dataset_classes: tuple[str, ...]) -> list[int]:
     """Dataset label value of each task class (the dataset's own class list)."""
     missing = [c for c in task.classes if c not in dataset_classes]
     if missing:
-        raise TaskSkipped(f"task {task.name}: dataset {task.dataset!r} has no class "
-                          f"{missing[0]!r} (its classes: {', '.join(dataset_classes)})")
+        raise TaskSkipped(
+            f"task {task.name}: dataset {task.dataset!r} has no class "
+            f"{missing[0]!r} (its classes: {', '.join(dataset_classes)})"
+        )
     return [dataset_classes.index(c) for c in task.classes]
 
 
-def restrict_to_classes(tensors: Batch, codes: list[int], max_jets: int | None = None,
-                        seed: int = 0) -> Batch:
+def restrict_to_classes(
+    tensors: Batch, codes: list[int], max_jets: int | None = None, seed: int = 0
+) -> Batch:
     """Keep jets whose ``label`` is in ``codes``, relabel them 0..len(codes)-1 (task-local) and
     optionally keep a random ``max_jets`` of them (class-stratified, seeded)."""
     label = tensors["label"].long()
@@ -563,28 +685,39 @@ def load_task_data(task: Task) -> TaskData:
     splits, sha, dataset_classes = reader(task, path)
     codes = _class_codes(task, dataset_classes)
     cap = task.settings.get("max_jets")
-    train, val, test = (restrict_to_classes(s, codes, cap, task.seed + i)
-                        for i, s in enumerate(splits))
+    train, val, test = (
+        restrict_to_classes(s, codes, cap, task.seed + i) for i, s in enumerate(splits)
+    )
     for name, s in (("train", train), ("val", val), ("test", test)):
         if len(s["label"]) == 0:
-            raise TaskSkipped(f"task {task.name}: the {name} split of {path} has no jets of "
-                              f"classes {list(task.classes)}")
+            raise TaskSkipped(
+                f"task {task.name}: the {name} split of {path} has no jets of "
+                f"classes {list(task.classes)}"
+            )
         # every class a split is scored or trained on (an anomaly task trains on background)
-        needed = (task.background if task.kind == "anomaly" and name == "train"
-                  else task.classes)
+        needed = task.background if task.kind == "anomaly" and name == "train" else task.classes
         present = set(torch.unique(s["label"]).tolist())
         missing = [c for c in needed if task.classes.index(c) not in present]
         if missing:
-            raise TaskError(f"{task.source or task.name}: field 'classes': the {name} split of "
-                            f"{path} holds no jets of class {', '.join(map(repr, missing))} "
-                            f"({len(s['label'])} jets of {sorted(task.classes[i] for i in present)}"
-                            "); scores need every class in every split")
+            raise TaskError(
+                f"{task.source or task.name}: field 'classes': the {name} split of "
+                f"{path} holds no jets of class {', '.join(map(repr, missing))} "
+                f"({len(s['label'])} jets of {sorted(task.classes[i] for i in present)}"
+                "); scores need every class in every split"
+            )
     if sha is None:
         from jetzoo.data.shards import verified_dataset_sha256
 
         sha = verified_dataset_sha256(path)
-    return TaskData(train=train, val=val, test=test, classes=task.classes,
-                    dataset_sha256=sha, dataset_path=path, split_key=split_key(task))
+    return TaskData(
+        train=train,
+        val=val,
+        test=test,
+        classes=task.classes,
+        dataset_sha256=sha,
+        dataset_path=path,
+        split_key=split_key(task),
+    )
 
 
 def split_key(task: Task) -> str:
@@ -592,13 +725,20 @@ def split_key(task: Task) -> str:
     are cached per (weights, dataset, split key, split)."""
     import hashlib
 
-    text = json.dumps({"split": task.split if isinstance(task.split, str) else list(task.split),
-                       "seed": task.seed, "data": dict(task.data)}, sort_keys=True)
+    text = json.dumps(
+        {
+            "split": task.split if isinstance(task.split, str) else list(task.split),
+            "seed": task.seed,
+            "data": dict(task.data),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def synthetic_task_data(task: Task, n_per_class: int = 100, n_particles: int = 30,
-                        seed: int = 0) -> TaskData:
+def synthetic_task_data(
+    task: Task, n_per_class: int = 100, n_particles: int = 30, seed: int = 0
+) -> TaskData:
     """An easy synthetic :class:`TaskData` for tests and demos (JetNet batch layout): class
     ``c`` has ``6 + 4 c`` particles (+-2) with an (eta, phi) spread of ``0.05 (1 + c)``."""
     gen = torch.Generator().manual_seed(seed)
@@ -607,7 +747,7 @@ def synthetic_task_data(task: Task, n_per_class: int = 100, n_particles: int = 3
     for part, frac in enumerate((0.6, 0.2, 0.2)):
         n = max(2, int(n_per_class * frac))
         label = torch.arange(n_classes).repeat_interleave(n)
-        count = (6 + 4 * label + torch.randint(-2, 3, (len(label),), generator=gen))
+        count = 6 + 4 * label + torch.randint(-2, 3, (len(label),), generator=gen)
         count = count.clamp(2, n_particles)
         mask = torch.arange(n_particles)[None, :] < count[:, None]
         spread = 0.05 * (1 + label.float())[:, None, None]
@@ -615,8 +755,16 @@ def synthetic_task_data(task: Task, n_per_class: int = 100, n_particles: int = 3
         pt = torch.rand(len(label), n_particles, generator=gen) * mask
         x[..., 2] = pt / pt.sum(1, keepdim=True)
         x = x * mask[..., None]
-        jet = torch.stack([torch.full_like(pt[:, 0], 1000.0), torch.zeros_like(pt[:, 0]),
-                           80.0 * (1 + label.float()), count.float()], dim=1)
-        splits.append({"x": x, "mask": mask, "jet": jet, "label": label,
-                       "index": torch.arange(len(label))})
+        jet = torch.stack(
+            [
+                torch.full_like(pt[:, 0], 1000.0),
+                torch.zeros_like(pt[:, 0]),
+                80.0 * (1 + label.float()),
+                count.float(),
+            ],
+            dim=1,
+        )
+        splits.append(
+            {"x": x, "mask": mask, "jet": jet, "label": label, "index": torch.arange(len(label))}
+        )
     return TaskData(*splits, classes=task.classes, dataset_sha256="0" * 64, dataset_path=None)
