@@ -46,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         return jetzoo_main(argv)
     if argv[0] == "run" and any(a in {"-h", "--help"} for a in argv[1:2]):
         print(USAGE)  # then Fabric's own help for scripts
-    from lightning.fabric.cli import _main as fabric_main  # click group: run, consolidate
+    from importlib.metadata import entry_points
 
+    # the `fabric` command, as Lightning's package declares it (a click group: run, consolidate)
+    (fabric,) = entry_points(group="console_scripts", name="fabric")
     try:
-        fabric_main.main(args=argv, prog_name="lightning", standalone_mode=True)
+        fabric.load().main(args=argv, prog_name="lightning", standalone_mode=True)
     except SystemExit as exc:  # click exits with the command's status
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0

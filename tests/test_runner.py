@@ -333,6 +333,28 @@ def test_resume_continues_from_last_checkpoint(
     assert 0 < moved <= 3 * 3e-3 * 1.5
 
 
+def test_resume_reads_the_counters_of_an_older_checkpoint(clr_run: dict, tmp_path: Path) -> None:
+    """Checkpoints of runs started before the callbacks had their own module name their states
+    ``_make_callbacks.<locals>.*`` (the zoo runs in progress hold such a last.ckpt): resuming
+    one carries its jets and sittings on."""
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(clr_run["folder"], folder)
+    last = folder / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    state["callbacks"] = {
+        "_make_callbacks.<locals>." + k.replace("ModelCheckpoint", "FiniteCheckpoint"): v
+        for k, v in state["callbacks"].items()
+        if k.startswith(("Throughput", "ModelCheckpoint"))
+    }
+    assert len(state["callbacks"]) == 2
+    torch.save(state, last)
+    args = [str(RECIPE_DIR / "jetclr.yaml"), *TINY, f"output.dir={folder}"]
+    res = train(args[0], args[1:] + ["trainer.max_epochs=3"], resume=True)
+    assert res.summary["sittings"] == 2 and res.summary["jets_seen"] == 3 * 192
+
+
 def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path: Path) -> None:
     """--sitting: a budget smaller than one epoch ends the sitting after the first epoch (its
     checkpoint written, status paused, backbone exported); --resume runs the other epochs with

@@ -151,115 +151,12 @@ def build_datamodule(cfg: "DictConfig", source: str) -> "L.LightningDataModule":
 
 
 # --------------------------------------------------------------------------------------------
-# callbacks
-
-
-def _finite_params(module: Any) -> bool:
-    import torch
-
-    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+# checkpoints
 
 
 # epoch checkpoints are named by Lightning's 0-based epoch: epoch000.ckpt holds epoch 1
 _EPOCH_FILENAME = "epoch{epoch:03d}"
 _EPOCH_FILE = re.compile(r"^epoch(\d+)\.ckpt$")
-
-
-def _make_callbacks(folder: Path, sitting_s: float | None = None) -> list[Any]:
-    import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    from jetzoo.recipes.base import batch_size_of
-
-    class FiniteCheckpoint(ModelCheckpoint):
-        """ModelCheckpoint that refuses to write non-finite weights (keeps the last good one)."""
-
-        def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-            if not _finite_params(trainer.lightning_module):
-                raise FloatingPointError(
-                    f"non-finite weights at step {trainer.global_step}; not writing {filepath}"
-                )
-            super()._save_checkpoint(trainer, filepath)
-
-    class Throughput(L.Callback):
-        """Counts training jets, the time spent in training batches (jets/s per process) and the
-        wall time of the run. The counts travel in the checkpoints, so a run resumed after a
-        crash reports its whole training (every sitting), not only the last one."""
-
-        def __init__(self) -> None:
-            self.jets = 0
-            self.seconds = 0.0
-            self.earlier_wall_s = 0.0  # wall time of the sittings before this one
-            self.sittings = 1
-            self._start = time.perf_counter()
-            self._t0 = 0.0
-
-        def wall_s(self) -> float:
-            """Wall time of every sitting so far, this one counted from its start."""
-            return self.earlier_wall_s + time.perf_counter() - self._start
-
-        def on_train_batch_start(
-            self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int
-        ) -> None:
-            self._t0 = time.perf_counter()
-
-        def on_train_batch_end(
-            self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
-        ) -> None:
-            self.seconds += time.perf_counter() - self._t0
-            self.jets += batch_size_of(batch)
-
-        def state_dict(self) -> dict[str, Any]:
-            return {
-                "jets": self.jets,
-                "seconds": self.seconds,
-                "wall_s": self.wall_s(),
-                "sittings": self.sittings,
-            }
-
-        def load_state_dict(self, state: dict[str, Any]) -> None:
-            self.jets = int(state.get("jets", 0))
-            self.seconds = float(state.get("seconds", 0.0))
-            self.earlier_wall_s = float(state.get("wall_s", 0.0))
-            self.sittings = int(state.get("sittings", 1)) + 1
-
-    class SittingBudget(L.Callback):
-        """Stops at the end of the last epoch that fits in ``budget_s`` seconds of this sitting
-        (start-up included; the next epoch is judged by this sitting's mean epoch time, counted
-        from the start of training so that loading and spawning do not inflate it; every rank
-        agrees)."""
-
-        def __init__(self, budget_s: float) -> None:
-            self.budget_s = budget_s
-            self.paused = False
-            self._start = time.perf_counter()
-            self._train_start: float | None = None
-            self._epochs = 0
-
-        def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-            self._train_start = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-            self._epochs += 1
-            now = time.perf_counter()
-            epoch_s = (now - (self._train_start or self._start)) / self._epochs
-            last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0
-            stop = now - self._start + epoch_s > self.budget_s and not last_epoch
-            if trainer.strategy.reduce_boolean_decision(stop, all=False):
-                trainer.should_stop = True
-                self.paused = True
-
-    ckpt = FiniteCheckpoint(
-        dirpath=folder / "checkpoints",
-        filename=_EPOCH_FILENAME,
-        auto_insert_metric_name=False,
-        every_n_epochs=1,
-        save_top_k=-1,
-        save_last=True,
-        enable_version_counter=False,
-    )
-    budget = [SittingBudget(sitting_s)] if sitting_s is not None else []
-    return [ckpt, *budget, Throughput()]
 
 
 def _make_loggers(cfg: "DictConfig", folder: Path) -> list[Any]:
@@ -420,7 +317,7 @@ def checkpoint_counters(state: dict[str, Any]) -> dict[str, float]:
         (
             v
             for k, v in state.get("callbacks", {}).items()
-            if k.split("[")[0].endswith(".Throughput")
+            if k.split("[")[0].split(".")[-1] == "Throughput"  # also pre-0.3 local classes
         ),
         {},
     )
@@ -604,7 +501,11 @@ def train(
         raise ConfigError(
             f"{source}: --sitting must be a positive number of minutes, got {sitting_minutes}"
         )
-    callbacks = _make_callbacks(folder, None if sitting_minutes is None else 60 * sitting_minutes)
+    from jetzoo.recipes.callbacks import checkpoint_callbacks
+
+    callbacks = checkpoint_callbacks(
+        folder, _EPOCH_FILENAME, None if sitting_minutes is None else 60 * sitting_minutes
+    )
     throughput = callbacks[-1]
     trainer_kwargs = cfg_to_dict(cfg.trainer)
     if cfg.data.max_jets is not None and "limit_train_batches" in trainer_kwargs:
