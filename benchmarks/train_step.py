@@ -85,7 +85,7 @@ def measure(
     ]
     note = ""
     if recipe == "rs3l" and not _rs3l_available():  # RS3L files not installed: JetNet pairs
-        overrides += ["data.kind=jetnet", "data.pairs=true", "model.backbone=jbot-s"]
+        overrides += ["data.family=jetnet", "data.pairs=true", "model.backbone=jbot-s"]
         note = " (JetNet pairs, jbot-s)"
     if batch_size:
         overrides.append(f"data.batch_size={batch_size}")

@@ -91,10 +91,10 @@ def embed_dataset(
             ) from None
     if not isinstance(model, nn.Module):
         model = JetZoo.from_pretrained(model)
-    if getattr(model, "input_kind", None) != "particles":
+    if getattr(model, "family", None) != "jetnet":
         raise EmbedError(
             f"{getattr(model, 'model_name', 'model')}: embed reads particle "
-            f"datasets; this model reads {getattr(model, 'input_kind', '?')!r}"
+            f"datasets; this model reads {getattr(model, 'family', '?')!r}"
         )
     ds = JetDataset(data)
     meta = _metadata(model, ds)

@@ -31,12 +31,12 @@ def test_every_registered_model_follows_the_protocol(name: str) -> None:
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     with torch.no_grad():
-        assert model.embed(example_batch(model.input_kind)).shape == (4, model.num_features)
+        assert model.embed(example_batch(model.family)).shape == (4, model.num_features)
 
 
 def test_protocol_names_what_is_missing() -> None:
     class Half(torch.nn.Module):
-        input_kind = "particles"
+        family = "jetnet"
         num_features = 4
 
     assert backbone_problems(Half()) == ["missing lora_targets, config, embed, get_layer_id"]

@@ -74,7 +74,7 @@ def test_embed_refuses_bad_output_and_data(tmp_path: Path, capsys):
     assert cli_main(["embed", "jbot-s", str(sample_path()), "--out", str(tmp_path / "e.csv")]) == 1
     assert "e.csv: write .h5 or .parquet" in capsys.readouterr().err
     assert cli_main(["embed", "rs3l", str(sample_path()), "--out", str(tmp_path / "e.h5")]) == 1
-    assert "reads 'tracks+cells'" in capsys.readouterr().err
+    assert "reads 'rs3l'" in capsys.readouterr().err
     assert (
         cli_main(["embed", "jbot-s", str(tmp_path / "nothing"), "--out", str(tmp_path / "e.h5")])
         == 1

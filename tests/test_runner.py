@@ -342,7 +342,7 @@ def test_resume_reads_the_counters_of_an_older_checkpoint(clr_run: dict, tmp_pat
     folder = tmp_path / "run"
     shutil.copytree(clr_run["folder"], folder)
     last = folder / "checkpoints" / "last.ckpt"
-    state = torch.load(last, map_location="cpu", weights_only=False)
+    state = torch.load(last, map_location="cpu", weights_only=True)
     state["callbacks"] = {
         "_make_callbacks.<locals>." + k.replace("ModelCheckpoint", "FiniteCheckpoint"): v
         for k, v in state["callbacks"].items()

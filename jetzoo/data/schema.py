@@ -39,6 +39,12 @@ PAIR_SUFFIX = "_b"
 SHARD_FORMAT = "jetzoo-jetnet-v1"
 
 
+#: The data families: what a backbone reads, what a task holds, what a recipe trains on.
+#: ``jetnet``: particles (``x (B, N, 3)``, ``mask (B, N)``); ``rs3l``: tracks and calorimeter
+#: cells (``tracks``, ``track_mask``, ``cells``, ``cell_mask``).
+FAMILIES: tuple[str, ...] = ("jetnet", "rs3l")
+
+
 class DataError(ValueError):
     """A data file is missing, corrupt or malformed; the message names the file and the field."""
 

@@ -31,14 +31,18 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+import typing
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 import torch
 import yaml
+from omegaconf import MISSING, OmegaConf
 from torch import Tensor
 
+from jetzoo.data.schema import FAMILIES
 from jetzoo.leaderboard.batches import Batch, select, stratified_subset
+from jetzoo.utils.structured import first_missing, merge_structured
 from jetzoo.utils.yaml_values import load_yaml
 
 #: Folder of the task files shipped in the repository.
@@ -47,7 +51,6 @@ from jetzoo.utils.yaml_values import load_yaml
 TASKS_DIR = Path(__file__).resolve().parent / "task_files"
 
 KINDS = ("multiclass", "binary", "anomaly")
-FAMILIES = ("jetnet", "rs3l")
 
 #: Defaults of ``settings``; a task file may override any of them.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -171,29 +174,40 @@ def setting_problem(key: str, value: Any) -> str | None:
     return None
 
 
-_REQUIRED = {
-    "name": str,
-    "family": str,
-    "dataset": str,
-    "seed": int,
-    "kind": str,
-    "classes": list,
-    "evaluations": list,
-    "metrics": list,
-}
-_OPTIONAL = {
-    "description": str,
-    "split": (list, str),
-    "eval_split": str,
-    "signal": list,
-    "background": list,
-    "signals": dict,
-    "settings": dict,
-    "data": dict,
-    "main_score": str,
-    "tiers": dict,
-}
-_TIER_KEYS = {"dataset": str, "split": (list, str), "settings": dict}
+@dataclass
+class TierFile:
+    """A task file's ``tiers.<tier>`` block: what changes at that tier."""
+
+    dataset: Optional[str] = None
+    split: Any = None  # three fractions or "published"
+    settings: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskFile:
+    """The keys of a task file and their types (:mod:`jetzoo.utils.structured`); the checks a
+    type cannot express follow in :func:`parse_task`."""
+
+    name: str = MISSING
+    family: str = MISSING
+    dataset: str = MISSING
+    seed: int = MISSING
+    kind: str = MISSING
+    classes: List[str] = MISSING
+    evaluations: List[str] = MISSING
+    metrics: List[str] = MISSING
+    description: str = ""
+    split: Any = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    eval_split: str = "test"
+    signal: Optional[List[str]] = None
+    background: Optional[List[str]] = None
+    signals: Optional[Dict[str, Any]] = None
+    settings: Dict[str, Any] = field(default_factory=dict)
+    data: Dict[str, Any] = field(default_factory=dict)
+    main_score: Optional[str] = None
+    tiers: Dict[str, TierFile] = field(default_factory=dict)
+
+
 _STRING_LISTS = ("classes", "evaluations", "metrics", "signal", "background")
 
 
@@ -270,8 +284,12 @@ class Task:
         return 2 if self.kind == "binary" else len(self.classes)
 
 
+def _field(key: str) -> str:
+    return f"field {key!r}"
+
+
 def _err(source: Any, field_name: str, msg: str) -> TaskError:
-    return TaskError(f"{source}: field {field_name!r}: {msg}")
+    return TaskError(f"{source}: {_field(field_name)}: {msg}")
 
 
 def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
@@ -281,22 +299,16 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
     """
     if not isinstance(raw, Mapping):
         raise TaskError(f"{source}: a task file must be a mapping, got {type(raw).__name__}")
-    unknown = set(raw) - set(_REQUIRED) - set(_OPTIONAL)
-    if unknown:
-        raise _err(
-            source,
-            sorted(unknown)[0],
-            f"unknown key; known keys: {', '.join(sorted({*_REQUIRED, *_OPTIONAL}))}",
-        )
-    for key, typ in _REQUIRED.items():
-        if key not in raw:
-            raise _err(source, key, "missing")
-    for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
-        if key in raw and (
-            not isinstance(raw[key], typ) or (typ is int and isinstance(raw[key], bool))
-        ):
-            names = " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
-            raise _err(source, key, f"expected {names}, got {type(raw[key]).__name__}")
+    checked = merge_structured(TaskFile, dict(raw), str(source), TaskError, _field)
+    missing = first_missing(checked)
+    if missing:
+        raise _err(source, missing, "missing")
+    given = set(raw)
+    raw = {
+        k: v
+        for k, v in typing.cast(dict, OmegaConf.to_container(checked, resolve=False)).items()
+        if k in given and v is not None  # an optional key set to null is as if absent
+    }
     for key in _STRING_LISTS:
         if key in raw and not all(isinstance(v, str) and v for v in raw[key]):
             raise _err(source, key, f"expected a list of names, got {raw[key]!r}")
@@ -385,13 +397,7 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         where = f"tiers.{tier}"
         if tier not in TIERS:
             raise _err(source, "tiers", f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}")
-        if not isinstance(spec, Mapping):
-            raise _err(source, where, "expected a mapping (dataset, split, settings)")
-        for key, value in spec.items():
-            if key not in _TIER_KEYS:
-                raise _err(source, f"{where}.{key}", f"unknown key; known: {', '.join(_TIER_KEYS)}")
-            if not isinstance(value, _TIER_KEYS[key]):
-                raise _err(source, f"{where}.{key}", f"wrong type {type(value).__name__}")
+        spec = {k: v for k, v in spec.items() if v is not None and v != {}}
         _check_settings(spec.get("settings", {}), source, f"{where}.settings")
         tiers[tier] = {**spec}
         if "split" in spec:
@@ -521,19 +527,14 @@ def load_tasks(
     return selected
 
 
-#: task family of each Backbone ``input_kind`` (see :mod:`jetzoo.models.protocol`)
-FAMILY_OF_INPUT = {"particles": "jetnet", "tracks+cells": "rs3l"}
-
-
 def backbone_family(backbone: Any) -> str:
-    """The task family a backbone takes: from its ``input_kind`` (Backbone protocol)."""
-    kind = getattr(backbone, "input_kind", "particles")
-    if kind not in FAMILY_OF_INPUT:
+    """The task family a backbone takes: its ``family`` (Backbone protocol)."""
+    family = getattr(backbone, "family", "jetnet")
+    if family not in FAMILIES:
         raise TaskError(
-            f"{type(backbone).__name__}: input_kind {kind!r} has no task family; "
-            f"known: {', '.join(FAMILY_OF_INPUT)}"
+            f"{type(backbone).__name__}: family {family!r} is not one of {', '.join(FAMILIES)}"
         )
-    return FAMILY_OF_INPUT[kind]
+    return family
 
 
 def applicable_tasks(backbone: Any, tasks: Iterable[Task]) -> list[Task]:

@@ -57,7 +57,7 @@ class JetAutoencoder(nn.Module):
     """
 
     arch_name = "jet_autoencoder"
-    input_kind = "particles"
+    family = "jetnet"
     config_limits: dict[str, tuple[float, float]] = {
         **ParticleTransformer.config_limits,
         "hidden_dims": (1, 4096),

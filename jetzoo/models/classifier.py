@@ -77,7 +77,7 @@ class JetClassifier(PretrainedMixin, nn.Module):
         self.classes = classes if classes is not None else [str(i) for i in range(n)]
         self.dropout = float(dropout)
         self.head = ClassifierHead(int(backbone.num_features), n, dropout)
-        self.input_kind = getattr(backbone, "input_kind", "particles")
+        self.family = getattr(backbone, "family", "jetnet")
         self.num_features = int(backbone.num_features)
 
     @property

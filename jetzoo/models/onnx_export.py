@@ -65,7 +65,7 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
     (ONNX) and ``out`` with suffix ``.json`` (its interface); both written atomically.
 
     Raises:
-        ExportError: the model is not a particle backbone (``input_kind`` ``particles``).
+        ExportError: the model is not a particle backbone (``family`` ``jetnet``).
         ZooError: ``model`` names no loadable model folder.
     """
     from jetzoo import __version__
@@ -75,10 +75,10 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
     if not isinstance(model, nn.Module):
         model = JetZoo.from_pretrained(model)
     name = str(getattr(model, "model_name", type(model).__name__))
-    if getattr(model, "input_kind", None) != "particles":
+    if getattr(model, "family", None) != "jetnet":
         raise ExportError(
             f"{source or name}: ONNX export takes particle models (inputs x, "
-            f"mask); this one reads {getattr(model, 'input_kind', '?')!r}"
+            f"mask); this one reads {getattr(model, 'family', '?')!r}"
         )
     classes = list(getattr(model, "classes", None) or [])
     probabilities = bool(classes) and hasattr(model, "predict_proba")

@@ -1,8 +1,9 @@
 """The Backbone protocol: what every registered model offers the recipes and the leaderboard.
 
 ============== =================================================================================
-``input_kind`` what a batch holds: ``particles`` (``x (B, N, 3)``, ``mask (B, N)``) or
-               ``tracks+cells`` (``tracks``, ``track_mask``, ``cells``, ``cell_mask``)
+``family``     the data it reads (:data:`jetzoo.data.schema.FAMILIES`): ``jetnet`` batches
+               hold ``x (B, N, 3)``, ``mask (B, N)``; ``rs3l`` batches ``tracks``,
+               ``track_mask``, ``cells``, ``cell_mask``
 ``num_features`` D, the width of ``embed``'s output
 ``embed``      ``embed(batch) -> Tensor (B, D)``: the frozen jet representation
 ``get_layer_id`` ``get_layer_id(param_name) -> int``: depth of a parameter for layer-wise LR
@@ -23,14 +24,14 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-INPUT_KINDS = ("particles", "tracks+cells")
+from jetzoo.data.schema import FAMILIES
 
 
 @runtime_checkable
 class Backbone(Protocol):
     """A jetzoo backbone (see the module docstring)."""
 
-    input_kind: str
+    family: str
     num_features: int
     lora_targets: tuple[str, ...]
 
@@ -57,16 +58,16 @@ def checked_input(name: str, x: Tensor, dtype: torch.dtype) -> Tensor:
     return x.to(dtype)
 
 
-def example_batch(input_kind: str, batch_size: int = 4, seed: int = 0) -> dict[str, Tensor]:
-    """A small random batch of ``input_kind`` with some padding (for checks and tests)."""
+def example_batch(family: str, batch_size: int = 4, seed: int = 0) -> dict[str, Tensor]:
+    """A small random batch of ``family`` with some padding (for checks and tests)."""
     gen = torch.Generator().manual_seed(seed)
-    if input_kind == "particles":
+    if family == "jetnet":
         n = 12
         mask = torch.arange(n)[None, :] < torch.tensor([[n], [7], [3], [9]])[:batch_size]
         x = torch.rand(batch_size, n, 3, generator=gen) * mask[..., None]
         x[..., 2] = x[..., 2] / x[..., 2].sum(1, keepdim=True).clamp_min(1e-6)
         return {"x": x, "mask": mask}
-    if input_kind == "tracks+cells":
+    if family == "rs3l":
         t, c = 6, 10
         track_mask = torch.arange(t)[None, :] < torch.tensor([[6], [2], [4], [1]])[:batch_size]
         cell_mask = torch.arange(c)[None, :] < torch.tensor([[10], [5], [8], [3]])[:batch_size]
@@ -74,7 +75,7 @@ def example_batch(input_kind: str, batch_size: int = 4, seed: int = 0) -> dict[s
         cells = torch.rand(batch_size, c, 4, generator=gen) * cell_mask[..., None]
         cells[..., 3] = torch.randint(0, 6, (batch_size, c), generator=gen).float() * cell_mask
         return {"tracks": tracks, "track_mask": track_mask, "cells": cells, "cell_mask": cell_mask}
-    raise ValueError(f"unknown input_kind {input_kind!r}; known: {', '.join(INPUT_KINDS)}")
+    raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
 
 
 def backbone_problems(model: nn.Module) -> list[str]:
@@ -84,7 +85,7 @@ def backbone_problems(model: nn.Module) -> list[str]:
         missing = [
             a
             for a in (
-                "input_kind",
+                "family",
                 "num_features",
                 "lora_targets",
                 "config",
@@ -94,8 +95,8 @@ def backbone_problems(model: nn.Module) -> list[str]:
             if not hasattr(model, a)
         ]
         return [f"missing {', '.join(missing)}"]
-    if model.input_kind not in INPUT_KINDS:
-        problems.append(f"input_kind {model.input_kind!r} is not one of {INPUT_KINDS}")
+    if model.family not in FAMILIES:
+        problems.append(f"family {model.family!r} is not one of {FAMILIES}")
         return problems
     try:
         json.dumps(model.config)
@@ -103,7 +104,7 @@ def backbone_problems(model: nn.Module) -> list[str]:
         problems.append(f"config is not JSON-serialisable ({err})")
     model = model.eval()
     with torch.no_grad():
-        out = model.embed(example_batch(model.input_kind))
+        out = model.embed(example_batch(model.family))
     if tuple(out.shape) != (4, int(model.num_features)):
         problems.append(
             f"embed returned shape {tuple(out.shape)}, expected (4, {model.num_features})"

@@ -113,7 +113,7 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
     """
 
     arch_name = "rs3l_transformer"
-    input_kind = "tracks+cells"  # Backbone protocol: tracks, track_mask, cells, cell_mask
+    family = "rs3l"  # Backbone protocol: tracks, track_mask, cells, cell_mask
     config_limits: dict[str, tuple[float, float]] = {
         "embed_dim": (1, 4096),
         "depth": (1, 128),

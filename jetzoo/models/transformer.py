@@ -162,7 +162,7 @@ class ParticleTransformer(PretrainedMixin, nn.Module):
     """
 
     arch_name = "particle_transformer"
-    input_kind = "particles"  # Backbone protocol: batches with x (B, N, 3) and mask (B, N)
+    family = "jetnet"  # Backbone protocol: batches with x (B, N, 3) and mask (B, N)
     lora_targets: tuple[str, ...] = ("qkv",)  # the fused attention projections
     #: the sizes a saved config may hold (checked before anything is allocated)
     config_limits: dict[str, tuple[float, float]] = {

@@ -523,7 +523,13 @@ class JetZoo:
 
 class PretrainedMixin:
     """``save_pretrained`` / ``push_to_hub`` methods for backbone classes (one implementation:
-    both delegate to this module and :mod:`jetzoo.models.hub`)."""
+    both delegate to this module and :mod:`jetzoo.models.hub`).
+
+    Not huggingface_hub's ``PyTorchModelHubMixin``: its ``from_pretrained`` builds the model from
+    ``config.json`` before anything is checked (a ``depth: 1000000`` allocates until the process
+    dies, where :func:`from_pretrained` refuses it in 1 ms), and its folders carry neither the
+    preprocessing nor the weights / config / identity sha256 that key the leaderboard's results.
+    """
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> Path:
         """Save this backbone; keyword arguments as :func:`save_pretrained`."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,12 +28,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
+from jetzoo.data.schema import FAMILIES
+from jetzoo.utils.structured import merge_structured
 from jetzoo.utils.yaml_values import OverrideError, load_yaml, parse_assignment
 
 RECIPE_NAMES: tuple[str, ...] = ("jetclr", "jbot", "autoencoder", "rs3l")
-DATA_KINDS: tuple[str, ...] = ("jetnet", "rs3l")
 WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled")
 #: ``compile`` values: torch.compile's modes ("default" = its default mode).
 COMPILE_MODES: tuple[str, ...] = (
@@ -64,8 +65,8 @@ class OptimizerConfig:
 class DataConfig:
     """Which dataset to train on and how to batch it."""
 
-    kind: str = "jetnet"  # jetnet (JetDataModule) | rs3l (RS3LDataModule)
-    path: Optional[str] = None  # None or "sample": the embedded sample of that kind
+    family: str = "jetnet"  # jetnet (JetDataModule) | rs3l (RS3LDataModule)
+    path: Optional[str] = None  # None or "sample": the embedded sample of that family
     classes: Optional[List[str]] = None
     batch_size: int = 256
     num_workers: int = 0
@@ -124,26 +125,10 @@ class RecipeConfig:
 # loading
 
 
-def _omegaconf_message(err: OmegaConfBaseException) -> tuple[str, str]:
-    """(dotted key, first line of the message) of an omegaconf error."""
-    key = getattr(err, "full_key", None) or "<root>"
-    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return str(key), msg
-
-
 def merge_config(base: DictConfig, other: Any, source: str) -> DictConfig:
     """``other`` merged into the structured ``base``; :class:`ConfigError` naming ``source``
     and the key that does not fit the schema."""
-    try:
-        return typing.cast(DictConfig, OmegaConf.merge(base, other))
-    except OmegaConfBaseException as err:
-        key, msg = _omegaconf_message(err)
-        raise ConfigError(f"{source}: {key}: {msg}") from None
-    except (TypeError, ValueError) as err:  # omegaconf's own merge of mismatched containers
-        raise ConfigError(
-            f"{source}: a section does not fit the recipe schema ({err}); "
-            "compare it with recipes/jbot-s.yaml"
-        ) from None
+    return merge_structured(base, other, source, ConfigError)
 
 
 #: The recipe files shipped with the package (``recipes/*.yaml`` of the repository).
@@ -184,6 +169,10 @@ def read_recipe_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: a recipe file must be a mapping of top-level keys, got {type(data).__name__}"
         )
+    section = data.get("data")
+    if isinstance(section, dict) and "kind" in section and "family" not in section:
+        section["family"] = section.pop("kind")  # the name before 0.3
+        print(f"jetzoo: {path}: data.kind is now data.family (read as such)", file=sys.stderr)
     return data
 
 
@@ -340,9 +329,9 @@ def validate_config(cfg: DictConfig, source: str) -> None:
             f"{source}: recipe: unknown recipe {cfg.recipe!r}"
             f"{_suggest(cfg.recipe, RECIPE_NAMES)}; known: {', '.join(RECIPE_NAMES)}"
         )
-    if cfg.data.kind not in DATA_KINDS:
+    if cfg.data.family not in FAMILIES:
         raise ConfigError(
-            f"{source}: data.kind: {cfg.data.kind!r} is not one of {', '.join(DATA_KINDS)}"
+            f"{source}: data.family: {cfg.data.family!r} is not one of {', '.join(FAMILIES)}"
         )
     if cfg.data.batch_size < 1:
         raise ConfigError(f"{source}: data.batch_size: must be >= 1, got {cfg.data.batch_size}")

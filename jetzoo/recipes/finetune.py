@@ -307,10 +307,10 @@ def finetune_run(
             " pass --resume, --overwrite or set output.dir=OTHER"
         )
     backbone, start = _backbone(cfg, source)
-    if getattr(backbone, "input_kind", "particles") != "particles":
+    if getattr(backbone, "family", "jetnet") != "jetnet":
         raise ConfigError(
             f"{source}: init_from: jetzoo finetune reads particle datasets; "
-            f"{start} reads {backbone.input_kind!r}"
+            f"{start} reads {backbone.family!r}"
         )
     name = cfg.output.name or f"{start}-{cfg.mode}"
     if name_problem(name):

@@ -94,7 +94,7 @@ def _sample_path(kind: str) -> Path:
 def resolve_data_path(cfg: "DictConfig", source: str) -> Path:
     """``data.path`` as a Path (null / "sample" = embedded sample); a missing path is a
     :class:`ConfigError` that says how to generate the data."""
-    kind = cfg.data.kind
+    kind = cfg.data.family
     raw = cfg.data.path
     path = _sample_path(kind) if raw in (None, "", "sample") else Path(raw).expanduser()
     if not path.exists():
@@ -121,10 +121,10 @@ def _filter_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_datamodule(cfg: "DictConfig", source: str) -> "L.LightningDataModule":
-    """The LightningDataModule for ``cfg.data`` (JetDataModule, or RS3LDataModule for kind rs3l)."""
+    """The LightningDataModule for ``cfg.data``: JetDataModule, or RS3LDataModule (family rs3l)."""
     data = cfg_to_dict(cfg.data)
     path = resolve_data_path(cfg, source)
-    if data["kind"] == "rs3l":
+    if data["family"] == "rs3l":
         from jetzoo.data.rs3l_dataset import RS3LDataModule as cls
     else:
         from jetzoo.data import JetDataModule as cls
@@ -145,7 +145,8 @@ def build_datamodule(cfg: "DictConfig", source: str) -> "L.LightningDataModule":
     for key in sorted(set(kwargs) - set(accepted)):
         if data[key] != defaults[key]:  # a setting this datamodule cannot honour
             raise ConfigError(
-                f"{source}: data.{key}: not supported by {cls.__name__} (data.kind={data['kind']})"
+                f"{source}: data.{key}: not supported by {cls.__name__} "
+                f"(data.family={data['family']})"
             )
     return cls(**accepted)
 
@@ -607,7 +608,7 @@ def train(
 
         dataset: dict[str, Any] = {
             "path": str(resolve_data_path(cfg, source)),
-            "kind": cfg.data.kind,
+            "family": cfg.data.family,
         }
         if dataset_sha is not None:
             dataset["sha256"] = dataset_sha

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 class OverrideError(ValueError):
@@ -24,7 +25,11 @@ def load_yaml(text: str) -> Any:
     shape = yaml.safe_load(text)
     if not isinstance(shape, (dict, list)):
         return shape
-    return OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    try:
+        return OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    except OmegaConfBaseException as err:  # e.g. a null or list key
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise yaml.YAMLError(first) from None
 
 
 def parse_value(text: str) -> Any:
@@ -34,7 +39,7 @@ def parse_value(text: str) -> Any:
         return None
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist([f"value={text}"]))["value"]
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, OmegaConfBaseException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OverrideError(f"value {text!r} is not valid YAML ({first})") from None
 
