@@ -30,7 +30,8 @@ from jetzoo import JetZoo
 from jetzoo.leaderboard.embeddings import extract
 from jetzoo.leaderboard.metrics import bootstrap
 from jetzoo.leaderboard.probes import knn_probe
-from jetzoo.leaderboard.tasks import TaskSkipped, load_task, load_task_data
+from jetzoo.leaderboard.task_data import load_task_data
+from jetzoo.leaderboard.tasks import TaskSkipped, load_task
 
 POOLINGS = ("cls", "mean", "cls+mean")
 TASK_FILE = Path(__file__).resolve().parents[1] / "jetzoo/leaderboard/task_files/jetnet-5class.yaml"

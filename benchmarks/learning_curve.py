@@ -45,10 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from knn_heldout import knn_correct, take  # noqa: E402
 
 from jetzoo import JetZoo  # noqa: E402
+from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
 from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
-from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.models.registry import build_from_config, random_init_like  # noqa: E402
 from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
 

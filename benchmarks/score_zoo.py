@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from jetzoo import JetZoo
+from jetzoo.leaderboard.backbones import load_model
 from jetzoo.leaderboard.render import main_score, render
 from jetzoo.leaderboard.schema import load_result, result_path
-from jetzoo.leaderboard.submission import load_model, submit
+from jetzoo.leaderboard.submission import submit
 from jetzoo.leaderboard.tasks import TIERS
 from jetzoo.models.registry import random_init_like
 from jetzoo.models.zoo import save_pretrained

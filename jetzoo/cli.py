@@ -68,7 +68,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "ship a trained backbone with the package (jetzoo/weights/NAME + model card)",
     ),
     ("leaderboard", "submit"): (
-        "jetzoo.leaderboard.submission",
+        "jetzoo.leaderboard.cli",
         "score a backbone on every task that applies and write its result file",
     ),
     ("leaderboard", "render"): (

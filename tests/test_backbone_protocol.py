@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jetzoo import create_backbone, list_models
-from jetzoo.leaderboard.finetune import apply_lora, llrd_param_groups, JetClassifier
+from jetzoo.leaderboard.finetune import JetClassifier, apply_lora, llrd_param_groups
 from jetzoo.leaderboard.tasks import backbone_family
 from jetzoo.models.protocol import Backbone, backbone_problems, example_batch
 

@@ -134,7 +134,7 @@ def manifest_hash_mismatch(tmp: Path):
 
 
 def manifest_hash_mismatch_leaderboard(tmp: Path):
-    from jetzoo.leaderboard.submission import verify_dataset
+    from jetzoo.leaderboard.backbones import verify_dataset
 
     folder = tmp / "rs3l"
     shutil.copytree(rs3l_sample_path(), folder)

@@ -92,7 +92,8 @@ def test_recipe_overrides_and_files_take_exponent_floats(tmp_path: Path) -> None
 
 
 def test_task_overrides_use_the_same_reader() -> None:
-    from jetzoo.leaderboard.submission import SubmissionError, parse_overrides
+    from jetzoo.leaderboard.errors import SubmissionError
+    from jetzoo.leaderboard.submission import parse_overrides
 
     assert parse_overrides(["base_lrs=[1e-3, 5E-4]", "weight_decay=1e-4", "cosine_tau=5e-2"]) == {
         "base_lrs": [1e-3, 5e-4],
@@ -172,8 +173,8 @@ def test_non_masking_recipes_train_every_parameter_they_keep_trainable() -> None
     """Plain DDP needs a gradient for every trainable parameter in every step: the [MASK] token
     is frozen where a method never uses it."""
     import torch
-
     from _recipe_utils import TINY, synthetic_jets
+
     from jetzoo.recipes import RECIPES
 
     batch = synthetic_jets(16, pairs=True)

@@ -18,7 +18,7 @@ from jetzoo import create_backbone
 from jetzoo.leaderboard import submission
 from jetzoo.leaderboard.cache import EmbeddingCache
 from jetzoo.leaderboard.schema import iter_store, load_result
-from jetzoo.leaderboard.tasks import synthetic_task_data
+from jetzoo.leaderboard.task_data import synthetic_task_data
 from jetzoo.models.zoo import save_pretrained
 
 

@@ -352,8 +352,9 @@ def test_jetnet_preset_follows_the_jetnet_recipe(tmp_path: Path, capsys) -> None
     jets = read_jetnet(out / "shard-00000.h5").jet_features
     assert 800 < jets[:, 0].min() and jets[:, 0].max() < 1300  # 1 TeV partons, no hard tail
     # explicit flags win over the preset; an empty window is refused
-    from jetzoo.data.jetnet_generator import add_arguments, make_config
     import argparse
+
+    from jetzoo.data.jetnet_generator import add_arguments, make_config
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -108,7 +108,8 @@ def test_finetune_saves_a_classifier_that_loads_and_predicts(tmp_path: Path, cap
 def test_lora_classifier_is_saved_with_its_adapters_merged(tmp_path: Path):
     """The saved classifier (plain weights) predicts what the trained adapters predicted."""
     from jetzoo.leaderboard.finetune import FineTuneSettings, finetune, merge_lora
-    from jetzoo.leaderboard.tasks import synthetic_task_data, parse_task
+    from jetzoo.leaderboard.task_data import synthetic_task_data
+    from jetzoo.leaderboard.tasks import parse_task
 
     task = parse_task(
         {

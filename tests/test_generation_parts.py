@@ -11,9 +11,9 @@ import pytest
 
 from jetzoo.cli import main as cli_main
 from jetzoo.data import parts
-from jetzoo.data.merge import merge
 from jetzoo.data.dataset import JetDataset
 from jetzoo.data.jetnet_generator import GeneratorConfig, generate
+from jetzoo.data.merge import merge
 from jetzoo.data.schema import DataError
 from jetzoo.utils.io import sha256_file
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _recipe_utils import synthetic_jets
+
 from jetzoo import create_backbone
 from jetzoo.recipes import JBOTRecipe
 

@@ -19,6 +19,7 @@ from jetzoo.leaderboard.finetune import (
     finetune,
     llrd_param_groups,
 )
+from jetzoo.leaderboard.task_data import synthetic_task_data
 from jetzoo.leaderboard.tasks import (
     TASKS_DIR,
     TaskError,
@@ -26,7 +27,6 @@ from jetzoo.leaderboard.tasks import (
     load_task,
     load_tasks,
     parse_task,
-    synthetic_task_data,
 )
 
 

@@ -14,16 +14,13 @@ from jetzoo import create_backbone
 from jetzoo.data import catalog
 from jetzoo.leaderboard import evaluators as E
 from jetzoo.leaderboard import submission
+from jetzoo.leaderboard.backbones import load_model
 from jetzoo.leaderboard.cache import EmbeddingCache
+from jetzoo.leaderboard.errors import SubmissionError
 from jetzoo.leaderboard.schema import load_result
-from jetzoo.leaderboard.submission import (
-    RunSettings,
-    SubmissionError,
-    combine_seeds,
-    run_task,
-    load_model,
-    submit,
-)
+from jetzoo.leaderboard.scoring import combine_seeds
+from jetzoo.leaderboard.submission import RunSettings, run_task, submit
+from jetzoo.leaderboard.task_data import resolve_dataset, synthetic_task_data
 from jetzoo.leaderboard.tasks import (
     TASKS_DIR,
     TIER_SETTINGS,
@@ -32,8 +29,6 @@ from jetzoo.leaderboard.tasks import (
     load_task,
     load_tasks,
     parse_task,
-    resolve_dataset,
-    synthetic_task_data,
 )
 from jetzoo.models.zoo import save_pretrained
 from jetzoo.utils.io import sha256_file
@@ -118,7 +113,7 @@ def test_tier_settings_precedence() -> None:
     # open class lists: any class names parse; the dataset decides at load time
     jc = parse_task({**BASE, "classes": ["qcd", "tbqq"], "signal": ["tbqq"]})
     with pytest.raises(TaskSkipped, match="has no class 'qcd'"):
-        from jetzoo.leaderboard.tasks import load_task_data
+        from jetzoo.leaderboard.task_data import load_task_data
 
         load_task_data(jc)
 

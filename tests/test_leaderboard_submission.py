@@ -14,26 +14,14 @@ from jetzoo import create_backbone
 from jetzoo.cli import main as cli_main
 from jetzoo.leaderboard import metrics as M
 from jetzoo.leaderboard import submission
+from jetzoo.leaderboard.backbones import load_model, verify_dataset
 from jetzoo.leaderboard.embeddings import extract
+from jetzoo.leaderboard.errors import SubmissionError
 from jetzoo.leaderboard.probes import linear_probe
 from jetzoo.leaderboard.schema import ResultFileError, load_result, write_result
-from jetzoo.leaderboard.submission import (
-    RunSettings,
-    SubmissionError,
-    load_model,
-    run_task,
-    submit,
-    verify_dataset,
-)
-from jetzoo.leaderboard.tasks import (
-    TASKS_DIR,
-    TaskSkipped,
-    load_task,
-    load_task_data,
-    parse_task,
-    resolve_dataset,
-    synthetic_task_data,
-)
+from jetzoo.leaderboard.submission import RunSettings, run_task, submit
+from jetzoo.leaderboard.task_data import load_task_data, resolve_dataset, synthetic_task_data
+from jetzoo.leaderboard.tasks import TASKS_DIR, TaskSkipped, load_task, parse_task
 from jetzoo.utils.io import sha256_file
 
 

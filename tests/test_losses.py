@@ -11,8 +11,8 @@ import torch
 import torch.multiprocessing as mp
 
 from jetzoo.losses import (
-    covariance_loss,
     cosine_distance,
+    covariance_loss,
     dino_cross_entropy,
     entropy,
     koleo,

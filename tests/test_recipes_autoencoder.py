@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from _recipe_utils import (
     TINY,
     eval_loss,
@@ -18,6 +17,7 @@ from _recipe_utils import (
     sample_preprocessing,
     synthetic_jets,
 )
+
 from jetzoo.models.autoencoder import JetAutoencoder, default_widths
 from jetzoo.models.registry import build_from_config, create_backbone, get_model_spec
 from jetzoo.recipes import AutoencoderRecipe

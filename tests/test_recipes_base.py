@@ -8,8 +8,8 @@ import math
 
 import pytest
 import torch
-
 from _recipe_utils import TINY, fit, one_thread, synthetic_jets
+
 from jetzoo.recipes import RECIPES, JBOTRecipe, JetCLRRecipe
 from jetzoo.recipes.base import warmup_cosine
 from jetzoo.recipes.momentum import cosine_momentum

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from _recipe_utils import (
     TINY,
     eval_loss,
@@ -15,6 +13,8 @@ from _recipe_utils import (
     sample_preprocessing,
     synthetic_jets,
 )
+from torch import nn
+
 from jetzoo.losses import nt_xent
 from jetzoo.recipes import JetCLRRecipe, RS3LRecipe
 

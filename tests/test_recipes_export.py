@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_runner import TINY
+
 from jetzoo import JetZoo
 from jetzoo.cli import main as cli_main
 from jetzoo.recipes.export import export_checkpoints

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from _recipe_utils import TINY, fit, one_thread, synthetic_jets
+
 from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.losses import dino_cross_entropy, koleo
 from jetzoo.masking import pt_aware_mask, sample_mask_ratios

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _recipe_utils import TINY
+
 from jetzoo.recipes.config import ConfigError
 from jetzoo.recipes.jbot import JBOTRecipe
 from jetzoo.recipes.jetclr import JetCLRRecipe

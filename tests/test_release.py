@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jetzoo import JetZoo, create_backbone
+from jetzoo import JetZoo, create_backbone, release
 from jetzoo.cli import main as cli_main
-from jetzoo import release
 from jetzoo.leaderboard.schema import result_path, write_result
-from jetzoo.release import ReleaseError, compare, ship
 from jetzoo.models.zoo import load_config, save_pretrained
+from jetzoo.release import ReleaseError, compare, ship
 from jetzoo.utils.io import sha256_file
 
 

@@ -186,7 +186,7 @@ def test_sample_manifest_hash_is_the_one_the_leaderboard_verifies() -> None:
 
     from jetzoo.data import rs3l_sample_path
     from jetzoo.data.shards import dataset_sha256
-    from jetzoo.leaderboard.submission import verify_dataset
+    from jetzoo.leaderboard.backbones import verify_dataset
 
     path = rs3l_sample_path()
     manifest = json.loads((path / "manifest.json").read_text())

@@ -34,7 +34,8 @@ from jetzoo.leaderboard.schema import (
     result_path,
     write_result,
 )
-from jetzoo.leaderboard.tasks import TaskError, load_task, load_task_data, synthetic_task_data
+from jetzoo.leaderboard.task_data import load_task_data, synthetic_task_data
+from jetzoo.leaderboard.tasks import TaskError, load_task
 from jetzoo.models.zoo import ZooError, identity_sha256, load_folder, save_pretrained
 from jetzoo.utils.io import sha256_file
 

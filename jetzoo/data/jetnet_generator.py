@@ -59,6 +59,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from jetzoo.data import engine
+from jetzoo.data import shards as sh
+from jetzoo.data.engine import Shard
 from jetzoo.data.schema import (
     JET_FEATURES,
     JETNET_CLASSES,
@@ -68,9 +71,6 @@ from jetzoo.data.schema import (
     DataError,
     class_index,
 )
-from jetzoo.data import engine
-from jetzoo.data import shards as sh
-from jetzoo.data.engine import Shard
 
 COMMON_SETTINGS: tuple[str, ...] = (
     "Beams:eCM = 13000.",

@@ -58,6 +58,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from jetzoo.data import engine
+from jetzoo.data.clustering import FourMomenta, antikt_many
+from jetzoo.data.engine import Shard
 from jetzoo.data.rs3l_schema import (
     DARK_MODELS,
     HADRON_JET_FEATURES,
@@ -68,9 +71,6 @@ from jetzoo.data.rs3l_schema import (
     VIEW_SUFFIXES,
     rs3l_class_index,
 )
-from jetzoo.data import engine
-from jetzoo.data.clustering import FourMomenta, antikt_many
-from jetzoo.data.engine import Shard
 from jetzoo.data.schema import DataError
 from jetzoo.detector import Detector, DetectorConfig, Particles, is_invisible, wrap_phi
 

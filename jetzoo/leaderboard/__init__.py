@@ -6,11 +6,20 @@ Public API (imported lazily, so ``import jetzoo.leaderboard`` stays cheap)::
     submit("runs/jbot-s/backbone", tier="quick")  # -> leaderboard/results/<model>/<id12>/*.json
     render("leaderboard/results", "leaderboard")  # -> leaderboard/README.md + roc/*.png
 
-Modules: ``tasks`` (task YAMLs, tiers, main scores), ``evaluators`` (the evaluator registry: one
-class per evaluation), ``finetune`` (LLRD, LoRA, supervised baseline), ``submission``
-(``jetzoo leaderboard submit``: runs evaluators, merges into the store), ``schema`` (the result
-store), ``cache`` (embeddings per weights / dataset / split), ``render``
-(``jetzoo leaderboard render``), ``metrics``, ``embeddings``, ``probes``, ``anomaly``.
+Modules, one idea each, in import order (none imports one listed after it):
+
+- ``batches``: the batch dict, loaders, stratified label fractions;
+- ``metrics``, ``embeddings``, ``probes``, ``anomaly``, ``finetune``: the measurements;
+- ``evaluators``: the evaluator registry, one class per evaluation;
+- ``tasks``: the task file schema (``leaderboard/tasks/*.yaml``), tiers, main scores;
+- ``task_data``: a task's dataset resolved, split and held in memory;
+- ``schema``: the result file (JSON Schema, checksum); ``scoring``: metric names, bootstrap
+  spreads, ROC points, seed means;
+- ``errors``: :class:`SubmissionError`; ``store``: the locked store of result files;
+- ``cache``: embeddings keyed by model identity, dataset and split;
+- ``backbones``: the scored model and dataset, checked against their sha256;
+- ``submission``: runs the tasks of a submission (orchestration); ``cli``: its command line;
+- ``render``: ``jetzoo leaderboard render`` (the board from the store).
 """
 
 from __future__ import annotations
@@ -19,12 +28,12 @@ from typing import Any
 
 _LAZY = {
     "Task": "jetzoo.leaderboard.tasks",
-    "TaskData": "jetzoo.leaderboard.tasks",
+    "TaskData": "jetzoo.leaderboard.task_data",
     "TaskError": "jetzoo.leaderboard.tasks",
     "TaskSkipped": "jetzoo.leaderboard.tasks",
     "load_task": "jetzoo.leaderboard.tasks",
     "load_tasks": "jetzoo.leaderboard.tasks",
-    "load_task_data": "jetzoo.leaderboard.tasks",
+    "load_task_data": "jetzoo.leaderboard.task_data",
     "applicable_tasks": "jetzoo.leaderboard.tasks",
     "TIERS": "jetzoo.leaderboard.tasks",
     "EVALUATORS": "jetzoo.leaderboard.evaluators",
@@ -36,10 +45,10 @@ _LAZY = {
     "llrd_param_groups": "jetzoo.leaderboard.finetune",
     "apply_lora": "jetzoo.leaderboard.finetune",
     "RunSettings": "jetzoo.leaderboard.submission",
-    "SubmissionError": "jetzoo.leaderboard.submission",
+    "SubmissionError": "jetzoo.leaderboard.errors",
     "run_task": "jetzoo.leaderboard.submission",
     "submit": "jetzoo.leaderboard.submission",
-    "load_model": "jetzoo.leaderboard.submission",
+    "load_model": "jetzoo.leaderboard.backbones",
     "ResultFileError": "jetzoo.leaderboard.schema",
     "load_result": "jetzoo.leaderboard.schema",
     "write_result": "jetzoo.leaderboard.schema",

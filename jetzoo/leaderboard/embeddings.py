@@ -20,7 +20,6 @@ device, so the code around ``extract`` runs in every process: write files only w
 from __future__ import annotations
 
 import logging
-
 import warnings
 from typing import Any, Callable, Iterator, Mapping
 

@@ -29,7 +29,8 @@ from torch import Tensor, nn
 from jetzoo.leaderboard.batches import Batch
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only, never imported at run time
-    from jetzoo.leaderboard.tasks import Task, TaskData
+    from jetzoo.leaderboard.task_data import TaskData
+    from jetzoo.leaderboard.tasks import Task
 
 CLASSIFICATION = ("multiclass", "binary")
 ANOMALY = ("anomaly",)

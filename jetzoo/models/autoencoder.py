@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from jetzoo.data.preprocessing import Preprocessing
 from jetzoo.losses import cosine_distance
 from jetzoo.models.heads import MLP
-from jetzoo.models.registry import register_architecture, register_model
 from jetzoo.models.protocol import checked_input
+from jetzoo.models.registry import register_architecture, register_model
 from jetzoo.models.transformer import BackboneOutput, ParticleTransformer
 
 __all__ = ["JetAutoencoder", "Reconstruction", "default_widths"]

@@ -198,7 +198,8 @@ def _task_data(cfg: DictConfig, source: str) -> tuple[Any, Any]:
     """The labelled splits through the leaderboard's data plumbing (one way to read a task)."""
     from jetzoo.data import JetDataset, catalog
     from jetzoo.data.schema import DataError
-    from jetzoo.leaderboard.tasks import TaskError, TaskSkipped, load_task_data, parse_task
+    from jetzoo.leaderboard.task_data import load_task_data
+    from jetzoo.leaderboard.tasks import TaskError, TaskSkipped, parse_task
 
     raw = cfg.data.path
     if raw in (None, "", "sample"):
