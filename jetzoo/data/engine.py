@@ -36,6 +36,27 @@ Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
+class GeneratorInfo:
+    """What the engine shows of a generator: its dataset ``format`` (part manifests record it,
+    ``jetzoo data merge`` finds the generator by it), the progress bar's label and unit."""
+
+    format: str
+    description: str
+    unit: str
+
+
+@dataclass
+class Simulated:
+    """What a run (or the merged parts of one) simulated: the planned shards' manifest
+    ``entries``, the ``stats`` of the shards simulated now, wall ``seconds`` and ``workers``."""
+
+    entries: list[dict[str, Any]]
+    stats: list[dict[str, Any]]
+    seconds: float
+    workers: int
+
+
+@dataclass(frozen=True)
 class Shard:
     """One unit of work: the shard ``file`` (relative to the dataset folder), its size in
     progress ``units`` (jets, events) and the generator's own ``key`` (class, index, seed)."""
@@ -48,9 +69,7 @@ class Shard:
 class Generator(Protocol):
     """The physics a generator brings; picklable (it travels to the worker processes)."""
 
-    format: str  # the dataset format: part manifests record it, `jetzoo data merge` reads it
-    description: str  # the progress bar's label
-    unit: str  # the progress bar's unit
+    info: GeneratorInfo
 
     def plan(self) -> dict[str, Any]:
         """Everything that decides the run's shards (the parts of a split run share it)."""
@@ -71,14 +90,7 @@ class Generator(Protocol):
     def command(self, out: Path) -> str:
         """The command line that reproduces the run."""
 
-    def finalize(
-        self,
-        out: Path,
-        entries: list[dict[str, Any]],
-        stats: list[dict[str, Any]],
-        seconds: float,
-        workers: int,
-    ) -> dict[str, Any]:
+    def finalize(self, out: Path, run: Simulated) -> dict[str, Any]:
         """The end of a run, once every planned shard is in ``out``: write the manifest (and
         whatever else needs every shard); returns the manifest."""
 
@@ -117,8 +129,8 @@ def simulate_all(
 
     with tqdm(
         total=sum(s.units for s in todo),
-        unit=gen.unit,
-        desc=gen.description,
+        unit=gen.info.unit,
+        desc=gen.info.description,
         disable=not progress or None,
         dynamic_ncols=True,
     ) as bar:
@@ -170,10 +182,10 @@ def run(
     shard_list = [entries[s.file] for s in mine]
     stats = [r["stats"] for r in results]
     if whole_run:
-        return gen.finalize(out, shard_list, stats, seconds, workers)
+        return gen.finalize(out, Simulated(shard_list, stats, seconds, workers))
     path = parts.write_part(
         out,
-        gen.format,
+        gen.info.format,
         int(shard_index),
         int(num_shards),
         gen.plan(),

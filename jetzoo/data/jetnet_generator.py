@@ -61,7 +61,7 @@ import numpy as np
 
 from jetzoo.data import engine
 from jetzoo.data import shards as sh
-from jetzoo.data.engine import Shard
+from jetzoo.data.engine import GeneratorInfo, Shard, Simulated
 from jetzoo.data.schema import (
     JET_FEATURES,
     JETNET_CLASSES,
@@ -452,9 +452,7 @@ class JetNetGenerator:
     config: GeneratorConfig
     command_line: str | None = None
 
-    format = SHARD_FORMAT
-    description = "jetzoo generate jetnet"
-    unit = "jet"
+    info = GeneratorInfo(SHARD_FORMAT, "jetzoo generate jetnet", "jet")
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any], out: Path) -> "JetNetGenerator":
@@ -531,18 +529,11 @@ class JetNetGenerator:
             self.classes, self.jets_per_class, self.seed, self.shard_size, self.config, out
         )
 
-    def finalize(
-        self,
-        out: Path,
-        entries: list[dict[str, Any]],
-        stats: list[dict[str, Any]],
-        seconds: float,
-        workers: int,
-    ) -> dict[str, Any]:
+    def finalize(self, out: Path, run: Simulated) -> dict[str, Any]:
         """Fit ``preprocessing.json`` on the training split and write ``manifest.json``;
         returns the manifest with the run's timing (which the file does not hold)."""
         tasks = self._tasks()
-        by_name = {e["file"]: e for e in entries}
+        by_name = {e["file"]: e for e in run.entries}
         missing = [t.name for t in tasks if t.name not in by_name]
         if missing:
             raise DataError(f"{out / missing[0]}: planned shard missing from the run")
@@ -570,7 +561,7 @@ class JetNetGenerator:
             "dataset_sha256": sh.dataset_sha256(e["sha256"] for e in shard_list),
         }
         sh.write_manifest(out, manifest)
-        return {**manifest, "timing": _timing(stats, seconds)}
+        return {**manifest, "timing": _timing(run.stats, run.seconds)}
 
 
 def _timing(stats: list[dict[str, Any]], seconds: float) -> dict[str, Any]:

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from jetzoo.data.engine import Generator
+from jetzoo.data.engine import Generator, Simulated
 from jetzoo.data.jetnet_generator import JetNetGenerator
 from jetzoo.data.parts import collect, gather_shards
 from jetzoo.data.rs3l_generator import RS3LGenerator
 from jetzoo.data.schema import DataError
 
-GENERATORS: dict[str, Any] = {g.format: g for g in (JetNetGenerator, RS3LGenerator)}
+GENERATORS: dict[str, Any] = {g.info.format: g for g in (JetNetGenerator, RS3LGenerator)}
 
 
 def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def merge(sources: Sequence[str | Path], out: str | Path, progress: bool = True)
     stats = [s for _, part in parts for s in part.get("stats", [])]
     seconds = max((float(part.get("seconds", 0.0)) for _, part in parts), default=0.0)
     workers = sum(int(part.get("workers", 1)) for _, part in parts)
-    return gen.finalize(out, shards, stats, seconds, workers)
+    return gen.finalize(out, Simulated(shards, stats, seconds, workers))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

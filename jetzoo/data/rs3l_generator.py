@@ -60,7 +60,7 @@ import numpy as np
 
 from jetzoo.data import engine
 from jetzoo.data.clustering import FourMomenta, antikt_many
-from jetzoo.data.engine import Shard
+from jetzoo.data.engine import GeneratorInfo, Shard, Simulated
 from jetzoo.data.rs3l_schema import (
     DARK_MODELS,
     HADRON_JET_FEATURES,
@@ -934,9 +934,7 @@ class RS3LGenerator:
     drop_raw: bool = False
     dark_pairs: int | None = None
 
-    format = RS3L_FORMAT
-    description = "rs3l events"
-    unit = "ev"
+    info = GeneratorInfo(RS3L_FORMAT, "rs3l events", "ev")
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any], out: Path) -> "RS3LGenerator":
@@ -981,17 +979,10 @@ class RS3LGenerator:
     def command(self, out: Path) -> str:
         return self.command_line or "jetzoo generate rs3l ..."
 
-    def finalize(
-        self,
-        out: Path,
-        entries: list[dict[str, Any]],
-        stats: list[dict[str, Any]],
-        seconds: float,
-        workers: int,
-    ) -> dict[str, Any]:
+    def finalize(self, out: Path, run: Simulated) -> dict[str, Any]:
         """Resample the dark jets to the SM spectrum and write ``manifest.json``; ``stats`` are
         the simulated shards' counters and timings."""
-        return finalize(out, self.plan(), stats, seconds, workers)
+        return finalize(out, self.plan(), run.stats, run.seconds, run.workers)
 
 
 def generate(
