@@ -132,8 +132,8 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
     assert lines[0] == (
         "| model | top-tagging<br>`knn/auc` | anomaly-qcd<br>`anomaly-knn/auc[w]` |"
     )
-    assert lines[1].startswith("| ae `eeeeeeeeeeee` | 0.9200 ± 0.0021 |")  # best first
-    assert lines[2].startswith("| jbot-s `aaaaaaaaaaaa` | 0.9000 ± 0.0021 |")
+    assert lines[1].startswith("| ae | 0.9200 ± 0.0021 |")  # best first, one row per model
+    assert lines[2].startswith("| jbot-s | 0.9000 ± 0.0021 |")
     assert "## top-tagging (tier `standard`)" in text and "## anomaly-qcd (tier `quick`)" in text
     section = text.split("## top-tagging (tier `standard`)")[1].split("## ")[0]
     assert "Data: jetnet-bench-220k `bbbbbbbbbbbb` (500 test jets)" in section
@@ -148,11 +148,11 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
         "fine-tuned, LLRD, 100% labels",
     ]
     assert (
-        "| jbot-s `aaaaaaaaaaaa` | fine-tuned, LLRD, 10% labels | 0.9500 ± 0.0021 "
+        "| jbot-s | fine-tuned, LLRD, 10% labels | 0.9500 ± 0.0021 "
         "(± 0.0100 over 3 seeds) | 41.2 ± 2.5 |"
     ) in text
-    assert "| jbot-s `aaaaaaaaaaaa` | kNN probe (frozen) | 0.9000 ± 0.0021 | n/a |" in text
-    assert "| ae `eeeeeeeeeeee` | anomaly: kNN distance | 0.8072 ± 0.0028 |" in text
+    assert "| jbot-s | kNN probe (frozen) | 0.9000 ± 0.0021 | n/a |" in text
+    assert "| ae | anomaly: kNN distance | 0.8072 ± 0.0028 |" in text
     assert text.index("## top-tagging (tier `standard`)") < text.index(
         "## anomaly-qcd (tier `standard`)"
     )  # classification first
@@ -161,6 +161,38 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert f"(roc/{task}-standard.png)" in text
     assert not (out / "roc" / "top-tagging-quick.png").exists()  # no curves at that tier
+
+
+def test_board_ranks_one_revision_per_model_and_keeps_the_rest_in_history(
+    results: Path, tmp_path: Path
+):
+    """A second, newer jbot-s revision takes the board's row; the older one moves to
+    history.md with its identity and main scores."""
+    from jetzoo.leaderboard import board
+
+    newer = "f" * 64
+    _write(results, "jbot-s", newer, {"standard": (0.97, 0.99)}, {"knn": ["t"]})
+    for p in results.glob(f"jbot-s/{newer[:12]}/*.json"):  # scored a day later
+        obj, roc = load_result(p)
+        for run in obj["runs"].values():
+            run["date"] = "2026-11-24T12:00:00+00:00"
+        write_result(p, obj, roc)
+    out = tmp_path / "board"
+    text = render(results, out).read_text()
+    main = text.split("## Tier `standard`: main scores")[1].split("##")[0]
+    rows = [ln for ln in main.splitlines() if ln.startswith("| jbot-s ")]
+    assert rows == [rows[0]] and rows[0].startswith("| jbot-s | 0.9700 ± 0.0021 |")
+    assert "aaaaaaaaaaaa" not in text.split("## Tier")[1]
+    history = (out / "history.md").read_text()
+    assert "| jbot-s `aaaaaaaaaaaa` | 0.9000 ± 0.0021 |" in history
+    assert "| jbot-s | `ffffffffffff` |" in history and "| jbot-s | `aaaaaaaaaaaa` |" in history
+    kinds = {
+        e.model: e.kind for e in board.entries([load_result(p)[0] for p in results.rglob("*.json")])
+    }
+    assert kinds == {"ae": "shipped", "jbot-s": "shipped"}  # ids of shipped models
+    assert board.entry_kind("jbot-s-random-init") == "baseline: random init"
+    assert board.entry_kind("jbot-b-published") == "published weights (results only)"
+    assert board.entry_kind("my-model") == "pre-trained"
 
 
 def test_tables_are_model_plus_evaluation(results: Path):
