@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from jetzoo.utils.extras import MissingExtra
+
 # (command words) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("generate", "jetnet"): (
@@ -108,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             parser = argparse.ArgumentParser(prog="jetzoo " + " ".join(words), description=text)
             add_arguments(parser)
             args = parser.parse_intermixed_args(argv[n:])  # options may follow KEY=VALUE
-            return int(run(args) or 0)
+            try:
+                return int(run(args) or 0)
+            except MissingExtra as err:  # an optional dependency is not installed
+                print(f"jetzoo {' '.join(words)}: error: {err}", file=sys.stderr)
+                return 2
     print(f"jetzoo: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
     print(_usage(), file=sys.stderr)
     return 2

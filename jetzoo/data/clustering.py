@@ -21,12 +21,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from jetzoo.utils.extras import require
+
 FourMomenta = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # px, py, pz, e
 
 
 @lru_cache(maxsize=None)
 def _jet_definition(r: float) -> Any:
-    import fastjet
+    fastjet = require("fastjet", "jet clustering")
 
     return fastjet.JetDefinition(fastjet.antikt_algorithm, r)
 
@@ -53,8 +55,8 @@ def antikt_many(
     Returns per input ``(jets (n, 4) = (pt, eta, phi, mass), [constituent indices per jet])``;
     indices point into that input's arrays.
     """
-    import awkward as ak
-    import fastjet
+    ak = require("awkward", "jet clustering")
+    fastjet = require("fastjet", "jet clustering")
 
     counts = np.array([len(m[3]) for m in inputs], dtype=np.int64)
     if counts.sum() == 0:

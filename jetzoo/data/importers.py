@@ -376,11 +376,10 @@ def _jetclass_split(path: Path) -> str:
 
 
 def _read_jetclass(files: list[Path], max_particles: int) -> Iterator[Block]:
-    try:
-        import awkward as ak
-        import uproot
-    except ImportError as err:  # pragma: no cover - both are dependencies
-        raise DataError(f"reading JetClass ROOT files needs uproot and awkward ({err})") from err
+    from jetzoo.utils.extras import require
+
+    ak = require("awkward", "jetzoo data import jetclass")
+    uproot = require("uproot", "jetzoo data import jetclass")
     branches = [
         "part_px",
         "part_py",

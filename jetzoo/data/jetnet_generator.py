@@ -71,6 +71,7 @@ from jetzoo.data.schema import (
     DataError,
     class_index,
 )
+from jetzoo.utils.extras import require
 
 COMMON_SETTINGS: tuple[str, ...] = (
     "Beams:eCM = 13000.",
@@ -296,7 +297,7 @@ class JetNetSimulator:
     """One Pythia instance and one anti-kT clusterer producing labelled jets of one class."""
 
     def __init__(self, config: GeneratorConfig, jet_class: str, seed: int) -> None:
-        import pythia8mc
+        pythia8mc = require("pythia8mc", "jetzoo generate jetnet")
 
         self.config, self.jet_class = config, JETNET_CLASSES[class_index(jet_class)]
         self._p8 = pythia8mc

@@ -73,6 +73,7 @@ from jetzoo.data.rs3l_schema import (
 )
 from jetzoo.data.schema import DataError
 from jetzoo.detector import Detector, DetectorConfig, Particles, is_invisible, wrap_phi
+from jetzoo.utils.extras import require
 
 # ------------------------------------------------------------------------------ physics setup
 SM_PROCESSES: dict[str, tuple[str, ...]] = {
@@ -276,7 +277,7 @@ class PileupPool:
     """Minimum-bias (``SoftQCD:inelastic``) events, generated once and overlaid many times."""
 
     def __init__(self, n_events: int, pythia_seed: int, min_pt: float) -> None:
-        import pythia8mc
+        pythia8mc = require("pythia8mc", "jetzoo generate rs3l")
 
         py = pythia8mc.Pythia("", False)
         for s in (
@@ -337,7 +338,7 @@ class Resimulator:
     def __init__(
         self, kind: str, cfg: GenerationConfig, pythia_seed: int, keep_records: bool = False
     ) -> None:
-        import pythia8mc
+        pythia8mc = require("pythia8mc", "jetzoo generate rs3l")
 
         self.kind, self.cfg, self.keep_records = kind, cfg, keep_records
         self._p8 = pythia8mc

@@ -70,7 +70,9 @@ def export_onnx(model: nn.Module | str | Path, out: str | Path, opset: int = OPS
     """
     from jetzoo import __version__
     from jetzoo.models.zoo import JetZoo, config_sha256, identity_sha256
+    from jetzoo.utils.extras import require
 
+    require("onnx", "jetzoo export-onnx")
     source = str(model) if not isinstance(model, nn.Module) else None
     if not isinstance(model, nn.Module):
         model = JetZoo.from_pretrained(model)

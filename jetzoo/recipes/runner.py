@@ -48,6 +48,7 @@ from jetzoo.recipes.config import (
     get_recipe_class,
     load_config,
 )
+from jetzoo.utils.extras import require
 from jetzoo.utils.yaml_values import load_yaml
 
 if TYPE_CHECKING:  # heavy imports stay out of `jetzoo --help`
@@ -167,6 +168,7 @@ def _make_loggers(cfg: "DictConfig", folder: Path) -> list[Any]:
     if cfg.logging.csv:
         loggers.append(CSVLogger(save_dir=folder / "logs", name="csv"))
     if cfg.logging.tensorboard:
+        require("tensorboard", "logging.tensorboard=true (or set logging.tensorboard=false)")
         loggers.append(
             TensorBoardLogger(save_dir=folder / "logs", name="tensorboard", default_hp_metric=False)
         )
@@ -175,6 +177,8 @@ def _make_loggers(cfg: "DictConfig", folder: Path) -> list[Any]:
         mode = wandb.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
         if mode != "disabled":
             from lightning.pytorch.loggers import WandbLogger
+
+            require("wandb", "logging.wandb")
 
             loggers.append(
                 WandbLogger(
