@@ -28,6 +28,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "join the parts of a generation split over array-job tasks "
         "(--shard-index/--num-shards), checking every sha256",
     ),
+    ("data", "make"): (
+        "jetzoo.data.make",
+        "make a pinned benchmark dataset of the catalog (--list: sizes, times, commands)",
+    ),
     ("data", "import"): (
         "jetzoo.data.importers",
         "convert a public dataset (jetnet, toptagging, jetclass, qg) in its "

@@ -1,5 +1,5 @@
 """The GPU path, checked on a GPU: skipped where CUDA is absent (CI has none), run on a lent GPU
-(``python -m pytest tests/test_gpu.py``; README "Training on a GPU" has the numbers).
+(``python -m pytest tests/test_gpu.py``; docs/notes/2026-12-07-gpu-training.md has the numbers).
 
 - masked attention: SDPA with the padding mask on CUDA against the CPU's ``baddbmm`` path, in
   values and gradients;

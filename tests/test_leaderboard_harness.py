@@ -265,13 +265,14 @@ def test_catalog_names_the_command_of_a_missing_set(tmp_path: Path, monkeypatch)
     monkeypatch.setenv("JETZOO_DATA", str(tmp_path))
     with pytest.raises(
         catalog.DatasetMissing,
-        match=r"make it with `jetzoo generate jetnet "
-        r".*--seed 101",
+        match=r"220,000 jets, about \d+ min on 2 workers\): make it with `jetzoo data make "
+        r"jetnet-bench-220k`, which runs `jetzoo generate jetnet .*--seed 101",
     ):
         catalog.locate("jetnet-bench-220k")
     task = load_task(TASKS_DIR / "top-tagging.yaml").for_tier("standard")
-    with pytest.raises(TaskSkipped, match="jetnet-bench-220k.*jetzoo generate jetnet"):
+    with pytest.raises(TaskSkipped, match="jetnet-bench-220k.*jetzoo data make") as err:
         resolve_dataset(task)
+    assert err.value.dataset == "jetnet-bench-220k"
     # a folder with other bytes than the pinned set is refused
     fake = tmp_path / "jetnet-bench-220k"
     fake.mkdir()

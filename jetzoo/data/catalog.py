@@ -84,8 +84,30 @@ CATALOG: dict[str, PinnedDataset] = {
 }
 
 
+#: generation rates per worker process on the 2-core development CPU (``benchmarks/generate.py``):
+#: JetNet-like jets (single view) and RS3L pairs per second
+RATE_PER_WORKER = {"jetnet": 120.0, "rs3l": 30.0}
+
+
+def estimate(spec: PinnedDataset, workers: int = 2) -> str:
+    """``"about 15 min on 2 workers"``: how long making ``spec`` takes here."""
+    seconds = spec.n_jets / (RATE_PER_WORKER[spec.family] * max(workers, 1))
+    if seconds < 90:
+        when = f"{seconds:.0f} s"
+    elif seconds < 5400:
+        when = f"{seconds / 60:.0f} min"
+    else:
+        when = f"{seconds / 3600:.1f} h"
+    return f"about {when} on {workers} worker{'s' if workers != 1 else ''}"
+
+
 class DatasetMissing(DataError):
-    """A pinned dataset is not on this machine; the message says the command that makes it."""
+    """A pinned dataset is not on this machine; the message says the command that makes it
+    (``name``: the dataset)."""
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
 
 
 def data_root() -> Path:
@@ -112,8 +134,10 @@ def locate(name: str, verify: bool = True) -> Path:
     folder = spec.embedded or data_root() / name
     if not (folder / "manifest.json").is_file():
         raise DatasetMissing(
-            f"dataset {name!r} not found at {folder}: make it with `"
-            f"{spec.command}` (set JETZOO_DATA to the folder that holds it)"
+            f"dataset {name!r} is not at {folder} ({spec.n_jets:,} jets, {estimate(spec)}): "
+            f"make it with `jetzoo data make {name}`, which runs `{spec.command}` (or set "
+            "JETZOO_DATA to the folder that holds it)",
+            name,
         )
     if verify and spec.sha256 != "PENDING":
         actual = verified_dataset_sha256(folder)

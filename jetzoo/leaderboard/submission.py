@@ -270,6 +270,7 @@ def submit(
     written: list[Path] = []
     scored_any = False
     skipped_tasks: dict[str, str] = {}
+    missing: dict[str, list[str]] = {}  # missing pinned dataset -> the tasks it skipped
     for task in tqdm(selected, desc=f"scoring {info.id} ({tier})", disable=not progress):
         resolved = resolve_task(task, settings)
         path = result_path(out, info.id, info.identity_sha256, task.name)
@@ -299,8 +300,10 @@ def submit(
         try:
             res = run_task(backbone, resolved, settings, skip=done)
         except TaskSkipped as err:
-            log.warning("skipped: %s", err)
-            print(f"skipped: {err}", file=sys.stderr)
+            log.info("skipped: %s", err)
+            if err.dataset is None:
+                print(f"skipped: {err}", file=sys.stderr)
+            missing.setdefault(err.dataset or "", []).append(task.name)
             skipped_tasks[task.name] = str(err)
             continue
         scored_any = True
@@ -335,11 +338,26 @@ def submit(
         }
         if is_global_zero():  # DDP: only rank 0 writes
             written.append(merge_run(path, obj, tier, new_run, res.roc, force=force))
+    for dataset, names in missing.items():
+        if dataset:
+            print(f"skipped {', '.join(names)}: {_missing_dataset(dataset)}", file=sys.stderr)
     if not scored_any and skipped_tasks:
         raise SubmissionError(
-            f"no task could be scored for {info.id}: " + "; ".join(skipped_tasks.values())
+            f"no task could be scored for {info.id} at tier {tier}: its data is missing "
+            "(above); --tier quick scores on the embedded sample"
         )
     return written
+
+
+def _missing_dataset(name: str) -> str:
+    """One line: the pinned set ``name`` is missing, its size, time and the command."""
+    from jetzoo.data import catalog
+
+    spec = catalog.get(name)
+    return (
+        f"dataset {name} is not in {catalog.data_root()} ({spec.n_jets:,} jets, "
+        f"{catalog.estimate(spec)}): `jetzoo data make {name}`"
+    )
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def resolve_dataset(task: Task) -> Path:
         try:
             return catalog.locate(name)
         except catalog.DatasetMissing as err:
-            raise TaskSkipped(f"task {task.name}: {err}") from err
+            raise TaskSkipped(f"task {task.name}: {err}", dataset=err.name) from err
     path = Path(name).expanduser()
     if not path.is_absolute() and task.source is not None:
         path = task.source.parent / path

@@ -211,7 +211,12 @@ class TaskError(ValueError):
 
 
 class TaskSkipped(RuntimeError):
-    """A task cannot run here (e.g. its dataset is missing); the message says why and what to do."""
+    """A task cannot run here (e.g. its dataset is missing); the message says why and what to do.
+    ``dataset``: the pinned dataset that is missing, if that is why."""
+
+    def __init__(self, message: str, dataset: str | None = None) -> None:
+        super().__init__(message)
+        self.dataset = dataset
 
 
 @dataclass(frozen=True)
