@@ -114,7 +114,7 @@ class RecipeConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # torch.compile the backbone(s) before training: null (eager) or a torch.compile mode
-    # (COMPILE_MODES); a GPU option: on the 2-core CPU it gave no gain (docs: notes, training speed on the CPU)
+    # (COMPILE_MODES); a GPU option: no gain on the 2-core CPU (notes: training speed on the CPU)
     compile: Optional[str] = None
     # start every backbone copy from trained weights: a run checkpoint (.ckpt: student and EMA
     # teacher), a zoo name, backbone folder or Hub repo id (jetzoo.recipes.warm_start)
