@@ -1,6 +1,6 @@
 """Where does a JetNet-trained classifier lose accuracy on jetzoo's default jets?
 
-Issue 12 measured a classifier trained on real JetNet at 0.76 on JetNet and 0.60 on our jets.
+A first study measured a classifier trained on real JetNet at 0.76 on JetNet and 0.60 on our jets.
 jetzoo's default generator differs from JetNet's recipe in two ways (DATASETS.md): the parton
 pT window (pTHat > 1 TeV, no upper edge, against JetNet's 1 TeV +- 0.5%) and the underlying
 event (MPI off against on). This benchmark trains one supervised jBOT-S from scratch on jets of

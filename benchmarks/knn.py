@@ -1,6 +1,6 @@
 """kNN probe benchmark: jetzoo's batched torch top-k vs scikit-learn's KNeighborsClassifier.
 
-Default problem (issue #6): 100k references x 50k queries, D = 64, 5 classes, k = 30, on the
+Default problem: 100k references x 50k queries, D = 64, 5 classes, k = 30, on the
 CPU, in the same run, same threads. Both sides do the same thing: cosine similarity on
 l2-normalised embeddings and an unweighted majority vote (``vote="majority"``; sklearn
 ``weights="uniform"``); the script reports both times, their ratio, and how often the two agree.

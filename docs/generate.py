@@ -164,7 +164,7 @@ def benchmark_page() -> str:
         )
     lines += [""]
     for t in tasks:
-        lines += [f"### {t.name}", "", t.description.strip() or "(no description)", ""]
+        lines += [f"### {t.name}", "", t.summary or "(no description)", ""]
         lines += [f"Metrics: {', '.join(f'`{m}`' for m in t.metrics)}.", ""]
     keys = sorted(DEFAULT_SETTINGS)
     lines += [

@@ -7,7 +7,7 @@ Every augmentation has the signature ``aug(x, mask, jet_pt, generator=None) -> (
   in GeV is ``x[..., 2] * jet_pt``);
 - padded entries are never changed (they stay exactly zero) and inputs are not modified in place.
 
-Augmentations (seed paper 004 Sec. 4.2, following JetCLR, Dillon et al. 2108.04253):
+Augmentations (the jBOT paper Sec. 4.2, following JetCLR, Dillon et al. 2108.04253):
 
 - :func:`rotate`: rotation of (eta_rel, phi_rel) about the jet axis by an angle uniform in
   [-pi, pi] per jet;
@@ -101,7 +101,7 @@ def smear(
 
     ``jet_pt`` (B,) in GeV is required: the particle pT in GeV is ``pt_rel * jet_pt``. The pT
     is clipped below at ``pt_clip_min`` GeV (sigma <= 1 for the defaults), as in JetCLR.
-    ``sigma_law="sqrt"`` (default) is seed paper 004's variance Lambda_QCD / pT;
+    ``sigma_law="sqrt"`` (default) is the jBOT paper's variance Lambda_QCD / pT;
     ``sigma_law="linear"`` is sigma = Lambda_QCD / pT as in the JetCLR reference code
     (``distort_jets``), ~10x narrower for 10-100 GeV particles.
     ``sigma_law="pt_rel"`` is the jBOT reference code's (hftsoi/jbot ``gaussian_smear_eta_phi``):

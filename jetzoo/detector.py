@@ -1,11 +1,11 @@
 """A parametric, numpy-vectorised detector: charged-particle tracking and a 6-layer calorimeter.
 
-It stands in for the GEANT4-based COCOA simulation of seed paper 000 (three ECAL and three
+It stands in for the GEANT4-based COCOA simulation of Rieck et al. (three ECAL and three
 HCAL layers, parametric tracking, particles below 1 GeV neglected). Every number is a field of
 :class:`DetectorConfig`; the defaults and where they come from:
 
 Acceptance and input
-    * Final-state particles with pT < 1 GeV are dropped before the detector (seed 000, Sec. 3:
+    * Final-state particles with pT < 1 GeV are dropped before the detector (Rieck et al., Sec. 3:
       "primary particles are neglected if their transverse momentum is less than 1 GeV").
     * Neutrinos and dark-sector stable particles (PDG ids >= 4.9e6, 51-53) are invisible.
     * Geometry is cylindrical for all |eta|: solenoid radius 1.2 m, field 2 T (ATLAS,

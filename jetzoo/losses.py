@@ -1,4 +1,4 @@
-"""Self-supervised losses, each implemented once (issue #4, item 5).
+"""Self-supervised losses, each implemented once.
 
 - :func:`nt_xent`: SimCLR's normalised-temperature cross-entropy (JetCLR, RS3L), with negatives
   gathered from every rank under DDP (gradients flow through the gather).
@@ -6,7 +6,7 @@
   sharpened teacher (jBOT's [CLS] and masked-particle losses).
 - :func:`koleo`: the Kozachenko-Leonenko entropy regulariser of DINOv2 (jBOT).
 - :func:`variance_loss`, :func:`covariance_loss`: VICReg's anti-collapse terms (autoencoder).
-- :func:`cosine_distance`: 1 - cos(x, z), the autoencoder's reconstruction loss (seed paper 000).
+- :func:`cosine_distance`: 1 - cos(x, z), the autoencoder's reconstruction loss (Rieck et al.).
 
 Distributed helpers (:func:`gather_with_grad`, :func:`all_reduce_mean`) are no-ops at world
 size 1, so every loss is correct both in a plain process and under DDP.
@@ -182,7 +182,7 @@ def dino_cross_entropy(
         teacher_logits: same shape, teacher head outputs.
         center: (K,) or (1, K) running centre of the teacher outputs.
         mask: for (B, N, K) inputs, (B, N) bool: the per-jet loss is the mean over the masked
-            tokens (1/M(u) sum_i m_i ..., seed paper 004 eq. 1); jets with no masked token
+            tokens (1/M(u) sum_i m_i ..., the jBOT paper eq. 1); jets with no masked token
             contribute 0 (as iBOT). The result is the mean over jets.
 
     Returns:
@@ -209,7 +209,7 @@ def dino_cross_entropy(
 def koleo(x: Tensor, eps: float = 1e-8) -> Tensor:
     """KoLeo regulariser -1/B sum_i log(min_{j != i} ||x_i - x_j||) on l2-normalised rows.
 
-    Seed paper 004 eq. (3) / DINOv2. ``x`` (B, D) with B >= 2.
+    The jBOT paper eq. (3) / DINOv2. ``x`` (B, D) with B >= 2.
     """
     if x.dim() != 2 or x.shape[0] < 2:
         raise ValueError(f"koleo needs a (B, D) batch with B >= 2, got {tuple(x.shape)}")

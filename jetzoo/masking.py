@@ -1,4 +1,4 @@
-"""pT-aware particle masking for jBOT (seed paper 004, Sec. 3 and 4.2).
+"""pT-aware particle masking for jBOT (the jBOT paper, Sec. 3 and 4.2).
 
 Particles of a jet are reshuffled at random and accumulated in that order; of the prefixes of
 the shuffled list, the one whose cumulative pT fraction is closest to the target ratio is

@@ -64,7 +64,7 @@ def test_repository_tasks_have_tiers_and_main_scores() -> None:
         assert std.dataset == paper.dataset == bench
         assert std.settings["label_fractions"] == [0.01, 0.1, 1.0]
         assert std.settings["seeds"] == [0, 1, 2] and std.settings["max_jets"] is None
-        # the paper tier is seed 004's LLRD protocol
+        # the paper tier is jBOT's LLRD protocol
         assert paper.settings["decays"] == [0.6, 0.65, 0.7, 0.75, 0.8]
         assert paper.settings["base_lrs"] == [4e-5, 8e-5, 2e-4, 4e-4, 8e-4, 2e-3]
         assert paper.settings["max_epochs"] == 100 and paper.settings["batch_size"] == 1024

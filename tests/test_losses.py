@@ -1,4 +1,4 @@
-"""Losses against hand computations in numpy on 3-sample batches (issue #4, item 5)."""
+"""Losses against hand computations in numpy on 3-sample batches."""
 
 from __future__ import annotations
 

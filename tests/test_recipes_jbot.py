@@ -1,4 +1,4 @@
-"""jBOT recipe: loss wiring (eq. 1-4 of seed paper 004), centring, metrics, short-run training."""
+"""jBOT recipe: loss wiring (eq. 1-4 of the jBOT paper), centring, metrics, short-run training."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RS3L backbone: Table 1 of seed paper 000, padding / permutation invariance, proximity mask."""
+"""RS3L backbone: Table 1 of Rieck et al., padding / permutation invariance, proximity mask."""
 
 from __future__ import annotations
 

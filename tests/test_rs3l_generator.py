@@ -182,8 +182,8 @@ def test_sample_pair_correlation_and_multiplicities(sample: RS3LPairDataset) -> 
     n_tracks = float(np.concatenate([a[:, 4], b[:, 4]]).mean())
     n_cells = float(np.concatenate([a[:, 5], b[:, 5]]).mean())
     print(
-        f"\nRS3L sample: pair pT correlation {corr:.3f} (seed 000: 0.83); tracks/jet "
-        f"{n_tracks:.1f} (seed 000: 8); cells/jet {n_cells:.0f} (seed 000: ~800); "
+        f"\nRS3L sample: pair pT correlation {corr:.3f} (Rieck et al.: 0.83); tracks/jet "
+        f"{n_tracks:.1f} (Rieck et al.: 8); cells/jet {n_cells:.0f} (Rieck et al.: ~800); "
         f"tau attempts {manifest['summary']['tau_attempts_mean']:.0f}"
     )
     assert corr == pytest.approx(manifest["summary"]["pt_correlation"], abs=1e-6)

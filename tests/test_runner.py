@@ -67,7 +67,7 @@ def _series(rows: list[dict[str, str]], key: str) -> list[tuple[int, float]]:
 
 
 def test_recipe_files_have_the_paper_settings() -> None:
-    """Every shipped recipe validates; jBOT follows seed paper 004 Table 1 / Sec. 4.2."""
+    """Every shipped recipe validates; jBOT follows the jBOT paper Table 1 / Sec. 4.2."""
     names = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
     assert {"jetclr", "jbot-s", "jbot-b", "ae", "rs3l"} <= set(names)
     from jetzoo.models.registry import is_registered

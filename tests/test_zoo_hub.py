@@ -80,7 +80,7 @@ def test_from_pretrained_offline_from_the_hf_cache(offline_cache, tmp_path):
 def test_registered_name_resolves_to_its_hub_repo(offline_cache, tmp_path, monkeypatch):
     assert hub.resolve_name("jbot-s") == ("jetzoo/jbot-s", "main")
     assert hub.resolve_name("jbot-s", "v2") == ("jetzoo/jbot-s", "v2")
-    monkeypatch.setattr(zoo, "_shipped_folder", lambda name: None)  # whatever issue #7 ships
+    monkeypatch.setattr(zoo, "_shipped_folder", lambda name: None)  # whatever the package ships
     other_cache = tmp_path / "other-cache"
     _populate_cache(other_cache, "jetzoo/jbot-s", COMMIT_MAIN, tmp_path / "src-main")
     model = JetZoo.from_pretrained("jbot-s", cache_dir=other_cache)  # explicit cache_dir wins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from huggingface_hub import ModelCard
 from jetzoo import create_backbone
 from jetzoo.models.model_card import normalize_results, render_folder, render_model_card
 from jetzoo.models.zoo import build_config, save_pretrained
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = {
     "model": "jbot-b",
@@ -58,12 +61,11 @@ def test_card_metadata_parses_with_huggingface_hub(tmp_path):
     assert "| recipe.recipe | jbot |" in text and "| training.epochs | 100 |" in text
     assert "| top-tagging | jetnet30 | test | roc_auc | 0.9345 |" in text
     assert 'JetZoo.from_pretrained("jbot-b")' in text and "embed(" in text
-    for cited in (
-        "jBOT: Semantic Jet Representation",
-        "Self-Supervised Learning Strategies",
-        "10.5281/zenodo.6975118",
-    ):
+    for cited in ("jBOT: Semantic Jet Representation", "10.5281/zenodo.6975118", "CITATION.cff"):
         assert cited in text
+    assert "Symmetries, safety" not in text and "Re-simulation-based" not in text  # other recipes
+    assert "## Intended uses and limitations" in text and "no underlying event" in text
+    assert "jetzoo finetune llrd init_from=jbot-b" in text and "jetzoo export-onnx jbot-b" in text
 
 
 def test_card_without_results_or_data_claims_nothing():
@@ -139,3 +141,45 @@ def test_normalize_results_forms_and_errors():
         )
     with pytest.raises(ValueError, match=r"results\['x'\]"):
         normalize_results({"x": 0.5})
+
+
+SHIPPED_CARDS = sorted(p for p in (ROOT / "model_cards").glob("*.md") if p.name != "README.md")
+OWN_PAPER = {
+    "jbot": "jBOT: Semantic Jet Representation",
+    "jetclr": "Symmetries, safety, and self-supervision",
+    "rs3l": "Re-simulation-based self-supervised learning",
+    "autoencoder": "VICReg",
+}
+
+
+@pytest.mark.parametrize("path", SHIPPED_CARDS, ids=lambda p: p.stem)
+def test_shipped_cards_follow_the_hub_conventions(path):
+    """One model-index result per (task, evaluation), each with its own task type and no
+    metric type twice; the index round-trips through huggingface_hub unchanged; the card
+    cites its own recipe's paper, says what the model is for and how to use it."""
+    import yaml
+    from huggingface_hub.repocard_data import (
+        eval_results_to_model_index,
+        model_index_to_eval_results,
+    )
+
+    card = ModelCard.load(path)
+    index = yaml.safe_load(path.read_text().split("---")[1])["model-index"]
+    name, results = model_index_to_eval_results(index)
+    assert eval_results_to_model_index(name, results) == index  # nothing merged or lost
+    entries = index[0]["results"]
+    types = [e["task"]["type"] for e in entries]
+    assert len(types) == len(set(types)) == len(entries)
+    for e in entries:
+        metric_types = [m["type"] for m in e["metrics"]]
+        assert len(metric_types) == len(set(metric_types)), e["task"]
+    assert len(card.data.eval_results) == sum(len(e["metrics"]) for e in entries)
+    config = json.loads((ROOT / "jetzoo" / "weights" / path.stem / "config.json").read_text())
+    recipe = config["recipe"]["recipe"]
+    for section in ("## Intended uses and limitations", "## How to use", "## Citation"):
+        assert section in card.text, section
+    assert OWN_PAPER[recipe] in card.text
+    for other, title in OWN_PAPER.items():
+        if other != recipe and not (recipe == "rs3l" and other == "autoencoder"):
+            assert title not in card.text, (recipe, other)
+    assert path.read_text() == (ROOT / "jetzoo" / "weights" / path.stem / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""``jetzoo generate rs3l``: re-simulated jet pairs with tracks and calorimeter cells (seed 000).
+"""``jetzoo generate rs3l``: re-simulated jet pairs with tracks and calorimeter cells (Rieck et al.)
 
 Each event is simulated once up to and including the parton shower (Pythia 8, 13 TeV,
 ``HadronLevel:all = off``); the parton-level record is copied and hadronized twice
@@ -7,10 +7,10 @@ through the parametric detector of :mod:`jetzoo.detector` with its own random nu
 pairs therefore share the hard scatter and the parton shower, and differ in hadronization and
 detector response.
 
-Processes (``--events`` split in the ratio ``--ratio``, default 3:3:1 as in seed 000):
+Processes (``--events`` split in the ratio ``--ratio``, default 3:3:1 as in Rieck et al.):
 
 - ``q``: ``HardQCD:qq2qq, qqbar2qqbarNew, gg2qqbar`` (light quarks; the rare c, b from the
-  PDFs in ``qq2qq`` are labelled q too, seed 000 does not separate them);
+  PDFs in ``qq2qq`` are labelled q too, Rieck et al. does not separate them);
 - ``g``: ``HardQCD:gg2gg, qqbar2gg``;
 - ``tau``: ``WeakSingleBoson:ffbar2ffbar(s:gmZ)`` with gamma*/Z -> tau tau; tau decays with
   an electron or muon are switched off. Each view is hadronized once with the taus kept
@@ -30,7 +30,7 @@ Pile-up (off by default): Poisson(``--pileup-mu``) minimum-bias events per view,
 pool of ``SoftQCD:inelastic`` events, each with a vertex Gaussian in z (50 mm) and a random
 azimuthal rotation, added before the detector.
 
-Jets and pairs (seed 000, Sec. 3): anti-kT R = 0.4 (fastjet) on the calorimeter cells above
+Jets and pairs (Rieck et al., Sec. 3): anti-kT R = 0.4 (fastjet) on the calorimeter cells above
 threshold and on the visible hadron-level particles. A detector jet is matched to the nearest
 hadron-level jet (dR < 0.3), which is matched to the nearest hard-process parton (dR < 0.4; the
 parton must also be the jet's nearest). Tracks join a jet if dR < 0.4 and |z0| < 2 mm. A pair is
@@ -98,7 +98,7 @@ class DarkModel:
 
 
 # Four parameter sets in the spirit of the ATLAS search for resonant dark-quark production
-# (JHEP 02 (2024) 128), cited by seed 000: from heavy dark hadrons and few flavours (A: a few
+# (JHEP 02 (2024) 128), cited by Rieck et al.: from heavy dark hadrons and few flavours (A: a few
 # massive dark mesons decaying to c or b pairs, a sparse, wide, high-mass jet) to light dark
 # hadrons and many flavours (D: many light mesons, a QCD-like but denser jet). The numbers are
 # chosen here to span that range with jets an R = 0.4 anti-kT jet still contains (dark pions
@@ -1315,9 +1315,9 @@ def main(args: argparse.Namespace) -> int:
     )
     if s:
         print(
-            f"pair pT correlation {s['pt_correlation']:.3f} (seed 000: 0.83); "
-            f"tracks/jet {s['mean_tracks_per_jet']:.1f} (seed 000: 8); "
-            f"cells/jet {s['mean_cells_per_jet']:.0f} (seed 000: ~800)"
+            f"pair pT correlation {s['pt_correlation']:.3f} (Rieck et al.: 0.83); "
+            f"tracks/jet {s['mean_tracks_per_jet']:.1f} (Rieck et al.: 8); "
+            f"cells/jet {s['mean_cells_per_jet']:.0f} (Rieck et al.: ~800)"
         )
     if t["pairs_per_second"]:
         print(f"{t['pairs_per_second']:.2f} pairs/s with {t['workers']} worker(s)")

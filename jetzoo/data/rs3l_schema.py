@@ -1,4 +1,4 @@
-"""The RS3L data contract: classes, stored fields and batch keys (seed paper 000).
+"""The RS3L data contract: classes, stored fields and batch keys (Rieck et al.).
 
 An RS3L dataset is a folder written by ``jetzoo generate rs3l``::
 

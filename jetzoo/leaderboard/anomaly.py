@@ -1,4 +1,4 @@
-"""Anomaly scores on frozen embeddings (seed paper 004 Sec. 4.5, Eqs. 5-8) and AE reconstruction.
+"""Anomaly scores on frozen embeddings (the jBOT paper Sec. 4.5, Eqs. 5-8) and AE reconstruction.
 
 A reference set ``ref`` (background embeddings, e.g. QCD q + g training jets) defines "normal";
 each score maps test embeddings to ``(N,)`` float64 with **higher = more anomalous**. All

@@ -2,7 +2,7 @@
 
 - :class:`~jetzoo.models.classifier.JetClassifier` (the model trained here, saved and loaded
   like any zoo model): a backbone and an MLP head on its [CLS] embedding with two hidden layers
-  of width 2d and d (seed paper 004, Table 1), GELU activations.
+  of width 2d and d (the jBOT paper, Table 1), GELU activations.
 - :func:`llrd_param_groups`: layer-wise learning-rate decay (BEiT convention). The head gets the
   base LR; a backbone parameter with ``backbone.get_layer_id(name) = i`` gets
   ``base_lr * decay ** (L + 1 - i)`` where ``L + 1`` is the largest layer id (the final norm,

@@ -9,7 +9,7 @@ metrics depend only on the order of the scores, and torchmetrics would otherwise
 outside [0, 1] through a sigmoid/softmax, which merges large scores into ties (an anomaly score of
 -1e8 and -2e8 both become 0.0) or, for softmax, changes the per-class order.
 
-Working points (seed paper 004, Table 3) are defined on the exact, threshold-realisable ROC
+Working points (the jBOT paper, Table 3) are defined on the exact, threshold-realisable ROC
 curve, without interpolation:
 
 - ``signal_efficiency_at(eps_b)`` = the highest signal efficiency (TPR) of any threshold whose

@@ -1,6 +1,6 @@
 """Frozen-embedding probes: kNN (cosine, batched top-k in torch) and a linear probe.
 
-kNN protocol (seed paper 004 Sec. 4.4, following DINO, Caron et al. 2021): embeddings are
+kNN protocol (the jBOT paper Sec. 4.4, following DINO, Caron et al. 2021): embeddings are
 l2-normalised, the k = 30 reference jets of highest cosine similarity vote, and by default the
 vote is DINO's *weighted* vote: neighbour i adds ``exp(s_i / T)`` (T = 0.07) to its class, the
 predicted class is the argmax and the normalised votes are the class scores used for AUC.
@@ -132,7 +132,7 @@ def knn_probe(
     Args:
         train_emb, train_y: reference embeddings ``(M, D)`` and their labels ``(M,)``.
         test_emb: query embeddings ``(N, D)``.
-        k: neighbours (seed paper 004: 30).
+        k: neighbours (the jBOT paper: 30).
         vote: ``"weighted"`` (DINO: weight ``exp(cos / temperature)``) or ``"majority"``.
         num_classes: C (default: ``max(train_y) + 1``).
     Returns:

@@ -88,7 +88,7 @@ def _task_info() -> tuple[dict[str, str], dict[str, int]]:
         tasks = load_tasks()
     except TaskError:  # descriptions are decoration only
         return {}, {}
-    return ({t.name: t.description for t in tasks}, {t.name: KINDS.index(t.kind) for t in tasks})
+    return ({t.name: t.summary for t in tasks}, {t.name: KINDS.index(t.kind) for t in tasks})
 
 
 def _model_key(result: dict[str, Any], revisions: bool = True) -> str:

@@ -1,4 +1,4 @@
-"""JetAutoencoder: the autoencoder baseline of seed paper 000 (Sec. 5.4-5.5) as ONE zoo backbone.
+"""JetAutoencoder: the autoencoder baseline of Rieck et al. (Sec. 5.4-5.5) as ONE zoo backbone.
 
 ``ParticleTransformer`` encoder -> [CLS] representation x (width d) -> compressing MLP ->
 bottleneck y -> mirrored MLP -> reconstruction z (width d). Trained with 1 - cos(x, z) (or MSE)
@@ -144,7 +144,7 @@ register_model(
         attn_dropout=0.0,
         drop_path=0.0,
     ),
-    description="Autoencoder baseline (seed paper 000, Sec. 5.4-5.5): d=32, 2 blocks, "
+    description="Autoencoder baseline (Rieck et al., Sec. 5.4-5.5): d=32, 2 blocks, "
     "MLP 32-16-8-6 -> 5 and mirrored; anomaly score log(1 - cos(x, z)).",
     tags=("autoencoder", "jetnet"),
 )

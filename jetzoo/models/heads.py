@@ -51,7 +51,7 @@ class MLP(nn.Sequential):
 
 
 class ProjectionHead(nn.Module):
-    """DINO/iBOT-style projection head with jBOT's widths (seed paper 004, Table 1).
+    """DINO/iBOT-style projection head with jBOT's widths (the jBOT paper, Table 1).
 
     ``in_dim -> 8 d_proj`` (GELU) ``-> d_proj`` (the l2-normalised bottleneck) ``-> d_proj``
     logits, the last layer a cosine against l2-normalised prototype rows (DINO's weight-normed

@@ -1,4 +1,4 @@
-"""The RS3L backbone (seed paper 000, Fig. 3a and Table 1): tracks + calorimeter cells -> 8 dims.
+"""The RS3L backbone (Rieck et al., Fig. 3a and Table 1): tracks + calorimeter cells -> 8 dims.
 
 Tracks (pT, eta, dphi, d0, z0) and cells (E, eta, dphi, layer) are preprocessed inside the model
 (log pT, log E, signed log of the impact parameters, then standardisation with numbers stored in
@@ -8,7 +8,7 @@ attention is masked by proximity: token i attends to token j only if dR(i, j) < 
 (eta, dphi) (and always to itself), padded tokens are never attended to. The real tokens are
 averaged (mean pooling, ``x`` in the paper) and an output MLP compresses them to 8 dims (``y``).
 
-The default configuration reproduces Table 1 of seed 000 parameter for parameter:
+The default configuration reproduces Table 1 of Rieck et al. parameter for parameter:
 cell-layer embedding 6 x 4 = 24; cell MLP 7 -> 128 -> 128: 17,536; track MLP 5 -> 128 -> 128:
 17,280; transformer, 2 pre-norm blocks of width 128 with 8 heads and an MLP of width 128, plus a
 final LayerNorm: 199,424; output MLP 128 -> 64 -> 8: 8,776 (243,040 in all).
@@ -95,7 +95,7 @@ def _mlp(n_in: int, width: int, n_out: int) -> nn.Sequential:
 
 @register_architecture("rs3l_transformer")
 class RS3LTransformer(PretrainedMixin, nn.Module):
-    """Track + cell transformer with proximity-masked attention (seed paper 000).
+    """Track + cell transformer with proximity-masked attention (Rieck et al.).
 
     Args:
         embed_dim: common token width (track / cell MLP hidden and output width).
@@ -281,7 +281,7 @@ register_model(
         dropout=0.0,
         preprocessing=DEFAULT_PREPROCESSING,
     ),
-    description="RS3L track + cell transformer (seed paper 000, Fig. 3a, Table 1: 243k "
+    description="RS3L track + cell transformer (Rieck et al., Fig. 3a, Table 1: 243k "
     "parameters, 8-dim output); input: the RS3L re-simulated dataset.",
     tags=("rs3l", "tracks", "cells"),
 )

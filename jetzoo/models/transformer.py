@@ -1,4 +1,4 @@
-"""ParticleTransformer: the ViT-style jet encoder of jBOT (seed paper 004), as a plain nn.Module.
+"""ParticleTransformer: the ViT-style jet encoder of jBOT (the jBOT paper), as a plain nn.Module.
 
 Each particle (eta_rel, phi_rel, pt_rel) is standardised (log pT, mean/std stored in the config),
 embedded by a linear layer, a learnable [CLS] token is prepended, and pre-norm transformer blocks
@@ -339,7 +339,7 @@ def _register() -> None:
         "jbot-s",
         "particle_transformer",
         dict(common, embed_dim=32, depth=2, num_heads=4, dropout=0.2),
-        description="jBOT-S (seed paper 004, Table 1): d=32, 2 blocks, 4 heads.",
+        description="jBOT-S (the jBOT paper, Table 1): d=32, 2 blocks, 4 heads.",
         tags=("jbot", "jetnet"),
     )
     register_model(
@@ -354,7 +354,7 @@ def _register() -> None:
         "jbot-b",
         "particle_transformer",
         dict(common, embed_dim=64, depth=4, num_heads=6, head_dim=16, dropout=0.2),
-        description="jBOT-B (seed paper 004, Table 1): d=64, 4 blocks, 6 heads of 16.",
+        description="jBOT-B (the jBOT paper, Table 1): d=64, 4 blocks, 6 heads of 16.",
         tags=("jbot", "jetnet"),
     )
     register_model(

@@ -1,4 +1,4 @@
-"""Autoencoder baseline (seed paper 000, Sec. 5.4-5.5; issue #4 item 3).
+"""Autoencoder baseline (Rieck et al., Sec. 5.4-5.5).
 
 The backbone is a :class:`~jetzoo.models.autoencoder.JetAutoencoder` (encoder + compressing MLP
 + mirrored decoder), trained end to end on

@@ -1,4 +1,4 @@
-"""jBOT: iBOT-style self-distillation for jets (seed paper 004, Sec. 3, 4.2, Table 1).
+"""jBOT: iBOT-style self-distillation for jets (the jBOT paper, Sec. 3, 4.2, Table 1).
 
 Per training step, from each jet two views u, v are drawn (rotation, eta/phi smearing,
 collinear splitting). Each view gets a pT-aware token mask with a target ratio uniform in

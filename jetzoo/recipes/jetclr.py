@@ -1,4 +1,4 @@
-"""JetCLR: SimCLR on physically-augmented jets (Dillon et al. 2108.04253; issue #4 item 1).
+"""JetCLR: SimCLR on physically-augmented jets (Dillon et al. 2108.04253).
 
 Two views of every jet (rotation about the jet axis, eta/phi smearing with
 sigma^2 = Lambda_QCD / pT, collinear splitting; optionally translation) are encoded by the

@@ -3,7 +3,7 @@
 The teacher is a frozen copy of named student modules (``init_teacher(["backbone", "head"])``),
 stored in ``self.teacher`` (a ModuleDict, so checkpoints carry it). After every optimiser step,
 ``theta_t <- m * theta_t + (1 - m) * theta_s`` with m following a cosine schedule from
-``ema_momentum`` (0.996) to ``ema_momentum_end`` (1.0) over the fit (seed paper 004, Table 1,
+``ema_momentum`` (0.996) to ``ema_momentum_end`` (1.0) over the fit (the jBOT paper, Table 1,
 after BYOL/DINO); buffers (e.g. the preprocessing numbers) are copied. The teacher always runs
 in eval mode (no dropout): its targets are the deterministic output of the averaged weights.
 Under DDP the student weights are identical on every rank after the step, so the teachers stay

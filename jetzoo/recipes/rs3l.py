@@ -1,4 +1,4 @@
-"""RS3L: contrastive learning on re-simulated positive pairs (seed paper 000; issue #4 item 4).
+"""RS3L: contrastive learning on re-simulated positive pairs (Rieck et al.).
 
 Positive pairs are two re-simulations of the same parton shower (independent hadronisation and
 detector response); NT-Xent (tau = 0.1) on an 8-dimensional output, negatives from the whole
