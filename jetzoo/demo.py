@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     png = projection_plot(panels, y, Path(args.out) / "projection.png")
     print(f"\n[demo] 2-D projection of the test jets' embeddings, coloured by class: {png}")
     print(
-        f"[demo] done in {time.perf_counter() - t0:.0f} s. Next: jetzoo leaderboard submit "
-        f"{model_ref}"
+        f"[demo] done in {time.perf_counter() - t0:.0f} s. Next: `jetzoo leaderboard submit "
+        f"{model_ref} --tier quick` scores it on the embedded sample (a few minutes); the "
+        "standard tier needs its pinned set first: `jetzoo data make jetnet-bench-220k`"
     )
     return 0
 

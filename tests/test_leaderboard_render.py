@@ -161,6 +161,27 @@ def test_render_tables_and_pngs(results: Path, tmp_path: Path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert f"(roc/{task}-standard.png)" in text
     assert not (out / "roc" / "top-tagging-quick.png").exists()  # no curves at that tier
+    # label efficiency: fine-tuning and its baseline at 10% and 100% labels, per model
+    png = out / "label-efficiency" / "top-tagging-standard.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert "(label-efficiency/top-tagging-standard.png)" in text
+    assert not (out / "label-efficiency" / "anomaly-qcd-standard.png").exists()
+
+
+def test_label_efficiency_lines(results: Path):
+    from jetzoo.leaderboard.render import label_efficiency_lines
+
+    res = [load_result(p)[0] for p in sorted(results.rglob("*.json"))]
+    lines = label_efficiency_lines(res, "top-tagging", "standard")
+    assert set(lines) == {
+        "ae: finetune-llrd",
+        "ae: supervised",
+        "jbot-s: finetune-llrd",
+        "jbot-s: supervised",
+    }
+    assert lines["jbot-s: finetune-llrd"] == [(0.1, 0.95, 0.01), (1.0, 0.96, 0.01)]
+    assert lines["ae: supervised"] == [(0.1, 0.91, 0.01), (1.0, 0.93, 0.01)]
+    assert label_efficiency_lines(res, "anomaly-qcd", "standard") == {}
 
 
 def test_board_ranks_one_revision_per_model_and_keeps_the_rest_in_history(

@@ -225,6 +225,56 @@ def plot_roc(
     return path
 
 
+def label_efficiency_lines(
+    results: Iterable[dict[str, Any]], task: str, tier: str
+) -> dict[str, list[tuple[float, float, float]]]:
+    """``"model: evaluation" -> [(label fraction, value, seed std)]`` of the task's main metric
+    for every fine-tuning evaluation scored at two or more label fractions."""
+    lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for res in results:
+        run = res["runs"].get(tier)
+        if res["task"]["name"] != task or run is None:
+            continue
+        metric = res["task"]["main_score"].split("/", 1)[1]
+        for row in run["results"]:
+            m = _FRACTION.match(row["evaluation"])
+            if m is None or row["metric"] != metric or row.get("value") is None:
+                continue
+            key = f"{res['model']['id']}: {m.group(1)}"
+            lines[key].append((float(m.group(2)) / 100, row["value"], row.get("seed_std") or 0.0))
+    return {k: sorted(v) for k, v in sorted(lines.items()) if len({f for f, _, _ in v}) >= 2}
+
+
+def plot_label_efficiency(
+    title: str, metric: str, lines: dict[str, list[tuple[float, float, float]]], path: Path
+) -> Path:
+    """One PNG: the main metric against the labelled fraction, a line per model and
+    evaluation, a band of +- the standard deviation over seeds; baselines dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    cmap = plt.get_cmap("tab10")
+    for i, (label, points) in enumerate(lines.items()):
+        f, v, sd = (np.array(x, dtype=float) for x in zip(*points))
+        dashed = label.endswith(": supervised") or "random-init" in label
+        ax.plot(f, v, "--" if dashed else "-", marker="o", color=cmap(i % 10), label=label)
+        ax.fill_between(f, v - sd, v + sd, color=cmap(i % 10), alpha=0.2, lw=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled fraction of the training split")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return path
+
+
 CSV_COLUMNS = (
     "model",
     "identity_sha256",
@@ -436,6 +486,19 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
             if curves:
                 png = plot_roc(f"{task} ({tier})", curves, out / "roc" / f"{task}-{tier}.png")
                 lines += [f"![ROC curves of {task}, tier {tier}](roc/{png.name})", ""]
+            efficiency = label_efficiency_lines(current, task, tier)
+            if efficiency:
+                metric = runs[0][0]["task"]["main_score"].split("/", 1)[1]
+                png = plot_label_efficiency(
+                    f"{task} ({tier}): fine-tuning against labelled fraction",
+                    metric,
+                    efficiency,
+                    out / "label-efficiency" / f"{task}-{tier}.png",
+                )
+                lines += [
+                    f"![label efficiency of {task}, tier {tier}](label-efficiency/{png.name})",
+                    "",
+                ]
     history = [
         "# jetzoo leaderboard: every revision",
         "",
