@@ -77,6 +77,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "jetzoo.leaderboard.cli",
         "score a backbone on every task that applies and write its result file",
     ),
+    ("leaderboard", "validate"): (
+        "jetzoo.leaderboard.validate",
+        "check result files for a pull request: schema, checksum, task file and dataset "
+        "sha256, the model resolves",
+    ),
     ("leaderboard", "render"): (
         "jetzoo.leaderboard.render",
         "rebuild leaderboard/README.md and ROC plots from result files",
