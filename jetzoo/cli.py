@@ -82,6 +82,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "check result files for a pull request: schema, checksum, task file and dataset "
         "sha256, the model resolves",
     ),
+    ("leaderboard", "table"): (
+        "jetzoo.leaderboard.paper_tables",
+        "print a seed paper's tables (jbot: Tables 2-4; rs3l) with our models from the store",
+    ),
     ("leaderboard", "render"): (
         "jetzoo.leaderboard.render",
         "rebuild leaderboard/README.md and ROC plots from result files",

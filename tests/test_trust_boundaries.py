@@ -551,10 +551,13 @@ def test_the_checksum_catches_careless_edits_not_deliberate_ones(tmp_path: Path)
 
 
 def test_a_result_of_weights_nobody_has_is_rendered_with_its_hashes(tmp_path: Path):
-    """Decision: render cannot check weights it does not have; the board shows the identity,
-    weights and config sha256 of every row, so a reader can ask for the weights."""
+    """Decision: render cannot check weights it does not have; the board shows every model's
+    identity and the history page its identity, weights and config sha256, so a reader can ask
+    for the weights."""
     from jetzoo.leaderboard.render import render
 
     write_result(result_path(tmp_path / "store", "nowhere", "d" * 64, "top-tagging"), _result())
     board = render(tmp_path / "store", tmp_path / "board").read_text()
-    assert f"| nowhere | `{'d' * 12}` | `{'e' * 12}` | `{'f' * 12}` |" in board
+    assert f"| nowhere | pre-trained | `{'d' * 12}` |" in board
+    history = (tmp_path / "board" / "history.md").read_text()
+    assert f"| nowhere | `{'d' * 12}` | `{'e' * 12}` | `{'f' * 12}` |" in history
