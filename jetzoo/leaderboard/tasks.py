@@ -68,6 +68,16 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 #: The benchmark tiers. A task file's top-level ``settings`` override its tier's settings (they
 #: are the task's own), its ``tiers.<tier>.settings`` override those, ``submit --set`` all.
 TIERS = ("quick", "standard", "paper")
+_STANDARD: dict[str, Any] = {
+    "decays": [0.7],
+    "base_lrs": [1e-3],
+    "max_epochs": 20,
+    "batch_size": 256,
+    "bootstrap": 100,
+    "max_jets": None,
+    "seeds": [0, 1, 2],
+    "label_fractions": [0.01, 0.1, 1.0],
+}
 TIER_SETTINGS: dict[str, dict[str, Any]] = {
     # CI: the embedded sample, a few hundred jets, one grid point, a few epochs, one seed
     "quick": {
@@ -82,26 +92,14 @@ TIER_SETTINGS: dict[str, dict[str, Any]] = {
         "label_fractions": [0.1, 1.0],
     },
     # CPU hours: the pinned benchmark sets, 1% / 10% / 100% labels, three seeds, one grid point
-    "standard": {
-        "decays": [0.7],
-        "base_lrs": [1e-3],
-        "max_epochs": 20,
-        "batch_size": 256,
-        "bootstrap": 100,
-        "max_jets": None,
-        "seeds": [0, 1, 2],
-        "label_fractions": [0.01, 0.1, 1.0],
-    },
-    # the seed-004 protocol: LLRD grid {0.6..0.8} x {4e-5..2e-3}, batch 1024, 100 epochs
+    "standard": _STANDARD,
+    # the jBOT paper's protocol on the same sets: its LLRD grid, batch 1024, 100 epochs
     "paper": {
+        **_STANDARD,
         "decays": [0.6, 0.65, 0.7, 0.75, 0.8],
         "base_lrs": [4e-5, 8e-5, 2e-4, 4e-4, 8e-4, 2e-3],
         "max_epochs": 100,
         "batch_size": 1024,
-        "bootstrap": 100,
-        "max_jets": None,
-        "seeds": [0, 1, 2],
-        "label_fractions": [0.01, 0.1, 1.0],
     },
 }
 DEFAULT_TIER = "standard"
