@@ -83,8 +83,9 @@ def bench_jetnet(args: argparse.Namespace) -> None:
 def bench_rs3l(args: argparse.Namespace) -> None:
     """Rows for ``jetzoo generate rs3l``: re-simulated pairs/s (q:g:tau = 3:3:1 events, two
     shards per class, both views hadronized, detector, clustering, pairing, HDF5)."""
-    from jetzoo.data.rs3l_generator import GenerationConfig, split_events
     from jetzoo.data.rs3l_generator import generate as generate_rs3l
+    from jetzoo.data.rs3l_generator import split_events
+    from jetzoo.data.rs3l_simulation import GenerationConfig
 
     n = args.rs3l_events
     events = split_events(n, (3.0, 3.0, 1.0))

@@ -119,8 +119,8 @@ def test_generators_still_write_the_embedded_samples(tmp_path) -> None:
     equal."""
     from jetzoo.data.jetnet_generator import GeneratorConfig, generate
     from jetzoo.data.rs3l_dataset import rs3l_sample_path
-    from jetzoo.data.rs3l_generator import GenerationConfig
     from jetzoo.data.rs3l_generator import generate as generate_rs3l
+    from jetzoo.data.rs3l_simulation import GenerationConfig
 
     generate(
         tmp_path / "jetnet",

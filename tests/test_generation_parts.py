@@ -154,8 +154,8 @@ def test_generator_config_round_trips() -> None:
 
 @pytest.mark.slow
 def test_rs3l_split_run_merges_to_the_unsplit_dataset(tmp_path: Path) -> None:
-    from jetzoo.data.rs3l_generator import GenerationConfig
     from jetzoo.data.rs3l_generator import generate as generate_rs3l
+    from jetzoo.data.rs3l_simulation import GenerationConfig
 
     events, cfg = {"q": 2, "g": 2, "dark_D": 2}, GenerationConfig(seed=5)
     whole = generate_rs3l(

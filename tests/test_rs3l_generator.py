@@ -11,18 +11,11 @@ import numpy as np
 import pytest
 
 from jetzoo.data.rs3l_dataset import RS3LPairDataset, rs3l_sample_path
-from jetzoo.data.rs3l_generator import (
-    GenerationConfig,
-    Resimulator,
-    ShardTask,
-    ViewJets,
-    generate,
-    make_pairs,
-    resampling_weights,
-    run_task,
-    shard_seeds,
-)
+from jetzoo.data.rs3l_generator import ShardTask, generate, run_task, shard_seeds
+from jetzoo.data.rs3l_pairs import ViewJets, make_pairs
 from jetzoo.data.rs3l_schema import RS3L_CLASSES, RS3L_FORMAT
+from jetzoo.data.rs3l_shards import resampling_weights
+from jetzoo.data.rs3l_simulation import GenerationConfig, Resimulator
 from jetzoo.utils.io import sha256_file
 
 CFG = GenerationConfig()
@@ -253,7 +246,7 @@ def test_cli_arguments_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 @pytest.mark.slow
 def test_pileup_overlay_poisson_count_and_vertex_spread() -> None:
-    from jetzoo.data.rs3l_generator import PileupPool
+    from jetzoo.data.rs3l_simulation import PileupPool
 
     pool = PileupPool(20, pythia_seed=5, min_pt=1.0)
     per_event = np.mean([len(p.e) for p in pool.events])
