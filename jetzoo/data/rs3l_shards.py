@@ -16,6 +16,7 @@ from jetzoo.data.rs3l_schema import (
     JET_FEATURES,
     RS3L_CLASSES,
     RS3L_FORMAT,
+    VIEW_KEYS,
     VIEW_SUFFIXES,
 )
 
@@ -128,18 +129,7 @@ def subset_shard(src: Path, dst: Path, keep: np.ndarray, attrs: dict[str, Any]) 
         labels, index = f["labels"][:], f["pair_index"][:]
         views = []
         for suffix in VIEW_SUFFIXES:
-            data = {
-                k: f[k + suffix][:]
-                for k in (
-                    "tracks",
-                    "track_offsets",
-                    "cells",
-                    "cell_offsets",
-                    "jet_features",
-                    "hadron_jet_features",
-                )
-            }
-            views.append(data)
+            views.append({k: f[k + suffix][:] for k in VIEW_KEYS})
     pairs = []
     for i in np.flatnonzero(keep):
         payload = []
