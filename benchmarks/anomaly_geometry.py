@@ -30,7 +30,7 @@ from jetzoo.data.datamodule import JetDataModule  # noqa: E402
 from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
 from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
-from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
+from jetzoo.recipes.checkpoints import checkpoint_backbone, epoch_checkpoints
 
 
 def geometry(

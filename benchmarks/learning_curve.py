@@ -50,7 +50,7 @@ from jetzoo.leaderboard.anomaly import knn_distance  # noqa: E402
 from jetzoo.leaderboard.embeddings import extract  # noqa: E402
 from jetzoo.leaderboard.metrics import binary_auc  # noqa: E402
 from jetzoo.models.registry import build_from_config, random_init_like  # noqa: E402
-from jetzoo.recipes.runner import checkpoint_backbone, epoch_checkpoints  # noqa: E402
+from jetzoo.recipes.checkpoints import checkpoint_backbone, epoch_checkpoints
 
 _HEADER = re.compile(
     r"^\S+: (\d+) reference jets \(val(?:, ([\w+]+) only)?\), (\d+) query jets "

@@ -163,7 +163,7 @@ def test_learning_curve_anomaly_auc_matches_scikit_learn(
 
     from jetzoo.data.datamodule import JetDataModule
     from jetzoo.leaderboard.embeddings import extract
-    from jetzoo.recipes.runner import checkpoint_backbone
+    from jetzoo.recipes.checkpoints import checkpoint_backbone
 
     run = tmp_path / "run"
     train(RECIPE_DIR / "jetclr.yaml", [*TINY, "data.classes=[q,g]", f"output.dir={run}"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jetzoo.data.jetnet_generator import generate
-from jetzoo.recipes.runner import epoch_checkpoints
+from jetzoo.recipes.checkpoints import epoch_checkpoints
 from jetzoo.utils.io import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,9 @@ from test_runner import TINY
 
 from jetzoo import JetZoo
 from jetzoo.cli import main as cli_main
+from jetzoo.recipes.checkpoints import RunError, checkpoint_backbone
 from jetzoo.recipes.export import export_checkpoints
-from jetzoo.recipes.runner import RunError, checkpoint_backbone, train
+from jetzoo.recipes.runner import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 import yaml
 
+from jetzoo.recipes.checkpoints import RunError, epoch_checkpoints
 from jetzoo.recipes.config import ConfigError, cfg_to_dict, load_config
-from jetzoo.recipes.runner import RunError, epoch_checkpoints, resolve_data_path, run_recipe, train
+from jetzoo.recipes.runner import resolve_data_path, run_recipe, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "recipes"
@@ -386,7 +387,7 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
     # the counters any checkpoint carries, read without the runner's callback classes
     import torch
 
-    from jetzoo.recipes.runner import checkpoint_counters
+    from jetzoo.recipes.checkpoints import checkpoint_counters
 
     for name, jets, sittings in (("epoch000.ckpt", 192, 1), ("last.ckpt", 3 * 192, 2)):
         state = torch.load(folder / "checkpoints" / name, map_location="cpu", weights_only=True)
@@ -396,7 +397,7 @@ def test_sitting_budget_pauses_at_an_epoch_boundary_and_resume_finishes(tmp_path
     assert checkpoint_counters({"state_dict": {}})["jets"] == 0
     # the backbone of a checkpoint, rebuilt from the run's config: last.ckpt's is the export
     from jetzoo import JetZoo
-    from jetzoo.recipes.runner import checkpoint_backbone
+    from jetzoo.recipes.checkpoints import checkpoint_backbone
 
     net, jets = checkpoint_backbone(folder, folder / "checkpoints" / "last.ckpt")
     exported = JetZoo.from_pretrained(folder / "backbone")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from jetzoo.recipes.runner import RunError, checkpoint_backbone
+from jetzoo.recipes.checkpoints import RunError, checkpoint_backbone
 
 
 def export_checkpoints(
@@ -109,7 +109,7 @@ def _progress(paths: Sequence[Path]) -> dict[str, Any]:
     run's wall time and sittings by then (the fields ``jetzoo run`` records for its own export)."""
     import torch
 
-    from jetzoo.recipes.runner import checkpoint_counters
+    from jetzoo.recipes.checkpoints import checkpoint_counters
 
     latest: dict[str, Any] = {}
     for path in paths:  # one state in memory at a time
