@@ -1,4 +1,4 @@
-"""``jetzoo leaderboard table {jbot,rs3l}``: the jBOT and RS3L papers' tables, filled from the store.
+"""``jetzoo leaderboard table {jbot,rs3l}``: the jBOT and RS3L papers' tables, from the store.
 
 ``jbot`` prints the layout of the jBOT paper's Tables 2-4 (Tsoi and Rankin): five-class
 accuracy and per-class AUC, top tagging (accuracy, AUC, signal efficiency at background
