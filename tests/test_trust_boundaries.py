@@ -355,6 +355,9 @@ def test_sigint_during_training_ends_with_one_message_and_a_consistent_summary(t
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a test run started in the background inherits SIGINT ignored (POSIX, no job
+        # control); the child gets the default handler, as in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while not (run / "checkpoints" / "last.ckpt").exists():
