@@ -30,6 +30,11 @@ def test_readme_is_a_users_guide() -> None:
         assert link.startswith("http") or (ROOT / link).exists(), link
 
 
+def test_the_docs_show_the_same_first_hour() -> None:
+    docs = (ROOT / "docs" / "getting-started.md").read_text()
+    assert f"```bash\n{_block('walk', 'bash')}```" in docs
+
+
 def test_readme_python_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     exec(compile(_block("readme-python", "python"), "README.md", "exec"), {})
