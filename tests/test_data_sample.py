@@ -121,6 +121,7 @@ def test_generators_still_write_the_embedded_samples(tmp_path) -> None:
     from jetzoo.data.rs3l_dataset import rs3l_sample_path
     from jetzoo.data.rs3l_generator import generate as generate_rs3l
     from jetzoo.data.rs3l_simulation import GenerationConfig
+    from jetzoo.data.shards import sha256_file
 
     generate(
         tmp_path / "jetnet",
@@ -138,6 +139,10 @@ def test_generators_still_write_the_embedded_samples(tmp_path) -> None:
     assert ref.keys() == new.keys()
     for key in ref:
         np.testing.assert_array_equal(new[key], ref[key], err_msg=key)
+    # byte for byte, whatever the package version: the pinned sets' hashes are of file bytes
+    assert sha256_file(tmp_path / "jetnet" / "shard-00000.h5") == sha256_file(
+        sample_path() / f"shard-{t_shard:05d}.h5"
+    )
 
     manifest = json.loads((rs3l_sample_path() / "manifest.json").read_text())
     generate_rs3l(

@@ -51,6 +51,7 @@ from jetzoo.data.schema import (
     JET_FEATURES,
     PARTICLE_FEATURES,
     SHARD_FORMAT,
+    SHARD_WRITER_VERSION,
     DataError,
     integer_labels,
 )
@@ -514,8 +515,6 @@ def import_dataset(
     Jets are written in split order (train, val, test); the manifest's ``splits`` holds each
     split's range of global jet indices. DataError names the file and field of bad input.
     """
-    from jetzoo import __version__
-
     if kind not in DATASETS:
         raise DataError(f"unknown public dataset {kind!r}; known: {', '.join(DATASETS)}")
     if max_particles < 1 or shard_size < 1:
@@ -537,7 +536,7 @@ def import_dataset(
         "source": kind,
         "particle_features": json.dumps(list(PARTICLE_FEATURES)),
         "jet_features": json.dumps(list(JET_FEATURES)),
-        "jetzoo_version": __version__,
+        "jetzoo_version": SHARD_WRITER_VERSION,
     }
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -583,8 +582,11 @@ def _import_into(
         np.arange(*splits["train"]) if splits["train"][1] > splits["train"][0] else np.arange(start)
     )
     sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
+    from jetzoo import __version__
+
     manifest = {
         "format": SHARD_FORMAT,
+        "jetzoo_version": __version__,  # what ran (the shards carry SHARD_WRITER_VERSION)
         "source": {
             "kind": kind,
             "description": spec.description,

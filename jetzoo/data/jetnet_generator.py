@@ -68,6 +68,7 @@ from jetzoo.data.schema import (
     N_PARTICLES,
     PARTICLE_FEATURES,
     SHARD_FORMAT,
+    SHARD_WRITER_VERSION,
     DataError,
     class_index,
 )
@@ -402,8 +403,6 @@ class JetNetSimulator:
 
 
 def _shard_attrs(task: ShardTask, config: GeneratorConfig) -> dict[str, Any]:
-    from jetzoo import __version__
-
     return {
         "format": SHARD_FORMAT,
         "classes": json.dumps(list(JETNET_CLASSES)),
@@ -414,7 +413,7 @@ def _shard_attrs(task: ShardTask, config: GeneratorConfig) -> dict[str, Any]:
         "settings_sha256": config.sha256(),
         "particle_features": json.dumps(list(PARTICLE_FEATURES)),
         "jet_features": json.dumps(list(JET_FEATURES)),
-        "jetzoo_version": __version__,
+        "jetzoo_version": SHARD_WRITER_VERSION,
     }
 
 
@@ -545,8 +544,11 @@ class JetNetGenerator:
         infos = [sh.inspect_file(out / e["file"]) for e in shard_list]
         train, _, _ = sh.split_indices(sum(i.n_jets for i in infos))
         sh.fit_preprocessing(infos, train).save(out / sh.PREPROCESSING_NAME)
+        from jetzoo import __version__
+
         manifest = {
             "format": SHARD_FORMAT,
+            "jetzoo_version": __version__,  # what ran (the shards carry SHARD_WRITER_VERSION)
             "command": self.command(out),
             "seed": self.seed,
             "classes": sorted({t.jet_class for t in tasks}, key=class_index),

@@ -45,7 +45,7 @@ def write_shard(path: Path, pairs: list[JetPair], kind: str, attrs: dict[str, An
     are stored with :data:`TRACK_MANTISSA_BITS` / :data:`CELL_MANTISSA_BITS` precision."""
     import h5py
 
-    from jetzoo import __version__
+    from jetzoo.data.schema import SHARD_WRITER_VERSION
     from jetzoo.utils.io import atomic_path
 
     comp = {"compression": "gzip", "compression_opts": 6, "shuffle": True}
@@ -54,7 +54,7 @@ def write_shard(path: Path, pairs: list[JetPair], kind: str, attrs: dict[str, An
         f.attrs["format"] = RS3L_FORMAT
         f.attrs["classes"] = json.dumps(list(RS3L_CLASSES))
         f.attrs["class"] = kind
-        f.attrs["jetzoo_version"] = __version__
+        f.attrs["jetzoo_version"] = SHARD_WRITER_VERSION
         f.attrs["n_pairs"] = n
         for key, value in attrs.items():
             scalar = isinstance(value, (int, float, str, np.integer, np.floating))

@@ -37,6 +37,12 @@ JET_KEY = "jet_features"
 LABEL_KEY = "labels"
 PAIR_SUFFIX = "_b"
 SHARD_FORMAT = "jetzoo-jetnet-v1"
+#: The ``jetzoo_version`` attribute every shard writer stamps (JetNet, RS3L, imported): the
+#: version whose writers made the pinned sets' bytes. It changes only when a writer's output
+#: changes (and the catalog's pinned sha256s with it), not with each release: the pinned hashes
+#: are of file bytes, so a stamp of the package version would make every release unable to
+#: remake its own benchmark sets. The package version that ran is in ``manifest.json``.
+SHARD_WRITER_VERSION = "0.1.0"
 
 
 #: The data families: what a backbone reads, what a task holds, what a recipe trains on.
