@@ -234,9 +234,10 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_ro
     run = result["runs"]["quick"]
     assert {r["evaluation"] for r in run["results"]} == {"knn", "linear"}
     assert {k.split("|")[1] for k in roc} == {"knn", "linear"}
-    # other --set settings do not silently replace the tier's run (its linear rows would go);
-    # --force replaces it, and rescoring with --force keeps one row per metric
-    with pytest.raises(SubmissionError, match=r"losing its rows of knn, linear.*--force"):
+    # other --set settings do not silently replace the tier's knn rows; --force replaces them
+    # and keeps the linear rows (the linear probe does not read knn_k); rescoring with --force
+    # keeps one row per metric
+    with pytest.raises(SubmissionError, match=r"losing its rows of knn;.*--force"):
         submit(model_dir, ["top-tagging"], evaluations=["knn"], overrides={"knn_k": 5}, **kwargs)
     [path] = submit(
         model_dir,
@@ -247,7 +248,7 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_ro
         **kwargs,
     )
     run = load_result(path)[0]["runs"]["quick"]
-    assert {r["evaluation"] for r in run["results"]} == {"knn"}
+    assert {r["evaluation"] for r in run["results"]} == {"knn", "linear"}
     assert run["settings"]["knn_k"] == 5 and run["overrides"] == {"knn_k": 5}
     [path] = submit(
         model_dir,

@@ -56,7 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
     parser.add_argument(
-        "--devices", default="1", help="devices for the Lightning Trainer (an int or 'auto')"
+        "--devices",
+        default="1",
+        help="N: run the independent training jobs (evaluation, seed, label fraction, grid "
+        "point) in N processes, one GPU or CPU share each; 'auto': one per GPU",
+    )
+    parser.add_argument(
+        "--ddp",
+        action="store_true",
+        help="instead run each fine-tuning on all --devices with Lightning DDP (one large job)",
     )
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     parser.add_argument(
@@ -90,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
             args.model,
             args.tasks,
             devices=devices,
+            ddp=args.ddp,
             quick=args.quick,
             tier=args.tier,
             out=args.out,

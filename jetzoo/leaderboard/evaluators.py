@@ -10,6 +10,12 @@ A new evaluation is one class registered with :func:`register_evaluator`; it say
   autoencoder's ``reconstruction_score``);
 - ``baseline``: its rows are a reference for other rows (the supervised-from-scratch model);
 - ``seeded``: it is repeated for every seed of ``settings.seeds`` (mean +- std over seeds);
+- ``uses``: the task settings it reads (besides :data:`SCORING_SETTINGS`, read by every one):
+  its stored rows stay valid while these and the task file are unchanged
+  (:func:`settings_of`), so changing a fine-tuning setting does not re-score the probes;
+- ``parts`` / ``run_part`` / ``combine``: an evaluation that ``needs`` training splits a seed's
+  work into independent parts (the fine-tuning evaluators: one per label fraction and grid
+  point), which a submission may run in parallel processes (:mod:`jetzoo.leaderboard.jobs`);
 - :meth:`Evaluator.skip_reason` (why it cannot run on a backbone) and :meth:`Evaluator.run`,
   which returns :class:`EvalOutput` s: a row name and per-jet scores, class scores ``(N, C)``
   for classification tasks and anomaly scores ``(N,)`` (higher = more anomalous) otherwise.
@@ -34,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only, never imported at run 
 
 CLASSIFICATION = ("multiclass", "binary")
 ANOMALY = ("anomaly",)
+#: settings every evaluation's rows depend on (how its scores are turned into rows)
+SCORING_SETTINGS = ("bootstrap", "max_jets", "roc_points")
 
 
 @dataclass
@@ -86,13 +94,38 @@ class Evaluator:
     needs: ClassVar[str] = "embeddings"
     baseline: ClassVar[bool] = False
     seeded: ClassVar[bool] = False
+    uses: ClassVar[tuple[str, ...]] = ()
 
     def skip_reason(self, backbone: nn.Module) -> str | None:
         """Why this evaluation cannot run on ``backbone`` (None: it can)."""
         return None
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:  # pragma: no cover
+    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+        """Every part of one seed's work, in this process."""
+        parts = self.parts(ctx)
+        return self.combine(ctx, seed, [self.run_part(ctx, seed, p) for p in parts])
+
+    def parts(self, ctx: EvalContext) -> list[Any]:
+        """The independent parts of one seed's work (picklable; default: one)."""
+        return [None]
+
+    def run_part(self, ctx: EvalContext, seed: int, part: Any) -> Any:  # pragma: no cover
+        """One part's (picklable) outcome."""
         raise NotImplementedError
+
+    def combine(self, ctx: EvalContext, seed: int, outcomes: list[Any]) -> list[EvalOutput]:
+        """The outputs of one seed from its parts' outcomes (in :meth:`parts` order)."""
+        return [out for outcome in outcomes for out in outcome]
+
+
+def settings_of(evaluation: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The task settings the rows of ``evaluation`` (a row name or an evaluator name) depend
+    on; an unknown evaluation depends on all of them."""
+    ev = evaluator_of(evaluation)
+    if ev is None:
+        return dict(settings)
+    keys = (*SCORING_SETTINGS, *ev.uses, *(("seeds",) if ev.seeded else ()))
+    return {k: settings.get(k) for k in keys}
 
 
 EVALUATORS: dict[str, Evaluator] = {}
@@ -129,7 +162,7 @@ class _FrozenProbe(Evaluator):
     ) -> Any:  # pragma: no cover
         raise NotImplementedError
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+    def run_part(self, ctx: EvalContext, seed: int, part: Any) -> list[EvalOutput]:
         train, test = ctx.targets("train"), ctx.targets(ctx.task.eval_split)
         out = self.probe(
             ctx,
@@ -145,6 +178,7 @@ class KNNProbe(_FrozenProbe):
     """Cosine kNN vote (k = ``knn_k``) of the training jets' frozen embeddings."""
 
     name, label, order = "knn", "kNN probe (frozen)", 0
+    uses = ("knn_k",)
 
     def probe(self, ctx: EvalContext, emb_train: Tensor, y_train: Tensor, emb_eval: Tensor) -> Any:
         from jetzoo.leaderboard import probes
@@ -178,42 +212,73 @@ class LinearProbe(_FrozenProbe):
 class _FineTune(Evaluator):
     mode: ClassVar[str]
     needs, seeded = "training", True
+    uses = (
+        *("label_fractions", "base_lrs", "decays", "lora_rank", "max_epochs", "batch_size"),
+        *("weight_decay", "min_steps", "max_steps", "val_checks"),
+    )
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
-        from jetzoo.leaderboard.finetune import FineTuneSettings, finetune
+    def settings(self, ctx: EvalContext, seed: int, fraction: float) -> Any:
+        from jetzoo.leaderboard.finetune import FineTuneSettings
 
         s = ctx.task.settings
-        train, val = ctx.targets("train"), ctx.targets("val")
-        test = ctx.targets(ctx.task.eval_split)
+        return FineTuneSettings(
+            mode=self.mode,
+            base_lrs=s["base_lrs"],
+            decays=s["decays"],
+            lora_rank=int(s["lora_rank"]),
+            label_fraction=float(fraction),
+            max_epochs=int(s["max_epochs"]),
+            min_steps=s["min_steps"],
+            max_steps=s["max_steps"],
+            val_checks=int(s["val_checks"]),
+            batch_size=int(s["batch_size"]),
+            weight_decay=float(s["weight_decay"]),
+            seed=seed,
+            devices=ctx.devices,
+            accelerator=ctx.accelerator,
+            progress=ctx.progress,
+        )
+
+    def parts(self, ctx: EvalContext) -> list[Any]:
+        """(label fraction, grid point) pairs."""
+        n_points = len(self.settings(ctx, 0, 1.0).grid())
+        fractions = [float(f) for f in ctx.task.settings["label_fractions"]]
+        return [(f, k) for f in fractions for k in range(n_points)]
+
+    def run_part(self, ctx: EvalContext, seed: int, part: Any) -> Any:
+        from jetzoo.leaderboard.finetune import train_point
+
+        fraction, k = part
+        return train_point(
+            ctx.backbone,
+            ctx.targets("train"),
+            ctx.targets("val"),
+            ctx.targets(ctx.task.eval_split),
+            ctx.task.num_classes,
+            self.settings(ctx, seed, fraction),
+            k,
+            keep_model=False,
+        )
+
+    def combine(self, ctx: EvalContext, seed: int, outcomes: list[Any]) -> list[EvalOutput]:
+        from jetzoo.leaderboard.finetune import select_point
+
+        by_fraction: dict[float, list[Any]] = {}
+        for (fraction, _), outcome in zip(self.parts(ctx), outcomes):
+            by_fraction.setdefault(fraction, []).append(outcome)
         outputs = []
-        for frac in s["label_fractions"]:
-            ft = FineTuneSettings(
-                mode=self.mode,
-                base_lrs=s["base_lrs"],
-                decays=s["decays"],
-                lora_rank=int(s["lora_rank"]),
-                label_fraction=float(frac),
-                max_epochs=int(s["max_epochs"]),
-                batch_size=int(s["batch_size"]),
-                weight_decay=float(s["weight_decay"]),
-                seed=seed,
-                devices=ctx.devices,
-                accelerator=ctx.accelerator,
-                progress=ctx.progress,
-            )
-            out = finetune(ctx.backbone, train, val, test, ctx.task.num_classes, ft)
+        for fraction, points in by_fraction.items():
+            out = select_point(points)
             details = {
                 "best": out.best,
                 "n_train": out.n_train,
                 "trainable_params": out.trainable_params,
             }
-            if out.lora_impl:
-                details["lora_impl"] = out.lora_impl
             outputs.append(
                 EvalOutput(
-                    f"{self.name}-{float(frac) * 100:g}%",
+                    f"{self.name}-{fraction * 100:g}%",
                     out.test_proba,
-                    {"label_fraction": float(frac), "details": details},
+                    {"label_fraction": fraction, "details": details},
                 )
             )
         return outputs
@@ -257,7 +322,7 @@ class _AnomalyScore(Evaluator):
     method: ClassVar[str]
     kinds = ANOMALY
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+    def run_part(self, ctx: EvalContext, seed: int, part: Any) -> list[EvalOutput]:
         from jetzoo.leaderboard import anomaly
 
         s = ctx.task.settings
@@ -281,6 +346,7 @@ class AnomalyKNN(_AnomalyScore):
     """Mean cosine distance to the k nearest reference jets."""
 
     name, label, order, method = "anomaly-knn", "anomaly: kNN distance", 5, "knn"
+    uses = ("knn_k",)
 
 
 @register_evaluator
@@ -288,6 +354,7 @@ class AnomalyCosine(_AnomalyScore):
     """Soft-min (temperature ``cosine_tau``) cosine distance to the reference jets."""
 
     name, label, order, method = "anomaly-cosine", "anomaly: cosine", 6, "cosine"
+    uses = ("cosine_tau",)
 
 
 @register_evaluator
@@ -302,6 +369,7 @@ class AnomalyGMM(_AnomalyScore):
     """Negative log-likelihood under a Gaussian mixture fitted to the reference jets."""
 
     name, label, order, method = "anomaly-gmm", "anomaly: GMM", 8, "gmm"
+    uses = ("gmm_components",)
 
 
 @register_evaluator
@@ -319,7 +387,7 @@ class AnomalyReconstruction(Evaluator):
             "recipe's model has)"
         )
 
-    def run(self, ctx: EvalContext, seed: int) -> list[EvalOutput]:
+    def run_part(self, ctx: EvalContext, seed: int, part: Any) -> list[EvalOutput]:
         test = ctx.data.split(ctx.task.eval_split)
         scores = ctx.embed(ctx.task.eval_split, test, "reconstruction_score")
         return [EvalOutput(self.name, scores.double().reshape(-1))]

@@ -14,8 +14,15 @@
   trainable parameters.
 - mode ``scratch``: the same architecture with fresh random weights, all parameters at the base LR.
 - :func:`finetune`: a small grid scan (base LR x decay), each point trained through the Lightning
-  Trainer (``devices=N`` works), the point with the best validation accuracy (ties: lower
-  validation loss) is kept and scores the test split.
+  Trainer (``devices=N`` works) by :func:`train_point`, the point with the best validation
+  accuracy (ties: lower validation loss) is kept and scores the test split
+  (:func:`select_point`). Grid points are independent, so a leaderboard submission runs them
+  as separate jobs (:mod:`jetzoo.leaderboard.jobs`).
+- the budget: ``max_epochs`` passes over the labelled jets, clamped to [``min_steps``,
+  ``max_steps``] optimiser steps (a fixed budget per label fraction, as VTAB's protocol: few
+  labels still get enough steps, many labels cost no more than ``max_steps``);
+  ``val_checks`` evenly spaced validation checks, the classifier state with the best validation
+  accuracy is the one kept (model selection on validation; 1 = the final state).
 """
 
 from __future__ import annotations
@@ -201,14 +208,15 @@ class FineTuneModule(L.LightningModule):
 @torch.no_grad()
 def predict_proba(model: nn.Module, data: Batch, batch_size: int = 1024) -> Tensor:
     """Softmax probabilities ``(N, C)`` of ``model`` on ``data``, in order (eval mode, CPU out)."""
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # a frozen backbone stays in eval
     model.eval()
     device = next(model.parameters()).device
     out = []
     for batch in make_loader(data, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         out.append(torch.softmax(model(batch).float(), dim=-1).cpu())
-    model.train(was_training)
+    for module, training in modes:
+        module.training = training
     return torch.cat(out)
 
 
@@ -223,6 +231,9 @@ class FineTuneSettings:
     lora_targets: Sequence[str] | None = None  # default: the backbone's lora_targets
     label_fraction: float = 1.0
     max_epochs: int = 20
+    min_steps: int | None = None  # step budget: max_epochs passes, clamped to these bounds
+    max_steps: int | None = None
+    val_checks: int = 1  # validation checks per run, evenly spaced; the best state is kept
     batch_size: int = 256
     weight_decay: float = 1e-4
     head_dropout: float = 0.0
@@ -234,6 +245,18 @@ class FineTuneSettings:
     resume: bool = False  # continue each grid point from its last.ckpt
     sitting_minutes: float | None = None  # stop at the first epoch end past this (FineTunePaused)
 
+    def steps(self, n_train: int) -> int | None:
+        """Optimiser steps for ``n_train`` labelled jets: ``max_epochs`` passes clamped to
+        [``min_steps``, ``max_steps``] (None: no bound set, train ``max_epochs`` epochs)."""
+        if self.min_steps is None and self.max_steps is None:
+            return None
+        steps = self.max_epochs * math.ceil(n_train / min(self.batch_size, n_train))
+        if self.min_steps is not None:
+            steps = max(steps, self.min_steps)
+        if self.max_steps is not None:
+            steps = min(steps, self.max_steps)
+        return steps
+
     def grid(self) -> list[dict[str, float]]:
         """The (base_lr, decay) points scanned; decay only matters for ``llrd``."""
         if self.mode not in MODES:
@@ -243,6 +266,31 @@ class FineTuneSettings:
             {"base_lr": float(lr), "decay": float(d)}
             for lr, d in itertools.product(self.base_lrs, decays)
         ]
+
+
+@dataclass
+class PointResult:
+    """One trained grid point: its settings, validation scores, test-split probabilities."""
+
+    point: dict[str, float]
+    val_accuracy: float
+    val_loss: float
+    test_proba: Tensor
+    trainable_params: int = 0
+    n_train: int = 0
+    steps: int = 0  # optimiser steps taken
+    best_step: int = 0  # the step of the kept state (model selection on validation)
+    lora_impl: str | None = None
+    model: JetClassifier | None = None  # CPU, eval mode (None when not kept)
+
+    def scan_row(self) -> dict[str, float]:
+        return {
+            **self.point,
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+            "steps": self.steps,
+            "best_step": self.best_step,
+        }
 
 
 @dataclass
@@ -301,8 +349,11 @@ class FineTunePaused(RuntimeError):
     checkpoints let ``settings.resume`` continue."""
 
 
-def make_trainer(settings: FineTuneSettings, callbacks: Sequence[Any] = ()) -> L.Trainer:
-    """The Lightning Trainer of one fine-tuning run (no logger; checkpoints only when a
+def make_trainer(
+    settings: FineTuneSettings, callbacks: Sequence[Any] = (), steps: int | None = None
+) -> L.Trainer:
+    """The Lightning Trainer of one fine-tuning run: ``steps`` optimiser steps, or
+    ``settings.max_epochs`` epochs when None (no logger; checkpoints only when a
     ``ModelCheckpoint`` is among ``callbacks``)."""
     if not settings.progress:  # one fit per grid point: keep Lightning's banner out of the log
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -313,7 +364,8 @@ def make_trainer(settings: FineTuneSettings, callbacks: Sequence[Any] = ()) -> L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     return L.Trainer(
-        max_epochs=settings.max_epochs,
+        max_epochs=-1 if steps else settings.max_epochs,
+        max_steps=steps or -1,
         accelerator=settings.accelerator,
         devices=devices,
         strategy="ddp" if multi else "auto",
@@ -358,6 +410,131 @@ def _sitting_callbacks(
     return callbacks, resume_from
 
 
+def validation_scores(model: nn.Module, val: Batch) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``val``."""
+    proba = predict_proba(model, val)
+    acc = float((proba.argmax(1) == val["label"]).float().mean())
+    loss = float(F.nll_loss(torch.log(proba.clamp_min(1e-12)), val["label"].long()))
+    return acc, loss
+
+
+class BestOnValidation(L.Callback):
+    """Model selection on validation: every ``every`` optimiser steps (and at the last one) the
+    classifier is scored on ``val``; the state with the best accuracy (ties: lower loss) is kept
+    in memory, saved in checkpoints, and restored when training ends."""
+
+    def __init__(self, val: Batch, checks: int) -> None:
+        self.val, self.checks = val, max(1, checks)
+        self.every = self.last = 0
+        self.best: tuple[float, float] | None = None
+        self.best_step = 0
+        self.best_state: dict[str, Tensor] | None = None
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.last = int(trainer.estimated_stepping_batches)  # per device under DDP
+        self.every = max(1, math.ceil(self.last / self.checks))
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step % self.every and step < self.last:
+            return
+        acc, loss = validation_scores(module.model, self.val)
+        if self.best is None or (acc, -loss) > (self.best[0], -self.best[1]):
+            self.best, self.best_step = (acc, loss), step
+            self.best_state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_step = state["best"], state["best_step"]
+        self.best_state = state["best_state"]
+
+
+def labelled_subset(train: Batch, settings: FineTuneSettings) -> Batch:
+    """The ``settings.label_fraction`` of ``train`` that is trained on (class-stratified,
+    seeded by ``settings.seed``)."""
+    if settings.label_fraction >= 1.0:
+        return train
+    return select(train, stratified_subset(train["label"], settings.label_fraction, settings.seed))
+
+
+def train_point(
+    backbone: nn.Module,
+    train: Batch,
+    val: Batch,
+    test: Batch,
+    num_classes: int,
+    settings: FineTuneSettings,
+    k: int,
+    classes: Sequence[str] | None = None,
+    started: float | None = None,
+    keep_model: bool = True,
+) -> PointResult:
+    """Train grid point ``k`` of ``settings.grid()`` on the labelled part of ``train`` (see
+    :func:`labelled_subset`) and score it on ``val`` and ``test``. :class:`FineTunePaused` when
+    the sitting (``settings.sitting_minutes``, counted from ``started``) ends first."""
+    import time
+
+    grid = settings.grid()
+    point = grid[k]
+    train = labelled_subset(train, settings)
+    n_train = len(train["label"])
+    L.seed_everything(settings.seed, workers=True, verbose=False)
+    model, lora_impl = build_classifier(backbone, num_classes, settings, classes)
+    groups = param_groups_for(model, settings, point["base_lr"], point["decay"])
+    module = FineTuneModule(model, groups)
+    callbacks, resume_from = _sitting_callbacks(
+        settings, k, time.perf_counter() if started is None else started
+    )
+    batch_size = min(settings.batch_size, n_train)
+    selector = BestOnValidation(val, settings.val_checks)
+    trainer = make_trainer(settings, [*callbacks, selector], settings.steps(n_train))
+    loader = make_loader(train, batch_size, shuffle=True, seed=settings.seed)
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=resume_from, weights_only=True)
+    total = int(trainer.estimated_stepping_batches)
+    if trainer.global_step < total:  # the sitting's time ran out
+        done = (
+            f"epoch {trainer.current_epoch} of {settings.max_epochs}"
+            if settings.steps(n_train) is None
+            else f"step {trainer.global_step} of {total}"
+        )
+        raise FineTunePaused(f"grid point {k + 1} of {len(grid)} paused after {done}")
+    model = model.cpu().eval()
+    assert selector.best is not None
+    return PointResult(
+        point=point,
+        val_accuracy=selector.best[0],
+        val_loss=selector.best[1],
+        test_proba=predict_proba(model, test),
+        trainable_params=count_trainable(model),
+        n_train=n_train,
+        steps=trainer.global_step,
+        best_step=selector.best_step,
+        lora_impl=lora_impl,
+        model=model if keep_model else None,
+    )
+
+
+def select_point(points: Sequence[PointResult]) -> FineTuneResult:
+    """The grid point with the best validation accuracy (ties: lower validation loss; then the
+    earlier point) and the scan of all of them."""
+    best = max(points, key=lambda p: (p.val_accuracy, -p.val_loss))
+    return FineTuneResult(
+        test_proba=best.test_proba,
+        best=best.scan_row(),
+        scan=[p.scan_row() for p in points],
+        trainable_params=best.trainable_params,
+        n_train=best.n_train,
+        lora_impl=best.lora_impl,
+        model=best.model,
+    )
+
+
 def finetune(
     backbone: nn.Module,
     train: Batch,
@@ -371,50 +548,13 @@ def finetune(
     at every grid point, select on ``val`` accuracy and return the test probabilities and the
     selected classifier (its classes named ``classes``). The one fine-tuning implementation:
     the leaderboard's evaluators and ``jetzoo finetune`` both call it."""
-    if settings.label_fraction < 1.0:
-        train = select(
-            train, stratified_subset(train["label"], settings.label_fraction, settings.seed)
-        )
-    n_train = len(train["label"])
-    best: tuple[float, float] | None = None
-    result: FineTuneResult | None = None
-    scan = []
     import time
 
     started = time.perf_counter()
-    for k, point in enumerate(settings.grid()):
-        L.seed_everything(settings.seed, workers=True, verbose=False)
-        model, lora_impl = build_classifier(backbone, num_classes, settings, classes)
-        groups = param_groups_for(model, settings, point["base_lr"], point["decay"])
-        module = FineTuneModule(model, groups)
-        callbacks, resume_from = _sitting_callbacks(settings, k, started)
-        trainer = make_trainer(settings, callbacks)
-        loader = make_loader(
-            train, min(settings.batch_size, n_train), shuffle=True, seed=settings.seed
+    points = []
+    for k in range(len(settings.grid())):
+        points.append(
+            train_point(backbone, train, val, test, num_classes, settings, k, classes, started)
         )
-        trainer.fit(module, train_dataloaders=loader, ckpt_path=resume_from, weights_only=True)
-        if trainer.current_epoch < settings.max_epochs:  # the sitting's time ran out
-            raise FineTunePaused(
-                f"grid point {k + 1} of {len(settings.grid())} paused after "
-                f"epoch {trainer.current_epoch} of {settings.max_epochs}"
-            )
-        model = model.cpu()
-        val_p = predict_proba(model, val)
-        val_acc = float((val_p.argmax(1) == val["label"]).float().mean())
-        val_loss = float(F.nll_loss(torch.log(val_p.clamp_min(1e-12)), val["label"].long()))
-        scan.append({**point, "val_accuracy": val_acc, "val_loss": val_loss})
-        log.info("fine-tune %s %s: val acc %.4f loss %.4f", settings.mode, point, val_acc, val_loss)
-        key = (val_acc, -val_loss)
-        if best is None or key > best:
-            best = key
-            result = FineTuneResult(
-                test_proba=predict_proba(model, test),
-                best=scan[-1],
-                trainable_params=count_trainable(model),
-                n_train=n_train,
-                lora_impl=lora_impl,
-                model=model.eval(),
-            )
-    assert result is not None
-    result.scan = scan
-    return result
+        log.info("fine-tune %s %s", settings.mode, points[-1].scan_row())
+    return select_point(points)

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from jetzoo.leaderboard.errors import SubmissionError
-from jetzoo.leaderboard.evaluators import evaluator_of
+from jetzoo.leaderboard.evaluators import evaluator_of, settings_of
 from jetzoo.leaderboard.schema import ResultFileError, load_result, write_result
 from jetzoo.leaderboard.tasks import Task
 
@@ -35,34 +35,36 @@ def merge_run(
     The file is read again under the lock (another ``submit`` may have written it while this
     one scored), so concurrent submits of other evaluations, tiers or tasks keep each other's
     rows: of the file's run at ``tier``, the rows of evaluations not in ``new_run`` are kept
-    when it has the same run identity (task file, settings) and dataset; a run of another task
-    file or dataset is replaced, and said; one scored with other ``--set`` overrides is only
-    replaced with ``force``. Runs of other tiers and their ROC curves are kept."""
+    when they still hold (:func:`still_valid`: the same task file, the same settings they
+    depend on, the same dataset); the others are dropped, and said; rows scored with other
+    ``--set`` overrides are only dropped with ``force``. Runs of other tiers and their ROC
+    curves are kept."""
     with store_lock(path):
         existing, old_roc = existing_result(path)
         old_run = (existing or {}).get("runs", {}).get(tier)
-        same = old_run is not None and all(
-            old_run[k] == new_run[k] for k in ("task_sha256", "settings")
-        )
-        if old_run is not None and not same and old_run.get("results"):
-            refuse_override_loss(path, tier, old_run, new_run["overrides"], force)
-            lost = sorted({evaluation_base(r["evaluation"]) for r in old_run["results"]})
-            print(
-                f"{path}: replacing its {tier} run, scored under another task file or "
-                f"settings: its rows of {', '.join(lost)} are dropped",
-                file=sys.stderr,
-            )
-        if same and old_run["dataset"]["sha256"] != new_run["dataset"]["sha256"]:
+        new_evals = {evaluation_base(r["evaluation"]) for r in new_run["results"]}
+        valid = still_valid(old_run, new_run)
+        if old_run is not None and old_run["dataset"]["sha256"] != new_run["dataset"]["sha256"]:
             print(
                 f"{path}: replacing its {tier} run, scored on another dataset "
                 f"({old_run['dataset']['sha256'][:12]}...)",
                 file=sys.stderr,
             )
-            same = False  # the old rows mean other jets
-        kept = old_run if same else None
-        new_evals = {evaluation_base(r["evaluation"]) for r in new_run["results"]}
+            valid = set()  # the old rows mean other jets
+        lost = sorted(  # rows that no longer hold: dropped, or replaced by the new run's
+            {evaluation_base(r["evaluation"]) for r in (old_run or {}).get("results", [])}
+            - valid
+        )
+        if lost:
+            refuse_override_loss(path, tier, old_run, new_run["overrides"], force, lost)
+            print(
+                f"{path}: replacing its {tier} run, scored under another task file or "
+                f"settings: its rows of {', '.join(lost)} are dropped",
+                file=sys.stderr,
+            )
+        kept = old_run if valid else None
         keep_rows = (
-            [r for r in kept["results"] if evaluation_base(r["evaluation"]) not in new_evals]
+            [r for r in kept["results"] if evaluation_base(r["evaluation"]) in valid - new_evals]
             if kept
             else []
         )
@@ -70,29 +72,51 @@ def merge_run(
             k: v
             for k, v in old_roc.items()
             if not k.startswith(f"{tier}|")
-            or (
-                kept is not None
-                and k.split("|")[1] not in {r["evaluation"] for r in new_run["results"]}
-            )
+            or (kept is not None and k.split("|")[1] in {r["evaluation"] for r in keep_rows})
         }
         run = {
             **new_run,
             "wall_seconds": round(
                 new_run["wall_seconds"] + (kept.get("wall_seconds", 0.0) if kept else 0.0), 1
             ),
-            "skipped": {**(kept.get("skipped", {}) if kept else {}), **new_run["skipped"]},
+            "skipped": {
+                **{
+                    k: v
+                    for k, v in (kept.get("skipped", {}) if kept else {}).items()
+                    if k.split("/", 1)[1] in valid
+                },
+                **new_run["skipped"],
+            },
             "results": _sorted_rows(keep_rows + new_run["results"]),
         }
         out = {**obj, "runs": {**(existing or {}).get("runs", {}), tier: run}}
         return write_result(path, out, {**keep_roc, **roc})
 
 
+def still_valid(old_run: dict[str, Any] | None, run_id: Mapping[str, Any]) -> set[str]:
+    """The evaluations of ``old_run`` whose rows hold under the run identity ``run_id``
+    (``task_sha256`` and ``settings``): the same task file and the same values of the settings
+    each evaluation depends on (:func:`jetzoo.leaderboard.evaluators.settings_of`), so a
+    changed fine-tuning budget leaves the probes' rows standing. Skipped evaluations count."""
+    if old_run is None or old_run["task_sha256"] != run_id["task_sha256"]:
+        return set()
+    names = {evaluation_base(r["evaluation"]) for r in old_run.get("results", [])}
+    names |= {k.split("/", 1)[1] for k in old_run.get("skipped", {})}
+    old, new = old_run["settings"], run_id["settings"]
+    return {n for n in names if settings_of(n, old) == settings_of(n, new)}
+
+
 def refuse_override_loss(
-    path: Path, tier: str, old_run: dict[str, Any] | None, overrides: dict[str, Any], force: bool
+    path: Path,
+    tier: str,
+    old_run: dict[str, Any] | None,
+    overrides: dict[str, Any],
+    force: bool,
+    lost: set[str] | list[str] | None = None,
 ) -> None:
-    """:class:`SubmissionError` if replacing ``old_run`` (of another run identity) would lose
-    rows scored with other ``--set`` overrides (a one-off study must not erase the tier's rows,
-    nor the tier's a study's) and ``force`` is not given."""
+    """:class:`SubmissionError` if replacing ``old_run``'s rows of ``lost`` (default: all its
+    evaluations) would lose rows scored with other ``--set`` overrides (a one-off study must
+    not erase the tier's rows, nor the tier's a study's) and ``force`` is not given."""
     if (
         old_run is None
         or force
@@ -100,7 +124,11 @@ def refuse_override_loss(
         or old_run.get("overrides", {}) == overrides
     ):
         return
-    lost = sorted({evaluation_base(r["evaluation"]) for r in old_run["results"]})
+    if lost is None:
+        lost = {evaluation_base(r["evaluation"]) for r in old_run["results"]}
+    if not lost:
+        return
+    lost = sorted(lost)
     raise SubmissionError(
         f"{path}: its {tier} run was scored with --set {old_run.get('overrides', {})} and would "
         f"be replaced by one with --set {overrides}, losing its rows of {', '.join(lost)}; "

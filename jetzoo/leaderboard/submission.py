@@ -35,7 +35,8 @@ from jetzoo.leaderboard.backbones import load_model, verify_dataset
 from jetzoo.leaderboard.batches import Batch, select
 from jetzoo.leaderboard.cache import EmbeddingCache, default_root
 from jetzoo.leaderboard.errors import SubmissionError
-from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext
+from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext, EvalOutput
+from jetzoo.leaderboard.jobs import Job, run_jobs
 from jetzoo.leaderboard.schema import (
     now_iso,
     result_path,
@@ -54,6 +55,7 @@ from jetzoo.leaderboard.store import (
     jsonable,
     merge_run,
     refuse_override_loss,
+    still_valid,
     task_fingerprint,
 )
 from jetzoo.leaderboard.task_data import TaskData, load_task_data
@@ -72,26 +74,19 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
-# Model and dataset identity
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# Scoring helpers
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
 # Running tasks
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass
 class RunSettings:
-    """How to run tasks: the tier, devices for the Trainer, progress bars, overrides, which
-    evaluations, the embedding cache."""
+    """How to run tasks: the tier, devices, progress bars, overrides, which evaluations, the
+    embedding cache. ``devices`` N runs the training jobs in N processes, one device each
+    (:mod:`jetzoo.leaderboard.jobs`); with ``ddp`` every fine-tuning (and the embedding) runs
+    on all N through Lightning's DDP instead, one job after the other."""
 
     devices: int | str = 1
+    ddp: bool = False
     accelerator: str = "auto"
     quick: bool = False  # = tier "quick"
     progress: bool = False
@@ -105,6 +100,20 @@ class RunSettings:
     @property
     def effective_tier(self) -> str:
         return "quick" if self.quick else self.tier
+
+    @property
+    def workers(self) -> int:
+        """Processes running the training jobs (1 under DDP)."""
+        if self.ddp:
+            return 1
+        if isinstance(self.devices, int):
+            return max(1, self.devices)
+        return max(1, torch.cuda.device_count())  # "auto": one per GPU
+
+    @property
+    def trainer_devices(self) -> int | str:
+        """``devices`` of the Lightning Trainers this process runs."""
+        return self.devices if self.ddp else 1
 
 
 def resolve_task(task: Task, settings: RunSettings) -> Task:
@@ -129,7 +138,9 @@ def _embedder(
         return cache.get(
             key,
             positions,
-            lambda pos: extract(backbone, select(rows, pos), fn=fn, devices=settings.devices),
+            lambda pos: extract(
+                backbone, select(rows, pos), fn=fn, devices=settings.trainer_devices
+            ),
         )
 
     return embed
@@ -166,23 +177,38 @@ def run_task(
         backbone=backbone,
         data=data,
         embed=_embedder(backbone, data, settings),
-        devices=settings.devices,
+        devices=settings.trainer_devices,
         accelerator=settings.accelerator,
         progress=settings.progress,
     )
     wanted = settings.evaluations
-    for name in task.evaluations:
-        if (wanted is not None and name not in wanted) or name in skip:
-            continue
+    names = [n for n in task.evaluations if (wanted is None or n in wanted) and n not in set(skip)]
+    outputs: dict[str, dict[int, list[EvalOutput]]] = {}  # evaluation -> seed -> outputs
+    jobs: list[Job] = []
+    for name in names:
         ev = EVALUATORS[name]
         reason = ev.skip_reason(backbone)
         if reason is not None:
             result.skipped[f"{task.name}/{name}"] = reason
             continue
         seeds = [int(s) for s in task.settings["seeds"]] if ev.seeded else [task.seed]
-        per_seed: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        if ev.needs == "training":  # independent jobs: in parallel with several workers
+            outputs[name] = {}
+            jobs += [Job(name, seed, part) for seed in seeds for part in ev.parts(ctx)]
+        else:
+            outputs[name] = {seed: ev.run(ctx, seed) for seed in seeds}
+    outcomes = run_jobs(ctx, jobs, workers=settings.workers, progress=settings.progress)
+    for name, by_seed in outputs.items():
+        ev = EVALUATORS[name]
+        for seed in dict.fromkeys(j.seed for j in jobs if j.evaluation == name):
+            mine = [o for j, o in zip(jobs, outcomes) if (j.evaluation, j.seed) == (name, seed)]
+            by_seed[seed] = ev.combine(ctx, seed, mine)
+    for name, by_seed in outputs.items():
+        ev = EVALUATORS[name]
+        seeds = list(by_seed)
+        per_seed: dict[str, dict[int, list[dict[str, Any]]]] = {}
         for seed in seeds:
-            for out in ev.run(ctx, seed):
+            for out in by_seed[seed]:
                 extra = {
                     **out.extra,
                     **({"baseline": ev.baseline} if ev.needs == "training" else {}),
@@ -199,8 +225,8 @@ def run_task(
                 per_seed.setdefault(out.evaluation, {})[seed] = rows
                 if seed == seeds[0]:
                     result.roc.update(roc)
-        for evaluation, by_seed in per_seed.items():
-            result.rows += combine_seeds(by_seed) if ev.seeded else by_seed[seeds[0]]
+        for evaluation, rows_by_seed in per_seed.items():
+            result.rows += combine_seeds(rows_by_seed) if ev.seeded else rows_by_seed[seeds[0]]
     return result
 
 
@@ -209,6 +235,7 @@ def submit(
     tasks: Iterable[str] | None = None,
     *,
     devices: int | str = 1,
+    ddp: bool = False,
     quick: bool = False,
     tier: str | None = None,
     out: str | Path = DEFAULT_OUT,
@@ -227,10 +254,13 @@ def submit(
     """Score MODEL on every task that applies, at ``tier`` (``quick`` with ``quick=True``),
     and merge the results into the store ``<out>/<model>/<weights-sha12>/<task>.json``.
 
-    An evaluation already in the store for the same task file, tier, settings and dataset is
-    skipped (``force=True`` scores it again); one scored under another task file or tier
-    setting is replaced. A run scored with other ``overrides`` is not replaced unless
-    ``force=True`` (:class:`SubmissionError`: a one-off study must not erase the tier's rows).
+    An evaluation already in the store for the same task file, tier, dataset and the settings
+    it depends on is skipped (``force=True`` scores it again); one scored under another task
+    file or setting is replaced. ``devices``: N processes run the training jobs in parallel,
+    one device each (the scores equal a serial run's); with ``ddp=True`` each fine-tuning runs
+    on all N devices instead (Lightning DDP). A run scored with other ``overrides`` is not
+    replaced unless ``force=True`` (:class:`SubmissionError`: a one-off study must not erase
+    the tier's rows).
     ``overrides``: task settings replaced in every task, applied after the tier, recorded as
     ``overrides``. ``cache_dir``: embedding cache root (None: the default root, False: memory
     only). Returns the files written. Refuses hash mismatches (:class:`SubmissionError`);
@@ -258,6 +288,7 @@ def submit(
     )
     settings = RunSettings(
         devices=devices,
+        ddp=ddp,
         accelerator=accelerator,
         tier=tier,
         progress=False,
@@ -278,14 +309,11 @@ def submit(
         fingerprint = task_fingerprint(resolved)
         run_id = {"task_sha256": fingerprint, "settings": jsonable(resolved.settings)}
         old_run = (existing or {}).get("runs", {}).get(tier)
-        same = old_run is not None and all(old_run[k] == v for k, v in run_id.items())
-        if not same:  # refused before scoring, not only when writing
-            refuse_override_loss(path, tier, old_run, jsonable(overrides), force)
-        done: set[str] = set()
-        if same and not force:  # evaluations scored (or found not to apply) under this run id
-            done = {evaluation_base(r["evaluation"]) for r in old_run["results"]} | {
-                k.split("/", 1)[1] for k in old_run.get("skipped", {})
-            }
+        valid = still_valid(old_run, run_id)  # evaluations whose stored rows still hold
+        scored = {evaluation_base(r["evaluation"]) for r in (old_run or {}).get("results", [])}
+        if scored - valid:  # refused before scoring, not only when writing
+            refuse_override_loss(path, tier, old_run, jsonable(overrides), force, scored - valid)
+        done = set() if force else valid
         selected_here = [e for e in resolved.evaluations if evaluations is None or e in evaluations]
         todo = [e for e in selected_here if e not in done]
         if not todo:
@@ -320,7 +348,7 @@ def submit(
             "jetzoo_version": __version__,
             "jetzoo_commit": git_commit(),
             "date": now_iso(),
-            "devices": devices,
+            "devices": f"ddp:{devices}" if ddp else devices,
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "skipped": res.skipped,
             "results": res.rows,

@@ -1,0 +1,115 @@
+"""The fine-tuning budget, parallel training jobs, and which stored rows a settings change keeps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from jetzoo import create_backbone
+from jetzoo.leaderboard.evaluators import EVALUATORS, settings_of
+from jetzoo.leaderboard.finetune import FineTuneSettings, train_point
+from jetzoo.leaderboard.store import still_valid
+from jetzoo.leaderboard.submission import RunSettings, run_task
+from jetzoo.leaderboard.task_data import synthetic_task_data
+from jetzoo.leaderboard.tasks import TASKS_DIR, TIER_SETTINGS, load_task
+
+
+def tiny():
+    return create_backbone("jbot-s", embed_dim=16, depth=1, num_heads=4, dropout=0.0)
+
+
+def test_step_budget_clamps_epochs_to_the_tier_bounds():
+    s = TIER_SETTINGS["standard"]
+    ft = FineTuneSettings(
+        max_epochs=s["max_epochs"],
+        min_steps=s["min_steps"],
+        max_steps=s["max_steps"],
+        batch_size=s["batch_size"],
+    )
+    # jetnet-bench-220k's labelled pool: 121,000 jets; 1% / 10% / 100%
+    assert [ft.steps(n) for n in (1210, 12100, 121000)] == [500, 960, 2000]
+    assert FineTuneSettings(max_epochs=3, batch_size=10).steps(95) is None  # epochs, no bound
+    assert FineTuneSettings(max_epochs=3, batch_size=10, max_steps=20).steps(95) == 20
+
+
+def test_train_point_takes_the_budget_and_keeps_the_best_validation_state():
+    task = load_task(TASKS_DIR / "top-tagging.yaml")
+    data = synthetic_task_data(task, n_per_class=40, seed=2)
+    settings = FineTuneSettings(
+        mode="llrd",
+        base_lrs=(3e-3,),
+        decays=(0.8,),
+        max_epochs=1,
+        min_steps=12,
+        batch_size=16,
+        val_checks=4,
+        accelerator="cpu",
+    )
+    out = train_point(tiny(), data.train, data.val, data.test, 3, settings, 0)
+    assert out.steps == 12  # 1 epoch of 72 jets = 5 steps, raised to min_steps
+    assert out.best_step in (3, 6, 9, 12)  # checks every ceil(12 / 4) = 3 steps
+    proba = out.model(data.val).softmax(-1)
+    acc = float((proba.argmax(1) == data.val["label"]).float().mean())
+    assert acc == pytest.approx(out.val_accuracy)  # the kept state is the one scored
+
+
+def test_parallel_jobs_score_equal_to_a_serial_run():
+    # 2 CPU worker processes against this process: same rows (seeds x fractions x modes)
+    task = load_task(TASKS_DIR / "top-tagging.yaml").for_tier("quick")
+    task = task.with_settings(
+        seeds=[0, 1], label_fractions=[0.5, 1.0], max_epochs=2, batch_size=16, bootstrap=5
+    )
+    data = synthetic_task_data(task, n_per_class=30, seed=4)
+    evaluations = ["finetune-llrd", "supervised"]
+    torch.manual_seed(0)
+    backbone = tiny()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' share of this 2-core machine: equal arithmetic
+    try:
+        serial = run_task(
+            backbone, task, RunSettings(accelerator="cpu", evaluations=evaluations), data
+        )
+    finally:
+        torch.set_num_threads(threads)
+    parallel = run_task(
+        backbone,
+        task,
+        RunSettings(devices=2, accelerator="cpu", evaluations=evaluations),
+        data,
+    )
+    assert len(serial.rows) == len(parallel.rows) == 2 * 2 * len(task.metrics)
+    for a, b in zip(serial.rows, parallel.rows):
+        assert (a["evaluation"], a["metric"]) == (b["evaluation"], b["metric"])
+        assert a["value"] == b["value"] and a.get("seed_std") == b.get("seed_std")
+        assert a["details"] == b["details"]
+    assert {r["evaluation"] for r in serial.rows} == {
+        "finetune-llrd-50%",
+        "finetune-llrd-100%",
+        "supervised-50%",
+        "supervised-100%",
+    }
+    assert math.isfinite(serial.rows[0]["value"])
+
+
+def test_a_changed_finetuning_budget_keeps_the_probe_rows():
+    old_settings = {**TIER_SETTINGS["quick"], "knn_k": 30, "cosine_tau": 0.05}
+    new_settings = {**old_settings, "max_steps": 2000}
+    old_run = {
+        "task_sha256": "a" * 64,
+        "settings": old_settings,
+        "results": [
+            {"evaluation": "knn"},
+            {"evaluation": "linear"},
+            {"evaluation": "finetune-llrd-10%"},
+        ],
+        "skipped": {"t/anomaly-ae": "no reconstruction"},
+    }
+    kept = still_valid(old_run, {"task_sha256": "a" * 64, "settings": new_settings})
+    assert kept == {"knn", "linear", "anomaly-ae"}
+    assert still_valid(old_run, {"task_sha256": "b" * 64, "settings": old_settings}) == set()
+    other_k = {"task_sha256": "a" * 64, "settings": {**old_settings, "knn_k": 5}}
+    assert still_valid(old_run, other_k) == {"linear", "finetune-llrd", "anomaly-ae"}
+    assert "knn_k" in settings_of("knn", old_settings)
+    assert set(EVALUATORS["finetune-lora"].uses) >= {"min_steps", "max_steps", "val_checks"}
