@@ -52,8 +52,7 @@ def merge_run(
             )
             valid = set()  # the old rows mean other jets
         lost = sorted(  # rows that no longer hold: dropped, or replaced by the new run's
-            {evaluation_base(r["evaluation"]) for r in (old_run or {}).get("results", [])}
-            - valid
+            {evaluation_base(r["evaluation"]) for r in (old_run or {}).get("results", [])} - valid
         )
         if lost:
             refuse_override_loss(path, tier, old_run, new_run["overrides"], force, lost)
