@@ -87,6 +87,7 @@ class RunSettings:
 
     devices: int | str = 1
     ddp: bool = False
+    job_bar: bool = False  # a progress bar over a task's training jobs
     accelerator: str = "auto"
     quick: bool = False  # = tier "quick"
     progress: bool = False
@@ -197,7 +198,9 @@ def run_task(
             jobs += [Job(name, seed, part) for seed in seeds for part in ev.parts(ctx)]
         else:
             outputs[name] = {seed: ev.run(ctx, seed) for seed in seeds}
-    outcomes = run_jobs(ctx, jobs, workers=settings.workers, progress=settings.progress)
+    outcomes = run_jobs(
+        ctx, jobs, workers=settings.workers, progress=settings.progress or settings.job_bar
+    )
     for name, by_seed in outputs.items():
         ev = EVALUATORS[name]
         for seed in dict.fromkeys(j.seed for j in jobs if j.evaluation == name):
@@ -292,6 +295,7 @@ def submit(
         accelerator=accelerator,
         tier=tier,
         progress=False,
+        job_bar=progress,
         dataset_sha256=dataset_sha256,
         overrides=overrides,
         evaluations=evaluations,
