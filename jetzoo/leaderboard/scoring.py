@@ -110,10 +110,17 @@ def _row(
 
 
 def score_classification(
-    task: Task, evaluation: str, proba: Tensor, target: Tensor, **extra: Any
+    task: Task,
+    evaluation: str,
+    proba: Tensor,
+    target: Tensor,
+    reference: tuple[Tensor, Tensor] | None = None,
+    **extra: Any,
 ) -> Scored:
     """Metric rows and ROC curves (keys ``tier|evaluation|label``) of class scores
-    ``proba (N, C)`` against classifier targets."""
+    ``proba (N, C)`` against classifier targets. ``accuracy_kept`` (shift tasks): the
+    accuracy on these (shifted) jets over the accuracy of ``reference`` = (scores, targets)
+    on the nominal test jets; its spread resamples the shifted jets."""
     s = task.settings
     n, seed, n_boot = len(target), task.seed, int(s["bootstrap"])
     proba = proba.double()
@@ -122,6 +129,18 @@ def score_classification(
         if name == "accuracy":
             v, e = _stat(
                 lambda p, y: M.accuracy(p, y, proba.shape[1]), (proba, target), target, n_boot, seed
+            )
+            rows.append(_row(evaluation, name, v, e, n, **extra))
+        elif name == "accuracy_kept":
+            if reference is None:
+                raise ValueError(f"task {task.name}: accuracy_kept needs the nominal scores")
+            nominal = float(M.accuracy(reference[0].double(), reference[1], proba.shape[1]))
+            v, e = _stat(
+                lambda p, y: M.accuracy(p, y, proba.shape[1]) / nominal,
+                (proba, target),
+                target,
+                n_boot,
+                seed,
             )
             rows.append(_row(evaluation, name, v, e, n, **extra))
         elif task.kind == "multiclass" and name == "auc":

@@ -135,6 +135,10 @@ def _embedder(
         key = None
         if settings.identity_sha256 and data.dataset_sha256 and "index" in rows:
             key = (settings.identity_sha256, data.dataset_sha256, data.split_key, split, fn)
+            if split == "shifted" and data.shifted is not data.test:  # another dataset's jets
+                key = (settings.identity_sha256, data.shift_sha256, "all", split, fn)
+            elif split == "shifted":
+                key = (settings.identity_sha256, data.dataset_sha256, data.split_key, "test", fn)
         positions = rows["index"] if "index" in rows else torch.arange(len(rows["label"]))
         return cache.get(
             key,
@@ -166,9 +170,10 @@ def run_task(
     result = TaskResult(
         tier=task.tier or settings.effective_tier,
         dataset_path=str(data.dataset_path),
-        n_test=len(data.test["label"]),
+        n_test=len(data.split(task.eval_split)["label"]),
         dataset_sha256=data.dataset_sha256,
-        split_key=data.split_key,
+        split_key=data.split_key
+        + (f"+{task.shift_dataset}@{data.shift_sha256[:12]}" if data.shift_sha256 else ""),
     )
     if data.dataset_path is not None:
         result.dataset_sha256 = verify_dataset(data.dataset_path, settings.dataset_sha256)
@@ -222,8 +227,13 @@ def run_task(
                     )
                 else:
                     target = ctx.targets(task.eval_split)["label"]
+                    reference = (
+                        (out.reference, ctx.targets("test")["label"])
+                        if out.reference is not None
+                        else None
+                    )
                     rows, roc = score_classification(
-                        task, out.evaluation, out.scores, target, **extra
+                        task, out.evaluation, out.scores, target, reference=reference, **extra
                     )
                 per_seed.setdefault(out.evaluation, {})[seed] = rows
                 if seed == seeds[0]:

@@ -30,18 +30,24 @@ class TaskData:
     dataset_sha256: str | None
     dataset_path: Path | None
     split_key: str = "synthetic"  # with dataset_sha256: which jets the splits hold
+    shifted: Batch | None = None  # every jet of the task's shift_dataset (another simulator)
+    shift_sha256: str | None = None
 
     def split(self, name: str) -> Batch:
+        if name == "shifted":
+            if self.shifted is None:
+                raise KeyError("this task has no shift_dataset: no shifted jets")
+            return self.shifted
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
-def resolve_dataset(task: Task) -> Path:
-    """The folder of a task's dataset: a pinned catalog name (:mod:`jetzoo.data.catalog`, its
-    sha256 checked) or a folder (relative to the task file). :class:`TaskSkipped` with the
-    command that makes it when it is missing."""
+def resolve_dataset(task: Task, name: str | None = None) -> Path:
+    """The folder of a task's dataset (or of ``name``, e.g. its ``shift_dataset``): a pinned
+    catalog name (:mod:`jetzoo.data.catalog`, its sha256 checked) or a folder (relative to the
+    task file). :class:`TaskSkipped` with the command that makes it when it is missing."""
     from jetzoo.data import catalog
 
-    name = task.dataset
+    name = name or task.dataset
     if name in catalog.CATALOG:
         try:
             return catalog.locate(name)
@@ -176,6 +182,11 @@ def load_task_data(task: Task) -> TaskData:
         from jetzoo.data.shards import verified_dataset_sha256
 
         sha = verified_dataset_sha256(path)
+    shifted, shift_sha = (None, None)
+    if task.shift_dataset == task.dataset:  # no shift (a format check): the test jets
+        shifted, shift_sha = test, sha
+    elif task.shift_dataset is not None:
+        shifted, shift_sha = _shifted_jets(task, cap)
     return TaskData(
         train=train,
         val=val,
@@ -184,7 +195,36 @@ def load_task_data(task: Task) -> TaskData:
         dataset_sha256=sha,
         dataset_path=path,
         split_key=split_key(task),
+        shifted=shifted,
+        shift_sha256=shift_sha,
     )
+
+
+def _shifted_jets(task: Task, cap: int | None) -> tuple[Batch, str]:
+    """Every jet of the task's ``shift_dataset`` of its classes (JetNet layout; none of them
+    in the task's training split, unless it names the task's own dataset: then the test split
+    stands in, as a format check), in dataset order with ``index``, and its sha256."""
+    from jetzoo.data import JetDataset
+    from jetzoo.data.shards import verified_dataset_sha256
+
+    if task.family != "jetnet":
+        raise TaskError(f"{task.source or task.name}: field 'shift_dataset': jetnet tasks only")
+    path = resolve_dataset(task, task.shift_dataset)
+    ds = JetDataset(str(path))
+    parts = [
+        ds.get_batch(np.arange(lo, min(lo + _READ_CHUNK, len(ds))))
+        for lo in range(0, len(ds), _READ_CHUNK)
+    ]
+    batch = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    batch["index"] = torch.arange(len(ds))
+    missing = [c for c in task.classes if c not in ds.class_names]
+    if missing:
+        raise TaskSkipped(
+            f"task {task.name}: shift dataset {task.shift_dataset!r} has no class "
+            f"{missing[0]!r} (its classes: {', '.join(ds.class_names)})"
+        )
+    codes = [list(ds.class_names).index(c) for c in task.classes]  # its own class list
+    return restrict_to_classes(batch, codes, cap, task.seed + 3), verified_dataset_sha256(path)
 
 
 def split_key(task: Task) -> str:

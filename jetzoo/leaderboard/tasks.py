@@ -194,6 +194,7 @@ class TierFile:
 
     dataset: Optional[str] = None
     split: Any = None  # three fractions or "published"
+    shift_dataset: Optional[str] = None
     settings: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -213,6 +214,7 @@ class TaskFile:
     description: str = ""
     split: Any = field(default_factory=lambda: [0.8, 0.1, 0.1])
     eval_split: str = "test"
+    shift_dataset: Optional[str] = None
     signal: Optional[List[str]] = None
     background: Optional[List[str]] = None
     signals: Optional[Dict[str, Any]] = None
@@ -252,7 +254,8 @@ class Task:
     metrics: tuple[str, ...]
     description: str = ""
     split: tuple[float, float, float] | str = (0.8, 0.1, 0.1)  # or "published"
-    eval_split: str = "test"
+    eval_split: str = "test"  # or "shifted": every jet of shift_dataset
+    shift_dataset: str | None = None  # jets of another simulator setting (eval_split shifted)
     signal: tuple[str, ...] = ()
     background: tuple[str, ...] = ()
     signals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -286,6 +289,7 @@ class Task:
                 "tier": tier,
                 "dataset": own.get("dataset", self.dataset),
                 "split": own.get("split", self.split),
+                "shift_dataset": own.get("shift_dataset", self.shift_dataset),
             }
         )
 
@@ -416,8 +420,16 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
                 raise _err(source, f"signals.{k}", "overlaps with background")
     split = _parse_split(raw.get("split", [0.8, 0.1, 0.1]), source, "split")
     eval_split = raw.get("eval_split", "test")
-    if eval_split not in ("val", "test"):
-        raise _err(source, "eval_split", f"{eval_split!r} is not 'val' or 'test'")
+    if eval_split not in ("val", "test", "shifted"):
+        raise _err(source, "eval_split", f"{eval_split!r} is not 'val', 'test' or 'shifted'")
+    if (eval_split == "shifted") != ("shift_dataset" in raw):
+        raise _err(
+            source,
+            "shift_dataset",
+            "eval_split: shifted scores the jets of a shift_dataset; name both or neither",
+        )
+    if "accuracy_kept" in raw["metrics"] and eval_split != "shifted":
+        raise _err(source, "metrics", "accuracy_kept needs eval_split: shifted")
     settings = dict(raw.get("settings", {}))
     _check_settings(settings, source, "settings")
     tiers: dict[str, dict[str, Any]] = {}
@@ -455,6 +467,7 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         description=raw.get("description", ""),
         split=split,
         eval_split=eval_split,
+        shift_dataset=raw.get("shift_dataset"),
         signal=signal,
         background=background,
         signals=signals,
