@@ -1,8 +1,9 @@
-"""Wall time of one standard-tier submission (the issue's harness benchmark), per task and
+"""Wall time of one standard-tier submission (the harness's cost), per task and
 evaluation, with the embedding throughput.
 
     python benchmarks/submission_standard.py                       # jbot-s, every evaluation
     python benchmarks/submission_standard.py --evaluations knn linear anomaly-knn ...
+    python benchmarks/submission_standard.py --devices 2    # training jobs in 2 processes
 
 Scores into a temporary store with no embedding cache, so every jet is embedded; needs the
 pinned set ``jetnet-bench-220k`` (``jetzoo/data/catalog.py`` has its command). Prints a table.
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="jbot-s")
     parser.add_argument("--tier", default="standard")
     parser.add_argument("--evaluations", nargs="+", default=None)
+    parser.add_argument("--devices", type=int, default=1, help="processes for training jobs")
     parser.add_argument(
         "--tasks", nargs="+", default=["jetnet-5class", "top-tagging", "anomaly-qcd"]
     )
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             out=tmp,
             cache_dir=Path(tmp) / "cache",
             evaluations=args.evaluations,
+            devices=args.devices,
             progress=False,
         )
         total = time.perf_counter() - t0

@@ -84,7 +84,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("leaderboard", "table"): (
         "jetzoo.leaderboard.paper_tables",
-        "print a seed paper's tables (jbot: Tables 2-4; rs3l) with our models from the store",
+        "print a reference paper's tables (jbot: Tables 2-4; rs3l) with our models from the store",
     ),
     ("leaderboard", "render"): (
         "jetzoo.leaderboard.render",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,3 +114,40 @@ def test_a_changed_finetuning_budget_keeps_the_probe_rows():
     assert still_valid(old_run, other_k) == {"linear", "finetune-llrd", "anomaly-ae"}
     assert "knn_k" in settings_of("knn", old_settings)
     assert set(EVALUATORS["finetune-lora"].uses) >= {"min_steps", "max_steps", "val_checks"}
+
+
+def test_rows_kept_from_an_earlier_run_keep_what_scored_them(
+    tmp_path: Path, monkeypatch, mini_top_yaml
+):
+    import csv
+
+    import jetzoo
+    from jetzoo.leaderboard import submission
+    from jetzoo.leaderboard.render import results_csv
+    from jetzoo.leaderboard.schema import load_result
+    from jetzoo.models.zoo import save_pretrained
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("knn", "linear"))
+    monkeypatch.setattr(
+        submission, "load_task_data", lambda task: synthetic_task_data(task, n_per_class=40)
+    )
+    model = save_pretrained(tiny(), tmp_path / "model", model_name="tiny")
+    kw = dict(quick=True, out=tmp_path / "store", tasks_dir=tasks, progress=False, cache_dir=False)
+    monkeypatch.setattr(submission, "git_commit", lambda: "a" * 40)
+    submission.submit(model, evaluations=["knn"], **kw)
+    before = jetzoo.__version__
+    monkeypatch.setattr(jetzoo, "__version__", "9.9.9")
+    monkeypatch.setattr(submission, "git_commit", lambda: "b" * 40)
+    [path] = submission.submit(model, evaluations=["linear"], **kw)
+    result, _ = load_result(path)
+    run = result["runs"]["quick"]
+    assert (run["jetzoo_version"], run["jetzoo_commit"]) == ("9.9.9", "b" * 40)
+    knn = [r for r in run["results"] if r["evaluation"] == "knn"]
+    assert knn and all(r["scored"]["jetzoo_commit"] == "a" * 40 for r in knn)
+    assert all("scored" not in r for r in run["results"] if r["evaluation"] == "linear")
+    with open(results_csv([result], tmp_path / "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    commits = {(r["evaluation"], r["jetzoo_commit"], r["jetzoo_version"]) for r in rows}
+    assert commits == {("knn", "a" * 40, before), ("linear", "b" * 40, "9.9.9")}

@@ -66,7 +66,7 @@ def test_a_new_file_of_a_shipped_model_is_valid(tmp_path: Path) -> None:
             "field 'model': model 'jbot-s' is a shipped name but these are not its shipped",
         ),
         (
-            lambda o: o["model"].update(id="mine", source="runs/mine/backbone"),
+            lambda o: o["model"].update(id="mine", source="runs/mine/backbone", revision="local"),
             "field 'model': model 'mine' (revision 'local') does not resolve",
         ),
         (

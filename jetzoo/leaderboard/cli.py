@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TIERS,
         default=DEFAULT_TIER,
         help="quick: the embedded sample (CI); standard: the pinned benchmark "
-        "sets (CPU hours); paper: the seed-004 fine-tuning protocol "
+        "sets (CPU hours); paper: the jBOT paper's fine-tuning protocol "
         f"(default {DEFAULT_TIER})",
     )
     parser.add_argument("--quick", action="store_true", help="the same as --tier quick")

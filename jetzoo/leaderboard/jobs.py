@@ -52,6 +52,8 @@ def run_jobs(
     else in a pool of ``workers`` spawned processes (see the module docstring)."""
     from tqdm.auto import tqdm
 
+    if not jobs:
+        return []
     bar = tqdm(total=len(jobs), desc="training jobs", disable=not progress, leave=False)
     if workers <= 1 or len(jobs) <= 1:
         outcomes = []

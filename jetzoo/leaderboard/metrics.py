@@ -1,13 +1,15 @@
 """Leaderboard metrics: accuracy, AUC, ROC, signal efficiency, background rejection, bootstrap.
 
 Every metric takes ``scores`` (higher = more signal-like / more likely that class) and integer
-``target`` labels as tensors or numpy arrays and is computed with torchmetrics where it has the
-metric; ``tests/test_leaderboard_metrics.py`` checks each against scikit-learn.
+``target`` labels as tensors or numpy arrays; ``tests/test_leaderboard_metrics.py`` checks each
+against scikit-learn.
 
-Scores are passed to torchmetrics as *normalised ranks* in [0, 1] (float64, ties kept): ROC-based
-metrics depend only on the order of the scores, and torchmetrics would otherwise squash scores
-outside [0, 1] through a sigmoid/softmax, which merges large scores into ties (an anomaly score of
--1e8 and -2e8 both become 0.0) or, for softmax, changes the per-class order.
+ROC-based metrics (AUC, working points) come from scikit-learn's exact ROC curve in float64,
+every distinct score a threshold (the AUC is its trapezoid, ties counting one half), so scores
+of any range keep their order. Measured reason, against torchmetrics' curve on normalised ranks
+(46k jets, one thread on the loaded 2-core machine): 14 ms against 25 ms per curve, and a
+77k-jet AUC 13 ms against 37 ms; the bootstrap of a standard-tier submission computes some 10^5
+of them.
 
 Working points (the jBOT paper, Table 3) are defined on the exact, threshold-realisable ROC
 curve, without interpolation:
@@ -25,7 +27,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics.functional.classification import binary_auroc, binary_roc, multiclass_accuracy
+from torchmetrics.functional.classification import multiclass_accuracy
 
 ArrayLike = Tensor | np.ndarray | Sequence[float]
 
@@ -43,8 +45,8 @@ def _as_tensor(a: ArrayLike, name: str, dtype: torch.dtype | None = None) -> Ten
     return t
 
 
-def _binary_inputs(scores: ArrayLike, target: ArrayLike) -> tuple[Tensor, Tensor]:
-    """(ranks in [0, 1] float64, target int64) for the binary metrics; validates shapes/labels."""
+def _binary_inputs(scores: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(scores float64, target int64) as numpy for the binary metrics; validates shapes/labels."""
     s = _as_tensor(scores, "scores", torch.float64).reshape(-1)
     y = _as_tensor(target, "target").reshape(-1)
     if s.shape != y.shape:
@@ -56,13 +58,7 @@ def _binary_inputs(scores: ArrayLike, target: ArrayLike) -> tuple[Tensor, Tensor
         raise ValueError(f"binary target must be 0/1, got values {torch.unique(y).tolist()}")
     if y.sum() == 0 or y.sum() == y.numel():
         raise ValueError("binary target needs both classes (signal = 1 and background = 0)")
-    return _ranks(s), y
-
-
-def _ranks(s: Tensor) -> Tensor:
-    """Order-preserving map of ``s`` onto [0, 1] (float64); equal scores stay equal."""
-    uniq, inverse = torch.unique(s, return_inverse=True)
-    return inverse.to(torch.float64) / max(len(uniq) - 1, 1)
+    return s.numpy(), y.numpy()
 
 
 def accuracy(pred_or_scores: ArrayLike, target: ArrayLike, num_classes: int | None = None) -> float:
@@ -82,8 +78,10 @@ def accuracy(pred_or_scores: ArrayLike, target: ArrayLike, num_classes: int | No
 
 def binary_auc(scores: ArrayLike, target: ArrayLike) -> float:
     """Area under the ROC curve of signal (target 1) vs background (target 0)."""
-    s, y = _binary_inputs(scores, target)
-    return float(binary_auroc(s, y))
+    from sklearn.metrics import auc
+
+    fpr, tpr, _ = _sklearn_roc(*_binary_inputs(scores, target))
+    return float(auc(fpr, tpr))
 
 
 def multiclass_auc(scores: ArrayLike, target: ArrayLike) -> Tensor:
@@ -114,24 +112,15 @@ class RocCurve(NamedTuple):
 
 def roc_curve(scores: ArrayLike, target: ArrayLike) -> RocCurve:
     """Exact ROC curve (one point per distinct score), thresholds in the units of ``scores``."""
-    s = _as_tensor(scores, "scores", torch.float64).reshape(-1)
-    ranks, y = _binary_inputs(s, target)
-    fpr, tpr, thr = binary_roc(ranks, y)
-    # torchmetrics works in float32; snap to the exact counts and divide in float64
-    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    fpr = torch.round(fpr.to(torch.float64) * n_neg) / n_neg
-    tpr = torch.round(tpr.to(torch.float64) * n_pos) / n_pos
-    # map rank thresholds back to score values; torchmetrics puts 1.0 (not +inf) first
-    uniq = torch.unique(s)
-    idx = torch.round(thr.to(torch.float64) * max(len(uniq) - 1, 1)).long()
-    thresholds = uniq[idx.clamp(0, len(uniq) - 1)]
-    if fpr[0] != 0 or tpr[0] != 0:  # prepend the "nothing passes" point
-        fpr = torch.cat([fpr.new_zeros(1), fpr])
-        tpr = torch.cat([tpr.new_zeros(1), tpr])
-        thresholds = torch.cat([thresholds.new_full((1,), float("inf")), thresholds])
-    else:
-        thresholds[0] = float("inf")
-    return RocCurve(fpr, tpr, thresholds)
+    fpr, tpr, thresholds = _sklearn_roc(*_binary_inputs(scores, target))
+    return RocCurve(torch.from_numpy(fpr), torch.from_numpy(tpr), torch.from_numpy(thresholds))
+
+
+def _sklearn_roc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    fpr, tpr, thresholds = sk_roc_curve(y, s, drop_intermediate=False)
+    return fpr.astype(np.float64), tpr.astype(np.float64), thresholds.astype(np.float64)
 
 
 def signal_efficiency_at(scores: ArrayLike, target: ArrayLike, bkg_eff: float = 0.1) -> float:

@@ -319,6 +319,7 @@ def results_csv(results: Iterable[dict[str, Any]], path: Path) -> Path:
             if run is None:
                 continue
             for row in run["results"]:
+                scored = row.get("scored", run)  # a row kept from an earlier run: its own
                 writer.writerow(
                     {
                         "model": m["id"],
@@ -337,9 +338,9 @@ def results_csv(results: Iterable[dict[str, Any]], path: Path) -> Path:
                         "baseline": row.get("baseline", ""),
                         "dataset": run["dataset"].get("name", ""),
                         "dataset_sha256": run["dataset"]["sha256"],
-                        "jetzoo_version": run["jetzoo_version"],
-                        "jetzoo_commit": run.get("jetzoo_commit") or "",
-                        "date": run["date"],
+                        "jetzoo_version": scored["jetzoo_version"],
+                        "jetzoo_commit": scored.get("jetzoo_commit") or "",
+                        "date": scored["date"],
                     }
                 )
     atomic_write_text(path, buf.getvalue())
@@ -354,7 +355,7 @@ def _intro() -> list[str]:
         "task's whole test split and the standard deviation over bootstrap resamples of it; "
         "fine-tuning rows are the mean over seeds, with the standard deviation over seeds "
         "beside. Tiers: **standard** (the pinned benchmark sets, `jetzoo/data/catalog.py`), "
-        "**paper** (the seed-004 fine-tuning protocol on the same sets), **quick** (the "
+        "**paper** (the jBOT paper's fine-tuning protocol on the same sets), **quick** (the "
         "embedded sample: a format check for CI, too small to rank models).",
         "",
     ]

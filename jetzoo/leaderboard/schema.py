@@ -56,6 +56,17 @@ _ROW = {
         "baseline": {"type": "boolean"},
         "label_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "details": {"type": ["object", "array"]},
+        # rows kept from an earlier run of other code: what scored them (else the run's)
+        "scored": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["jetzoo_version", "date"],
+            "properties": {
+                "jetzoo_version": {"type": "string"},
+                "jetzoo_commit": {"type": ["string", "null"]},
+                "date": {"type": "string"},
+            },
+        },
     },
 }
 _RUN = {

@@ -109,6 +109,12 @@ def _row(
     }
 
 
+def _auc_and_mean(proba: Tensor, target: Tensor) -> Tensor:
+    """One-vs-rest AUC per class and, last, their mean."""
+    auc = M.multiclass_auc(proba, target)
+    return torch.cat([auc, auc.mean().reshape(1)])
+
+
 def score_classification(
     task: Task,
     evaluation: str,
@@ -143,14 +149,11 @@ def score_classification(
                 seed,
             )
             rows.append(_row(evaluation, name, v, e, n, **extra))
-        elif task.kind == "multiclass" and name == "auc":
-            v, e = _stat(M.multiclass_auc, (proba, target), target, n_boot, seed)
+        elif task.kind == "multiclass" and name == "auc":  # per class and their mean, at once
+            v, e = _stat(_auc_and_mean, (proba, target), target, n_boot, seed)
             for c, cls in enumerate(task.classes):
                 rows.append(_row(evaluation, f"auc[{cls}]", v[c], e[c], n, **extra))
-            v_mean, e_mean = _stat(
-                lambda p, y: M.multiclass_auc(p, y).mean(), (proba, target), target, n_boot, seed
-            )
-            rows.append(_row(evaluation, "auc[mean]", v_mean, e_mean, n, **extra))
+            rows.append(_row(evaluation, "auc[mean]", v[-1], e[-1], n, **extra))
         elif task.kind == "multiclass":
             raise ValueError(f"task {task.name}: metric {name!r} is defined for binary tasks only")
         else:

@@ -63,7 +63,11 @@ def merge_run(
             )
         kept = old_run if valid else None
         keep_rows = (
-            [r for r in kept["results"] if evaluation_base(r["evaluation"]) in valid - new_evals]
+            [
+                _with_provenance(r, kept)
+                for r in kept["results"]
+                if evaluation_base(r["evaluation"]) in valid - new_evals
+            ]
             if kept
             else []
         )
@@ -90,6 +94,16 @@ def merge_run(
         }
         out = {**obj, "runs": {**(existing or {}).get("runs", {}), tier: run}}
         return write_result(path, out, {**keep_roc, **roc})
+
+
+def _with_provenance(row: dict[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` of the stored ``run``, stamped with what scored it (``scored``: version, commit,
+    date) unless it already is: the merged run's own fields name the newest code."""
+    if "scored" in row:
+        return row
+    scored = {"jetzoo_version": run["jetzoo_version"], "date": run["date"]}
+    scored["jetzoo_commit"] = run.get("jetzoo_commit")
+    return {**row, "scored": scored}
 
 
 def still_valid(old_run: dict[str, Any] | None, run_id: Mapping[str, Any]) -> set[str]:
