@@ -151,3 +151,60 @@ def test_rows_kept_from_an_earlier_run_keep_what_scored_them(
         rows = list(csv.DictReader(f))
     commits = {(r["evaluation"], r["jetzoo_commit"], r["jetzoo_version"]) for r in rows}
     assert commits == {("knn", "a" * 40, before), ("linear", "b" * 40, "9.9.9")}
+
+
+def test_a_stopped_submission_resumes_with_the_jobs_left(
+    tmp_path: Path, monkeypatch, mini_top_yaml
+):
+    # a crash after 2 finished jobs; the same command run again trains only the other jobs and
+    # scores as an uninterrupted run; the journal is gone once the result is in the store
+    import dataclasses
+
+    from jetzoo.leaderboard import jobs, submission
+    from jetzoo.leaderboard.schema import load_result
+    from jetzoo.models.zoo import save_pretrained
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    settings = (
+        "bootstrap: 5, seeds: [0, 1], label_fractions: [0.5, 1.0], max_epochs: 1, batch_size: 16"
+    )
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("supervised", settings=settings))
+
+    def data(task):  # synthetic jets standing for a pinned set (a dataset hash: journalled)
+        return dataclasses.replace(
+            synthetic_task_data(task, n_per_class=30), dataset_sha256="f" * 64
+        )
+
+    monkeypatch.setattr(submission, "load_task_data", data)
+    torch.manual_seed(0)
+    model = save_pretrained(tiny(), tmp_path / "model", model_name="tiny")
+    real_run_job, ran = jobs.run_job, []
+
+    def run_job(ctx, job, crash_after=None):
+        if crash_after is not None and len(ran) == crash_after:
+            raise KeyboardInterrupt("stopped by hand")
+        ran.append(job.key())
+        return real_run_job(ctx, job)
+
+    kw = dict(quick=True, tasks_dir=tasks, progress=False, accelerator="cpu")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(jobs, "run_job", lambda ctx, job: run_job(ctx, job, crash_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        submission.submit(model, out=tmp_path / "store", cache_dir=cache, **kw)
+    journalled = sorted(p.name for p in (cache / "jobs").rglob("*.pt"))
+    assert len(journalled) == 2 and not (tmp_path / "store").exists()
+    first = list(ran)
+    ran.clear()
+    monkeypatch.setattr(jobs, "run_job", run_job)
+    [path] = submission.submit(model, out=tmp_path / "store", cache_dir=cache, **kw)
+    assert len(ran) == 2 * 2 - 2 and not set(ran) & set(first)  # 2 seeds x 2 fractions
+    assert not list((cache / "jobs").rglob("*.pt"))
+    ran.clear()
+    [again] = submission.submit(model, out=tmp_path / "fresh", cache_dir=False, **kw)
+    assert len(ran) == 4
+    resumed = load_result(path)[0]["runs"]["quick"]["results"]
+    fresh = load_result(again)[0]["runs"]["quick"]["results"]
+    assert [(r["evaluation"], r["metric"], r["value"], r["seed_std"]) for r in resumed] == [
+        (r["evaluation"], r["metric"], r["value"], r["seed_std"]) for r in fresh
+    ]

@@ -54,7 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="embedding cache (default: $JETZOO_CACHE or ~/.cache/jetzoo/embeddings)",
     )
-    parser.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="keep embeddings in memory only, and no journal of finished training jobs",
+    )
     parser.add_argument(
         "--devices",
         default="1",

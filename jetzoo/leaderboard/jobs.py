@@ -11,17 +11,24 @@ first (the full label fraction) so the pool stays busy.
 
 One large fine-tuning over several GPUs is the other use of a node: that is Lightning's DDP
 (``submit --ddp``), which splits each job's batches instead.
+
+With a :class:`~jetzoo.leaderboard.journal.JobJournal`, each finished job is kept on disk as it
+finishes and a stopped submission, run again, resumes with the jobs left.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
 from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext
+from jetzoo.leaderboard.journal import JobJournal
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,9 @@ class Job:
     evaluation: str
     seed: int
     part: Any
+
+    def key(self) -> tuple[str, int, Any]:
+        return self.evaluation, self.seed, self.part
 
     def cost(self) -> float:
         """A rank for scheduling: the label fraction of a fine-tuning part (larger first)."""
@@ -47,19 +57,47 @@ def run_jobs(
     jobs: Sequence[Job],
     workers: int = 1,
     progress: bool = False,
+    journal: JobJournal | None = None,
 ) -> list[Any]:
     """The outcomes of ``jobs`` (in their order): in this process with ``workers <= 1``,
-    else in a pool of ``workers`` spawned processes (see the module docstring)."""
+    else in a pool of ``workers`` spawned processes (see the module docstring). With a
+    ``journal``, jobs it holds are not run again and each finished job is written to it."""
     from tqdm.auto import tqdm
 
-    if not jobs:
-        return []
-    bar = tqdm(total=len(jobs), desc="training jobs", disable=not progress, leave=False)
-    if workers <= 1 or len(jobs) <= 1:
-        outcomes = []
-        for job in jobs:
-            outcomes.append(run_job(ctx, job))
-            bar.update()
+    outcomes: list[Any] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        found, outcome = journal.load(*job.key()) if journal else (False, None)
+        if found:
+            outcomes[i] = outcome
+        else:
+            todo.append(i)
+    if journal and len(todo) < len(jobs):
+        log.info(
+            "%d of %d training jobs resumed from %s",
+            len(jobs) - len(todo),
+            len(jobs),
+            journal.task_dir,
+        )
+    if not todo:
+        return outcomes
+    bar = tqdm(
+        total=len(jobs),
+        initial=len(jobs) - len(todo),
+        desc="training jobs",
+        disable=not progress,
+        leave=False,
+    )
+
+    def finish(i: int, outcome: Any) -> None:
+        outcomes[i] = outcome
+        if journal:
+            journal.save(*jobs[i].key(), outcome)
+        bar.update()
+
+    if workers <= 1 or len(todo) <= 1:
+        for i in todo:
+            finish(i, run_job(ctx, jobs[i]))
         bar.close()
         return outcomes
     gpu = ctx.accelerator in ("gpu", "cuda") or (
@@ -70,10 +108,9 @@ def run_jobs(
     threads = max(1, torch.get_num_threads() // workers)
     spawn = torch.multiprocessing.get_context("spawn")
     counter = spawn.Value("i", 0)
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost())
-    outcomes: list[Any] = [None] * len(jobs)
+    order = sorted(todo, key=lambda i: -jobs[i].cost())
     with cf.ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)),
+        max_workers=min(workers, len(todo)),
         mp_context=spawn,
         initializer=_start_worker,
         initargs=(ctx.task, ctx.backbone, ctx.data, gpu, threads, counter),
@@ -81,8 +118,7 @@ def run_jobs(
         futures = {pool.submit(_worker_job, jobs[i]): i for i in order}
         try:
             for future in cf.as_completed(futures):
-                outcomes[futures[future]] = future.result()
-                bar.update()
+                finish(futures[future], future.result())
         except BaseException:
             for future in futures:
                 future.cancel()

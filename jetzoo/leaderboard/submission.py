@@ -37,6 +37,7 @@ from jetzoo.leaderboard.cache import EmbeddingCache, default_root
 from jetzoo.leaderboard.errors import SubmissionError
 from jetzoo.leaderboard.evaluators import EVALUATORS, EvalContext, EvalOutput
 from jetzoo.leaderboard.jobs import Job, run_jobs
+from jetzoo.leaderboard.journal import JobJournal, clear_task
 from jetzoo.leaderboard.schema import (
     now_iso,
     result_path,
@@ -97,6 +98,7 @@ class RunSettings:
     evaluations: Sequence[str] | None = None  # run only these (None: all of the task's)
     cache: EmbeddingCache | None = None
     identity_sha256: str | None = None  # cache key of the backbone (None: no caching)
+    journal_root: Path | None = None  # finished training jobs (None: none kept)
 
     @property
     def effective_tier(self) -> str:
@@ -203,8 +205,26 @@ def run_task(
             jobs += [Job(name, seed, part) for seed in seeds for part in ev.parts(ctx)]
         else:
             outputs[name] = {seed: ev.run(ctx, seed) for seed in seeds}
+    journal = None
+    if jobs and settings.journal_root and settings.identity_sha256 and data.dataset_sha256:
+        from jetzoo import __version__
+
+        key = {
+            "task_sha256": task_fingerprint(task),
+            "tier": result.tier,
+            "dataset_sha256": data.dataset_sha256,
+            "split_key": result.split_key,
+            "jetzoo_version": __version__,
+        }
+        journal = JobJournal(
+            settings.journal_root, settings.identity_sha256, task.name, key, dict(task.settings)
+        )
     outcomes = run_jobs(
-        ctx, jobs, workers=settings.workers, progress=settings.progress or settings.job_bar
+        ctx,
+        jobs,
+        workers=settings.workers,
+        progress=settings.progress or settings.job_bar,
+        journal=journal,
     )
     for name, by_seed in outputs.items():
         ev = EVALUATORS[name]
@@ -311,6 +331,7 @@ def submit(
         evaluations=evaluations,
         cache=cache,
         identity_sha256=info.identity_sha256,
+        journal_root=cache.root / "jobs" if cache.root is not None else None,
     )
     written: list[Path] = []
     scored_any = False
@@ -380,6 +401,8 @@ def submit(
         }
         if is_global_zero():  # DDP: only rank 0 writes
             written.append(merge_run(path, obj, tier, new_run, res.roc, force=force))
+            if settings.journal_root is not None:  # its finished jobs are in the store now
+                clear_task(settings.journal_root, info.identity_sha256, task.name)
     for dataset, names in missing.items():
         if dataset:
             print(f"skipped {', '.join(names)}: {_missing_dataset(dataset)}", file=sys.stderr)

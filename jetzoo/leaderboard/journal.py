@@ -1,0 +1,108 @@
+"""A journal of finished training jobs, so a long submission resumes where it stopped.
+
+A standard-tier fine-tuning submission is 27 jobs per task (minutes each on a CPU, hours in
+all for a 200k-parameter backbone). Each finished job's outcome (the trained point's
+validation scores and test-split probabilities) is written at once, atomically, to
+``<root>/<identity12>/<task>/<evaluation>/<key12>/<job>.pt``; the same submission run again
+(after a crash, a stopped sitting, on the same machine) loads those and runs only the rest.
+The key holds everything a job's outcome depends on: the backbone's identity (weights and
+architecture), the task file's sha256, tier, dataset sha256 and split key, the settings the
+evaluation reads and the package version; jobs of another key are never reused. Every entry
+records the git commit that trained it (a resumed run from another commit is logged). The
+task's entries are removed once its result is in the store. The default root is ``jobs/`` in
+the embedding cache (``--no-cache`` keeps no journal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jetzoo.utils.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def job_name(evaluation: str, seed: int, part: Any) -> str:
+    """A file name for one job, e.g. ``finetune-llrd-seed1-0.1-2``."""
+    parts = part if isinstance(part, tuple) else (part,)
+    return "-".join(
+        [evaluation, f"seed{seed}", *(f"{p:g}" if isinstance(p, float) else str(p) for p in parts)]
+    )
+
+
+class JobJournal:
+    """Finished job outcomes of one task run on disk (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        identity: str,
+        task: str,
+        key: dict[str, Any],
+        settings: dict[str, Any],
+    ) -> None:
+        self.task_dir = task_dir(root, identity, task)
+        self.key = {"identity": identity, "task": task, **key}
+        self.settings = settings
+
+    def _key(self, evaluation: str) -> dict[str, Any]:
+        from jetzoo.leaderboard.evaluators import settings_of
+
+        return {
+            **self.key,
+            "evaluation": evaluation,
+            "settings": settings_of(evaluation, self.settings),
+        }
+
+    def _dir(self, evaluation: str) -> Path:
+        text = json.dumps(self._key(evaluation), sort_keys=True, default=str)
+        return self.task_dir / evaluation / hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def _file(self, evaluation: str, seed: int, part: Any) -> Path:
+        return self._dir(evaluation) / f"{job_name(evaluation, seed, part)}.pt"
+
+    def load(self, evaluation: str, seed: int, part: Any) -> tuple[bool, Any]:
+        """(True, outcome) for a finished job, (False, None) otherwise (or if unreadable)."""
+        path = self._file(evaluation, seed, part)
+        if not path.is_file():
+            return False, None
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # a damaged entry is run again, never trusted
+            log.warning("%s: unreadable journal entry (%s); the job runs again", path, err)
+            return False, None
+        from jetzoo.utils.provenance import git_commit
+
+        if entry.get("commit") != git_commit():
+            log.info("%s: resumed from commit %s", path.name, entry.get("commit"))
+        return True, entry["outcome"]
+
+    def save(self, evaluation: str, seed: int, part: Any, outcome: Any) -> None:
+        """Write one finished job's outcome atomically."""
+        from jetzoo.leaderboard.schema import now_iso
+        from jetzoo.utils.provenance import git_commit
+
+        path = self._file(evaluation, seed, part)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(self._key(evaluation), indent=1, default=str)
+            (path.parent / "key.json").write_text(text)
+        with atomic_path(path) as tmp:
+            torch.save({"outcome": outcome, "commit": git_commit(), "date": now_iso()}, tmp)
+
+
+def task_dir(root: str | Path, identity: str, task: str) -> Path:
+    """The journal folder of one backbone's runs of one task."""
+    return Path(root) / identity[:12] / task
+
+
+def clear_task(root: str | Path, identity: str, task: str) -> None:
+    """Remove the task's journal (every key): its result is in the store."""
+    shutil.rmtree(task_dir(root, identity, task), ignore_errors=True)
