@@ -28,6 +28,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "join the parts of a generation split over array-job tasks "
         "(--shard-index/--num-shards), checking every sha256",
     ),
+    ("data", "mix"): (
+        "jetzoo.data.mixture",
+        "join pinned sets of several generator settings into one pre-training mixture "
+        "(composition in its manifest)",
+    ),
     ("data", "make"): (
         "jetzoo.data.make",
         "make a pinned benchmark dataset of the catalog (--list: sizes, times, commands)",

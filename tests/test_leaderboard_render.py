@@ -282,3 +282,27 @@ def test_the_committed_results_csv_is_a_fresh_render(tmp_path: Path):
     loaded = [load_result(p, load_roc=False)[0] for p in sorted(root.glob("results/*/*/*.json"))]
     fresh = results_csv(loaded, tmp_path / "results.csv")
     assert fresh.read_text() == (root / "results.csv").read_text()
+
+
+def test_a_task_group_table_ranks_models_by_their_worst_task():
+    def result(model: str, task: str, value: float) -> dict:
+        row = {"evaluation": "knn", "metric": "accuracy", "value": value, "spread": 0.005}
+        return {
+            "model": {"id": model, "weights_sha256": model[0] * 64},
+            "task": {"name": task, "main_score": "knn/accuracy"},
+            "runs": {"standard": {"results": [row]}},
+        }
+
+    res = [
+        result("a", "transfer-x", 0.60),
+        result("a", "transfer-y", 0.50),
+        result("b", "transfer-x", 0.55),
+        result("b", "transfer-y", 0.54),
+        result("c", "transfer-x", 0.70),  # not scored on every task: no worst, ranked last
+    ]
+    table = main_score_table(
+        res, "standard", ["transfer-x", "transfer-y"], revisions=False, worst=True
+    ).splitlines()
+    assert table[0].startswith("| model | worst<br>`lowest of the group` | transfer-x")
+    assert [line.split(" |")[0] for line in table[2:]] == ["| b", "| a", "| c"]
+    assert "0.5400 ± 0.0050 (transfer-y)" in table[2] and "0.5000" in table[3]

@@ -33,6 +33,131 @@ class PinnedDataset:
     n_jets: int
     embedded: Path | None = None  # shipped inside the package
     rate: float | None = None  # jets/s per worker when it was made (default: its family's)
+    components: tuple[str, ...] = ()  # a mixture: the pinned sets it joins (made first)
+
+
+#: The generator settings of the transfer study: name -> (flags of ``jetzoo generate jetnet``,
+#: what they are, jets/s per worker measured on the development CPU). ``nominal`` is the
+#: default (pTHat > 1 TeV, jets 0.8-1.6 TeV, anti-kT R = 0.8, underlying event off, Pythia's
+#: Monash tune), the setting of jetnet-bench-220k and the zoo's first pre-training set. Each
+#: other setting has a held-out set (the ``transfer-<name>`` tasks; ``a14-ue``'s is
+#: jetnet-shift-a14-15k) and every setting a component of the pre-training mixture
+#: ``jetnet-mix-560k`` (other seeds: never the held-out jets).
+GENERATOR_SETTINGS: dict[str, tuple[str, str, float]] = {
+    "nominal": ("", "jets of pT 0.8-1.6 TeV, R = 0.8, underlying event off, Monash", 270.0),
+    "a14-ue": (
+        "--set 'PartonLevel:MPI = on' --set 'Tune:pp = 21'",
+        "jets of pT 0.8-1.6 TeV, R = 0.8, underlying event on, ATLAS A14 tune",
+        68.0,
+    ),
+    "pt300": (
+        "--pthat-min 280 --pthat-max 600 --jet-pt-min 300 --jet-pt-max 500",
+        "jets of pT 300-500 GeV, R = 0.8, underlying event off, Monash",
+        100.0,
+    ),
+    "pt600-ue": (
+        "--pthat-min 500 --pthat-max 750 --jet-pt-min 550 --jet-pt-max 650 "
+        "--set 'PartonLevel:MPI = on'",
+        "jets of pT 550-650 GeV (the Top Tagging window), R = 0.8, underlying event on, Monash",
+        50.0,
+    ),
+    "pt1500-ue-a14": (
+        "--pthat-min 1250 --jet-pt-min 1300 --jet-pt-max 1700 --set 'PartonLevel:MPI = on' "
+        "--set 'Tune:pp = 21'",
+        "jets of pT 1.3-1.7 TeV, R = 0.8, underlying event on, ATLAS A14 tune",
+        70.0,
+    ),
+    "r04-ue": (
+        "--jet-r 0.4 --set 'PartonLevel:MPI = on'",
+        "R = 0.4 jets of pT 0.8-1.6 TeV, underlying event on, Monash",
+        70.0,
+    ),
+    "r04-a14": (
+        "--jet-r 0.4 --set 'Tune:pp = 21'",
+        "R = 0.4 jets of pT 0.8-1.6 TeV, underlying event off, ATLAS A14 tune",
+        270.0,
+    ),
+    "frag-ue": (
+        "--set 'PartonLevel:MPI = on' --set 'StringZ:aLund = 0.55' --set 'StringZ:bLund = 0.80' "
+        "--set 'StringPT:sigma = 0.40'",
+        "jets of pT 0.8-1.6 TeV, R = 0.8, underlying event on, Monash with other string "
+        "fragmentation (Lund a 0.55, b 0.80, sigma_pT 0.40 GeV; Monash 0.68, 0.98, 0.335)",
+        70.0,
+    ),
+}
+
+#: pinned sha256 of the held-out set of each setting (4,000 jets per class)
+_HELD_OUT_SHA256 = {
+    "pt300": "PENDING",
+    "pt600-ue": "PENDING",
+    "pt1500-ue-a14": "PENDING",
+    "r04-ue": "PENDING",
+    "r04-a14": "PENDING",
+    "frag-ue": "PENDING",
+}
+
+
+#: pinned sha256 of each setting's component of the pre-training mixture (14,000 jets per class)
+_MIX_SHA256 = {
+    "nominal": "PENDING",
+    "a14-ue": "PENDING",
+    "pt300": "PENDING",
+    "pt600-ue": "PENDING",
+    "pt1500-ue-a14": "PENDING",
+    "r04-ue": "PENDING",
+    "r04-a14": "PENDING",
+    "frag-ue": "PENDING",
+}
+MIXTURE = "jetnet-mix-560k"
+_MIXTURE_SHA256 = "PENDING"
+
+
+def _mix_component(k: int, name: str) -> "PinnedDataset":
+    flags, what, rate = GENERATOR_SETTINGS[name]
+    return PinnedDataset(
+        f"jetnet-mix-{name}-70k",
+        "jetnet",
+        f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 14000 --seed {131 + k} "
+        f"--workers 2 --shard-size 2000 {flags} --out data/jetnet-mix-{name}-70k".replace(
+            "  ", " "
+        ),
+        _MIX_SHA256[name],
+        f"component {name} of the pre-training mixture {MIXTURE}: {what}; 14,000 jets per "
+        f"class, seed {131 + k}",
+        70_000,
+        rate=rate,
+    )
+
+
+def _mixture() -> "PinnedDataset":
+    components = tuple(f"jetnet-mix-{name}-70k" for name in GENERATOR_SETTINGS)
+    return PinnedDataset(
+        MIXTURE,
+        "jetnet",
+        f"jetzoo data mix {' '.join(components)} --out data/{MIXTURE}",
+        _MIXTURE_SHA256,
+        "pre-training set built for transfer: 70,000 jets (14,000 per class) of each of "
+        f"{len(components)} generator settings (pT 300 GeV-1.7 TeV, R = 0.8 and 0.4, underlying "
+        "event on and off, Monash and A14 tunes, another string fragmentation); the held-out "
+        "sets of the transfer-* tasks are other seeds",
+        70_000 * len(components),
+        components=components,
+    )
+
+
+def _held_out(k: int, name: str) -> "PinnedDataset":
+    flags, what, rate = GENERATOR_SETTINGS[name]
+    return PinnedDataset(
+        f"jetnet-{name}-test-20k",
+        "jetnet",
+        f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 4000 --seed {121 + k} "
+        f"--workers 2 --shard-size 1000 {flags} --out data/jetnet-{name}-test-20k",
+        _HELD_OUT_SHA256[name],
+        f"held-out set of the transfer-{name} task: {what}; 4,000 jets per class, seed "
+        f"{121 + k} (never used for pre-training)",
+        20_000,
+        rate=rate,
+    )
 
 
 CATALOG: dict[str, PinnedDataset] = {
@@ -95,6 +220,9 @@ CATALOG: dict[str, PinnedDataset] = {
             "0.6/0.1/0.3 by collision, the 30% test part is what the tasks score",
             82_131,
         ),
+        *(_held_out(k, name) for k, name in enumerate(_HELD_OUT_SHA256)),
+        *(_mix_component(k, name) for k, name in enumerate(GENERATOR_SETTINGS)),
+        _mixture(),
     )
 }
 
@@ -105,9 +233,9 @@ RATE_PER_WORKER = {"jetnet": 270.0, "rs3l": 30.0}
 
 
 def estimate(spec: PinnedDataset, workers: int = 2) -> str:
-    """``"about 15 min on 2 workers"``: how long making ``spec`` takes here."""
-    rate = spec.rate or RATE_PER_WORKER[spec.family]
-    seconds = spec.n_jets / (rate * max(workers, 1))
+    """``"about 15 min on 2 workers"``: how long making ``spec`` takes here (a mixture: its
+    components)."""
+    seconds = _seconds(spec, workers)
     if seconds < 90:
         when = f"{seconds:.0f} s"
     elif seconds < 5400:
@@ -115,6 +243,12 @@ def estimate(spec: PinnedDataset, workers: int = 2) -> str:
     else:
         when = f"{seconds / 3600:.1f} h"
     return f"about {when} on {workers} worker{'s' if workers != 1 else ''}"
+
+
+def _seconds(spec: PinnedDataset, workers: int) -> float:
+    if spec.components:
+        return sum(_seconds(CATALOG[c], workers) for c in spec.components)
+    return spec.n_jets / ((spec.rate or RATE_PER_WORKER[spec.family]) * max(workers, 1))
 
 
 class DatasetMissing(DataError):

@@ -624,7 +624,7 @@ def _command(
         f"--seed {seed}",
         f"--shard-size {shard_size}",
     ]
-    for name in ("pthat_min", "pthat_max", "jet_pt_min", "jet_pt_max", "jet_eta_max"):
+    for name in ("pthat_min", "pthat_max", "jet_pt_min", "jet_pt_max", "jet_eta_max", "jet_r"):
         if getattr(config, name) != getattr(d, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(config, name):g}")
     parts += [f"--set '{s}'" for s in config.extra_settings]
@@ -679,6 +679,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--jet-eta-max", type=float, default=d.jet_eta_max, help="jet |eta| cut")
     parser.add_argument(
+        "--jet-r",
+        type=float,
+        default=d.jet_r,
+        help=f"anti-kT radius R (default {d.jet_r:g}); truth matching and the containment of "
+        "t/W/Z decays use the same R",
+    )
+    parser.add_argument(
         "--set",
         dest="settings",
         action="append",
@@ -708,6 +715,8 @@ def make_config(args: argparse.Namespace) -> GeneratorConfig:
         jet_pt_min=args.jet_pt_min,
         jet_pt_max=args.jet_pt_max,
         jet_eta_max=args.jet_eta_max,
+        jet_r=args.jet_r,
+        match_dr=args.jet_r,
         pairs=args.pairs,
         extra_settings=tuple(base["extra_settings"]) + tuple(args.settings),
     )

@@ -29,8 +29,8 @@ def listing(workers: int) -> str:
     for spec in catalog.CATALOG.values():
         where = status(spec)
         when = "" if where == "embedded" else f", {catalog.estimate(spec, workers)}"
-        lines.append(f"  {spec.name:<20} {where:<9} {spec.n_jets:>9,} jets{when}")
-        lines.append(f"  {'':<20} {spec.description}")
+        lines.append(f"  {spec.name:<30} {where:<9} {spec.n_jets:>9,} jets{when}")
+        lines.append(f"  {'':<30} {spec.description}")
     return "\n".join(lines)
 
 
@@ -58,7 +58,20 @@ def make(name: str, workers: int = 2) -> int:
         print(f"{name} is embedded in the package ({spec.embedded}); nothing to make")
         return 0
     folder = catalog.data_root() / name
-    if status(spec) == "missing":
+    if status(spec) == "missing" and spec.components:  # a mixture: its components, then mix
+        from jetzoo.data.mixture import mix
+
+        for component in spec.components:
+            code = make(component, workers)
+            if code:
+                return code
+        print(f"making {name}: `{spec.command}`")
+        try:
+            mix([catalog.data_root() / c for c in spec.components], folder, command=spec.command)
+        except DataError as err:
+            print(f"jetzoo data make: error: {err}", file=sys.stderr)
+            return 1
+    elif status(spec) == "missing":
         argv = command_argv(spec, workers)
         print(
             f"making {name}: {spec.n_jets:,} jets, {catalog.estimate(spec, workers)}; "

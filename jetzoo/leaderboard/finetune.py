@@ -280,7 +280,6 @@ class PointResult:
     n_train: int = 0
     steps: int = 0  # optimiser steps taken
     best_step: int = 0  # the step of the kept state (model selection on validation)
-    lora_impl: str | None = None
     model: JetClassifier | None = None  # CPU, eval mode (None when not kept)
 
     def scan_row(self) -> dict[str, float]:
@@ -302,7 +301,6 @@ class FineTuneResult:
     scan: list[dict[str, float]] = field(default_factory=list)
     trainable_params: int = 0
     n_train: int = 0
-    lora_impl: str | None = None
     model: JetClassifier | None = None  # the selected classifier (CPU, eval mode)
 
 
@@ -311,7 +309,7 @@ def build_classifier(
     num_classes: int,
     settings: FineTuneSettings,
     classes: Sequence[str] | None = None,
-) -> tuple[JetClassifier, str | None]:
+) -> JetClassifier:
     """A fresh :class:`JetClassifier` for ``settings.mode`` (copies the backbone; ``scratch``
     rebuilds it from its config with random weights; ``linear`` freezes it)."""
     from jetzoo.models.registry import random_init_like
@@ -323,16 +321,13 @@ def build_classifier(
     net.train()  # a loaded backbone is in eval mode; fine-tuning uses its dropout
     for p in net.parameters():
         p.requires_grad_(True)
-    lora_impl = (
+    if settings.mode == "lora":
         apply_lora(net, settings.lora_rank, target_modules=settings.lora_targets)
-        if settings.mode == "lora"
-        else None
-    )
     if settings.mode == "linear":
         net.requires_grad_(False)
         net.eval()  # a frozen backbone keeps its dropout off
     torch.manual_seed(settings.seed)
-    return JetClassifier(net, num_classes, settings.head_dropout, classes=classes), lora_impl
+    return JetClassifier(net, num_classes, settings.head_dropout, classes=classes)
 
 
 def param_groups_for(
@@ -485,7 +480,7 @@ def train_point(
     train = labelled_subset(train, settings)
     n_train = len(train["label"])
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    model, lora_impl = build_classifier(backbone, num_classes, settings, classes)
+    model = build_classifier(backbone, num_classes, settings, classes)
     groups = param_groups_for(model, settings, point["base_lr"], point["decay"])
     module = FineTuneModule(model, groups)
     callbacks, resume_from = _sitting_callbacks(
@@ -515,7 +510,6 @@ def train_point(
         n_train=n_train,
         steps=trainer.global_step,
         best_step=selector.best_step,
-        lora_impl=lora_impl,
         model=model if keep_model else None,
     )
 
@@ -530,7 +524,6 @@ def select_point(points: Sequence[PointResult]) -> FineTuneResult:
         scan=[p.scan_row() for p in points],
         trainable_params=best.trainable_params,
         n_train=best.n_train,
-        lora_impl=best.lora_impl,
         model=best.model,
     )
 

@@ -80,15 +80,20 @@ def load_results(results_dir: str | Path) -> list[tuple[Path, dict[str, Any], di
     return sorted(loaded, key=lambda t: (t[1]["model"]["id"], t[1]["task"]["name"]))
 
 
-def _task_info() -> tuple[dict[str, str], dict[str, int]]:
-    """Descriptions and kind order (multiclass, binary, anomaly) of the repository's tasks."""
+def _task_info() -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
+    """Descriptions, kind order (multiclass, binary, anomaly) and groups of the repository's
+    tasks."""
     from jetzoo.leaderboard.tasks import KINDS, TaskError, load_tasks
 
     try:
         tasks = load_tasks()
     except TaskError:  # descriptions are decoration only
-        return {}, {}
-    return ({t.name: t.summary for t in tasks}, {t.name: KINDS.index(t.kind) for t in tasks})
+        return {}, {}, {}
+    return (
+        {t.name: t.summary for t in tasks},
+        {t.name: KINDS.index(t.kind) for t in tasks},
+        {t.name: t.group for t in tasks if t.group},
+    )
 
 
 def _model_key(result: dict[str, Any], revisions: bool = True) -> str:
@@ -113,10 +118,16 @@ def main_score(result: dict[str, Any], tier: str) -> dict[str, Any] | None:
 
 
 def main_score_table(
-    results: list[dict[str, Any]], tier: str, tasks: list[str], revisions: bool = True
+    results: list[dict[str, Any]],
+    tier: str,
+    tasks: list[str],
+    revisions: bool = True,
+    worst: bool = False,
 ) -> str:
     """Models x tasks of their main scores at ``tier``, best first on the first task; a row
-    per model revision, or per model with ``revisions=False`` (results of one revision each)."""
+    per model revision, or per model with ``revisions=False`` (results of one revision each).
+    ``worst``: a first column with the lowest main score over the tasks (for a model scored on
+    all of them; a group of tasks of one metric), the rows sorted by it."""
     cells: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for res in results:
         row = main_score(res, tier)
@@ -124,6 +135,13 @@ def main_score_table(
             cells[_model_key(res, revisions)][res["task"]["name"]] = row
     tasks = [t for t in tasks if any(t in c for c in cells.values())]
     heads = {res["task"]["name"]: res["task"]["main_score"] for res in results}
+    if worst:
+        for model, row in cells.items():
+            if all(t in row for t in tasks):
+                low = min((row[t] for t in tasks), key=lambda r: r["value"])
+                row["worst"] = {**low, "task": next(t for t in tasks if row[t] is low)}
+        heads["worst"] = "lowest of the group"
+        tasks = ["worst", *tasks]
     lines = [
         "| model | " + " | ".join(f"{t}<br>`{heads[t]}`" for t in tasks) + " |",
         "|---|" + "---|" * len(tasks),
@@ -137,6 +155,7 @@ def main_score_table(
     for model in sorted(cells, key=sort_key):
         vals = [
             _fmt(r["value"], r["spread"], r.get("seed_std"), len(r.get("seeds", [])))
+            + (f" ({r['task']})" if t == "worst" else "")
             if (r := cells[model].get(t))
             else ""
             for t in tasks
@@ -408,8 +427,15 @@ def _entries_table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def _main_tables(
-    results: list[dict[str, Any]], tiers: list[str], tasks: list[str], revisions: bool
+    results: list[dict[str, Any]],
+    tiers: list[str],
+    tasks: list[str],
+    revisions: bool,
+    groups: dict[str, str] | None = None,
 ) -> list[str]:
+    """Per tier: one main-score table per task family, then one per task group (``groups``:
+    task -> group; a group's tasks leave the family table) with the group's worst score."""
+    groups = groups or {}
     lines: list[str] = []
     families = list(dict.fromkeys(r["task"]["family"] for r in results))
     for tier in tiers:
@@ -417,10 +443,24 @@ def _main_tables(
             continue
         lines += [f"## Tier `{tier}`: main scores", ""]
         for family in families:  # one table per task family: models of one data family
-            mine = [r for r in results if r["task"]["family"] == family]
+            mine = [
+                r
+                for r in results
+                if r["task"]["family"] == family and r["task"]["name"] not in groups
+            ]
             if any(tier in r["runs"] for r in mine):
                 names = [t for t in tasks if any(r["task"]["name"] == t for r in mine)]
                 lines += [main_score_table(mine, tier, names, revisions), ""]
+        for group in dict.fromkeys(groups.values()):
+            mine = [r for r in results if groups.get(r["task"]["name"]) == group]
+            if any(tier in r["runs"] for r in mine):
+                names = [t for t in tasks if any(r["task"]["name"] == t for r in mine)]
+                lines += [
+                    f"Task group `{group}` ({len(names)} tasks), worst task first:",
+                    "",
+                    main_score_table(mine, tier, names, revisions, worst=True),
+                    "",
+                ]
     return lines
 
 
@@ -434,7 +474,7 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
     results = [r for _, r, _ in loaded]
     current, older = board.split_revisions(results)
     main_ids = {(r["model"]["id"], board.identity_of(r)) for r in current}
-    descriptions, kinds = _task_info()
+    descriptions, kinds, groups = _task_info()
     tasks = sorted(
         dict.fromkeys(r["task"]["name"] for r in results), key=lambda t: (kinds.get(t, 9), t)
     )
@@ -447,7 +487,7 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
         "supervised-from-scratch baseline is a row of each task table.",
         "",
         *_entries_table(results),
-        *_main_tables(current, tiers, tasks, revisions=False),
+        *_main_tables(current, tiers, tasks, revisions=False, groups=groups),
     ]
     for tier in tiers:
         for task in tasks:
@@ -507,7 +547,7 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, out: str | Path = DEFAULT_
         "model), and the main scores of the older revisions.",
         "",
         *_revision_table(results),
-        *_main_tables(older, tiers, tasks, revisions=True),
+        *_main_tables(older, tiers, tasks, revisions=True, groups=groups),
     ]
     readme = out / "README.md"
     results_csv(results, out / "results.csv")

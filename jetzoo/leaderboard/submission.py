@@ -230,9 +230,7 @@ def run_task(
         ev = EVALUATORS[name]
         for seed in dict.fromkeys(j.seed for j in jobs if j.evaluation == name):
             mine = [o for j, o in zip(jobs, outcomes) if (j.evaluation, j.seed) == (name, seed)]
-            by_seed[seed] = ev.combine(ctx, seed, mine)
-    for name, by_seed in outputs.items():
-        ev = EVALUATORS[name]
+            by_seed[seed] = ev.combine(ctx, seed, mine)  # a training evaluation's jobs
         seeds = list(by_seed)
         per_seed: dict[str, dict[int, list[dict[str, Any]]]] = {}
         for seed in seeds:

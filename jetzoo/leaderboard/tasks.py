@@ -221,6 +221,7 @@ class TaskFile:
     settings: Dict[str, Any] = field(default_factory=dict)
     data: Dict[str, Any] = field(default_factory=dict)
     main_score: Optional[str] = None
+    group: Optional[str] = None
     tiers: Dict[str, TierFile] = field(default_factory=dict)
 
 
@@ -263,6 +264,7 @@ class Task:
     data: Mapping[str, Any] = field(default_factory=dict)  # extra loader arguments
     source: Path | None = None
     main_score: str = ""  # "evaluation/metric", e.g. "knn/accuracy"
+    group: str | None = None  # tasks of one group are summarised together (their worst score)
     tiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     tier: str | None = None  # set by for_tier
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # as the file states them
@@ -475,6 +477,7 @@ def parse_task(raw: Mapping[str, Any], source: Any = "<task>") -> Task:
         data=dict(raw.get("data", {})),
         source=Path(source) if isinstance(source, (str, Path)) else None,
         main_score=main_score,
+        group=raw.get("group"),
         tiers=tiers,
         own_settings=settings,
     )
