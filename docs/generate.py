@@ -69,16 +69,32 @@ def shipped_table(results: list[dict[str, Any]], link: str = "zoo/{name}.md") ->
     scores at the standard tier (from the store)."""
     from jetzoo.leaderboard import board
     from jetzoo.leaderboard.render import main_score
+    from jetzoo.leaderboard.tasks import load_tasks
 
+    groups = {t.name: t.group for t in load_tasks() if t.group}
     current, _ = board.split_revisions(results)
     scores: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     tasks: list[str] = []
+    members: dict[str, set[str]] = defaultdict(set)  # group -> its tasks in the store
     for r in current:
         row = main_score(r, "standard")
-        if row is not None and r["task"]["family"] == "jetnet":
-            scores[r["model"]["id"]][r["task"]["name"]] = row
-            if r["task"]["name"] not in tasks:
-                tasks.append(r["task"]["name"])
+        name = r["task"]["name"]
+        if row is None or r["task"]["family"] != "jetnet":
+            continue
+        if name in groups:  # a task group is one column: its worst task
+            members[groups[name]].add(name)
+            scores[r["model"]["id"]].setdefault(f"{groups[name]} (worst)", {})[name] = row
+        else:
+            scores[r["model"]["id"]][name] = row
+            if name not in tasks:
+                tasks.append(name)
+    for group, names in members.items():
+        column = f"{group} (worst)"
+        tasks.append(column)
+        for model, cells in scores.items():
+            rows = cells.pop(column, {})
+            if set(rows) == names:  # scored on every task of the group
+                cells[column] = min(rows.values(), key=lambda row: row["value"])
     order = {"jetnet-5class": 0, "top-tagging": 1, "anomaly-qcd": 2}
     tasks.sort(key=lambda t: (order.get(t, 9), t))
     lines = [
@@ -148,8 +164,9 @@ def benchmark_page() -> str:
         "",
         "## Tasks",
         "",
-        "| task | family | kind | classes | main score | standard-tier data | evaluations |",
-        "|---|---|---|---|---|---|---|",
+        "| task | family | group | kind | classes | main score | standard-tier data "
+        "| evaluations |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for t in tasks:
         std = t.for_tier("standard")
@@ -159,7 +176,8 @@ def benchmark_page() -> str:
         if t.kind == "anomaly":
             classes += f" (background: {', '.join(t.background)})"
         lines.append(
-            f"| {t.name} | {t.family} | {t.kind} | {classes} | `{t.main_score}` | "
+            f"| {t.name} | {t.family} | {t.group or ''} | {t.kind} | {classes} | "
+            f"`{t.main_score}` | "
             f"`{std.dataset}` | {', '.join(t.evaluations)} |"
         )
     lines += [""]

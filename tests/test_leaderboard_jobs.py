@@ -208,3 +208,54 @@ def test_a_stopped_submission_resumes_with_the_jobs_left(
     assert [(r["evaluation"], r["metric"], r["value"], r["seed_std"]) for r in resumed] == [
         (r["evaluation"], r["metric"], r["value"], r["seed_std"]) for r in fresh
     ]
+
+
+def test_a_pool_worker_ends_with_its_submission(tmp_path: Path):
+    # a submission killed by hand (SIGKILL: no cleanup runs) leaves no worker training on
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "from jetzoo.leaderboard.jobs import _exit_with_parent\n"
+        "def child(parent, path):\n"
+        "    _exit_with_parent(parent, every=0.1)\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=child, args=(os.getpid(), sys.argv[1]))\n"
+        "    p.start()\n"
+        "    time.sleep(120)\n"
+    )
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        deadline = time.time() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.time() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+
+        def running() -> bool:
+            try:
+                state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                return False
+            return state != "Z"
+
+        deadline = time.time() + 10
+        while running() and time.time() < deadline:
+            time.sleep(0.1)
+        assert not running()
+    finally:
+        parent.kill()
+        if pid_file.is_file() and pid_file.read_text():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -88,11 +88,11 @@ GENERATOR_SETTINGS: dict[str, tuple[str, str, float]] = {
 
 #: pinned sha256 of the held-out set of each setting (4,000 jets per class)
 _HELD_OUT_SHA256 = {
-    "pt300": "PENDING",
+    "pt300": "9d6b9c9e62fccf7dfed7dab7a17e8e779f1673ac1c43dafa2cea385d0e4c278d",
     "pt600-ue": "PENDING",
     "pt1500-ue-a14": "PENDING",
     "r04-ue": "PENDING",
-    "r04-a14": "PENDING",
+    "r04-a14": "7827a24fe1938e83b8418e773a15746d456c8b8a14ca15817c54769c5940d729",
     "frag-ue": "PENDING",
 }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -113,7 +114,7 @@ def run_jobs(
         max_workers=min(workers, len(todo)),
         mp_context=spawn,
         initializer=_start_worker,
-        initargs=(ctx.task, ctx.backbone, ctx.data, gpu, threads, counter),
+        initargs=(ctx.task, ctx.backbone, ctx.data, gpu, threads, counter, os.getpid()),
     ) as pool:
         futures = {pool.submit(_worker_job, jobs[i]): i for i in order}
         try:
@@ -131,9 +132,27 @@ def run_jobs(
 _WORKER: dict[str, Any] = {}  # the context of this worker process (set by _start_worker)
 
 
-def _start_worker(task: Any, backbone: Any, data: Any, gpu: bool, threads: int, counter: Any):
+def _exit_with_parent(parent: int, every: float = 2.0) -> None:
+    """End this worker when the submission that spawned it is gone (killed, crashed): an
+    orphaned pool worker would otherwise train on, holding a CPU or GPU."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _start_worker(
+    task: Any, backbone: Any, data: Any, gpu: bool, threads: int, counter: Any, parent: int
+):
     import logging
 
+    _exit_with_parent(parent)
     with counter.get_lock():
         index = counter.value
         counter.value += 1

@@ -463,6 +463,15 @@ def train(
             dataset["sha256"] = dataset_sha
         if cfg.data.classes:
             dataset["classes"] = list(cfg.data.classes)
+        from jetzoo.data.mixture import composition
+
+        data_path = resolve_data_path(cfg, source)
+        mixture = composition(data_path) if data_path.is_dir() else None
+        if mixture:  # a mixture of generator settings: what the backbone was trained on
+            dataset["mixture"] = [
+                {k: c.get(k) for k in ("name", "dataset_sha256", "command", "n_jets")}
+                for c in mixture
+            ]
         training = {
             k: summary[k]
             for k in (
