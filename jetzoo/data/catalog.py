@@ -89,11 +89,11 @@ GENERATOR_SETTINGS: dict[str, tuple[str, str, float]] = {
 #: pinned sha256 of the held-out set of each setting (4,000 jets per class)
 _HELD_OUT_SHA256 = {
     "pt300": "9d6b9c9e62fccf7dfed7dab7a17e8e779f1673ac1c43dafa2cea385d0e4c278d",
-    "pt600-ue": "PENDING",
-    "pt1500-ue-a14": "PENDING",
-    "r04-ue": "PENDING",
+    "pt600-ue": "80fd66fe52ed7a3ab9d616dcd1447f4ad7fcd71900dc3a2e01c886c15eeae8d5",
+    "pt1500-ue-a14": "6c32974ed6de73ef96734318b50d3b9792e7b44d56801a18ec90f756072b3867",
+    "r04-ue": "d7e1d03b9dc86a2ca051dafb8f73489c44b9d1ce8147527a9049de8d2adb2fed",
     "r04-a14": "7827a24fe1938e83b8418e773a15746d456c8b8a14ca15817c54769c5940d729",
-    "frag-ue": "PENDING",
+    "frag-ue": "bd2c3954c9192f5dfd02721990ed7753c8847470f9355633ad2ba00bfd1ac462",
 }
 
 

@@ -118,6 +118,11 @@ class Evaluator:
         """The outputs of one seed from its parts' outcomes (in :meth:`parts` order)."""
         return [out for outcome in outcomes for out in outcome]
 
+    def outcome_types(self) -> list[type]:
+        """The classes a part's outcome is made of besides tensors and plain containers (what
+        the job journal may unpickle with ``torch.load(weights_only=True)``)."""
+        return [EvalOutput]
+
 
 def settings_of(evaluation: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The task settings the rows of ``evaluation`` (a row name or an evaluator name) depend
@@ -263,6 +268,11 @@ class _FineTune(Evaluator):
             k,
             keep_model=False,
         )
+
+    def outcome_types(self) -> list[type]:
+        from jetzoo.leaderboard.finetune import PointResult
+
+        return [PointResult]
 
     def combine(self, ctx: EvalContext, seed: int, outcomes: list[Any]) -> list[EvalOutput]:
         from jetzoo.leaderboard.finetune import select_point

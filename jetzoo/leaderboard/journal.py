@@ -73,8 +73,11 @@ class JobJournal:
         path = self._file(evaluation, seed, part)
         if not path.is_file():
             return False, None
+        from jetzoo.leaderboard.evaluators import EVALUATORS
+
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=False)
+            with torch.serialization.safe_globals(EVALUATORS[evaluation].outcome_types()):
+                entry = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # a damaged entry is run again, never trusted
             log.warning("%s: unreadable journal entry (%s); the job runs again", path, err)
             return False, None
