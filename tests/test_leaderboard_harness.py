@@ -51,6 +51,10 @@ def tiny(seed: int = 0):
     return create_backbone("jbot-s", embed_dim=16, depth=1, dropout=0.0).eval()
 
 
+def _seed(command: str) -> str:
+    return command.split("--seed ")[1].split()[0]
+
+
 def test_repository_tasks_have_tiers_and_main_scores() -> None:
     tasks = {t.name: t for t in load_tasks()}
     assert tasks["jetnet-5class"].main_score == "knn/accuracy"
@@ -61,7 +65,15 @@ def test_repository_tasks_have_tiers_and_main_scores() -> None:
         bench = "rs3l-bench-78k" if t.family == "rs3l" else "jetnet-bench-220k"
         assert t.for_tier("quick").dataset.endswith("-sample")
         std, paper = t.for_tier("standard"), t.for_tier("paper")
-        assert std.dataset == paper.dataset == bench
+        if t.group == "generator-settings":  # held-out jets of another generator setting
+            assert std.dataset == paper.dataset and std.dataset != bench
+            spec = catalog.get(std.dataset)
+            assert "never used for pre-training" in spec.description
+            mixed = catalog.get(catalog.MIXTURE).components
+            assert std.dataset not in mixed
+            assert _seed(spec.command) not in {_seed(catalog.get(c).command) for c in mixed}
+        else:
+            assert std.dataset == paper.dataset == bench
         assert std.settings["label_fractions"] == [0.01, 0.1, 1.0]
         assert std.settings["seeds"] == [0, 1, 2] and std.settings["max_jets"] is None
         # the paper tier is jBOT's LLRD protocol

@@ -77,6 +77,27 @@ def test_card_without_results_or_data_claims_nothing():
     assert "No leaderboard results yet" in card.text
 
 
+def test_card_says_what_it_was_trained_on_and_where_it_held():
+    torch.manual_seed(0)
+    config = build_config(create_backbone("jbot-s"))
+    rows = [
+        {"task": t, "evaluation": "knn", "metric": "accuracy", "value": v}
+        for t, v in (("jetnet-5class", 0.625), ("transfer-pt300", 0.60), ("transfer-r04-ue", 0.55))
+    ]
+    mixture = [{"name": "jetnet-mix-pt300-70k"}, {"name": "jetnet-mix-r04-ue-70k"}]
+    config = {
+        **config,
+        "dataset": {"path": "data/jetnet-mix-560k", "mixture": mixture},
+        "results": {"results": rows},
+    }
+    text = render_model_card(config, n_params=1)
+    assert "a mixture of 2 generator settings (`jetnet-mix-pt300-70k`, `jetnet-mix-r04" in text
+    assert "pt300 0.600, r04-ue 0.550 against 0.625 on the default setting" in text
+    assert "the worst is r04-ue" in text
+    plain = render_model_card(build_config(create_backbone("jbot-s")), n_params=1)
+    assert "Not measured here on other generator settings" in plain
+
+
 def test_render_folder_matches_saved_card(tmp_path):
     torch.manual_seed(0)
     folder = save_pretrained(create_backbone("ae"), tmp_path / "m", results=RESULTS)

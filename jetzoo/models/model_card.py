@@ -251,7 +251,8 @@ def _limitations(config: dict[str, Any], family: str) -> str:
 def _measured_transfer(config: dict[str, Any]) -> str | None:
     """One sentence: the frozen kNN accuracy on held-out jets of each generator setting (the
     ``generator-settings`` task group) from the card's results, the worst named."""
-    rows = ((config.get("results") or {}).get("results")) or []
+    results = config.get("results") or []
+    rows = results.get("results") or [] if isinstance(results, dict) else results
     knn = {
         r["task"]: r["value"]
         for r in rows
