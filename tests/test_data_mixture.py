@@ -112,3 +112,15 @@ def test_data_make_builds_a_catalog_mixture(parts, tmp_path: Path, monkeypatch) 
     manifest = json.loads((tmp_path / "c-mix" / "manifest.json").read_text())
     assert manifest["dataset_sha256"] == expected
     assert manifest["command"] == "jetzoo data mix c-r08 c-r04 --out data/c-mix"
+
+
+def test_every_catalog_set_is_pinned_and_the_mixture_names_its_components() -> None:
+    for name, spec in catalog.CATALOG.items():
+        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0, name
+        assert all(
+            c in catalog.CATALOG and not catalog.CATALOG[c].components for c in spec.components
+        )
+    mixture = catalog.get(catalog.MIXTURE)
+    assert len(mixture.components) == len(catalog.GENERATOR_SETTINGS) == 8
+    assert mixture.n_jets == sum(catalog.get(c).n_jets for c in mixture.components)
+    assert mixture.command.split()[3:-2] == list(mixture.components)

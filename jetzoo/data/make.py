@@ -85,7 +85,12 @@ def make(name: str, workers: int = 2) -> int:
     except DataError as err:
         print(f"jetzoo data make: error: {err}", file=sys.stderr)
         return 1
-    print(f"{name}: {folder}, every shard matches the pinned sha256 {spec.sha256[:16]}...")
+    if spec.sha256 == "PENDING":  # a set being added to the catalog: pin what was made
+        from jetzoo.data.shards import verified_dataset_sha256
+
+        print(f"{name}: {folder}, not pinned yet; its sha256 is {verified_dataset_sha256(folder)}")
+    else:
+        print(f"{name}: {folder}, every shard matches the pinned sha256 {spec.sha256[:16]}...")
     return 0
 
 
