@@ -113,20 +113,28 @@ MIXTURE = "jetnet-mix-560k"
 _MIXTURE_SHA256 = "bad69cde2c820ea5ab1481ea241c9776829ec74c608440772432b35691a71900"
 
 
-def _mix_component(k: int, name: str) -> "PinnedDataset":
+def _setting_set(
+    name: str, seed: int, jets_per_class: int, shard_size: int, role: str
+) -> "PinnedDataset":
+    """The pinned set of generator setting ``name``: a held-out set (``role`` "test") or a
+    component of the pre-training mixture ("mix")."""
     flags, what, rate = GENERATOR_SETTINGS[name]
+    folder = f"jetnet-{name}-test-20k" if role == "test" else f"jetnet-mix-{name}-70k"
+    n_jets = 5 * jets_per_class
+    command = (
+        f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class {jets_per_class} "
+        f"--seed {seed} --workers 2 --shard-size {shard_size} {flags} --out data/{folder}"
+    )
+    description = (
+        f"held-out set of the transfer-{name} task: {what}; {jets_per_class:,} jets per class, "
+        f"seed {seed} (never used for pre-training)"
+        if role == "test"
+        else f"component {name} of the pre-training mixture {MIXTURE}: {what}; "
+        f"{jets_per_class:,} jets per class, seed {seed}"
+    )
+    sha = (_HELD_OUT_SHA256 if role == "test" else _MIX_SHA256)[name]
     return PinnedDataset(
-        f"jetnet-mix-{name}-70k",
-        "jetnet",
-        f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 14000 --seed {131 + k} "
-        f"--workers 2 --shard-size 2000 {flags} --out data/jetnet-mix-{name}-70k".replace(
-            "  ", " "
-        ),
-        _MIX_SHA256[name],
-        f"component {name} of the pre-training mixture {MIXTURE}: {what}; 14,000 jets per "
-        f"class, seed {131 + k}",
-        70_000,
-        rate=rate,
+        folder, "jetnet", command.replace("  ", " "), sha, description, n_jets, rate=rate
     )
 
 
@@ -143,21 +151,6 @@ def _mixture() -> "PinnedDataset":
         "sets of the transfer-* tasks are other seeds",
         70_000 * len(components),
         components=components,
-    )
-
-
-def _held_out(k: int, name: str) -> "PinnedDataset":
-    flags, what, rate = GENERATOR_SETTINGS[name]
-    return PinnedDataset(
-        f"jetnet-{name}-test-20k",
-        "jetnet",
-        f"jetzoo generate jetnet --classes q,g,t,w,z --jets-per-class 4000 --seed {121 + k} "
-        f"--workers 2 --shard-size 1000 {flags} --out data/jetnet-{name}-test-20k",
-        _HELD_OUT_SHA256[name],
-        f"held-out set of the transfer-{name} task: {what}; 4,000 jets per class, seed "
-        f"{121 + k} (never used for pre-training)",
-        20_000,
-        rate=rate,
     )
 
 
@@ -221,8 +214,8 @@ CATALOG: dict[str, PinnedDataset] = {
             "0.6/0.1/0.3 by collision, the 30% test part is what the tasks score",
             82_131,
         ),
-        *(_held_out(k, name) for k, name in enumerate(_HELD_OUT_SHA256)),
-        *(_mix_component(k, name) for k, name in enumerate(GENERATOR_SETTINGS)),
+        *(_setting_set(n, 121 + k, 4000, 1000, "test") for k, n in enumerate(_HELD_OUT_SHA256)),
+        *(_setting_set(n, 131 + k, 14000, 2000, "mix") for k, n in enumerate(GENERATOR_SETTINGS)),
         _mixture(),
     )
 }
