@@ -210,6 +210,63 @@ def test_a_stopped_submission_resumes_with_the_jobs_left(
     ]
 
 
+@pytest.mark.parametrize("change", ["commit", "training code"])
+def test_a_resume_across_code_changes(tmp_path: Path, monkeypatch, mini_top_yaml, change):
+    # 2 of 4 jobs journalled at commit a; the rerun at commit b resumes them and the result
+    # names commit a; had the training code's source changed, every job trains again
+    import dataclasses
+
+    from jetzoo.leaderboard import jobs, journal, submission
+    from jetzoo.leaderboard.schema import load_result
+    from jetzoo.models.zoo import save_pretrained
+    from jetzoo.utils import provenance
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    settings = "bootstrap: 5, seeds: [0, 1], label_fractions: [0.5, 1.0], max_epochs: 1"
+    (tasks / "mini-top.yaml").write_text(mini_top_yaml("supervised", settings=settings))
+    monkeypatch.setattr(
+        submission,
+        "load_task_data",
+        lambda task: dataclasses.replace(
+            synthetic_task_data(task, n_per_class=30), dataset_sha256="f" * 64
+        ),
+    )
+    torch.manual_seed(0)
+    model = save_pretrained(tiny(), tmp_path / "model", model_name="tiny")
+    real_run_job, ran = jobs.run_job, []
+
+    def run_job(ctx, job, crash_after=None):
+        if crash_after is not None and len(ran) == crash_after:
+            raise KeyboardInterrupt("stopped by hand")
+        ran.append(job.key())
+        return real_run_job(ctx, job)
+
+    def at_commit(sha):
+        monkeypatch.setattr(provenance, "git_commit", lambda: sha)
+        monkeypatch.setattr(submission, "git_commit", lambda: sha)
+
+    kw = dict(quick=True, tasks_dir=tasks, progress=False, accelerator="cpu")
+    cache, store = tmp_path / "cache", tmp_path / "store"
+    at_commit("a" * 40)
+    monkeypatch.setattr(jobs, "run_job", lambda ctx, job: run_job(ctx, job, crash_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        submission.submit(model, out=store, cache_dir=cache, **kw)
+    ran.clear()
+    at_commit("b" * 40)
+    if change == "training code":
+        code = journal.training_code_sha256()
+        monkeypatch.setattr(journal, "training_code_sha256", lambda: code[::-1])
+    monkeypatch.setattr(jobs, "run_job", run_job)
+    [path] = submission.submit(model, out=store, cache_dir=cache, **kw)
+    run = load_result(path)[0]["runs"]["quick"]
+    assert run["jetzoo_commit"] == "b" * 40
+    if change == "commit":
+        assert len(ran) == 2 and run["resumed_commits"] == ["a" * 40]
+    else:
+        assert len(ran) == 4 and "resumed_commits" not in run
+
+
 def test_a_pool_worker_ends_with_its_submission(tmp_path: Path):
     # a submission killed by hand (SIGKILL: no cleanup runs) leaves no worker training on
     import os

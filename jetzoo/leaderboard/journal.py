@@ -7,9 +7,12 @@ validation scores and test-split probabilities) is written at once, atomically, 
 (after a crash, a stopped sitting, on the same machine) loads those and runs only the rest.
 The key holds everything a job's outcome depends on: the backbone's identity (weights and
 architecture), the task file's sha256, tier, dataset sha256 and split key, the settings the
-evaluation reads and the package version; jobs of another key are never reused. Every entry
-records the git commit that trained it (a resumed run from another commit is logged). The
-task's entries are removed once its result is in the store. The default root is ``jobs/`` in
+evaluation reads, the package version and the sha256 of the training code's source
+(:data:`TRAINING_CODE`: a change to how a job trains starts its jobs afresh, a change elsewhere
+keeps them); jobs of another key are never reused. Every entry records the git commit that
+trained it; the commits of resumed jobs other than the running one are listed in
+:attr:`JobJournal.resumed_commits`, and the result file records them. The task's entries are
+removed once its result is in the store. The default root is ``jobs/`` in
 the embedding cache (``--no-cache`` keeps no journal).
 """
 
@@ -27,6 +30,34 @@ import torch
 from jetzoo.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
+
+# The modules whose source decides what a training job computes (the fine-tuning loop, the
+# evaluators, the job runner, the probes and batching, the classifier and backbones).
+TRAINING_CODE = (
+    "jetzoo.leaderboard.batches",
+    "jetzoo.leaderboard.evaluators",
+    "jetzoo.leaderboard.finetune",
+    "jetzoo.leaderboard.jobs",
+    "jetzoo.leaderboard.probes",
+    "jetzoo.models.classifier",
+    "jetzoo.models.dropout",
+    "jetzoo.models.heads",
+    "jetzoo.models.rs3l_backbone",
+    "jetzoo.models.transformer",
+)
+
+
+def training_code_sha256(modules: tuple[str, ...] = TRAINING_CODE) -> str:
+    """sha256 over the source files of ``modules`` (names and bytes, in order)."""
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(name)
+        digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def job_name(evaluation: str, seed: int, part: Any) -> str:
@@ -49,8 +80,14 @@ class JobJournal:
         settings: dict[str, Any],
     ) -> None:
         self.task_dir = task_dir(root, identity, task)
-        self.key = {"identity": identity, "task": task, **key}
+        self.key = {
+            "identity": identity,
+            "task": task,
+            "training_code_sha256": training_code_sha256(),
+            **key,
+        }
         self.settings = settings
+        self.resumed_commits: set[str] = set()  # of loaded jobs trained at another commit
 
     def _key(self, evaluation: str) -> dict[str, Any]:
         from jetzoo.leaderboard.evaluators import settings_of
@@ -83,8 +120,10 @@ class JobJournal:
             return False, None
         from jetzoo.utils.provenance import git_commit
 
-        if entry.get("commit") != git_commit():
-            log.info("%s: resumed from commit %s", path.name, entry.get("commit"))
+        commit = entry.get("commit")
+        if commit != git_commit():
+            log.info("%s: resumed from commit %s", path.name, commit)
+            self.resumed_commits.add(str(commit))
         return True, entry["outcome"]
 
     def save(self, evaluation: str, seed: int, part: Any, outcome: Any) -> None:

@@ -91,6 +91,8 @@ _RUN = {
         },
         "jetzoo_version": {"type": "string"},
         "jetzoo_commit": {"type": ["string", "null"]},  # the code's git commit (None: a wheel)
+        # commits of journalled training jobs resumed into this run, other than jetzoo_commit
+        "resumed_commits": {"type": "array", "items": {"type": "string"}},
         "date": {"type": "string", "format": "date-time"},
         "devices": {"type": ["integer", "string"]},
         "wall_seconds": {"type": "number", "minimum": 0},

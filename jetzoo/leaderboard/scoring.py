@@ -91,6 +91,7 @@ class TaskResult:
     dataset_path: str | None = None
     split_key: str | None = None
     n_test: int = 0
+    resumed_commits: list[str] = field(default_factory=list)  # journalled jobs of other commits
 
 
 Scored = tuple[list[dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]

@@ -226,6 +226,8 @@ def run_task(
         progress=settings.progress or settings.job_bar,
         journal=journal,
     )
+    if journal is not None:
+        result.resumed_commits = sorted(journal.resumed_commits)
     for name, by_seed in outputs.items():
         ev = EVALUATORS[name]
         for seed in dict.fromkeys(j.seed for j in jobs if j.evaluation == name):
@@ -380,6 +382,7 @@ def submit(
             },
             "jetzoo_version": __version__,
             "jetzoo_commit": git_commit(),
+            **({"resumed_commits": res.resumed_commits} if res.resumed_commits else {}),
             "date": now_iso(),
             "devices": f"ddp:{devices}" if ddp else devices,
             "wall_seconds": round(time.perf_counter() - t0, 1),
