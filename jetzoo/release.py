@@ -15,6 +15,8 @@ finds it offline on any install) and its card in ``model_cards/<name>.md``. Ship
    at each label fraction against the supervised-from-scratch baseline of the same file;
 4. re-saves the folder with ``model_name = name``, the results and the comparisons in
    ``config.json`` (the weights' bytes, hence their sha256, do not change) and renders the card.
+   The card keeps each task's main metric for every evaluation (:func:`card_rows`); every other
+   metric stays in the store folder it names.
 """
 
 from __future__ import annotations
@@ -104,6 +106,24 @@ def compare(
                     f"{ref_id} {evaluation}",
                 )
     return out
+
+
+def card_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``result`` (:func:`load_store_folder`) a card shows: each task's main
+    metric (``knn/accuracy`` keeps ``accuracy``) for every evaluation, without per-seed
+    details or the dataset, which the card names once per task."""
+    main = result.get("main", {})
+
+    def metric(task: str) -> str | None:
+        score = main.get(task)
+        return score.split("/", 1)[1] if score and "/" in score else None
+
+    drop = ("details", "per_seed", "dataset", "dataset_sha256")
+    return [
+        {k: v for k, v in r.items() if k not in drop}
+        for r in result["results"]
+        if metric(r["task"]) in (None, r["metric"])
+    ]
 
 
 def _check_architecture(model: Any, name: str, folder: Path) -> None:
@@ -242,10 +262,7 @@ def ship(
                 r["task"]: {"name": r["dataset"], "sha256": r["dataset_sha256"]}
                 for r in result["results"]
             },
-            "results": [
-                {k: v for k, v in r.items() if k not in ("details", "per_seed")}
-                for r in result["results"]
-            ],
+            "results": card_rows(result),
         }
     out = save_pretrained(
         model,

@@ -139,6 +139,13 @@ def test_ship_writes_package_folder_card_and_loads_by_name(
         "name": "jetnet-bench-220k",
         "sha256": "b" * 64,
     }
+    # the card keeps each task's main metric (every evaluation); the store keeps the rest
+    assert {(r["task"], r["evaluation"], r["metric"]) for r in config["results"]["results"]} == {
+        ("jetnet-5class", "knn", "accuracy"),
+        ("jetnet-5class", "finetune-llrd-10%", "accuracy"),
+        ("jetnet-5class", "supervised-10%", "accuracy"),
+        ("anomaly-qcd", "anomaly-knn", "auc[union]"),
+    }
     card = (cards / "jbot-s.md").read_text()
     assert card == (out / "README.md").read_text()
     assert "### Against baselines" in card and "| +0.2000 |" in card

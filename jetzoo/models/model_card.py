@@ -43,13 +43,25 @@ def normalize_results(results: Any, default_dataset: str = "jetnet") -> list[dic
 
     Accepts ``None``; a list of dicts with ``task``, ``metric``, ``value`` (optional
     ``evaluation``, ``label_fraction``, ``dataset``, ``split``, ``task_type``); a leaderboard
-    result file ``{"results": [...], ...}`` (:mod:`jetzoo.leaderboard.schema`); or a mapping
-    ``{task: {metric: value}}``. A ``ValueError`` names the offending entry.
+    result file ``{"results": [...], ...}`` (:mod:`jetzoo.leaderboard.schema`; a shipped card's
+    ``datasets`` map names each task's data once); or a mapping ``{task: {metric: value}}``. A
+    ``ValueError`` names the offending entry.
     """
     if results is None:
         return []
     if isinstance(results, dict) and "results" in results:
-        return normalize_results(results["results"], default_dataset)
+        datasets = results.get("datasets") or {}
+        rows = [
+            {
+                "dataset": datasets.get(r.get("task"), {}).get("name"),
+                "dataset_sha256": datasets.get(r.get("task"), {}).get("sha256"),
+                **r,
+            }
+            if isinstance(r, dict)
+            else r
+            for r in results["results"]
+        ]
+        return normalize_results(rows, default_dataset)
     rows: list[dict[str, Any]] = []
     if isinstance(results, dict):
         for task, metrics in results.items():
