@@ -336,7 +336,9 @@ def _results_provenance(results: Any) -> str:
         f"leaderboard submit --tier {results.get('tier', 'standard')}`, jetzoo "
         f"{results.get('jetzoo_version')}, {str(results.get('date'))[:10]}). Main scores: "
         f"{main or 'not recorded'}. Evaluation data (sha256): "
-        f"{datasets or 'not recorded'}.\n\n"
+        f"{datasets or 'not recorded'}. The rows below are each task's main metric for every "
+        "evaluation; every other metric (per class, per seed, the ROC curves) is in that "
+        "folder.\n\n"
     )
 
 
@@ -362,7 +364,7 @@ def _comparisons_table(rows: list[dict[str, Any]] | None) -> str:
         "",
         "Values are `value ± bootstrap spread` on the task's test split.",
         "",
-        "### All leaderboard rows",
+        "### Leaderboard rows",
         "",
         "",
     ]
