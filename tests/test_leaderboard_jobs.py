@@ -153,56 +153,78 @@ def test_rows_kept_from_an_earlier_run_keep_what_scored_them(
     assert commits == {("knn", "a" * 40, before), ("linear", "b" * 40, "9.9.9")}
 
 
+class StoppedSubmission:
+    """A submission of 4 training jobs (supervised, 2 seeds x 2 label fractions) on synthetic
+    jets standing for a pinned set, stopped by hand after 2 finished jobs; ``rerun()`` runs the
+    same command again, ``ran`` lists the jobs each run trained."""
+
+    def __init__(self, tmp_path: Path, monkeypatch, mini_top_yaml) -> None:
+        import dataclasses
+
+        from jetzoo.leaderboard import jobs, submission
+        from jetzoo.models.zoo import save_pretrained
+
+        tasks = tmp_path / "tasks"
+        tasks.mkdir()
+        settings = (
+            "bootstrap: 5, seeds: [0, 1], label_fractions: [0.5, 1.0], max_epochs: 1, "
+            "batch_size: 16"
+        )
+        (tasks / "mini-top.yaml").write_text(mini_top_yaml("supervised", settings=settings))
+        monkeypatch.setattr(
+            submission,
+            "load_task_data",
+            lambda task: dataclasses.replace(
+                synthetic_task_data(task, n_per_class=30), dataset_sha256="f" * 64
+            ),
+        )
+        torch.manual_seed(0)
+        self.model = save_pretrained(tiny(), tmp_path / "model", model_name="tiny")
+        self.cache, self.store = tmp_path / "cache", tmp_path / "store"
+        self.kw = dict(quick=True, tasks_dir=tasks, progress=False, accelerator="cpu")
+        self.ran: list = []
+        self._monkeypatch, self._real = monkeypatch, jobs.run_job
+        self._patch(crash_after=2)
+        with pytest.raises(KeyboardInterrupt):
+            submission.submit(self.model, out=self.store, cache_dir=self.cache, **self.kw)
+
+    def _patch(self, crash_after: int | None) -> None:
+        from jetzoo.leaderboard import jobs
+
+        def run_job(ctx, job):
+            if crash_after is not None and len(self.ran) == crash_after:
+                raise KeyboardInterrupt("stopped by hand")
+            self.ran.append(job.key())
+            return self._real(ctx, job)
+
+        self._monkeypatch.setattr(jobs, "run_job", run_job)
+
+    def rerun(self, out: Path | None = None, cache: Path | bool | None = None) -> Path:
+        from jetzoo.leaderboard import submission
+
+        self.ran.clear()
+        self._patch(crash_after=None)
+        cache = self.cache if cache is None else cache
+        [path] = submission.submit(self.model, out=out or self.store, cache_dir=cache, **self.kw)
+        return path
+
+
 def test_a_stopped_submission_resumes_with_the_jobs_left(
     tmp_path: Path, monkeypatch, mini_top_yaml
 ):
     # a crash after 2 finished jobs; the same command run again trains only the other jobs and
     # scores as an uninterrupted run; the journal is gone once the result is in the store
-    import dataclasses
-
-    from jetzoo.leaderboard import jobs, submission
     from jetzoo.leaderboard.schema import load_result
-    from jetzoo.models.zoo import save_pretrained
 
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    settings = (
-        "bootstrap: 5, seeds: [0, 1], label_fractions: [0.5, 1.0], max_epochs: 1, batch_size: 16"
-    )
-    (tasks / "mini-top.yaml").write_text(mini_top_yaml("supervised", settings=settings))
-
-    def data(task):  # synthetic jets standing for a pinned set (a dataset hash: journalled)
-        return dataclasses.replace(
-            synthetic_task_data(task, n_per_class=30), dataset_sha256="f" * 64
-        )
-
-    monkeypatch.setattr(submission, "load_task_data", data)
-    torch.manual_seed(0)
-    model = save_pretrained(tiny(), tmp_path / "model", model_name="tiny")
-    real_run_job, ran = jobs.run_job, []
-
-    def run_job(ctx, job, crash_after=None):
-        if crash_after is not None and len(ran) == crash_after:
-            raise KeyboardInterrupt("stopped by hand")
-        ran.append(job.key())
-        return real_run_job(ctx, job)
-
-    kw = dict(quick=True, tasks_dir=tasks, progress=False, accelerator="cpu")
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(jobs, "run_job", lambda ctx, job: run_job(ctx, job, crash_after=2))
-    with pytest.raises(KeyboardInterrupt):
-        submission.submit(model, out=tmp_path / "store", cache_dir=cache, **kw)
-    journalled = sorted(p.name for p in (cache / "jobs").rglob("*.pt"))
-    assert len(journalled) == 2 and not (tmp_path / "store").exists()
-    first = list(ran)
-    ran.clear()
-    monkeypatch.setattr(jobs, "run_job", run_job)
-    [path] = submission.submit(model, out=tmp_path / "store", cache_dir=cache, **kw)
-    assert len(ran) == 2 * 2 - 2 and not set(ran) & set(first)  # 2 seeds x 2 fractions
-    assert not list((cache / "jobs").rglob("*.pt"))
-    ran.clear()
-    [again] = submission.submit(model, out=tmp_path / "fresh", cache_dir=False, **kw)
-    assert len(ran) == 4
+    stopped = StoppedSubmission(tmp_path, monkeypatch, mini_top_yaml)
+    journalled = sorted(p.name for p in (stopped.cache / "jobs").rglob("*.pt"))
+    assert len(journalled) == 2 and not stopped.store.exists()
+    first = list(stopped.ran)
+    path = stopped.rerun()
+    assert len(stopped.ran) == 2 * 2 - 2 and not set(stopped.ran) & set(first)
+    assert not list((stopped.cache / "jobs").rglob("*.pt"))
+    again = stopped.rerun(out=tmp_path / "fresh", cache=False)
+    assert len(stopped.ran) == 4
     resumed = load_result(path)[0]["runs"]["quick"]["results"]
     fresh = load_result(again)[0]["runs"]["quick"]["results"]
     assert [(r["evaluation"], r["metric"], r["value"], r["seed_std"]) for r in resumed] == [
@@ -214,57 +236,26 @@ def test_a_stopped_submission_resumes_with_the_jobs_left(
 def test_a_resume_across_code_changes(tmp_path: Path, monkeypatch, mini_top_yaml, change):
     # 2 of 4 jobs journalled at commit a; the rerun at commit b resumes them and the result
     # names commit a; had the training code's source changed, every job trains again
-    import dataclasses
-
-    from jetzoo.leaderboard import jobs, journal, submission
+    from jetzoo.leaderboard import journal, submission
     from jetzoo.leaderboard.schema import load_result
-    from jetzoo.models.zoo import save_pretrained
     from jetzoo.utils import provenance
-
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    settings = "bootstrap: 5, seeds: [0, 1], label_fractions: [0.5, 1.0], max_epochs: 1"
-    (tasks / "mini-top.yaml").write_text(mini_top_yaml("supervised", settings=settings))
-    monkeypatch.setattr(
-        submission,
-        "load_task_data",
-        lambda task: dataclasses.replace(
-            synthetic_task_data(task, n_per_class=30), dataset_sha256="f" * 64
-        ),
-    )
-    torch.manual_seed(0)
-    model = save_pretrained(tiny(), tmp_path / "model", model_name="tiny")
-    real_run_job, ran = jobs.run_job, []
-
-    def run_job(ctx, job, crash_after=None):
-        if crash_after is not None and len(ran) == crash_after:
-            raise KeyboardInterrupt("stopped by hand")
-        ran.append(job.key())
-        return real_run_job(ctx, job)
 
     def at_commit(sha):
         monkeypatch.setattr(provenance, "git_commit", lambda: sha)
         monkeypatch.setattr(submission, "git_commit", lambda: sha)
 
-    kw = dict(quick=True, tasks_dir=tasks, progress=False, accelerator="cpu")
-    cache, store = tmp_path / "cache", tmp_path / "store"
     at_commit("a" * 40)
-    monkeypatch.setattr(jobs, "run_job", lambda ctx, job: run_job(ctx, job, crash_after=2))
-    with pytest.raises(KeyboardInterrupt):
-        submission.submit(model, out=store, cache_dir=cache, **kw)
-    ran.clear()
+    stopped = StoppedSubmission(tmp_path, monkeypatch, mini_top_yaml)
     at_commit("b" * 40)
     if change == "training code":
         code = journal.training_code_sha256()
         monkeypatch.setattr(journal, "training_code_sha256", lambda: code[::-1])
-    monkeypatch.setattr(jobs, "run_job", run_job)
-    [path] = submission.submit(model, out=store, cache_dir=cache, **kw)
-    run = load_result(path)[0]["runs"]["quick"]
+    run = load_result(stopped.rerun())[0]["runs"]["quick"]
     assert run["jetzoo_commit"] == "b" * 40
     if change == "commit":
-        assert len(ran) == 2 and run["resumed_commits"] == ["a" * 40]
+        assert len(stopped.ran) == 2 and run["resumed_commits"] == ["a" * 40]
     else:
-        assert len(ran) == 4 and "resumed_commits" not in run
+        assert len(stopped.ran) == 4 and "resumed_commits" not in run
 
 
 def test_a_pool_worker_ends_with_its_submission(tmp_path: Path):
