@@ -110,19 +110,15 @@ def compare(
 
 def card_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of ``result`` (:func:`load_store_folder`) a card shows: each task's main
-    metric (``knn/accuracy`` keeps ``accuracy``) for every evaluation, without per-seed
-    details or the dataset, which the card names once per task."""
-    main = result.get("main", {})
-
-    def metric(task: str) -> str | None:
-        score = main.get(task)
-        return score.split("/", 1)[1] if score and "/" in score else None
-
+    metric (:func:`_metric_for`, the one :func:`compare` uses) for every evaluation, without
+    per-seed details or the dataset, which the card names once per task."""
+    rows, main = _rows(result), dict(result.get("main", {}))
+    metric = {task: _metric_for(task, rows, main) for (task, _, _) in rows}
     drop = ("details", "per_seed", "dataset", "dataset_sha256")
     return [
         {k: v for k, v in r.items() if k not in drop}
         for r in result["results"]
-        if metric(r["task"]) in (None, r["metric"])
+        if r["metric"] == metric[r["task"]]
     ]
 
 
