@@ -152,6 +152,7 @@ n = 3 if rank == 0 else 5
 full, offset = gather_with_grad(torch.arange(n * 2.0).view(n, 2) + 100 * rank)
 torch.save({"grad_a": a.grad, "grad_b": b.grad, "full": full, "offset": offset},
            f"{store}.rank{rank}.pt")
+dist.barrier()  # no rank tears gloo down while the other is still in a collective (SIGABRT)
 dist.destroy_process_group()
 """
 
