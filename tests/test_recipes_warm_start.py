@@ -3,6 +3,7 @@ weights, with fresh heads; bad sources are named."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,10 +119,22 @@ def test_run_with_init_from_starts_at_the_source(tmp_path: Path) -> None:
     ]
     recipe = str(ROOT / "recipes" / "jbot-s.yaml")
     source = _trained_jbot(3)
-    ckpt = tmp_path / "source.ckpt"
-    torch.save({"state_dict": source.state_dict()}, ckpt)
+    ckpt = tmp_path / "source-run" / "checkpoints" / "last.ckpt"  # a run's checkpoint
+    ckpt.parent.mkdir(parents=True)
+    (ckpt.parent.parent / "config.yaml").write_text("data:\n  path: data/jetnet-700k\n")
+    torch.save({"state_dict": source.state_dict(), "epoch": 3, "global_step": 40}, ckpt)
     res = train(recipe, [*tiny, f"init_from={ckpt}", f"output.dir={tmp_path / 'run'}"])
     assert res.trainer.global_step == 1
+    # the backbone's record and card say what it started from and what that had seen
+    config = json.loads((tmp_path / "run" / "backbone" / "config.json").read_text())
+    assert config["training"]["init_from"] == {
+        "source": str(ckpt),
+        "epochs": 4,
+        "global_step": 40,
+        "dataset": "data/jetnet-700k",
+    }
+    card = (tmp_path / "run" / "backbone" / "README.md").read_text()
+    assert f"started from the weights of `{ckpt}` after 4 epochs, trained on `jetnet-700k`" in card
     after = res.module.backbone.state_dict()
     moved = max(
         (after[k] - v).abs().max().item()

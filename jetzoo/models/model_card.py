@@ -242,6 +242,14 @@ def _limitations(config: dict[str, Any], family: str) -> str:
             "default tune, no underlying event, anti-kT R = 0.8, jets of 800-1600 GeV at "
             "particle level (no detector)."
         )
+    start = (config.get("training") or {}).get("init_from")
+    if isinstance(start, dict) and start.get("source"):
+        seen = f", trained on `{Path(str(start['dataset'])).name}`" if start.get("dataset") else ""
+        epochs = f" after {start['epochs']} epochs" if start.get("epochs") else ""
+        trained += (
+            f" The run started from the weights of `{start['source']}`{epochs}{seen} "
+            "(`init_from`), and went on from there."
+        )
     return "\n".join(
         [
             f"{trained} Meant for frozen embeddings (tagging, anomaly searches) on such jets "

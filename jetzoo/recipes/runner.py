@@ -485,6 +485,10 @@ def train(
                 "world_size",
             )
         }
+        if cfg.init_from is not None:  # the weights it started from, and what they saw
+            from jetzoo.recipes.warm_start import describe_source
+
+            training["init_from"] = describe_source(cfg.init_from)
         training["device"] = str(trainer.strategy.root_device)
         training["threads"] = torch.get_num_threads()
         # how to repeat the run: the recipe file and the overrides given on the command line

@@ -18,12 +18,14 @@ the run's own checkpoint replaces these weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 
-__all__ = ["backbone_states", "checkpoint_backbone_state", "warm_start"]
+__all__ = ["backbone_states", "checkpoint_backbone_state", "describe_source", "warm_start"]
 
 _PREFIX = {"student": "backbone.", "teacher": "teacher.backbone."}
 
@@ -90,3 +92,34 @@ def warm_start(module: nn.Module, source: str | Path) -> None:
             raise ValueError(
                 f"{source}: its backbone does not fit the recipe's ({' '.join(first[:3])})"
             ) from err
+
+
+def describe_source(source: str | Path) -> dict[str, object]:
+    """What ``init_from`` started a run from, for its backbone's record and card:
+    ``{"source", "dataset", "epochs", "jets_seen"}``, each known part (the run a checkpoint
+    belongs to: its ``config.yaml`` and ``summary.json``; a model folder: its ``config.json``)."""
+    path = Path(source)
+    out: dict[str, object] = {"source": str(source)}
+    if path.suffix == ".ckpt":
+        run = path.parent.parent
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            out["epochs"] = int(ckpt["epoch"]) + 1
+            out["global_step"] = int(ckpt["global_step"])
+        except Exception:  # noqa: BLE001 - the record is best effort; warm_start checks the file
+            pass
+        try:
+            data = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("data") or {}
+            out["dataset"] = str(data["path"])
+        except (OSError, KeyError, TypeError, yaml.YAMLError):
+            pass
+        return out
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            dataset = json.loads(config.read_text()).get("dataset") or {}
+            if dataset.get("path"):
+                out["dataset"] = str(dataset["path"])
+        except (OSError, ValueError):
+            pass
+    return out
