@@ -74,7 +74,11 @@ def test_repository_tasks_have_tiers_and_main_scores() -> None:
             assert _seed(spec.command) not in {_seed(catalog.get(c).command) for c in mixed}
         else:
             assert std.dataset == paper.dataset == bench
-        assert std.settings["label_fractions"] == [0.01, 0.1, 1.0]
+        if t.name in ("rs3l-gluon-tagging", "rs3l-tau-tagging"):  # the RS3L paper's Fig. 6
+            assert std.settings["label_fractions"] == [0.01, 0.03, 0.1, 1.0]
+            assert std.settings["lora_rank"] == paper.settings["lora_rank"] == 1
+        else:
+            assert std.settings["label_fractions"] == [0.01, 0.1, 1.0]
         assert std.settings["seeds"] == [0, 1, 2] and std.settings["max_jets"] is None
         # the paper tier is jBOT's LLRD protocol
         assert paper.settings["decays"] == [0.6, 0.65, 0.7, 0.75, 0.8]
@@ -238,6 +242,12 @@ def test_submit_merges_skips_and_caches(tmp_path: Path, monkeypatch, embedded_ro
     computed.clear()
     assert submit(model_dir, ["top-tagging", "jetnet-5class"], evaluations=["knn"], **kwargs) == []
     assert computed == [] and all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
+    # a run scored on other bytes than the set's pin is not "already scored" (a re-pinned set)
+    pin = type("Pin", (), {"sha256": "0" * 64})
+    with monkeypatch.context() as m:
+        m.setattr(submission, "catalog", type("Catalog", (), {"CATALOG": {"jetnet-sample": pin}}))
+        rescored = submit(model_dir, ["top-tagging"], evaluations=["knn"], **kwargs)
+    assert rescored == [out / "tiny" / identity[:12] / "top-tagging.json"]
     # a new evaluation is merged: its rows join the knn rows; its embeddings are cached
     computed.clear()
     [path] = submit(model_dir, ["top-tagging"], evaluations=["linear"], **kwargs)

@@ -112,6 +112,11 @@ def test_a_changed_finetuning_budget_keeps_the_probe_rows():
     assert still_valid(old_run, {"task_sha256": "b" * 64, "settings": old_settings}) == set()
     other_k = {"task_sha256": "a" * 64, "settings": {**old_settings, "knn_k": 5}}
     assert still_valid(old_run, other_k) == {"linear", "finetune-llrd", "anomaly-ae"}
+    # rows of other jets (a re-pinned set) hold for nothing
+    old_run["dataset"] = {"sha256": "c" * 64}
+    same = {"task_sha256": "a" * 64, "settings": old_settings, "dataset": {"sha256": "c" * 64}}
+    assert still_valid(old_run, same) == {"knn", "linear", "finetune-llrd", "anomaly-ae"}
+    assert still_valid(old_run, {**same, "dataset": {"sha256": "d" * 64}}) == set()
     assert "knn_k" in settings_of("knn", old_settings)
     assert set(EVALUATORS["finetune-lora"].uses) >= {"min_steps", "max_steps", "val_checks"}
 

@@ -108,10 +108,14 @@ def _with_provenance(row: dict[str, Any], run: Mapping[str, Any]) -> dict[str, A
 
 def still_valid(old_run: dict[str, Any] | None, run_id: Mapping[str, Any]) -> set[str]:
     """The evaluations of ``old_run`` whose rows hold under the run identity ``run_id``
-    (``task_sha256`` and ``settings``): the same task file and the same values of the settings
-    each evaluation depends on (:func:`jetzoo.leaderboard.evaluators.settings_of`), so a
-    changed fine-tuning budget leaves the probes' rows standing. Skipped evaluations count."""
+    (``task_sha256``, ``settings`` and, where known, ``dataset.sha256``): the same task file,
+    the same jets and the same values of the settings each evaluation depends on
+    (:func:`jetzoo.leaderboard.evaluators.settings_of`), so a changed fine-tuning budget leaves
+    the probes' rows standing. Skipped evaluations count."""
     if old_run is None or old_run["task_sha256"] != run_id["task_sha256"]:
+        return set()
+    jets = (run_id.get("dataset") or {}).get("sha256")
+    if jets is not None and old_run["dataset"]["sha256"] != jets:  # rows of other jets
         return set()
     names = {evaluation_base(r["evaluation"]) for r in old_run.get("results", [])}
     names |= {k.split("/", 1)[1] for k in old_run.get("skipped", {})}

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from jetzoo.data import catalog
 from jetzoo.leaderboard.backbones import load_model, verify_dataset
 from jetzoo.leaderboard.batches import Batch, select
 from jetzoo.leaderboard.cache import EmbeddingCache, default_root
@@ -342,7 +343,13 @@ def submit(
         path = result_path(out, info.id, info.identity_sha256, task.name)
         existing, _ = existing_result(path)
         fingerprint = task_fingerprint(resolved)
-        run_id = {"task_sha256": fingerprint, "settings": jsonable(resolved.settings)}
+        run_id: dict[str, Any] = {
+            "task_sha256": fingerprint,
+            "settings": jsonable(resolved.settings),
+        }
+        pinned = catalog.CATALOG.get(str(resolved.dataset))
+        if pinned is not None:  # a store run on other bytes of the set is not "already scored"
+            run_id["dataset"] = {"sha256": pinned.sha256}
         old_run = (existing or {}).get("runs", {}).get(tier)
         valid = still_valid(old_run, run_id)  # evaluations whose stored rows still hold
         scored = {evaluation_base(r["evaluation"]) for r in (old_run or {}).get("results", [])}
@@ -417,8 +424,6 @@ def submit(
 
 def _missing_dataset(name: str) -> str:
     """One line: the pinned set ``name`` is missing, its size, time and the command."""
-    from jetzoo.data import catalog
-
     spec = catalog.get(name)
     return (
         f"dataset {name} is not in {catalog.data_root()} ({spec.n_jets:,} jets, "
