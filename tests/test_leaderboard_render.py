@@ -216,6 +216,29 @@ def test_board_ranks_one_revision_per_model_and_keeps_the_rest_in_history(
     assert board.entry_kind("my-model") == "pre-trained"
 
 
+def test_a_continued_model_counts_the_jets_of_the_weights_it_started_from(
+    results: Path, monkeypatch
+):
+    """A model continued from another run's weights (``init_from``) shows both data sets and
+    the jet-passes of both runs."""
+    from jetzoo.leaderboard import board
+
+    shipped = {
+        "weights_sha256": "a" * 64,
+        "dataset": {"path": "data/jetnet-mix-560k", "classes": ["q", "g"]},
+        "training": {
+            "jets_seen": 1_340_000,
+            "init_from": {"dataset": "data/jetnet-700k", "jets_seen": 3_360_000},
+        },
+    }
+    monkeypatch.setattr(board, "_shipped_config", lambda model: shipped)
+    entry = {
+        e.model: e for e in board.entries([load_result(p)[0] for p in results.rglob("*.json")])
+    }["jbot-s"]
+    assert entry.pretraining_data == "jetnet-700k, then jetnet-mix-560k (q,g)"
+    assert entry.jets_seen == 4_700_000 and board.human_count(entry.jets_seen) == "4.7M"
+
+
 def test_tables_are_model_plus_evaluation(results: Path):
     res = [load_result(p)[0] for p in sorted(results.rglob("*.json"))]
     table = task_table("anomaly-qcd", res, "standard").splitlines()

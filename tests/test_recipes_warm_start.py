@@ -121,7 +121,10 @@ def test_run_with_init_from_starts_at_the_source(tmp_path: Path) -> None:
     source = _trained_jbot(3)
     ckpt = tmp_path / "source-run" / "checkpoints" / "last.ckpt"  # a run's checkpoint
     ckpt.parent.mkdir(parents=True)
-    (ckpt.parent.parent / "config.yaml").write_text("data:\n  path: data/jetnet-700k\n")
+    (ckpt.parent.parent / "config.yaml").write_text(
+        "data:\n  path: data/jetnet-700k\n  batch_size: 8\n"
+    )
+    (ckpt.parent.parent / "summary.json").write_text('{"world_size": 2}')
     torch.save({"state_dict": source.state_dict(), "epoch": 3, "global_step": 40}, ckpt)
     res = train(recipe, [*tiny, f"init_from={ckpt}", f"output.dir={tmp_path / 'run'}"])
     assert res.trainer.global_step == 1
@@ -132,6 +135,7 @@ def test_run_with_init_from_starts_at_the_source(tmp_path: Path) -> None:
         "epochs": 4,
         "global_step": 40,
         "dataset": "data/jetnet-700k",
+        "jets_seen": 40 * 8 * 2,  # steps x batch per rank x ranks
     }
     card = (tmp_path / "run" / "backbone" / "README.md").read_text()
     assert f"started from the weights of `{ckpt}` after 4 epochs, trained on `jetnet-700k`" in card

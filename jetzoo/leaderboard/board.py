@@ -89,6 +89,12 @@ def entries(results: Iterable[dict[str, Any]]) -> list[Entry]:
         if data and dataset.get("classes"):
             data += f" ({','.join(dataset['classes'])})"
         training = (shipped or {}).get("training") or {}
+        jets = training.get("jets_seen")
+        start = training.get("init_from") or {}  # continued from another run's weights
+        if start.get("dataset") and data:
+            data = f"{Path(str(start['dataset'])).name}, then {data}"
+        if jets is not None and start.get("jets_seen"):
+            jets += int(start["jets_seen"])
         out.append(
             Entry(
                 model=model,
@@ -99,7 +105,7 @@ def entries(results: Iterable[dict[str, Any]]) -> list[Entry]:
                 if kind in ("shipped", "pre-trained", "baseline: random init")
                 else "",
                 pretraining_data=data,
-                jets_seen=training.get("jets_seen"),
+                jets_seen=jets,
                 recipe=str(m.get("recipe") or ""),
             )
         )

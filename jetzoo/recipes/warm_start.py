@@ -96,8 +96,9 @@ def warm_start(module: nn.Module, source: str | Path) -> None:
 
 def describe_source(source: str | Path) -> dict[str, object]:
     """What ``init_from`` started a run from, for its backbone's record and card:
-    ``{"source", "dataset", "epochs", "jets_seen"}``, each known part (the run a checkpoint
-    belongs to: its ``config.yaml`` and ``summary.json``; a model folder: its ``config.json``)."""
+    ``{"source", "epochs", "global_step", "dataset", "jets_seen"}``, each part that is known
+    (a checkpoint: its counters and its run's ``config.yaml`` and ``summary.json``, jet-passes =
+    steps x batch per rank x ranks; a model folder: its ``config.json``)."""
     path = Path(source)
     out: dict[str, object] = {"source": str(source)}
     if path.suffix == ".ckpt":
@@ -111,15 +112,20 @@ def describe_source(source: str | Path) -> dict[str, object]:
         try:
             data = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("data") or {}
             out["dataset"] = str(data["path"])
-        except (OSError, KeyError, TypeError, yaml.YAMLError):
+            ranks = json.loads((run / "summary.json").read_text())["world_size"]
+            out["jets_seen"] = int(out["global_step"]) * int(data["batch_size"]) * int(ranks)
+        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
             pass
         return out
     config = path / "config.json"
     if config.is_file():
         try:
-            dataset = json.loads(config.read_text()).get("dataset") or {}
+            record = json.loads(config.read_text())
+            dataset, training = record.get("dataset") or {}, record.get("training") or {}
             if dataset.get("path"):
                 out["dataset"] = str(dataset["path"])
-        except (OSError, ValueError):
+            if training.get("jets_seen"):
+                out["jets_seen"] = int(training["jets_seen"])
+        except (OSError, ValueError, TypeError):
             pass
     return out
