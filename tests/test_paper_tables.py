@@ -16,16 +16,18 @@ def _row(text: str, label: str) -> list[str]:
     return [c.strip() for c in line.strip("|").split("|")][1:]
 
 
-def _shipped_knn(task: str, metric: str, evaluation: str = "knn") -> float:
-    sha = json.loads((ROOT / "jetzoo/weights/jbot-s/config.json").read_text())["weights_sha256"]
-    for path in (ROOT / "leaderboard/results/jbot-s").glob(f"*/{task}.json"):
+def _shipped_cell(task: str, metric: str, evaluation: str = "knn", model: str = "jbot-s") -> str:
+    """The table cell the store gives the shipped ``model``: its value, or ``not scored``."""
+    config = json.loads((ROOT / f"jetzoo/weights/{model}/config.json").read_text())
+    for path in (ROOT / f"leaderboard/results/{model}").glob(f"*/{task}.json"):
         obj = json.loads(path.read_text())
-        if obj["model"]["weights_sha256"] == sha:
+        if obj["model"]["weights_sha256"] == config["weights_sha256"]:
             rows = obj["runs"]["standard"]["results"]
-            return next(
+            values = [
                 r["value"] for r in rows if (r["evaluation"], r["metric"]) == (evaluation, metric)
-            )
-    raise AssertionError("shipped jbot-s not in the store")
+            ]
+            return f"{values[0]:.4f}" if values else "not scored"
+    raise AssertionError(f"shipped {model} not in the store")
 
 
 def test_jbot_tables(capsys) -> None:
@@ -36,11 +38,12 @@ def test_jbot_tables(capsys) -> None:
     assert _row(text, "paper: k-NN (jBOT-S)")[0] == "0.7102"  # the paper's Table 2
     assert _row(text, "paper: LGAE") == ["0.7489", "0.7909", "0.8669", "0.8313"]
     # our rows are the store's numbers for the shipped weights
-    assert _row(text, "k-NN (jbot-s)")[0] == f"{_shipped_knn('jetnet-5class', 'accuracy'):.4f}"
+    assert _row(text, "k-NN (jbot-s)")[0] == _shipped_cell("jetnet-5class", "accuracy")
+    assert _row(text, "k-NN (jbot-s)")[0] != "not scored"
     assert _row(text, "jbot-s-qcd (k-NN)")[3] != "not scored"
-    llrd = _shipped_knn("jetnet-5class", "accuracy", "finetune-llrd-10%")
-    assert _row(text, "jbot-s LLRD (10%)")[0] == f"{llrd:.4f}"  # the store's mean over seeds
-    assert _row(text, "jbot-b LLRD (10%)") == ["not scored"] * len(JBOT_COLUMNS["jetnet-5class"])
+    for model in ("jbot-s", "jbot-b"):  # the store's mean over seeds, or "not scored"
+        llrd = _shipped_cell("jetnet-5class", "accuracy", "finetune-llrd-10%", model)
+        assert _row(text, f"{model} LLRD (10%)")[0] == llrd
     for task, rows in JBOT_PAPER.items():  # every printed row complete
         assert all(set(v) == set(JBOT_COLUMNS[task]) for v in rows.values()), task
 
