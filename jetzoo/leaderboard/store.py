@@ -43,14 +43,13 @@ def merge_run(
         existing, old_roc = existing_result(path)
         old_run = (existing or {}).get("runs", {}).get(tier)
         new_evals = {evaluation_base(r["evaluation"]) for r in new_run["results"]}
-        valid = still_valid(old_run, new_run)
+        valid = still_valid(old_run, new_run)  # none when the old rows mean other jets
         if old_run is not None and old_run["dataset"]["sha256"] != new_run["dataset"]["sha256"]:
             print(
                 f"{path}: replacing its {tier} run, scored on another dataset "
                 f"({old_run['dataset']['sha256'][:12]}...)",
                 file=sys.stderr,
             )
-            valid = set()  # the old rows mean other jets
         lost = sorted(  # rows that no longer hold: dropped, or replaced by the new run's
             {evaluation_base(r["evaluation"]) for r in (old_run or {}).get("results", [])} - valid
         )
