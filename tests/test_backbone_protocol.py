@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jetzoo import create_backbone, list_models
+from jetzoo import JetZoo, create_backbone, list_models
 from jetzoo.leaderboard.finetune import JetClassifier, apply_lora, llrd_param_groups
 from jetzoo.leaderboard.tasks import backbone_family
 from jetzoo.models.protocol import Backbone, backbone_problems, example_batch
@@ -32,6 +32,34 @@ def test_every_registered_model_follows_the_protocol(name: str) -> None:
     assert trainable and all("lora_" in n for n in trainable)
     with torch.no_grad():
         assert model.embed(example_batch(model.family)).shape == (4, model.num_features)
+
+
+def test_a_classifier_takes_the_head_its_backbone_names(tmp_path: Path) -> None:
+    # jBOT's head d -> 2d -> d -> C (keys head.0/3/6 as every classifier saved before);
+    # RS3L's y/|y| -> 128 -> C (the paper, Sec. 2.3)
+    jbot = JetClassifier(create_backbone("jbot-s"), classes=list("qgtwz"))
+    assert jbot.config["head"] == {"hidden": [64, 32], "normalize": False}
+    assert sum(p.numel() for p in jbot.head.parameters()) == 32 * 64 + 64 + 64 * 32 + 32 + 165
+    assert [k for k in jbot.head.state_dict() if k.endswith("weight")] == [
+        "0.weight",
+        "3.weight",
+        "6.weight",
+    ]
+    torch.manual_seed(0)
+    rs3l = JetClassifier(create_backbone("rs3l"), classes=["bkg", "tau"]).eval()
+    assert rs3l.config["head"] == {"hidden": [128], "normalize": True}
+    assert sum(p.numel() for p in rs3l.head.parameters()) == 8 * 128 + 128 + 128 * 2 + 2
+    batch = example_batch("rs3l")
+    with torch.no_grad():  # the head reads y / |y|: scaling y changes nothing
+        y = rs3l.backbone.embed(batch)
+        assert torch.allclose(rs3l.head(3.0 * y), rs3l.head(y), atol=1e-6)
+        logits = rs3l(batch)
+    rs3l.save_pretrained(tmp_path / "clf")
+    loaded = JetZoo.from_pretrained(tmp_path / "clf")
+    with torch.no_grad():
+        assert torch.equal(loaded(batch), logits)
+    with pytest.raises(ValueError, match=r"unknown fields \['width'\]"):
+        JetClassifier(create_backbone("rs3l"), 2, head={"width": 3})
 
 
 def test_protocol_names_what_is_missing() -> None:

@@ -162,7 +162,12 @@ def merge_lora(model: JetClassifier) -> JetClassifier:
         if "lora_" in key:
             continue
         state[key.replace(".base_layer.", ".")] = value
-    plain = JetClassifier(model.backbone.config, dropout=model.dropout, classes=model.classes)
+    plain = JetClassifier(
+        model.backbone.config,
+        dropout=model.dropout,
+        classes=model.classes,
+        head=model.head_config,
+    )
     plain.load_state_dict(state, strict=True)
     return plain.eval()
 

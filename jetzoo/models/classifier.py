@@ -2,9 +2,9 @@
 zoo model (``save_pretrained`` / ``JetZoo.from_pretrained(folder)``), with named classes.
 
 Its config nests the backbone's (``{"arch": "jet_classifier", "backbone": {...}, "classes":
-[...], "dropout": ...}``), so a classifier folder is self-contained: the preprocessing, the
-architecture, the head and the class list travel with the weights. The same class is what the
-fine-tuning engine (:mod:`jetzoo.leaderboard.finetune`) trains.
+[...], "dropout": ..., "head": {"hidden": [...], "normalize": ...}}``), so a classifier folder is
+self-contained: the preprocessing, the architecture, the head and the class list travel with the
+weights. The same class is what the fine-tuning engine (:mod:`jetzoo.leaderboard.finetune`) trains.
 """
 
 from __future__ import annotations
@@ -12,25 +12,60 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from jetzoo.models.registry import build_from_config, register_architecture
 from jetzoo.models.zoo import PretrainedMixin
 
 
-class ClassifierHead(nn.Sequential):
-    """MLP ``d -> 2d -> d -> num_classes`` with GELU (jBOT, Table 1)."""
+class UnitNorm(nn.Module):
+    """``y / |y|`` along the last dimension (the RS3L paper's heads read the normalised y)."""
 
-    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
-        super().__init__(
-            nn.Linear(dim, 2 * dim),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(2 * dim, dim),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(dim, num_classes),
-        )
+    def forward(self, y: Tensor) -> Tensor:
+        return F.normalize(y, dim=-1)
+
+
+class ClassifierHead(nn.Sequential):
+    """MLP from a ``dim``-wide embedding to ``num_classes`` logits with GELU between layers.
+
+    The default widths ``d -> 2d -> d -> num_classes`` are jBOT's (Table 1); a backbone whose
+    paper uses another head names it with its ``classifier_head`` attribute, e.g. RS3L's
+    ``{"hidden": [128], "normalize": True}`` (``y / |y| -> 128 -> output``, Sec. 2.3).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_classes: int,
+        dropout: float = 0.0,
+        hidden: Sequence[int] | None = None,
+        normalize: bool = False,
+    ) -> None:
+        widths = [2 * dim, dim] if hidden is None else [int(h) for h in hidden]
+        layers: list[nn.Module] = [UnitNorm()] if normalize else []
+        width = dim
+        for h in widths:
+            layers += [nn.Linear(width, h), nn.GELU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, num_classes))
+        super().__init__(*layers)
+
+
+def head_spec(backbone: nn.Module, head: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The head of a classifier on ``backbone``: ``head`` if given, else the backbone's
+    ``classifier_head`` (Backbone protocol), else jBOT's; as ``{"hidden": [...], "normalize"}``."""
+    if head is None:
+        head = getattr(backbone, "classifier_head", None) or {}
+    unknown = set(head) - {"hidden", "normalize"}
+    if unknown:
+        raise ValueError(f"classifier head: unknown fields {sorted(unknown)} (hidden, normalize)")
+    dim = int(backbone.num_features)
+    hidden = head.get("hidden")
+    return {
+        "hidden": [2 * dim, dim] if hidden is None else [int(h) for h in hidden],
+        "normalize": bool(head.get("normalize", False)),
+    }
 
 
 @register_architecture("jet_classifier")
@@ -42,6 +77,8 @@ class JetClassifier(PretrainedMixin, nn.Module):
         num_classes: the number of classes (default: ``len(classes)``).
         dropout: dropout in the head.
         classes: the class names, in the order of the output (default ``"0"``, ``"1"``, ...).
+        head: the head's widths and input normalisation, ``{"hidden": [...], "normalize":
+            bool}`` (default: the backbone's ``classifier_head``, else jBOT's ``[2d, d]``).
     """
 
     arch_name = "jet_classifier"
@@ -56,6 +93,7 @@ class JetClassifier(PretrainedMixin, nn.Module):
         num_classes: int | None = None,
         dropout: float = 0.0,
         classes: Sequence[str] | None = None,
+        head: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(backbone, dict):
@@ -76,7 +114,8 @@ class JetClassifier(PretrainedMixin, nn.Module):
         self.backbone = backbone
         self.classes = classes if classes is not None else [str(i) for i in range(n)]
         self.dropout = float(dropout)
-        self.head = ClassifierHead(int(backbone.num_features), n, dropout)
+        self.head_config = head_spec(backbone, head)
+        self.head = ClassifierHead(int(backbone.num_features), n, dropout, **self.head_config)
         self.family = getattr(backbone, "family", "jetnet")
         self.num_features = int(backbone.num_features)
 
@@ -93,6 +132,7 @@ class JetClassifier(PretrainedMixin, nn.Module):
             "num_classes": self.num_classes,
             "classes": list(self.classes),
             "dropout": self.dropout,
+            "head": dict(self.head_config),
         }
 
     @property

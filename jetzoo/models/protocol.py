@@ -10,6 +10,8 @@
                decay (0 = input embedding ... L + 1 = the last norm / head)
 ``lora_targets`` names of the ``nn.Linear`` modules LoRA adapts (e.g. the fused ``qkv``)
 ``config``     a JSON-serialisable dict that rebuilds the model (the registry's config)
+``classifier_head`` optional: the head its paper puts on ``embed`` for classification,
+               ``{"hidden": [widths], "normalize": bool}`` (default jBOT's ``[2D, D]``)
 ============== =================================================================================
 
 :func:`backbone_problems` checks a model against the protocol on a small example batch; one test

@@ -15,7 +15,9 @@ final LayerNorm: 199,424; output MLP 128 -> 64 -> 8: 8,776 (243,040 in all).
 
 ``forward(tracks, track_mask, cells, cell_mask)`` returns ``y`` (B, 8); ``embed(batch)`` reads
 view a of an RS3L batch (:mod:`jetzoo.data.rs3l_schema`) and returns ``y`` too, so
-``num_features`` is 8 (the paper's downstream heads take ``y / |y|``).
+``num_features`` is 8. ``classifier_head`` is the paper's downstream head (Sec. 2.3: "a hidden
+layer with 128 nodes to map the normalized, eight-dimensional representation y/||y||"), which a
+:class:`jetzoo.models.classifier.JetClassifier` on this backbone uses.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class RS3LTransformer(PretrainedMixin, nn.Module):
         "dropout": (0.0, 0.99),
     }
     lora_targets: tuple[str, ...] = ("qkv",)
+    classifier_head: dict[str, Any] = {"hidden": [128], "normalize": True}
 
     def __init__(
         self,
