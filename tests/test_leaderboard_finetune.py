@@ -3,6 +3,7 @@ task files: validation errors name the file and the field."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from jetzoo.leaderboard.finetune import (
     count_trainable,
     finetune,
     llrd_param_groups,
+    start_at_class_prior,
 )
 from jetzoo.leaderboard.task_data import synthetic_task_data
 from jetzoo.leaderboard.tasks import (
@@ -213,3 +215,19 @@ def test_task_files_validate_and_apply_by_family(tmp_path: Path):
         )
     with pytest.raises(TaskError, match="no task matches 'nope'"):
         load_tasks(names=["nope"])
+
+
+def test_training_starts_at_the_class_prior() -> None:
+    # 88 background and 12 signal jets: the output bias is the log of the (add-one) frequencies,
+    # so the untrained classifier already predicts the prior, whatever the embedding
+    model = JetClassifier(tiny(), classes=["bkg", "sig"])
+    torch.nn.init.zeros_(model.head[-1].weight)
+    start_at_class_prior(model, torch.tensor([0] * 88 + [1] * 12))
+    assert model.head[-1].bias.tolist() == pytest.approx([math.log(89 / 102), math.log(13 / 102)])
+    x = torch.rand(3, 5, 3)
+    with torch.no_grad():
+        p = model({"x": x, "mask": torch.ones(3, 5, dtype=torch.bool)}).softmax(-1)
+    assert p[:, 1].tolist() == pytest.approx([13 / 102] * 3)
+    # balanced classes: a constant bias, the probabilities of the jBOT tasks do not move
+    start_at_class_prior(model, torch.arange(100) % 2)
+    assert model.head[-1].bias[0] == model.head[-1].bias[1]
