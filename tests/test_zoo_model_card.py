@@ -126,6 +126,15 @@ def test_normalize_results_forms_and_errors():
                 "n": 1000,
                 "label_fraction": 0.1,
             },
+            {  # the store's names carry the fraction already
+                "task": "top",
+                "evaluation": "finetune-llrd-1%",
+                "metric": "auc",
+                "value": 0.9,
+                "spread": 0.01,
+                "n": 1000,
+                "label_fraction": 0.01,
+            },
             {
                 "task": "top",
                 "evaluation": "linear",
@@ -139,6 +148,7 @@ def test_normalize_results_forms_and_errors():
     rows = normalize_results(leaderboard_file)
     assert [(r["task"], r["evaluation"], r["value"]) for r in rows] == [
         ("top", "finetune, 10% labels", 0.95),
+        ("top", "finetune-llrd-1%", 0.9),
         ("top", "linear", None),
     ]
     card = ModelCard(
@@ -147,7 +157,8 @@ def test_normalize_results_forms_and_errors():
         )
     )
     assert [(r.task_name, r.metric_value) for r in card.data.eval_results] == [
-        ("top (finetune, 10% labels)", 0.95)
+        ("top (finetune, 10% labels)", 0.95),
+        ("top (finetune-llrd-1%)", 0.9),
     ]  # undefined values stay out of the metadata
     assert "| top (linear) | jetnet | test | rej@30 | n/a |" in card.text
     assert json.dumps(normalize_results(RESULTS))  # plain JSON types only

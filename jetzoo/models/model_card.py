@@ -86,8 +86,10 @@ def normalize_results(results: Any, default_dataset: str = "jetnet") -> list[dic
                 f"results[{i}] field 'value': expected a finite number or null, got {value!r}"
             )
         evaluation = str(row.get("evaluation") or "")
-        if row.get("label_fraction") is not None:
-            evaluation += f", {float(row['label_fraction']):.0%} labels"
+        if row.get("label_fraction") is not None:  # unless the name says it (finetune-llrd-1%)
+            fraction = f"{float(row['label_fraction']):.0%}"
+            if not evaluation.endswith(fraction):
+                evaluation += f", {fraction} labels"
         out.append(
             {
                 "task": str(row["task"]),
