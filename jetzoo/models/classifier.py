@@ -29,23 +29,21 @@ class UnitNorm(nn.Module):
 class ClassifierHead(nn.Sequential):
     """MLP from a ``dim``-wide embedding to ``num_classes`` logits with GELU between layers.
 
-    The default widths ``d -> 2d -> d -> num_classes`` are jBOT's (Table 1); a backbone whose
-    paper uses another head names it with its ``classifier_head`` attribute, e.g. RS3L's
-    ``{"hidden": [128], "normalize": True}`` (``y / |y| -> 128 -> output``, Sec. 2.3).
+    ``hidden`` are the widths between (:func:`head_spec`: jBOT's ``[2d, d]``, Table 1, unless
+    the backbone names its paper's head, e.g. RS3L's ``y / |y| -> 128 -> output``, Sec. 2.3).
     """
 
     def __init__(
         self,
         dim: int,
         num_classes: int,
-        dropout: float = 0.0,
-        hidden: Sequence[int] | None = None,
+        dropout: float,
+        hidden: Sequence[int],
         normalize: bool = False,
     ) -> None:
-        widths = [2 * dim, dim] if hidden is None else [int(h) for h in hidden]
         layers: list[nn.Module] = [UnitNorm()] if normalize else []
         width = dim
-        for h in widths:
+        for h in hidden:
             layers += [nn.Linear(width, h), nn.GELU(), nn.Dropout(dropout)]
             width = h
         layers.append(nn.Linear(width, num_classes))
